@@ -1,0 +1,1 @@
+"""Domain logic of the CodeFavor workbench: no UI, no SQL."""

@@ -1,0 +1,117 @@
+"""Frozen dataclasses shared by all layers: plain data that crosses boundaries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class CommitRecord:
+    """One changed file in one non-merge commit, with both sides of the file."""
+
+    sha: str
+    parent_sha: str
+    author: str
+    author_email: str
+    authored_at: datetime
+    message: str
+    path: str
+    old_path: str
+    old_blob: str
+    new_blob: str
+    old_text: str
+    new_text: str
+    lines_added: int
+    lines_removed: int
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryInfo:
+    """A repository known to the store."""
+
+    id: int
+    path: str
+    name: str
+    license: str | None
+    head_sha: str | None
+    commit_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCommit:
+    """A commit record as stored, without the file texts (list views)."""
+
+    id: int
+    repository_id: int
+    repository_name: str
+    sha: str
+    author: str
+    authored_at: datetime
+    subject: str
+    path: str
+    language: str
+    lines_added: int
+    lines_removed: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommitDetail:
+    """A stored commit record with its message and both file texts."""
+
+    id: int
+    repository_id: int
+    repository_name: str
+    sha: str
+    parent_sha: str
+    author: str
+    author_email: str
+    authored_at: datetime
+    message: str
+    path: str
+    old_path: str
+    language: str
+    lines_added: int
+    lines_removed: int
+    old_text: str
+    new_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """A job as stored: what it is, how far it got, and how it ended."""
+
+    id: int
+    kind: str
+    title: str
+    state: str
+    params: dict[str, Any]
+    done: int
+    total: int | None
+    pid: int | None
+    host: str | None
+    log_path: str | None
+    created_at: datetime
+    started_at: datetime | None
+    updated_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_active(self) -> bool:
+        """True while the job is queued or running."""
+        return self.state in ("queued", "running")
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSummary:
+    """Counts shown on the dashboard."""
+
+    repositories: int
+    commits: int
+    jobs_running: int
+    jobs_total: int
+    extra: dict[str, int] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""SQLModel tables and data access for the workbench store. Imports core, never workbench."""

@@ -1,0 +1,3 @@
+"""Imports every table module so `create_all` sees the whole schema."""
+
+from stores import tables  # noqa: F401

@@ -1,0 +1,89 @@
+"""Engine factory: one engine per process, SQLite by default, any SQLAlchemy URL accepted."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlmodel import SQLModel, create_engine
+
+from core.errors import StoreError
+
+DEFAULT_DB_FILE = "workbench.db"
+DB_ENV_VAR = "WORKBENCH_DB"
+
+
+def resolve_db_url(db: str | os.PathLike[str] | None) -> str:
+    """Turn `--db` (a path or a SQLAlchemy URL), the environment variable, or the default into a URL."""
+    value = str(db) if db else os.environ.get(DB_ENV_VAR) or DEFAULT_DB_FILE
+    if "://" in value:
+        return value
+    return f"sqlite:///{Path(value).expanduser().resolve()}"
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:
+            pass  # a read-only file cannot switch journal mode; reads still work
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def make_engine(db: str | os.PathLike[str] | None = None, *, migrate: bool = True) -> Engine:
+    """Open the store at `db`, creating and migrating its schema; raise StoreError if it cannot."""
+    import stores.all_tables  # noqa: F401  registers every table on SQLModel.metadata
+
+    url = resolve_db_url(db)
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if path.is_dir():
+            raise StoreError(f"store path {path} is a directory, not a database file")
+        if not path.parent.exists():
+            raise StoreError(f"cannot create store {path}: folder {path.parent} does not exist")
+    engine = create_engine(url, connect_args=_connect_args(url))
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _set_sqlite_pragmas)
+    if migrate:
+        with translate_store_errors(url):
+            from stores.migrations import migrate as run_migrations
+
+            SQLModel.metadata.create_all(engine)
+            run_migrations(engine)
+    return engine
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        # Workers open their own sessions in their own threads; SQLite needs this to allow it.
+        return {"check_same_thread": False, "timeout": 5}
+    return {}
+
+
+@contextmanager
+def translate_store_errors(where: str = "store") -> Iterator[None]:
+    """Turn driver errors (locked, read-only, corrupt) into a StoreError with one readable line."""
+    try:
+        yield
+    except (OperationalError, DatabaseError) as exc:
+        detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        hint = ""
+        if "locked" in detail:
+            hint = " (another process holds a write lock; try again when it finishes)"
+        elif "readonly" in detail or "read-only" in detail:
+            hint = " (the file or its folder is read-only)"
+        elif "not a database" in detail:
+            hint = " (the file is not a workbench store)"
+        raise StoreError(f"{where}: {detail}{hint}") from exc

@@ -1,0 +1,26 @@
+"""Imports point one way: core and stores never pull in a UI library."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_core_and_stores_import_no_ui_library() -> None:
+    # core.ml holds the torch code that runs in training and judging subprocesses: it is the one
+    # place allowed to import torch at module level, so the base install never loads it.
+    code = (
+        "import sys, pkgutil, importlib, core, stores\n"
+        "for pkg in (core, stores):\n"
+        "    for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
+        "        if not info.name.startswith('core.ml'):\n"
+        "            importlib.import_module(info.name)\n"
+        "print(sorted(m for m in ('textual', 'typer', 'rich', 'torch') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_import_linter_layers_contract_holds() -> None:
+    result = subprocess.run(["lint-imports"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,84 @@
+"""WorkbenchApp and make_app(), the one factory both the CLI and the tests use."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from textual import on
+from textual.app import App
+from textual.binding import Binding
+from textual.command import Hit, Hits, Provider
+from textual.worker import Worker, WorkerState
+
+from workbench.screens.commits import CommitsScreen
+from workbench.screens.dashboard import DashboardScreen
+from workbench.screens.help import HelpScreen
+
+# Each stage adds its screen here: (mode name, screen class, key, title for help and palette).
+SCREEN_MODES: list[tuple[str, type, str, str]] = [
+    ("dashboard", DashboardScreen, "d", "Dashboard"),
+    ("commits", CommitsScreen, "c", "Commits"),
+]
+
+
+class ScreenCommands(Provider):
+    """Command-palette entries that open each screen."""
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for mode, _screen, key, title in SCREEN_MODES:
+            score = matcher.match(f"Open {title}")
+            if score > 0:
+                yield Hit(score, matcher.highlight(f"Open {title}"), partial(self.app.switch_mode, mode),
+                          help=f"key {key}")
+
+
+class WorkbenchApp(App[None]):
+    """The workbench: a dashboard plus one screen per pipeline stage, all over one store."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "CodeFavor Workbench"
+    COMMANDS = App.COMMANDS | {ScreenCommands}
+    MODES = {mode: screen for mode, screen, _key, _title in SCREEN_MODES}
+    BINDINGS = [
+        *(Binding(key, f"switch_mode('{mode}')", title) for mode, _s, key, title in SCREEN_MODES),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
+        self.engine = engine
+        self.clock = clock
+
+    def on_mount(self) -> None:
+        self.switch_mode("dashboard")
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    @on(Worker.StateChanged)
+    def report_worker_error(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            error = event.worker.error
+            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            self.notify(message, title="Error", severity="error", markup=False, timeout=8)
+
+
+def make_app(
+    db_path: str | Path | None = None,
+    *,
+    engine: Engine | None = None,
+    clock: Callable[[], float] = time.time,
+) -> WorkbenchApp:
+    """Build the app over the store at `db_path` (or an engine already opened)."""
+    if engine is None:
+        from stores.db import make_engine
+
+        engine = make_engine(db_path)
+    return WorkbenchApp(engine, clock=clock)

@@ -1,0 +1,42 @@
+"""The `workbench` command: one sub-app per pipeline stage; no subcommand opens the TUI."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from workbench.cli.common import CliState, WorkbenchGroup
+from workbench.cli.jobs import jobs_app
+
+app = typer.Typer(
+    cls=WorkbenchGroup,
+    help="CodeFavor Workbench: build code preference models from mining to evaluation.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+app.add_typer(jobs_app, name="jobs")
+
+
+@app.callback(invoke_without_command=True)
+def root(
+    ctx: typer.Context,
+    db: Optional[str] = typer.Option(
+        None, "--db", envvar="WORKBENCH_DB",
+        help="Store: a SQLite file path or a SQLAlchemy URL (default ./workbench.db).",
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+) -> None:
+    """Open the workbench TUI, or run a subcommand."""
+    ctx.obj = CliState(db=db, debug=debug)
+    if ctx.invoked_subcommand is None:
+        # Deferred: Textual is only imported on the path that opens the TUI.
+        from workbench.app import make_app
+
+        make_app(db_path=db, engine=ctx.obj.engine).run()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
