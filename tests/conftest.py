@@ -70,3 +70,6 @@ def make_repo(tmp_path: Path) -> Callable[[str], GitRepo]:
         return GitRepo(tmp_path / name)
 
     return factory
+
+
+from tests.ml_fixtures import tiny_model_dir  # noqa: E402,F401  shared session fixture
