@@ -6,8 +6,10 @@ from typing import Optional
 
 import typer
 
+from workbench.cli.commits import commits_app
 from workbench.cli.common import CliState, WorkbenchGroup
 from workbench.cli.jobs import jobs_app
+from workbench.cli.mine import mine_command
 
 app = typer.Typer(
     cls=WorkbenchGroup,
@@ -16,6 +18,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
+app.command("mine")(mine_command)
+app.add_typer(commits_app, name="commits")
 app.add_typer(jobs_app, name="jobs")
 
 

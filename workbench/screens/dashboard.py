@@ -22,6 +22,7 @@ class DashboardScreen(Screen[None]):
     """Shows what the store holds and which jobs run, refreshed every second."""
 
     CSS_PATH = "dashboard.tcss"
+    AUTO_FOCUS = "#jobs"
 
     class Refreshed(Message):
         def __init__(self, summary: StoreSummary, jobs: list[JobInfo]) -> None:

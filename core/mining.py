@@ -1,0 +1,407 @@
+"""mine(): walk a repository's history once and yield one record per changed file per commit."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+import git
+
+from core.errors import RepositoryError
+from core.events import CommitMined, MineEvent, MineFinished, MineProgress, MineStarted
+from core.gitio import BlobReader, RawChange, RawCommit, iter_tokens, open_repository, parse_log, start_log, verify_rev
+from core.languages import DEFAULT_LANGUAGES, extension_map, language_of
+from core.licenses import LICENSE_FILE_NAMES, detect_license, normalize_allow_list
+from core.models import CommitRecord
+
+FILE_MODES = ("100644", "100755")
+COMMITS_PER_BATCH = 256
+PROGRESS_INTERVAL_S = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class MineOptions:
+    """What to walk and which file changes to keep."""
+
+    rev: str | None = None  # a rev or a range such as v1.0..main; None means HEAD
+    all_branches: bool = False
+    languages: tuple[str, ...] = DEFAULT_LANGUAGES
+    max_file_bytes: int = 1_000_000
+    max_files_per_commit: int = 100
+    skip_whitespace_only: bool = True
+    skip_duplicates: bool = True
+    licenses: tuple[str, ...] = ()  # allow-list of SPDX ids ("permissive" expands); empty = any
+    max_commits: int | None = None
+
+
+def options_as_params(options: MineOptions) -> dict[str, object]:
+    """The options as plain job parameters."""
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(options).items()}
+
+
+class RunSink(Protocol):
+    """Receives every event of a run (the store's recorder implements it)."""
+
+    def record(self, event: MineEvent) -> None:
+        """Handle one event."""
+        ...
+
+
+def content_key(old_blob: str, new_blob: str) -> str:
+    """The identity of a change by content: the same old and new file give the same key."""
+    return hashlib.sha1(f"{old_blob}:{new_blob}".encode("ascii")).hexdigest()
+
+
+def repository_license(repo: git.Repo, rev: str = "HEAD") -> str | None:
+    """The SPDX id of the LICENSE-like file at the top of `rev`, or None."""
+    try:
+        names = repo.git.ls_tree("--name-only", rev).splitlines()
+    except git.GitCommandError:
+        return None
+    by_lower = {name.lower(): name for name in names}
+    for candidate in LICENSE_FILE_NAMES:
+        name = by_lower.get(candidate.lower())
+        if name is None:
+            continue
+        try:
+            text = repo.git.show(f"{rev}:{name}")
+        except (git.GitCommandError, UnicodeDecodeError):
+            continue
+        spdx = detect_license(text)
+        if spdx:
+            return spdx
+    return None
+
+
+class _BlobCache:
+    """Recently read blobs: a file's new side is usually needed again as an older commit's old side."""
+
+    def __init__(self, max_bytes: int = 128 << 20) -> None:
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0
+        self._max_bytes = max_bytes
+
+    def get(self, sha: str) -> bytes | None:
+        text = self._items.get(sha)
+        if text is not None:
+            self._items.move_to_end(sha)
+        return text
+
+    def put(self, sha: str, text: bytes) -> None:
+        if sha in self._items:
+            return
+        self._items[sha] = text
+        self._bytes += len(text)
+        while self._bytes > self._max_bytes and self._items:
+            _old, evicted = self._items.popitem(last=False)
+            self._bytes -= len(evicted)
+
+
+def _common_prefix_length(a: bytes, b: bytes) -> int:
+    # Bisect with slice compares (memcpy + memcmp in C) instead of a Python loop per byte.
+    low, high = 0, min(len(a), len(b))
+    if a[:high] == b[:high]:
+        return high
+    while high - low > 32:  # a[:low] == b[:low] and a[:high] != b[:high]
+        middle = (low + high) // 2
+        if a[low:middle] == b[low:middle]:
+            low = middle
+        else:
+            high = middle
+    while low < high and a[low] == b[low]:
+        low += 1
+    return low
+
+
+def _common_suffix_length(a: bytes, b: bytes, limit: int) -> int:
+    la, lb = len(a), len(b)
+    low, high = 0, limit
+    if a[la - high:] == b[lb - high:]:
+        return high
+    while high - low > 32:
+        middle = (low + high) // 2
+        if a[la - middle:la - low] == b[lb - middle:lb - low]:
+            low = middle
+        else:
+            high = middle
+    while low < high and a[la - low - 1] == b[lb - low - 1]:
+        low += 1
+    return low
+
+
+_WHITESPACE = b" \t\n\r\x0b\x0c"
+
+
+def compare_texts(old: bytes, new: bytes) -> tuple[int, int, bool]:
+    """Lines added, lines removed, and whether the change is whitespace only.
+
+    Memcmp-speed trimming of the common leading and trailing lines, then the lines of each side's
+    middle not matched on the other (as a multiset): equal to git's numstat unless lines moved.
+    """
+    prefix = _common_prefix_length(old, new)
+    prefix = old.rfind(b"\n", 0, prefix) + 1  # keep whole lines only
+    suffix = _common_suffix_length(old, new, min(len(old), len(new)) - prefix)
+    if suffix:
+        tail = old[len(old) - suffix:]
+        newline = tail.find(b"\n")
+        suffix = suffix - newline - 1 if newline >= 0 else 0
+    old_middle = old[prefix:len(old) - suffix]
+    new_middle = new[prefix:len(new) - suffix]
+    whitespace_only = (
+        old_middle.translate(None, _WHITESPACE) == new_middle.translate(None, _WHITESPACE)
+        and old_middle.split() == new_middle.split()
+    )
+    old_lines = old_middle.splitlines()
+    new_lines = new_middle.splitlines()
+    if not old_lines or not new_lines:
+        return len(new_lines), len(old_lines), whitespace_only
+    old_counts, new_counts = Counter(old_lines), Counter(new_lines)
+    shared = old_counts.keys() & new_counts.keys()
+    # map/min keep the per-line work in C; Counter.__and__ loops in Python.
+    common = sum(map(min, map(old_counts.__getitem__, shared), map(new_counts.__getitem__, shared)))
+    return len(new_lines) - common, len(old_lines) - common, whitespace_only
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryProbe:
+    """What a front end needs before it starts a job: where the repository is, its license and head."""
+
+    path: str
+    license: str | None
+    head_sha: str
+
+
+def probe_repository(path: str, options: MineOptions = MineOptions()) -> RepositoryProbe:
+    """Check that `path` can be mined with `options` (repository, rev, languages, license) or raise."""
+    extension_map(options.languages)
+    allowed_licenses = normalize_allow_list(options.licenses)
+    repo = open_repository(path)
+    try:
+        if not options.all_branches:
+            verify_rev(repo, options.rev or "HEAD")
+        license_id = repository_license(repo)
+        if allowed_licenses and license_id not in allowed_licenses:
+            raise RepositoryError(
+                f"{path}: license {license_id or 'unknown'} is not in the allow-list "
+                f"({', '.join(allowed_licenses)})"
+            )
+        return RepositoryProbe(str(Path(path).expanduser().resolve()), license_id, repo.git.rev_parse("HEAD"))
+    finally:
+        repo.close()
+
+
+def mine(
+    path: str,
+    options: MineOptions = MineOptions(),
+    *,
+    sink: RunSink | None = None,
+    cancel: threading.Event | None = None,
+    skip_commits: Collection[str] = frozenset(),
+    known_content_keys: Collection[str] = frozenset(),
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[MineEvent]:
+    """Walk the history of `path` and yield MineStarted, CommitMined per kept commit, MineProgress, MineFinished.
+
+    Commits in `skip_commits` (already stored) are not read again; changes whose content key is in
+    `known_content_keys` count as duplicates. Raises RepositoryError before the first event when
+    the path, the rev or the license rules make mining impossible.
+    """
+    extensions = extension_map(options.languages)
+    probe = probe_repository(path, options)
+    repo = open_repository(path)
+    process = None
+    blobs: BlobReader | None = None
+    try:
+        revs = ["--branches", "--remotes"] if options.all_branches else [options.rev or "HEAD"]
+        started = MineStarted(probe.path, probe.license, probe.head_sha)
+        _emit(started, sink)
+        yield started
+
+        pathspecs = [f"*{extension}" for extension in extensions]
+        process = start_log(repo, revs, options.max_commits, pathspecs)
+        blobs = BlobReader(repo)
+        cache = _BlobCache()
+        seen_keys = set(known_content_keys)
+        skipped: Counter[str] = Counter()
+        commits_seen = records_kept = 0
+        began = last_progress = clock()
+        cancelled = False
+        batch: list[RawCommit] = []
+        commits = parse_log(iter_tokens(process.proc.stdout))
+        while True:
+            raw = next(commits, None)
+            if raw is not None:
+                batch.append(raw)
+            if batch and (raw is None or len(batch) >= COMMITS_PER_BATCH):
+                for event in _mine_batch(batch, options, extensions, blobs, cache, seen_keys,
+                                         skip_commits, skipped):
+                    records_kept += len(event.records)
+                    _emit(event, sink)
+                    yield event
+                commits_seen += len(batch)
+                batch = []
+                now = clock()
+                if now - last_progress >= PROGRESS_INTERVAL_S:
+                    last_progress = now
+                    progress = MineProgress(commits_seen, records_kept, dict(skipped), now - began)
+                    _emit(progress, sink)
+                    yield progress
+                if cancel is not None and cancel.is_set():
+                    cancelled = True
+                    break
+            if raw is None:
+                break
+        if not cancelled:
+            _check_log_exit(process, path)
+        finished = MineFinished(commits_seen, records_kept, dict(skipped), clock() - began, cancelled)
+        _emit(finished, sink)
+        yield finished
+    finally:
+        if blobs is not None:
+            blobs.close()
+        if process is not None:
+            try:
+                process.proc.kill()
+                process.proc.wait(timeout=5)
+            except Exception:  # noqa: BLE001  already exited
+                pass
+        repo.close()
+
+
+def _check_log_exit(process: object, path: str) -> None:
+    proc = process.proc  # type: ignore[attr-defined]
+    code = proc.wait()
+    if code != 0:
+        message = proc.stderr.read().decode("utf-8", "replace").strip().splitlines() if proc.stderr else []
+        raise RepositoryError(f"{path}: git log failed: {message[0] if message else f'exit {code}'}")
+
+
+def _emit(event: MineEvent, sink: RunSink | None) -> None:
+    if sink is not None:
+        sink.record(event)
+
+
+def _keep_change(change: RawChange, extensions: dict[str, str], skipped: Counter[str]) -> str | None:
+    """The language of a change worth reading, or None (counting why it was skipped)."""
+    language = language_of(change.path, extensions)
+    if language is None:
+        skipped["language"] += 1
+        return None
+    if change.status in ("A", "D") or set(change.old_blob) == {"0"} or set(change.new_blob) == {"0"}:
+        skipped["added_or_deleted"] += 1
+        return None
+    if change.old_mode not in FILE_MODES or change.new_mode not in FILE_MODES:
+        skipped["not_a_file"] += 1
+        return None
+    if change.old_blob == change.new_blob:
+        skipped["unchanged"] += 1
+        return None
+    return language
+
+
+def _mine_batch(
+    batch: list[RawCommit],
+    options: MineOptions,
+    extensions: dict[str, str],
+    blobs: BlobReader,
+    cache: _BlobCache,
+    seen_keys: set[str],
+    skip_commits: Collection[str],
+    skipped: Counter[str],
+) -> Iterator[CommitMined]:
+    wanted: list[tuple[RawCommit, list[tuple[RawChange, str]]]] = []
+    for raw in batch:
+        if raw.sha in skip_commits:
+            skipped["already_stored"] += 1
+            continue
+        if len(raw.changes) > options.max_files_per_commit:
+            skipped["too_many_files"] += 1
+            continue
+        kept = []
+        for change in raw.changes:
+            language = _keep_change(change, extensions, skipped)
+            if language is None:
+                continue
+            key = content_key(change.old_blob, change.new_blob)
+            if options.skip_duplicates and key in seen_keys:
+                skipped["duplicate"] += 1
+                continue
+            seen_keys.add(key)
+            kept.append((change, language))
+        if kept:
+            wanted.append((raw, kept))
+
+    needed = list(dict.fromkeys(
+        sha for _raw, kept in wanted for change, _lang in kept
+        for sha in (change.old_blob, change.new_blob) if cache.get(sha) is None
+    ))
+    problems: dict[str, str] = {}
+    for sha, data, size in blobs.read_many(needed, options.max_file_bytes):
+        problem = _blob_problem(data, size, options.max_file_bytes)
+        if problem:
+            problems[sha] = problem
+        else:
+            assert data is not None
+            cache.put(sha, data)
+
+    for raw, kept in wanted:
+        records = []
+        for change, language in kept:
+            problem = problems.get(change.old_blob) or problems.get(change.new_blob)
+            old, new = cache.get(change.old_blob), cache.get(change.new_blob)
+            if problem or old is None or new is None:
+                skipped[problem or "missing"] += 1
+                continue
+            added, removed, whitespace_only = compare_texts(old, new)
+            if whitespace_only and options.skip_whitespace_only:
+                skipped["whitespace_only"] += 1
+                continue
+            records.append(CommitRecord(
+                sha=raw.sha,
+                parent_sha=raw.parents[0] if raw.parents else "",
+                author=raw.author,
+                author_email=raw.author_email,
+                authored_at=_parse_date(raw.authored_at),
+                message=raw.message,
+                path=change.path,
+                old_path=change.old_path,
+                old_blob=change.old_blob,
+                new_blob=change.new_blob,
+                old_text=old.decode("utf-8"),
+                new_text=new.decode("utf-8"),
+                lines_added=added,
+                lines_removed=removed,
+                language=language,
+            ))
+        if records:
+            yield CommitMined(raw.sha, tuple(records))
+
+
+def _blob_problem(data: bytes | None, size: int, max_bytes: int) -> str | None:
+    """Why a blob cannot be a record side (too large, missing, binary, not UTF-8), or None."""
+    if data is None:
+        return "too_large" if size > max_bytes else "missing"
+    if b"\0" in data[:8000]:
+        return "binary"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "undecodable"
+    return None
+
+
+def _parse_date(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime(1970, 1, 1, tzinfo=timezone.utc)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)

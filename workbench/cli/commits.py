@@ -1,0 +1,88 @@
+"""`workbench commits list|show|repos`: browse mined commit records."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Optional
+
+import typer
+
+from stores.commits import count_commits, find_commit_by_sha, get_commit, list_commits, list_repositories
+from workbench.cli.common import emit_json, emit_table, engine_of, short_time
+
+commits_app = typer.Typer(help="Browse mined commit records.", no_args_is_help=True)
+
+
+@commits_app.command("list")
+def list_command(
+    ctx: typer.Context,
+    repo: Optional[int] = typer.Option(None, "--repo", help="Repository id (see `commits repos`)."),
+    path: Optional[str] = typer.Option(None, "--path", help="Only paths containing this text."),
+    text: Optional[str] = typer.Option(None, "--grep", help="Only messages containing this text (or a sha prefix)."),
+    language: Optional[str] = typer.Option(None, "--language", help="Only this language."),
+    limit: int = typer.Option(50, min=1, max=100_000, help="How many records."),
+    after: Optional[int] = typer.Option(None, "--after", help="Start after this record id (paging)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """List commit records, oldest id first; page with --after LAST_ID."""
+    engine = engine_of(ctx)
+    rows = list_commits(engine, limit=limit, after_id=after, repository_id=repo, path=path, text=text,
+                        language=language)
+    if as_json:
+        emit_json({"total": count_commits(engine, repository_id=repo, path=path, text=text, language=language),
+                   "commits": rows})
+        return
+    emit_table(
+        ["id", "repo", "sha", "date", "author", "+", "-", "path", "subject"],
+        [(c.id, c.repository_name, c.sha[:10], short_time(c.authored_at), c.author, c.lines_added,
+          c.lines_removed, c.path, c.subject) for c in rows],
+    )
+
+
+@commits_app.command("show")
+def show_command(
+    ctx: typer.Context,
+    record: str = typer.Argument(..., help="Record id, or a commit sha prefix."),
+    path: Optional[str] = typer.Option(None, "--path", help="The file, when the commit changed several."),
+    side: str = typer.Option("diff", "--side", help="What to print: diff, old, new or none."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output with both texts."),
+) -> None:
+    """Show one record: header, message, and the unified diff (or one side)."""
+    if side not in ("diff", "old", "new", "none"):
+        raise typer.BadParameter("choose diff, old, new or none", param_hint="--side")
+    engine = engine_of(ctx)
+    record_id = int(record) if record.isdigit() and len(record) < 10 else find_commit_by_sha(engine, record, path)
+    commit = get_commit(engine, record_id)
+    if as_json:
+        emit_json(commit)
+        return
+    header = [
+        f"record {commit.id} · {commit.repository_name} · {commit.language}",
+        f"commit {commit.sha} (parent {commit.parent_sha[:10]})",
+        f"author {commit.author} <{commit.author_email}> {commit.authored_at.isoformat()}",
+        f"path {commit.path}" + (f" (renamed from {commit.old_path})" if commit.old_path != commit.path else ""),
+        f"+{commit.lines_added} -{commit.lines_removed}",
+        "",
+        *("    " + line for line in commit.message.rstrip("\n").splitlines()),
+        "",
+    ]
+    typer.echo("\n".join(header))
+    if side == "old":
+        typer.echo(commit.old_text, nl=False)
+    elif side == "new":
+        typer.echo(commit.new_text, nl=False)
+    elif side == "diff":
+        diff = difflib.unified_diff(commit.old_text.splitlines(keepends=True), commit.new_text.splitlines(keepends=True),
+                                    fromfile=f"a/{commit.old_path}", tofile=f"b/{commit.path}")
+        typer.echo("".join(diff), nl=False)
+
+
+@commits_app.command("repos")
+def repos_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """List mined repositories with their license and record count."""
+    repositories = list_repositories(engine_of(ctx))
+    if as_json:
+        emit_json(repositories)
+        return
+    emit_table(["id", "name", "license", "records", "path"],
+               [(r.id, r.name, r.license or "unknown", r.commit_count, r.path) for r in repositories])

@@ -1,0 +1,81 @@
+"""`workbench mine PATH`: mine a git history into the store, with progress on stderr."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Optional
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from core.events import MineFinished, MineProgress, MineStarted
+from core.languages import DEFAULT_LANGUAGES
+from core.mining import MineOptions
+from stores.mining_jobs import MineJobStarted, run_mine_job
+from workbench.cli.common import emit_json, engine_of, stderr_console
+
+
+def mine_command(
+    ctx: typer.Context,
+    path: str = typer.Argument(..., help="Local git repository to mine."),
+    rev: Optional[str] = typer.Option(None, "--rev", help="A rev or a range such as v1.0..main (default HEAD)."),
+    all_branches: bool = typer.Option(False, "--all-branches", help="Walk every local and remote branch."),
+    language: list[str] = typer.Option(list(DEFAULT_LANGUAGES), "--language", "-l",
+                                       help="Languages to keep, by extension (repeat for several)."),
+    max_file_bytes: int = typer.Option(1_000_000, min=1, help="Skip files larger than this."),
+    max_files_per_commit: int = typer.Option(100, min=1, help="Skip commits touching more files of the chosen languages."),
+    keep_whitespace_only: bool = typer.Option(False, help="Keep changes that only touch whitespace."),
+    keep_duplicates: bool = typer.Option(False, help="Keep changes whose old and new file were already stored."),
+    license: list[str] = typer.Option([], "--license",
+                                      help="Allowed SPDX ids (repeat); 'permissive' = MIT, Apache-2.0, BSD, ISC."),
+    max_commits: Optional[int] = typer.Option(None, min=1, help="Walk at most this many commits."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Mine PATH: one record per changed file per non-merge commit; re-running resumes."""
+    options = MineOptions(
+        rev=rev, all_branches=all_branches, languages=tuple(language), max_file_bytes=max_file_bytes,
+        max_files_per_commit=max_files_per_commit, skip_whitespace_only=not keep_whitespace_only,
+        skip_duplicates=not keep_duplicates, licenses=tuple(license), max_commits=max_commits,
+    )
+    engine = engine_of(ctx)
+    cancel = threading.Event()
+    job_id: int | None = None
+    finished: MineFinished | None = None
+    license_id: str | None = None
+    show_progress = sys.stderr.isatty()
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                        console=stderr_console, transient=True, disable=not show_progress)
+    with progress:
+        task = progress.add_task("starting", total=None)
+        try:
+            for event in run_mine_job(engine, path, options, cancel=cancel):
+                if isinstance(event, MineJobStarted):
+                    job_id = event.job_id
+                elif isinstance(event, MineStarted):
+                    license_id = event.license
+                elif isinstance(event, MineProgress):
+                    progress.update(task, description=f"{event.commits_seen:,} commits, "
+                                                      f"{event.records_kept:,} records")
+                elif isinstance(event, MineFinished):
+                    finished = event
+        except KeyboardInterrupt:
+            cancel.set()
+            raise
+    assert finished is not None and job_id is not None
+    summary = {
+        "job_id": job_id,
+        "path": path,
+        "license": license_id,
+        "commits_seen": finished.commits_seen,
+        "records": finished.records_kept,
+        "skipped": finished.skipped,
+        "seconds": round(finished.elapsed_s, 2),
+        "state": "cancelled" if finished.cancelled else "done",
+    }
+    if as_json:
+        emit_json(summary)
+        return
+    skipped = ", ".join(f"{reason} {count:,}" for reason, count in sorted(finished.skipped.items())) or "nothing"
+    typer.echo(f"job {job_id}: {finished.records_kept:,} records from {finished.commits_seen:,} commits "
+               f"in {finished.elapsed_s:.1f}s (license {license_id or 'unknown'}); skipped: {skipped}")

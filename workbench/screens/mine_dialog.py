@@ -1,0 +1,69 @@
+"""MineDialog: asks for a repository path, a rev and languages, and returns a MineRequest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from core.errors import WorkbenchError
+from core.languages import extension_map
+
+
+@dataclass(frozen=True)
+class MineRequest:
+    """What the user asked to mine."""
+
+    path: str
+    rev: str
+    languages: tuple[str, ...]
+
+
+class MineDialog(ModalScreen[MineRequest | None]):
+    """Shows a small form to start a mining run."""
+
+    DEFAULT_CSS = """
+    MineDialog { align: center middle; }
+    MineDialog > Vertical { width: 70; height: auto; border: thick $primary; background: $panel; padding: 1 2; }
+    MineDialog Input { margin-bottom: 1; }
+    MineDialog #error { color: $error; height: auto; }
+    MineDialog Horizontal { height: auto; align-horizontal: right; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Mine a git repository")
+            yield Input(placeholder="/path/to/repository", id="path")
+            yield Input(placeholder="rev or range (default HEAD)", id="rev")
+            yield Input(value="python", placeholder="languages, comma-separated", id="languages")
+            yield Static("", id="error")
+            with Horizontal():
+                yield Button("Cancel", id="cancel")
+                yield Button("Mine", variant="primary", id="start")
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#start")
+    def start(self) -> None:
+        path = self.query_one("#path", Input).value.strip()
+        languages = tuple(part.strip() for part in self.query_one("#languages", Input).value.split(",") if part.strip())
+        error = self.query_one("#error", Static)
+        if not path:
+            error.update(Content("Give the path of a local git repository."))
+            return
+        try:
+            extension_map(languages or ("python",))
+        except WorkbenchError as exc:
+            error.update(Content(str(exc)))
+            return
+        self.dismiss(MineRequest(path, self.query_one("#rev", Input).value.strip(), languages or ("python",)))
