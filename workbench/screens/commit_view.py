@@ -48,10 +48,10 @@ class CommitViewScreen(Screen[None]):
         with Horizontal(id="sides"):
             with Vertical():
                 yield Static("old", id="old-title", classes="side-title")
-                yield TextArea("", read_only=True, id="old", show_line_numbers=True)
+                yield TextArea("", read_only=True, id="old", show_line_numbers=True, soft_wrap=False)
             with Vertical():
                 yield Static("new", id="new-title", classes="side-title")
-                yield TextArea("", read_only=True, id="new", show_line_numbers=True)
+                yield TextArea("", read_only=True, id="new", show_line_numbers=True, soft_wrap=False)
         with VerticalScroll(id="unified"):
             yield Static("", id="diff")
         yield Footer()

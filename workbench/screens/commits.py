@@ -34,8 +34,11 @@ class CommitsScreen(Screen[None]):
     ]
 
     class PageLoaded(Message):
-        def __init__(self, commits: list[StoredCommit], total: int | None, first: bool) -> None:
+        """A page for one generation of filters; pages of an older generation are dropped."""
+
+        def __init__(self, generation: int, commits: list[StoredCommit], total: int | None, first: bool) -> None:
             super().__init__()
+            self.generation = generation
             self.commits = commits
             self.total = total
             self.first = first
@@ -64,35 +67,33 @@ class CommitsScreen(Screen[None]):
         return self.query_one(CommitTable)
 
     def on_mount(self) -> None:
-        self.load_first_page()
+        self._generation = 0
+        self._filters: dict[str, str | None] = {"path": None, "text": None}
+        self.load_first_page(self._generation, self._filters)
 
-    def _filters(self) -> dict[str, str | None]:
+    def _filter_inputs(self) -> dict[str, str | None]:
         return {
             "path": self.query_one("#path-filter", Input).value.strip() or None,
             "text": self.query_one("#text-filter", Input).value.strip() or None,
         }
 
     @work(thread=True, exclusive=True, group="commits-page", exit_on_error=False)
-    def load_first_page(self) -> None:
+    def load_first_page(self, generation: int, filters: dict[str, str | None]) -> None:
         engine = self.app.engine  # type: ignore[attr-defined]
-        filters = self._filters_snapshot
         commits = list_commits(engine, limit=PAGE_SIZE, **filters)
-        self.post_message(self.PageLoaded(commits, None, first=True))
-        total = count_commits(engine, **filters)
-        self.post_message(self.PageLoaded([], total, first=False))
+        self.post_message(self.PageLoaded(generation, commits, None, first=True))
+        self.post_message(self.PageLoaded(generation, [], count_commits(engine, **filters), first=False))
 
-    @work(thread=True, exclusive=False, group="commits-more", exit_on_error=False)
-    def load_page_after(self, after_id: int) -> None:
+    @work(thread=True, exclusive=True, group="commits-more", exit_on_error=False)
+    def load_page_after(self, generation: int, filters: dict[str, str | None], after_id: int) -> None:
         engine = self.app.engine  # type: ignore[attr-defined]
-        commits = list_commits(engine, limit=PAGE_SIZE, after_id=after_id, **self._filters_snapshot)
-        self.post_message(self.PageLoaded(commits, None, first=False))
-
-    @property
-    def _filters_snapshot(self) -> dict[str, str | None]:
-        return getattr(self, "_current_filters", {"path": None, "text": None})
+        commits = list_commits(engine, limit=PAGE_SIZE, after_id=after_id, **filters)
+        self.post_message(self.PageLoaded(generation, commits, None, first=False))
 
     @on(PageLoaded)
     def show_page(self, message: PageLoaded) -> None:
+        if message.generation != self._generation:
+            return
         table = self.commit_table
         if message.first:
             table.reset()
@@ -103,13 +104,22 @@ class CommitsScreen(Screen[None]):
 
     @on(CommitTable.NeedMore)
     def load_more(self, message: CommitTable.NeedMore) -> None:
-        self.load_page_after(message.after_id)
+        if message.after_id == self.commit_table.last_id:  # not a request left over from before a reset
+            self.load_page_after(self._generation, self._filters, message.after_id)
 
     @on(Input.Submitted)
     @on(Input.Changed)
     def apply_filters(self) -> None:
-        self._current_filters = self._filters()
-        self.load_first_page()
+        filters = self._filter_inputs()
+        if filters != self._filters:
+            self._filters = filters
+            self.reload()
+
+    def reload(self) -> None:
+        """Start again from the first page of the current filters."""
+        self._generation += 1
+        self.commit_table.reset()
+        self.load_first_page(self._generation, self._filters)
 
     @on(CommitTable.CommitChosen)
     def open_commit(self, message: CommitTable.CommitChosen) -> None:
@@ -119,7 +129,7 @@ class CommitsScreen(Screen[None]):
         self.query_one("#path-filter", Input).focus()
 
     def action_reload(self) -> None:
-        self.load_first_page()
+        self.reload()
 
     def action_mine(self) -> None:
         if self.workers and any(w.group == "mine" and w.is_running for w in self.workers):
@@ -162,4 +172,4 @@ class CommitsScreen(Screen[None]):
     def show_mine_progress(self, message: MineProgressed) -> None:
         self.query_one("#mine-status", Static).update(Content(message.text))
         if message.finished:
-            self.load_first_page()
+            self.reload()

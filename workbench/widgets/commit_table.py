@@ -70,8 +70,9 @@ class CommitTable(DataTable[Text]):
     def _cursor_moved(self) -> None:
         self._maybe_ask_for_more(self.cursor_row)
 
-    def on_mouse_scroll_down(self) -> None:
-        self._maybe_ask_for_more(int(self.scroll_y) + self.size.height)
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._maybe_ask_for_more(int(new_value) + self.size.height)
 
     def _maybe_ask_for_more(self, row: int) -> None:
         if self.exhausted or self.last_id is None or self._asked_after == self.last_id:
