@@ -20,14 +20,21 @@ class JobTable(DataTable[Text]):
             super().__init__()
             self.job_id = job_id
 
+    COLUMNS = ("id", "kind", "state", "progress", "title")
+
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.add_columns("id", "kind", "state", "progress", "title")
+        self.add_columns(*self.COLUMNS)
 
     def show_jobs(self, jobs: list[JobInfo]) -> None:
         """Replace the rows, keeping the cursor on the same row index."""
         row = self.cursor_row
-        self.clear()
+        # Columns are rebuilt too: after clear() alone, auto widths keep the empty table's width.
+        self.clear(columns=True)
+        for label in self.COLUMNS[:-1]:
+            self.add_column(label)
+        # An explicit width: an auto-width column added to an empty table renders at its label's width.
+        self.add_column(self.COLUMNS[-1], width=max([len(self.COLUMNS[-1]), *(len(job.title) for job in jobs)]))
         self.add_rows(
             [
                 (
