@@ -7,12 +7,7 @@ import threading
 from typing import Optional
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-from core.events import MineFinished, MineProgress, MineStarted
 from core.languages import DEFAULT_LANGUAGES
-from core.mining import MineOptions
-from stores.mining_jobs import MineJobStarted, run_mine_job
 from workbench.cli.common import emit_json, engine_of, stderr_console
 
 
@@ -33,6 +28,13 @@ def mine_command(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Mine PATH: one record per changed file per non-merge commit; re-running resumes."""
+    # Deferred: GitPython and the progress bar are not needed to open the TUI or other commands.
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from core.events import MineFinished, MineProgress, MineStarted
+    from core.mining import MineOptions
+    from stores.mining_jobs import MineJobStarted, run_mine_job
+
     options = MineOptions(
         rev=rev, all_branches=all_branches, languages=tuple(language), max_file_bytes=max_file_bytes,
         max_files_per_commit=max_files_per_commit, skip_whitespace_only=not keep_whitespace_only,

@@ -13,10 +13,8 @@ from textual.widgets import Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
 from core.events import MineFinished, MineProgress, MineStarted
-from core.mining import MineOptions
 from core.models import StoredCommit
 from stores.commits import count_commits, list_commits
-from stores.mining_jobs import MineJobStarted, run_mine_job
 from workbench.screens.commit_view import CommitViewScreen
 from workbench.screens.mine_dialog import MineDialog, MineRequest
 from workbench.widgets.commit_table import PAGE_SIZE, CommitTable
@@ -144,6 +142,10 @@ class CommitsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="mine", exit_on_error=False)
     def run_mine(self, request: MineRequest) -> None:
+        # Deferred: GitPython is only needed once a run starts, not to open the app.
+        from core.mining import MineOptions
+        from stores.mining_jobs import MineJobStarted, run_mine_job
+
         engine = self.app.engine  # type: ignore[attr-defined]
         options = MineOptions(rev=request.rev or None, languages=request.languages)
         worker = get_current_worker()
