@@ -139,6 +139,10 @@ def _common_suffix_length(a: bytes, b: bytes, limit: int) -> int:
 _WHITESPACE = b" \t\n\r\x0b\x0c"
 
 
+def _line_count(text: bytes) -> int:
+    return text.count(b"\n") + (1 if text and not text.endswith(b"\n") else 0)
+
+
 def compare_texts(old: bytes, new: bytes) -> tuple[int, int, bool]:
     """Lines added, lines removed, and whether the change is whitespace only.
 
@@ -158,6 +162,8 @@ def compare_texts(old: bytes, new: bytes) -> tuple[int, int, bool]:
         old_middle.translate(None, _WHITESPACE) == new_middle.translate(None, _WHITESPACE)
         and old_middle.split() == new_middle.split()
     )
+    if not old_middle or not new_middle:  # a pure insertion or deletion of whole lines
+        return _line_count(new_middle), _line_count(old_middle), whitespace_only
     old_lines = old_middle.splitlines()
     new_lines = new_middle.splitlines()
     if not old_lines or not new_lines:
@@ -390,6 +396,8 @@ def _blob_problem(data: bytes | None, size: int, max_bytes: int) -> str | None:
         return "too_large" if size > max_bytes else "missing"
     if b"\0" in data[:8000]:
         return "binary"
+    if data.isascii():  # most source files: valid UTF-8 without decoding
+        return None
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
