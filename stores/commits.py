@@ -9,7 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, or_
+from sqlalchemy import Table, func, insert, or_
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -32,6 +33,12 @@ def _insert_ignoring_duplicates(engine: Engine, table: Any) -> Any:
 
         return pg_insert(table).on_conflict_do_nothing()
     return insert(table).prefix_with("IGNORE")
+
+
+def _table(model: type) -> Table:
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
 
 
 def upsert_repository(engine: Engine, path: str, *, license: str | None, head_sha: str | None) -> RepositoryInfo:
@@ -67,8 +74,8 @@ def list_repositories(engine: Engine) -> list[RepositoryInfo]:
     """Every repository with its number of stored commit records."""
     with Session(engine) as session:
         counts = dict(
-            session.exec(
-                select(CommitRow.repository_id, func.count()).group_by(CommitRow.repository_id)
+            session.execute(  # type: ignore[call-overload]
+                sa_select(col(CommitRow.repository_id), func.count()).group_by(col(CommitRow.repository_id))
             ).all()
         )
         rows = session.exec(select(RepositoryRow).order_by(col(RepositoryRow.id))).all()
@@ -115,8 +122,8 @@ class CommitRecorder:
         self._last_flush = clock()
         self._written_blobs: set[str] = set()
         self.stored_records = 0
-        self._insert_blob = _insert_ignoring_duplicates(engine, BlobRow.__table__)
-        self._insert_commit = _insert_ignoring_duplicates(engine, CommitRow.__table__)
+        self._insert_blob = _insert_ignoring_duplicates(engine, _table(BlobRow))
+        self._insert_commit = _insert_ignoring_duplicates(engine, _table(CommitRow))
         # A writer thread overlaps SQLite (which releases the GIL) with reading git.
         self._batches: queue.Queue[tuple[list[dict[str, Any]], list[dict[str, Any]]] | None] = queue.Queue(4)
         self._writer_error: BaseException | None = None
@@ -233,10 +240,11 @@ def list_commits(
     """One keyset page of commit records (ascending id), filtered by repository, path and message text."""
     with Session(engine) as session:
         query = (
-            select(CommitRow.id, CommitRow.repository_id, RepositoryRow.name, CommitRow.sha, CommitRow.author,
-                   CommitRow.authored_at, func.substr(CommitRow.message, 1, 200), CommitRow.path,
-                   CommitRow.language, CommitRow.lines_added, CommitRow.lines_removed)
-            .join(RepositoryRow, RepositoryRow.id == CommitRow.repository_id)
+            sa_select(col(CommitRow.id), col(CommitRow.repository_id), col(RepositoryRow.name),
+                      col(CommitRow.sha), col(CommitRow.author), col(CommitRow.authored_at),
+                      func.substr(col(CommitRow.message), 1, 200), col(CommitRow.path),
+                      col(CommitRow.language), col(CommitRow.lines_added), col(CommitRow.lines_removed))
+            .join(RepositoryRow, col(RepositoryRow.id) == col(CommitRow.repository_id))
             .order_by(col(CommitRow.id))
             .limit(limit)
         )
@@ -247,7 +255,7 @@ def list_commits(
         return [
             StoredCommit(row[0], row[1], row[2], row[3], row[4], row[5],
                          (row[6] or "").split("\n", 1)[0], row[7], row[8], row[9], row[10])
-            for row in session.exec(query).all()
+            for row in session.execute(query).all()
         ]
 
 
