@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from core.errors import WorkbenchError
-from core.events import MineEvent, MineFinished, MineProgress
+from core.events import CommitMined, MineEvent, MineFinished, MineProgress
 from core.mining import MineOptions, mine, options_as_params, probe_repository
 from stores.commits import CommitRecorder, known_content_keys, stored_commit_shas, upsert_repository
 from stores.jobs import JobHandle
@@ -54,12 +54,12 @@ def run_mine_job(
             known_content_keys=known_content_keys(engine),
         )
         for event in events:
+            if isinstance(event, (CommitMined, MineProgress)) and job.cancel_requested():
+                stop.set()  # polled at most once a second; mining stops after the current batch
             if isinstance(event, MineProgress):
                 summary.update(commits_seen=event.commits_seen, records_kept=event.records_kept,
                                skipped=event.skipped)
                 job.progress(event.records_kept, summary=summary)
-                if job.cancel_requested():
-                    stop.set()
             elif isinstance(event, MineFinished):
                 recorder.close()
                 summary.update(commits_seen=event.commits_seen, records_kept=event.records_kept,

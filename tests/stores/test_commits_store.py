@@ -132,3 +132,22 @@ def test_dead_jobs_are_reaped(engine: Engine) -> None:
     job_id = create_job(engine, "mine", "ghost", pid=int(finished.stdout))
     job = get_job(engine, job_id)
     assert job.state == "failed" and "ended without finishing" in (job.error or "")
+
+
+def test_cancel_from_another_front_end_stops_the_run(engine: Engine, tmp_path: Path) -> None:
+    from stores.jobs import get_job, request_cancel
+    from stores.mining_jobs import MineJobStarted
+    from tests.cli.test_mine_cli import _fast_import_history
+
+    repo = tmp_path / "many"
+    _fast_import_history(repo, 1200)
+    events = run_mine_job(engine, str(repo))
+    started = next(e for e in events if isinstance(e, MineJobStarted))
+    request_cancel(engine, started.job_id)
+    finished = [e for e in events if isinstance(e, MineFinished)][0]
+    assert finished.cancelled
+    assert 0 < count_commits(engine) < 1200 - 50
+    job = get_job(engine, started.job_id)
+    assert job.state == "cancelled" and job.summary["records_stored"] == count_commits(engine)
+    resumed = [e for e in run_mine_job(engine, str(repo)) if isinstance(e, MineFinished)][0]
+    assert not resumed.cancelled and count_commits(engine) == 1200 - 50
