@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from textual.widgets import Input, Static, TextArea
+from textual.widgets import Input, Select, Static, TextArea
 
 from tests.conftest import GitRepo
 from tests.fixtures import HOSTILE_TEXT
@@ -117,6 +117,12 @@ async def test_mine_from_the_tui(tmp_path: Path, make_repo: Callable[[str], GitR
         status = static_text(app.screen.query_one("#mine-status", Static))
         assert "done: 1 records from 2 commits" in status
         assert any(isinstance(m, CommitsScreen.MineProgressed) for m in seen)
+        repo_filter = app.screen.query_one("#repo-filter", Select)
+        repo_filter.value = 1  # the repository just mined
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "1 records" in static_text(app.screen.query_one("#count", Static))
 
 
 async def test_mine_dialog_rejects_bad_input(tmp_path: Path) -> None:

@@ -9,12 +9,12 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Input, Select, Static
 from textual.worker import get_current_worker
 
 from core.events import MineFinished, MineProgress, MineStarted
-from core.models import StoredCommit
-from stores.commits import count_commits, list_commits
+from core.models import RepositoryInfo, StoredCommit
+from stores.commits import count_commits, list_commits, list_repositories
 from workbench.screens.commit_view import CommitViewScreen
 from workbench.screens.mine_dialog import MineDialog, MineRequest
 from workbench.widgets.commit_table import PAGE_SIZE, CommitTable
@@ -41,6 +41,11 @@ class CommitsScreen(Screen[None]):
             self.total = total
             self.first = first
 
+    class RepositoriesLoaded(Message):
+        def __init__(self, repositories: list[RepositoryInfo]) -> None:
+            super().__init__()
+            self.repositories = repositories
+
     class MineProgressed(Message):
         def __init__(self, text: str, finished: bool = False) -> None:
             super().__init__()
@@ -53,6 +58,7 @@ class CommitsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="filters"):
+            yield Select[int]([], prompt="all repositories", id="repo-filter")
             yield Input(placeholder="path contains…", id="path-filter")
             yield Input(placeholder="message contains (or sha prefix)…", id="text-filter")
             yield Static("", id="count")
@@ -66,24 +72,41 @@ class CommitsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._generation = 0
-        self._filters: dict[str, str | None] = {"path": None, "text": None}
+        self._filters: dict[str, object] = {"path": None, "text": None, "repository_id": None}
         self.load_first_page(self._generation, self._filters)
+        self.load_repositories()
 
-    def _filter_inputs(self) -> dict[str, str | None]:
+    def _filter_inputs(self) -> dict[str, object]:
+        repository = self.query_one("#repo-filter", Select).value
         return {
             "path": self.query_one("#path-filter", Input).value.strip() or None,
             "text": self.query_one("#text-filter", Input).value.strip() or None,
+            "repository_id": repository if isinstance(repository, int) else None,
         }
 
+    @work(thread=True, exclusive=True, group="commits-repos", exit_on_error=False)
+    def load_repositories(self) -> None:
+        self.post_message(self.RepositoriesLoaded(list_repositories(self.app.engine)))  # type: ignore[attr-defined]
+
+    @on(RepositoriesLoaded)
+    def show_repositories(self, message: RepositoriesLoaded) -> None:
+        select = self.query_one("#repo-filter", Select)
+        current = select.value
+        select.set_options(
+            [(Content(f"{r.name} ({r.commit_count:,})"), r.id) for r in message.repositories]
+        )
+        if isinstance(current, int) and any(r.id == current for r in message.repositories):
+            select.value = current
+
     @work(thread=True, exclusive=True, group="commits-page", exit_on_error=False)
-    def load_first_page(self, generation: int, filters: dict[str, str | None]) -> None:
+    def load_first_page(self, generation: int, filters: dict[str, object]) -> None:
         engine = self.app.engine  # type: ignore[attr-defined]
         commits = list_commits(engine, limit=PAGE_SIZE, **filters)
         self.post_message(self.PageLoaded(generation, commits, None, first=True))
         self.post_message(self.PageLoaded(generation, [], count_commits(engine, **filters), first=False))
 
     @work(thread=True, exclusive=True, group="commits-more", exit_on_error=False)
-    def load_page_after(self, generation: int, filters: dict[str, str | None], after_id: int) -> None:
+    def load_page_after(self, generation: int, filters: dict[str, object], after_id: int) -> None:
         engine = self.app.engine  # type: ignore[attr-defined]
         commits = list_commits(engine, limit=PAGE_SIZE, after_id=after_id, **filters)
         self.post_message(self.PageLoaded(generation, commits, None, first=False))
@@ -107,6 +130,7 @@ class CommitsScreen(Screen[None]):
 
     @on(Input.Submitted)
     @on(Input.Changed)
+    @on(Select.Changed)
     def apply_filters(self) -> None:
         filters = self._filter_inputs()
         if filters != self._filters:
@@ -175,3 +199,4 @@ class CommitsScreen(Screen[None]):
         self.query_one("#mine-status", Static).update(Content(message.text))
         if message.finished:
             self.reload()
+            self.load_repositories()
