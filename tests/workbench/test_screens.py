@@ -147,3 +147,17 @@ async def test_mine_dialog_rejects_bad_input(tmp_path: Path) -> None:
         await pilot.pause()
         status = static_text(app.screen.query_one("#mine-status", Static))
         assert "mining failed" in status and "no such file" in status
+
+
+async def test_command_palette_opens_screens(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "wb.db")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"open commits")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, CommitsScreen)
