@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from workbench.cli.common import CliState, WorkbenchGroup
+from workbench.cli.eval import eval_app
 from workbench.cli.jobs import jobs_app
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(eval_app, name="eval")
 
 
 @app.callback(invoke_without_command=True)
