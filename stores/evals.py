@@ -18,15 +18,24 @@ from core.eval_models import EvalFinished, EvalProgress, EvalResultInfo, EvalRun
 from core.judging import PARSER_VERSION, Judge, JudgeOutput, redecide
 from core.scoring import RunScores, ScoredResult, score_run
 from stores.eval_tables import EvalResultRow, EvalRunRow
-from stores.jobs import JobHandle
-from stores.tables import utcnow
+from stores.jobs import ACTIVE_STATES, JobHandle, reap_dead_jobs
+from stores.tables import JobRow, utcnow
 
 JOB_KIND = "eval"
 # Small enough that a kill loses a few seconds of work, large enough to fill a GPU batch.
 DEFAULT_CHUNK = 64
 
 
-def _to_info(row: EvalRunRow, done: int) -> EvalRunInfo:
+def _visible_state(session: Session, row: EvalRunRow) -> str:
+    # A run whose job process died (kill -9, power loss) still says running; its job says why not.
+    if row.state == "running" and row.job_id is not None:
+        job = session.get(JobRow, row.job_id)
+        if job is not None and job.state not in ACTIVE_STATES:
+            return "interrupted"
+    return row.state
+
+
+def _to_info(row: EvalRunRow, done: int, state: str | None = None) -> EvalRunInfo:
     assert row.id is not None
     return EvalRunInfo(
         id=row.id,
@@ -40,7 +49,7 @@ def _to_info(row: EvalRunRow, done: int) -> EvalRunInfo:
         strip_comments=row.strip_comments,
         lineage=json.loads(row.lineage_json or "{}"),
         parser_version=row.parser_version,
-        state=row.state,
+        state=state or row.state,
         total=row.total,
         done=done,
         job_id=row.job_id,
@@ -113,22 +122,24 @@ def _done_counts(session: Session, run_ids: Sequence[int]) -> dict[int, int]:
 
 def get_run(engine: Engine, run_id: int) -> EvalRunInfo:
     """One run with its result count, or NotFoundError."""
+    reap_dead_jobs(engine)
     with Session(engine) as session:
         row = session.get(EvalRunRow, run_id)
         if row is None:
             raise NotFoundError(f"evaluation run {run_id} does not exist")
-        return _to_info(row, _done_counts(session, [run_id]).get(run_id, 0))
+        return _to_info(row, _done_counts(session, [run_id]).get(run_id, 0), _visible_state(session, row))
 
 
 def list_runs(engine: Engine, *, limit: int = 200, before_id: int | None = None) -> list[EvalRunInfo]:
     """Newest runs first, one keyset page at a time."""
+    reap_dead_jobs(engine)
     with Session(engine) as session:
         query = select(EvalRunRow).order_by(col(EvalRunRow.id).desc()).limit(limit)
         if before_id is not None:
             query = query.where(col(EvalRunRow.id) < before_id)
         rows = session.exec(query).all()
         counts = _done_counts(session, [row.id for row in rows if row.id is not None])
-        return [_to_info(row, counts.get(row.id or 0, 0)) for row in rows]
+        return [_to_info(row, counts.get(row.id or 0, 0), _visible_state(session, row)) for row in rows]
 
 
 def completed_keys(engine: Engine, run_id: int) -> set[tuple[str, str, str]]:
