@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -136,8 +137,11 @@ class GenerativeJudge:
         self.backend = backend
         self.params = SamplingParams(max_tokens=max_tokens, temperature=0.0)
         self.lineage: dict[str, Any] = {"model": getattr(backend, "model_name", spec.argument)}
-        # One loop for the judge's life: async clients are bound to the loop that opened them.
+        # One loop for the judge's life, in its own thread: async clients are bound to the loop
+        # that opened them, and callers may already run a loop of their own (the TUI, tests).
         self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="generative-judge", daemon=True)
+        self._thread.start()
 
     def decide(self, items: Sequence[JudgeItem]) -> list[JudgeOutput]:
         """Send one chat per item (the backend runs them concurrently) and parse each verdict."""
@@ -157,7 +161,7 @@ class GenerativeJudge:
         ]
         started = time.perf_counter()
         try:
-            results = self._loop.run_until_complete(self.backend.chat_many(requests))
+            results = asyncio.run_coroutine_threadsafe(self.backend.chat_many(requests), self._loop).result()
         except LLMError:
             raise
         except Exception as exc:  # noqa: BLE001  a backend failure ends the run with one line
@@ -180,8 +184,10 @@ class GenerativeJudge:
     def close(self) -> None:
         """Close the backend and the judge's event loop."""
         try:
-            self._loop.run_until_complete(self.backend.aclose())
+            asyncio.run_coroutine_threadsafe(self.backend.aclose(), self._loop).result()
         finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
             self._loop.close()
 
 
