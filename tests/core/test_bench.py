@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 from pathlib import Path
@@ -16,6 +17,11 @@ BENCH_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "codeprefben
 needs_bench = pytest.mark.skipif(not BENCH_DIR.is_dir(), reason="../shared/codeprefbench is absent")
 
 
+@functools.cache
+def _stripped(code: str) -> str:
+    return strip_comments(code)
+
+
 def _raw_tasks(objective: str) -> list[dict]:
     with gzip.open(BENCH_DIR / objective_file(objective), "rt", encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
@@ -27,7 +33,7 @@ def _expected(objective: str, rule: str, orders: tuple[bool, ...]) -> float:
     for task in _raw_tasks(objective):
         codes = list(task["choices"])
         if objective != "human-preference":
-            codes = [strip_comments(code) for code in codes]
+            codes = [_stripped(code) for code in codes]
         for swapped in orders:
             shown = codes[::-1] if swapped else codes
             better = task["gt_choice"] if not swapped else 1 - task["gt_choice"]
@@ -43,9 +49,13 @@ def _expected(objective: str, rule: str, orders: tuple[bool, ...]) -> float:
     return sum(credits) / len(credits)
 
 
+@functools.cache
+def _items(orders: str) -> list:
+    return judge_items(load_benchmark(BENCH_DIR), orders=orders)
+
+
 def _scores(spec: str, orders: str) -> dict[str, float]:
-    benchmark = load_benchmark(BENCH_DIR)
-    items = judge_items(benchmark, orders=orders)
+    items = _items(orders)
     outputs = BaselineJudge(parse_judge_spec(spec)).decide(items)
     scores = score_run(
         ScoredResult(i.objective, i.task_id, i.order, i.gt, o.decision) for i, o in zip(items, outputs)

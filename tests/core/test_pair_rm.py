@@ -13,7 +13,8 @@ BENCH_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "codeprefben
 
 def _items() -> list[JudgeItem]:
     if BENCH_DIR.is_dir():
-        return judge_items(load_benchmark(BENCH_DIR), objectives=("efficiency", "human-preference"), limit=3)
+        items = judge_items(load_benchmark(BENCH_DIR), objectives=("efficiency", "human-preference"), limit=6)
+        return sorted(items, key=lambda item: len(item.code_a) + len(item.instruction))[:8]
     code = "def f(xs):\n    return sorted(xs)[0]\n"
     return [JudgeItem("efficiency", f"t/{n}", "given", "Find the minimum." * (n + 1), code * (n + 1), "def f(xs):\n    return min(xs)\n", "fast", "B") for n in range(6)]
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from core.bench import load_benchmark
+from core.bench import judge_items, load_benchmark
 from core.judging import GenerativeJudge, make_judge, parse_judge_spec
 from core.llm.base import ChatRequest, ChatResult
 from stores.eval_tables import EvalResultRow
@@ -135,15 +135,15 @@ def test_a_run_killed_with_sigkill_resumes_without_duplicates_or_gaps(
     engine: Engine, db_path: Path, tiny_model_dir: Path
 ) -> None:
     args = ["eval", "run", "--judge", f"pair-rm:{tiny_model_dir}", "--limit", "4", "--objectives",
-            "efficiency,security", "--chunk-size", "2", "--batch-size", "2", "--device", "cpu"]
+            "efficiency", "--chunk-size", "1", "--batch-size", "1", "--device", "cpu"]
     process = _cli(db_path, *args)
     deadline = time.monotonic() + 60
-    while len(_result_rows(engine)) < 4 and process.poll() is None and time.monotonic() < deadline:
+    while len(_result_rows(engine)) < 2 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
     before_kill = _result_rows(engine)
-    assert 4 <= len(before_kill) < 16, "the run ended before the kill; give it more work"
+    assert 2 <= len(before_kill) < 8, "the run ended before the kill; give it more work"
     run = get_run(engine, 1)
     assert run.state == "interrupted" and run.done == len(before_kill)
 
@@ -153,12 +153,12 @@ def test_a_run_killed_with_sigkill_resumes_without_duplicates_or_gaps(
     after = _result_rows(engine)
     assert after[: len(before_kill)] == before_kill  # kept, not redone
     keys = [(objective, task, order) for _id, objective, task, order, _d, _r in after]
-    assert len(keys) == len(set(keys)) == 16
+    assert len(keys) == len(set(keys)) == 8
     assert get_run(engine, 1).state == "done"
 
-    fresh = _cli(db_path, *args)  # the same judge uninterrupted decides the same way
-    assert fresh.wait(timeout=120) == 0
-    decisions = {(o, t, r): (d, raw) for _id, o, t, r, d, raw in after}
-    fresh_rows = [row for row in _result_rows(engine) if row[0] > after[-1][0]]
-    assert {(o, t, r): (d, raw) for _id, o, t, r, d, raw in fresh_rows} == decisions
-    assert [job.state for job in list_jobs(engine, kind="eval")] == ["done", "done", "failed"]
+    # The same judge, uninterrupted and in this process, decides every item the same way.
+    judge = make_judge(f"pair-rm:{tiny_model_dir}", device="cpu")
+    items = judge_items(load_benchmark(BENCH_DIR), objectives=("efficiency",), limit=4)
+    expected = {item.key: (output.decision, output.raw) for item, output in zip(items, judge.decide(items))}
+    assert {(o, t, r): (d, raw) for _id, o, t, r, d, raw in after} == expected
+    assert [job.state for job in list_jobs(engine, kind="eval")] == ["done", "failed"]

@@ -104,7 +104,7 @@ def run_command(
                 strip=False if keep_comments else None,
                 lineage=judge_obj.lineage,
             )
-        stderr_console.print(f"eval run {run_id}: {spec_text}", markup=False, highlight=False)
+        stderr_console.print(f"eval run {run_id}: {spec_text}", markup=False, highlight=False, soft_wrap=True)
         finished = None
         progress = _ProgressLine()
         for event in run_evaluation(engine, run_id, judge_obj, benchmark, chunk_size=chunk_size):
@@ -283,7 +283,7 @@ def export_command(
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise OptionError(f"cannot write {output}: {exc.strerror or exc}") from None
-    stderr_console.print(f"wrote {output}", markup=False, highlight=False)
+    stderr_console.print(f"wrote {output}", markup=False, highlight=False, soft_wrap=True)
 
 
 @eval_app.command("rescore")
