@@ -182,16 +182,22 @@ def last_position_logits(
 
 
 @torch.inference_mode()
-def full_logits_decisions(model: Any, tokenizer: Any, items: Sequence[JudgeItem], device: str) -> list[str]:
-    """The reference evaluator's way: one prompt at a time, logits for every position."""
+def full_logits_pairs(model: Any, tokenizer: Any, items: Sequence[JudgeItem], device: str) -> list[tuple[float, float]]:
+    """The reference evaluator's way: one prompt at a time, logits for every position; (A, B) last."""
     id_a, id_b = single_token_id(tokenizer, "A"), single_token_id(tokenizer, "B")
-    decisions = []
+    pairs = []
     for item in items:
         ids = tokenizer(chat_prompt(tokenizer, item), add_special_tokens=False, return_tensors="pt")
         logits = model(input_ids=ids["input_ids"].to(device)).logits[0, -1].float()
-        logit_a, logit_b = float(logits[id_a]), float(logits[id_b])
-        decisions.append(UNDECIDED if logit_a == logit_b else ("A" if logit_a > logit_b else "B"))
-    return decisions
+        pairs.append((float(logits[id_a]), float(logits[id_b])))
+    return pairs
+
+
+def full_logits_decisions(model: Any, tokenizer: Any, items: Sequence[JudgeItem], device: str) -> list[str]:
+    """Decisions of the batch-1 full-logits loop, for checking the batched judge."""
+    return [
+        UNDECIDED if a == b else ("A" if a > b else "B") for a, b in full_logits_pairs(model, tokenizer, items, device)
+    ]
 
 
 def _context_length(model: Any, tokenizer: Any) -> int:
