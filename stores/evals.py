@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -174,25 +175,31 @@ def record_results(engine: Engine, run_id: int, items: Sequence[JudgeItem], outp
     if not rows:
         return 0
     with Session(engine) as session:
-        dialect = session.get_bind().dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        statement = dialect_insert(EvalResultRow).values(rows).on_conflict_do_nothing()
-        result = session.execute(statement)  # type: ignore[call-overload]
+        statement = _insert_ignoring_duplicates(session.get_bind().dialect.name, rows)
+        result = session.execute(statement)
         session.commit()
-        return int(result.rowcount or 0)
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _insert_ignoring_duplicates(dialect: str, rows: list[dict[str, Any]]) -> Any:
+    # Both dialects spell "skip rows that hit the unique key" the same way; only the import differs.
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(EvalResultRow).values(rows).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(EvalResultRow).values(rows).on_conflict_do_nothing()
 
 
 def scored_results(engine: Engine, run_id: int) -> list[ScoredResult]:
     """What scoring needs of every result of a run (no raw outputs)."""
     with Session(engine) as session:
-        query = select(
-            EvalResultRow.objective, EvalResultRow.task_id, EvalResultRow.task_order,
-            EvalResultRow.gt, EvalResultRow.decision,
-        ).where(EvalResultRow.run_id == run_id)
-        return [ScoredResult(o, t, r, g, d) for o, t, r, g, d in session.exec(query).all()]
+        query = sa_select(
+            col(EvalResultRow.objective), col(EvalResultRow.task_id), col(EvalResultRow.task_order),
+            col(EvalResultRow.gt), col(EvalResultRow.decision),
+        ).where(col(EvalResultRow.run_id) == run_id)
+        return [ScoredResult(o, t, r, g, d) for o, t, r, g, d in session.execute(query).all()]
 
 
 def run_scores(engine: Engine, run_id: int) -> RunScores:

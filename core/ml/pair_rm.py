@@ -33,7 +33,8 @@ def load_model_and_tokenizer(path: str | Path, *, device: str, dtype: torch.dtyp
     except (OSError, ValueError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise OptionError(f"cannot load pair-rm model {path}: {first_line}") from None
-    model.to(device).eval()
+    model.to(device)  # type: ignore[arg-type]
+    model.eval()
     return model, tokenizer
 
 
