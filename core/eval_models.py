@@ -30,6 +30,7 @@ class EvalRunInfo:
     job_id: int | None
     created_at: datetime
     finished_at: datetime | None
+    objective_totals: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

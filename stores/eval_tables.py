@@ -28,6 +28,7 @@ class EvalRunRow(SQLModel, table=True):
     parser_version: str = ""
     state: str = Field(default="created", index=True)  # created | running | done | stopped | failed
     total: int = 0
+    objective_totals_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     job_id: Optional[int] = Field(default=None, foreign_key="jobs.id")
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: Optional[datetime] = None

@@ -56,6 +56,7 @@ def _to_info(row: EvalRunRow, done: int, state: str | None = None) -> EvalRunInf
         job_id=row.job_id,
         created_at=row.created_at,
         finished_at=row.finished_at,
+        objective_totals=json.loads(row.objective_totals_json or "{}"),
     )
 
 
@@ -89,7 +90,8 @@ def create_run(
     lineage: dict[str, Any] | None = None,
 ) -> int:
     """Record a new run and return its id; its total is the number of items it will judge."""
-    total = len(judge_items(benchmark, objectives=objectives, orders=orders, limit=task_limit, strip=False))
+    items = judge_items(benchmark, objectives=objectives, orders=orders, limit=task_limit, strip=False)
+    totals = Counter(item.objective for item in items)
     row = EvalRunRow(
         judge_spec=judge_spec,
         judge_kind=judge_kind,
@@ -101,7 +103,8 @@ def create_run(
         strip_comments=strip,
         lineage_json=json.dumps(lineage or {}, sort_keys=True, default=str),
         parser_version=PARSER_VERSION,
-        total=total,
+        total=len(items),
+        objective_totals_json=json.dumps(dict(totals)),
     )
     with Session(engine) as session:
         session.add(row)

@@ -127,3 +127,29 @@ async def test_a_run_started_from_the_screen_updates_the_scores(tmp_path: Path) 
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.is_running and not screen.query_one("#start", Button).disabled
+
+
+def test_evaluation_screen_snapshot(tmp_path: Path, snap_compare, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("WORKBENCH_BENCH", "/data/codeprefbench")
+    bench = _bench(tmp_path / "bench")
+    engine = make_engine(tmp_path / "wb.db")
+    benchmark = load_benchmark(bench)
+    for spec in ("baseline:shorter", "baseline:always-a"):
+        from core.judging import make_judge
+
+        run_id = create_run(engine, judge_spec=spec, judge_kind="baseline", benchmark=benchmark, objectives=OBJECTIVES)
+        list(run_evaluation(engine, run_id, make_judge(spec), benchmark))
+
+    async def select_first_run(pilot) -> None:  # noqa: ANN001
+        await pilot.press("e")
+        await pilot.pause()
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        pilot.app.screen.query_one("#board", DataTable).focus()
+        await pilot.press("enter")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(make_app(engine=engine), terminal_size=(140, 40), run_before=select_first_run)

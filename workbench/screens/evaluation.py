@@ -111,7 +111,6 @@ class EvaluationScreen(Screen[None]):
         self.selected_run: int | None = None
         self.selected_objective: str | None = None
         self.stop_event = threading.Event()
-        self.progress: EvalProgress | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -147,8 +146,8 @@ class EvaluationScreen(Screen[None]):
         return self.query_one("#results", DataTable)
 
     def on_mount(self) -> None:
-        self.board.add_columns("run", "judge", "state", "progress", "corr", "eff", "sec", "avg", "human")
-        self.scores_table.add_columns("objective", "progress", "accuracy %", "consistency %", "always-A %", "undecided")
+        self.board.add_columns("run", "judge", "state", "done", "corr", "eff", "sec", "avg", "human")
+        self.scores_table.add_columns("objective", "done", "acc % ± band", "consist %", "always-A", "undec")
         self.results_table.add_columns("task", "order", "truth", "decision", "latency s", "output")
         self.refresh_data()
         self.set_interval(REFRESH_SECONDS, self.refresh_data)
@@ -195,7 +194,7 @@ class EvaluationScreen(Screen[None]):
         ]
 
     def _show_scores(self, run: EvalRunInfo, scores: RunScores) -> None:
-        totals = self.progress.total_by_objective if self.progress and self.progress.run_id == run.id else {}
+        totals = run.objective_totals
         table = self.scores_table
         row = table.cursor_row
         table.clear()
@@ -325,7 +324,6 @@ class EvaluationScreen(Screen[None]):
 
     @on(Progressed)
     def show_progress(self, message: Progressed) -> None:
-        self.progress = message.event
         if self.selected_run != message.event.run_id:
             self.selected_run = message.event.run_id
             self.selected_objective = None
