@@ -162,3 +162,22 @@ def test_a_run_killed_with_sigkill_resumes_without_duplicates_or_gaps(
     expected = {item.key: (output.decision, output.raw) for item, output in zip(items, judge.decide(items))}
     assert {(o, t, r): (d, raw) for _id, o, t, r, d, raw in after} == expected
     assert [job.state for job in list_jobs(engine, kind="eval")] == ["done", "failed"]
+
+
+def test_a_stopped_run_resumes_to_the_same_scores(engine: Engine) -> None:
+    import threading
+
+    stop = threading.Event()
+    benchmark = load_benchmark(BENCH_DIR)
+    run_id = _start(engine, "baseline:random:5", limit=30)
+    judge = make_judge("baseline:random:5")
+    for event in run_evaluation(engine, run_id, judge, benchmark, chunk_size=16, cancel=stop):
+        stop.set()
+    assert event.state == "stopped"  # type: ignore[union-attr]
+    assert (get_run(engine, run_id).state, get_run(engine, run_id).done) == ("stopped", 16)
+    assert list_jobs(engine)[0].state == "cancelled"
+    list(run_evaluation(engine, run_id, judge, benchmark, chunk_size=16))
+    resumed = run_scores(engine, run_id)
+    other = _start(engine, "baseline:random:5", limit=30)
+    list(run_evaluation(engine, other, judge, benchmark))
+    assert get_run(engine, run_id).done == 180 and run_scores(engine, other) == resumed
