@@ -302,10 +302,14 @@ def run_evaluation(
     judge: Judge,
     benchmark: Benchmark,
     *,
-    chunk_size: int = DEFAULT_CHUNK,
+    chunk_size: int | None = None,
     cancel: threading.Event | None = None,
 ) -> Iterator[EvalProgress | EvalFinished]:
-    """Judge every item the run still lacks as an `eval` job, committing each chunk as it ends."""
+    """Judge every item the run still lacks as an `eval` job, committing each chunk as it ends.
+
+    The chunk size defaults to the judge's `preferred_chunk` (a few model batches) or 64.
+    """
+    chunk_size = chunk_size or int(getattr(judge, "preferred_chunk", DEFAULT_CHUNK))
     run = get_run(engine, run_id)
     items = judge_items(
         benchmark, objectives=run.objectives, orders=run.orders, limit=run.task_limit, strip=run.strip_comments

@@ -74,6 +74,8 @@ class PairRMJudge:
         self.device = device
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
+        # A few batches per committed chunk: full batches, and a kill loses seconds of work.
+        self.preferred_chunk = batch_size * 4
         self.id_a = single_token_id(tokenizer, "A")
         self.id_b = single_token_id(tokenizer, "B")
         self.max_length = _context_length(model, tokenizer)

@@ -70,7 +70,7 @@ def run_command(
     resume: Optional[int] = typer.Option(None, "--resume", help="Continue run RUN where it stopped."),
     device: Optional[str] = typer.Option(None, "--device", help="Device for pair-rm judges (cuda, cpu)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Prompts per model batch (pair-rm)."),
-    chunk_size: int = typer.Option(64, "--chunk-size", min=1, help="Results committed per transaction."),
+    chunk_size: Optional[int] = typer.Option(None, "--chunk-size", min=1, help="Results committed per transaction (default: 4 model batches, or 64)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Run (or resume) an evaluation as a job; progress on stderr, scores on stdout."""
