@@ -341,7 +341,7 @@ def run_evaluation(
             scores = run_scores(engine, run_id)
             handle.progress(done, len(items), summary=_summary(scores))
             yield EvalProgress(run_id, done, len(items), dict(done_by_objective), total_by_objective, scores)
-    except GeneratorExit:
+    except (GeneratorExit, KeyboardInterrupt):
         state = "stopped"
         raise
     except BaseException as exc:

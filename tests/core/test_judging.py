@@ -72,3 +72,33 @@ def test_redecide_uses_stored_raw_outputs() -> None:
     assert redecide("pair-rm", '{"A": 1.5, "B": -2.0}', "?") == "A"
     assert pair_rm_decision("garbage") == "?"
     assert redecide("baseline", "always-a", "A") == "A"
+
+
+class _FlakyBackend:
+    model_name = "flaky"
+
+    def __init__(self, fail: bool) -> None:
+        self.fail = fail
+
+    async def chat_many(self, requests):  # noqa: ANN001, ANN201
+        from core.llm.base import ChatResult
+
+        if self.fail:
+            raise ConnectionError("server went away\nsecond line")
+        return [ChatResult("", 10, 0, 0.1, finish_reason="error"), ChatResult("Code B is better.", 10, 4, 0.2)][: len(requests)]
+
+    async def aclose(self) -> None:
+        pass
+
+
+def test_generative_judge_counts_backend_errors_as_undecided_and_fails_clearly() -> None:
+    from core.errors import LLMError
+    from core.judging import GenerativeJudge
+
+    judge = GenerativeJudge(parse_judge_spec("flaky"), _FlakyBackend(fail=False))
+    assert [o.decision for o in judge.decide([_item("a", "b"), _item("c", "d")])] == ["?", "B"]
+    judge.close()
+    broken = GenerativeJudge(parse_judge_spec("flaky"), _FlakyBackend(fail=True))
+    with pytest.raises(LLMError, match="judge flaky: ConnectionError: server went away"):
+        broken.decide([_item("a", "b")])
+    broken.close()
