@@ -16,12 +16,14 @@ from textual.worker import Worker, WorkerState
 
 from workbench.screens.commits import CommitsScreen
 from workbench.screens.dashboard import DashboardScreen
+from workbench.screens.evaluation import EvaluationScreen
 from workbench.screens.help import HelpScreen
 
 # Each stage adds its screen here: (mode name, screen class, key, title for help and palette).
 SCREEN_MODES: list[tuple[str, type, str, str]] = [
     ("dashboard", DashboardScreen, "d", "Dashboard"),
     ("commits", CommitsScreen, "c", "Commits"),
+    ("evaluation", EvaluationScreen, "e", "Evaluation"),
 ]
 
 

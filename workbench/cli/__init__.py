@@ -8,6 +8,7 @@ import typer
 
 from workbench.cli.commits import commits_app
 from workbench.cli.common import CliState, WorkbenchGroup
+from workbench.cli.eval import eval_app
 from workbench.cli.jobs import jobs_app
 from workbench.cli.mine import mine_command
 
@@ -21,6 +22,7 @@ app = typer.Typer(
 app.command("mine")(mine_command)
 app.add_typer(commits_app, name="commits")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(eval_app, name="eval")
 
 
 @app.callback(invoke_without_command=True)

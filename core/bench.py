@@ -1,0 +1,233 @@
+"""CodePrefBench: load and validate the four objective files, version them, lay out judge items."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from core.code import strip_comments
+from core.errors import BenchmarkError, OptionError
+from core.pairwise import Choice
+
+BENCH_ENV_VAR = "WORKBENCH_BENCH"
+OBJECTIVES: tuple[str, ...] = ("correctness", "efficiency", "security", "human-preference")
+VERIFIABLE_OBJECTIVES: tuple[str, ...] = ("correctness", "efficiency", "security")
+ORDERS: tuple[str, ...] = ("given", "swapped")
+Order = Literal["given", "swapped"]
+
+# Our wording of each objective's criteria, phrased as what the better code does.
+CRITERIA: dict[str, str] = {
+    "correctness": "The code correctly solves the instruction: it returns the right result for "
+    "every valid input, including edge cases.",
+    "efficiency": "The code solves the instruction with the lower time and memory cost on large "
+    "inputs.",
+    "security": "The code avoids security weaknesses such as injection, unsafe deserialization, "
+    "weak cryptography and unsafe file or process handling.",
+    "human-preference": "The code is the one an experienced developer would prefer overall: "
+    "correct, clear, idiomatic and helpful.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BenchTask:
+    """One benchmark task: an instruction, two codes and the index of the better one."""
+
+    objective: str
+    task_id: str
+    instruction: str
+    choices: tuple[str, str]
+    gt_choice: int
+    annotations: tuple[str, ...] = ()
+    uid: str = ""  # task_id, numbered when the file repeats it; unique within the objective
+
+
+@dataclass(frozen=True, slots=True)
+class Benchmark:
+    """The loaded benchmark: tasks per objective and a content hash used as its version."""
+
+    directory: str
+    version: str
+    tasks: dict[str, tuple[BenchTask, ...]]
+
+    def task(self, objective: str, uid: str) -> BenchTask:
+        """The task with this uid in this objective, or raise BenchmarkError."""
+        for task in self.tasks.get(objective, ()):
+            if task.uid == uid:
+                return task
+        raise BenchmarkError(f"benchmark has no task {uid!r} in objective {objective!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeItem:
+    """One prompt for a judge: a task in one order, laid out as code A / code B."""
+
+    objective: str
+    task_id: str  # the task's uid
+    order: str
+    instruction: str
+    code_a: str
+    code_b: str
+    criteria: str
+    gt: Choice
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(objective, task_id, order): unique within a run."""
+        return (self.objective, self.task_id, self.order)
+
+
+def objective_file(objective: str) -> str:
+    """The file name holding one objective."""
+    return f"{objective}-alignment.jsonl.gz"
+
+
+def resolve_bench_dir(bench: str | os.PathLike[str] | None, env: dict[str, str] | None = None) -> Path:
+    """The benchmark folder from `--bench`, else the WORKBENCH_BENCH environment variable."""
+    environ = os.environ if env is None else env
+    value = str(bench) if bench else environ.get(BENCH_ENV_VAR, "")
+    if not value:
+        raise BenchmarkError(
+            f"no benchmark folder: pass --bench DIR or set {BENCH_ENV_VAR} to the folder holding "
+            f"{objective_file('correctness')} and the other objective files"
+        )
+    return Path(value).expanduser()
+
+
+def parse_objectives(names: Iterable[str] | None) -> tuple[str, ...]:
+    """Validate objective names (comma lists allowed); none means all four, in benchmark order."""
+    wanted: list[str] = []
+    for name in names or ():
+        wanted.extend(part.strip() for part in name.split(",") if part.strip())
+    if not wanted:
+        return OBJECTIVES
+    unknown = [name for name in wanted if name not in OBJECTIVES]
+    if unknown:
+        raise OptionError(f"unknown objective {unknown[0]!r}; choose from {', '.join(OBJECTIVES)}")
+    return tuple(name for name in OBJECTIVES if name in wanted)
+
+
+def load_benchmark(directory: str | os.PathLike[str], objectives: Sequence[str] = OBJECTIVES) -> Benchmark:
+    """Read and validate the objective files; the version hashes all four files' contents."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise BenchmarkError(f"benchmark folder {folder} does not exist or is not a folder")
+    digest = hashlib.sha256()
+    tasks: dict[str, tuple[BenchTask, ...]] = {}
+    for objective in OBJECTIVES:
+        path = folder / objective_file(objective)
+        if not path.is_file():
+            if objective in objectives:
+                raise BenchmarkError(f"benchmark file {path} is missing")
+            continue
+        raw = _read_gzip(path)
+        digest.update(f"{objective}\n{len(raw)}\n".encode())
+        digest.update(raw)
+        if objective in objectives:
+            tasks[objective] = _parse_tasks(path, objective, raw)
+    return Benchmark(directory=str(folder.resolve()), version=f"cpb-{digest.hexdigest()[:16]}", tasks=tasks)
+
+
+def _read_gzip(path: Path) -> bytes:
+    try:
+        with gzip.open(path, "rb") as handle:
+            return handle.read()
+    except (OSError, EOFError) as exc:
+        raise BenchmarkError(f"benchmark file {path} is not a readable gzip file: {exc}") from None
+
+
+def _parse_tasks(path: Path, objective: str, raw: bytes) -> tuple[BenchTask, ...]:
+    tasks: list[BenchTask] = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path.name} line {number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BenchmarkError(f"{where}: bad JSON ({exc.msg} at column {exc.colno})") from None
+        task = _task_from_record(record, objective, where)
+        # The published files repeat some task ids (several pairs per problem): number the repeats.
+        occurrence = seen.get(task.task_id, 0) + 1
+        seen[task.task_id] = occurrence
+        uid = task.task_id if occurrence == 1 else f"{task.task_id}#{occurrence}"
+        tasks.append(replace(task, uid=uid))
+    if not tasks:
+        raise BenchmarkError(f"benchmark file {path} holds no tasks")
+    return tuple(tasks)
+
+
+def _task_from_record(record: object, objective: str, where: str) -> BenchTask:
+    if not isinstance(record, dict):
+        raise BenchmarkError(f"{where}: expected a JSON object")
+    for key in ("task_id", "instruction", "choices", "gt_choice"):
+        if key not in record:
+            raise BenchmarkError(f"{where}: missing field {key!r}")
+    choices = record["choices"]
+    if not isinstance(choices, list) or len(choices) != 2:
+        count = len(choices) if isinstance(choices, list) else "no list of"
+        raise BenchmarkError(f"{where}: expected 2 choices, found {count}")
+    if not all(isinstance(choice, str) for choice in choices):
+        raise BenchmarkError(f"{where}: choices must be strings")
+    gt_choice = record["gt_choice"]
+    if gt_choice not in (0, 1) or isinstance(gt_choice, bool):
+        raise BenchmarkError(f"{where}: gt_choice must be 0 or 1, found {gt_choice!r}")
+    if not isinstance(record["instruction"], str):
+        raise BenchmarkError(f"{where}: instruction must be a string")
+    annotations = record.get("annotations") or ()
+    return BenchTask(
+        objective=objective,
+        task_id=str(record["task_id"]),
+        instruction=record["instruction"],
+        choices=(choices[0], choices[1]),
+        gt_choice=int(gt_choice),
+        annotations=tuple(str(a) for a in annotations) if isinstance(annotations, list) else (),
+    )
+
+
+def shown_code(task: BenchTask, index: int, *, strip: bool | None = None) -> str:
+    """A choice as a judge sees it: comments and docstrings stripped for verifiable objectives."""
+    if strip is None:
+        strip = task.objective in VERIFIABLE_OBJECTIVES
+    code = task.choices[index]
+    return strip_comments(code, docstrings=True) if strip else code
+
+
+def judge_items(
+    benchmark: Benchmark,
+    *,
+    objectives: Sequence[str] = OBJECTIVES,
+    orders: str = "both",
+    limit: int | None = None,
+    strip: bool | None = None,
+) -> list[JudgeItem]:
+    """Every (task, order) to judge: both orders by default, or only the given one."""
+    if orders not in ("both", "given"):
+        raise OptionError(f"orders must be 'both' or 'given', not {orders!r}")
+    wanted_orders = ORDERS if orders == "both" else ("given",)
+    items: list[JudgeItem] = []
+    for objective in objectives:
+        for task in benchmark.tasks.get(objective, ())[: limit if limit else None]:
+            first, second = shown_code(task, 0, strip=strip), shown_code(task, 1, strip=strip)
+            for order in wanted_orders:
+                swapped = order == "swapped"
+                better_first = (task.gt_choice == 0) != swapped
+                items.append(
+                    JudgeItem(
+                        objective=objective,
+                        task_id=task.uid,
+                        order=order,
+                        instruction=task.instruction,
+                        code_a=second if swapped else first,
+                        code_b=first if swapped else second,
+                        criteria=CRITERIA[objective],
+                        gt="A" if better_first else "B",
+                    )
+                )
+    return items

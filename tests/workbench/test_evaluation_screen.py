@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from textual.widgets import Button, DataTable, Input, TextArea
+
+from core.bench import OBJECTIVES, load_benchmark, objective_file
+from core.judging import GenerativeJudge, parse_judge_spec
+from core.llm.base import ChatRequest, ChatResult
+from stores.db import make_engine
+from stores.evals import create_run, get_run, run_evaluation
+from tests.fixtures import HOSTILE_TEXT
+from workbench.app import make_app
+from workbench.screens.evaluation import EvaluationScreen, TaskDetailScreen
+
+
+def _bench(folder: Path) -> Path:
+    folder.mkdir()
+    for objective in OBJECTIVES:
+        records = [
+            {"task_id": f"{HOSTILE_TEXT}/{n}", "instruction": f"Sum {HOSTILE_TEXT}",
+             "choices": [f"def f(xs):\n    return sum(xs)  # {HOSTILE_TEXT}\n",
+                         "def f(xs):\n    total = 0\n    return total * len(xs)\n"],
+             "gt_choice": 0}
+            for n in range(3)
+        ]
+        data = "".join(json.dumps(r) + "\n" for r in records).encode()
+        (folder / objective_file(objective)).write_bytes(gzip.compress(data))
+    return folder
+
+
+class HostileBackend:
+    """A chat model whose feedback is full of markup-like text."""
+
+    model_name = HOSTILE_TEXT
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        return ChatResult(f"{HOSTILE_TEXT}\n[CODE_A] is better than [CODE_B] on the mentioned criteria.", 10, 5, 0.5)
+
+    async def chat_many(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
+        return [await self.chat(r) for r in requests]
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_scores_leaderboard_and_task_drill_down_show_hostile_text_plainly(tmp_path: Path) -> None:
+    bench = _bench(tmp_path / "bench")
+    db_path = tmp_path / "wb.db"
+    engine = make_engine(db_path)
+    judge = GenerativeJudge(parse_judge_spec(HOSTILE_TEXT), HostileBackend())
+    benchmark = load_benchmark(bench)
+    run_id = create_run(engine, judge_spec=HOSTILE_TEXT, judge_kind="generative", benchmark=benchmark,
+                        objectives=OBJECTIVES, lineage=judge.lineage)
+    list(run_evaluation(engine, run_id, judge, benchmark))
+    judge.close()
+
+    app = make_app(engine=engine)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("e")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, EvaluationScreen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        board = screen.query_one("#board", DataTable)
+        assert board.row_count == 1
+        assert str(board.get_row_at(0)[1]) == HOSTILE_TEXT
+        board.focus()
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        scores = screen.query_one("#scores", DataTable)
+        assert [str(scores.get_row_at(i)[0]) for i in range(scores.row_count)] == [*OBJECTIVES, "verifiable avg"]
+        assert str(scores.get_row_at(0)[2]).startswith("50.0 ±")  # always "A" in both orders
+        assert str(scores.get_row_at(0)[3]) == "0.0"
+        scores.focus()
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        results = screen.query_one("#results", DataTable)
+        assert results.row_count == 6
+        results.focus()
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        detail = app.screen
+        assert isinstance(detail, TaskDetailScreen)
+        assert HOSTILE_TEXT in detail.query_one("#task-instruction", TextArea).text
+        assert "#" not in detail.query_one("#task-code-a", TextArea).text  # comments stripped
+        outputs = detail.query_one("#task-outputs", TextArea).text
+        assert HOSTILE_TEXT in outputs and "given order" in outputs and "swapped order" in outputs
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.is_running
+
+
+async def test_a_run_started_from_the_screen_updates_the_scores(tmp_path: Path) -> None:
+    bench = _bench(tmp_path / "bench")
+    app = make_app(db_path=tmp_path / "wb.db")
+    seen = []
+    async with app.run_test(size=(140, 40), message_hook=seen.append) as pilot:
+        await pilot.press("e")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, EvaluationScreen)
+        screen.query_one("#judge", Input).value = "baseline:shorter"
+        screen.query_one("#bench", Input).value = str(bench)
+        await pilot.click("#start")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert any(isinstance(m, EvaluationScreen.Progressed) for m in seen)
+        run = get_run(app.engine, 1)
+        assert (run.state, run.done, run.total) == ("done", 24, 24)
+        scores = screen.query_one("#scores", DataTable)
+        assert str(scores.get_row_at(0)[1]) == "6/6"
+        assert str(scores.get_row_at(0)[2]).startswith("100.0")  # the shorter code is the right one
+        assert not screen.query_one("#start", Button).disabled
+
+        screen.query_one("#judge", Input).value = "baseline:nonsense"
+        await pilot.click("#start")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.is_running and not screen.query_one("#start", Button).disabled
+
+
+def test_evaluation_screen_snapshot(tmp_path: Path, snap_compare, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("WORKBENCH_BENCH", "/data/codeprefbench")
+    bench = _bench(tmp_path / "bench")
+    engine = make_engine(tmp_path / "wb.db")
+    benchmark = load_benchmark(bench)
+    for spec in ("baseline:shorter", "baseline:always-a"):
+        from core.judging import make_judge
+
+        run_id = create_run(engine, judge_spec=spec, judge_kind="baseline", benchmark=benchmark, objectives=OBJECTIVES)
+        list(run_evaluation(engine, run_id, make_judge(spec), benchmark))
+
+    async def select_first_run(pilot) -> None:  # noqa: ANN001
+        await pilot.press("e")
+        await pilot.pause()
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        pilot.app.screen.query_one("#board", DataTable).focus()
+        await pilot.press("enter")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(make_app(engine=engine), terminal_size=(140, 40), run_before=select_first_run)
