@@ -9,8 +9,8 @@ from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
-    """Timezone-naive UTC now, the one clock convention of the store."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    """Timezone-aware UTC now, the one clock convention of the store (sqlmodel>=0.0.50 rejects naive)."""
+    return datetime.now(timezone.utc)
 
 
 class RepositoryRow(SQLModel, table=True):

@@ -1,0 +1,143 @@
+"""Curation jobs over the store: analyse, dedupe, decontaminate and apply rules in bulk."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from core.analysis import PairAnalysis, PairCode, analyse_stream, findings_to_json, text_hash
+from core.rules import Rule
+from stores.curation_tables import PairAnalysisRow
+from stores.jobs import JobHandle
+from stores.pairs import count_pairs, matching_ids, set_status
+from stores.tables import PairRow
+
+ANALYSE_CHUNK = 100  # pairs per pool task: large enough to amortise bandit's manager, small for progress
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyseProgress:
+    """How far an analysis job is."""
+
+    done: int
+    total: int
+    elapsed: float
+
+
+def _stale_pairs(engine: Engine, chunk: int) -> Iterator[list[PairCode]]:
+    last_id = 0
+    while True:
+        with Session(engine) as session:
+            rows = session.exec(
+                select(PairRow.id, PairRow.chosen, PairRow.rejected, PairAnalysisRow.content_hash)
+                .outerjoin(PairAnalysisRow, PairAnalysisRow.pair_id == PairRow.id)
+                .where(col(PairRow.id) > last_id)
+                .order_by(col(PairRow.id))
+                .limit(chunk * 10)
+            ).all()
+        if not rows:
+            return
+        last_id = rows[-1][0]
+        todo = []
+        for pair_id, chosen, rejected, stored in rows:
+            key = text_hash(f"{chosen}\x00{rejected}")
+            if stored != key:
+                todo.append(PairCode(pair_id, chosen, rejected, key))
+        for start in range(0, len(todo), chunk):
+            yield todo[start:start + chunk]
+
+
+def _analysis_row(result: PairAnalysis) -> PairAnalysisRow:
+    deltas = result.deltas
+    return PairAnalysisRow(
+        pair_id=result.pair_id, content_hash=result.content_hash,
+        chosen_parses=result.chosen.parses, rejected_parses=result.rejected.parses,
+        chosen_cc=result.chosen.cyclomatic, rejected_cc=result.rejected.cyclomatic, cc_delta=deltas["cc_delta"],
+        chosen_mi=result.chosen.maintainability, rejected_mi=result.rejected.maintainability,
+        mi_delta=deltas["mi_delta"],
+        chosen_loc=result.chosen.loc, rejected_loc=result.rejected.loc, loc_delta=int(deltas["loc_delta"]),
+        chosen_volume=result.chosen.halstead_volume, rejected_volume=result.rejected.halstead_volume,
+        volume_delta=deltas["volume_delta"],
+        chosen_bandit=len(result.chosen.findings), rejected_bandit=len(result.rejected.findings),
+        bandit_delta=int(deltas["bandit_delta"]),
+        findings_json=json.dumps({"chosen": findings_to_json(result.chosen.findings),
+                                  "rejected": findings_to_json(result.rejected.findings)}),
+        diff_size=result.diff_size, length_ratio=result.length_ratio, identical=result.identical,
+        chosen_norm_hash=result.chosen_norm_hash, rejected_norm_hash=result.rejected_norm_hash,
+    )
+
+
+def analyse_store(engine: Engine, *, workers: int = 2, chunk: int = ANALYSE_CHUNK) -> Iterator[AnalyseProgress]:
+    """Analyse every pair whose stored analysis is missing or stale, as a job; yields progress."""
+    from sqlalchemy import func
+
+    with Session(engine) as session:
+        total_pairs = int(session.exec(select(func.count()).select_from(PairRow)).one())
+    job = JobHandle.start(engine, "analyse", "Analyse pairs", {"workers": workers})
+    started = time.monotonic()
+    done = 0
+    try:
+        for results in analyse_stream(_stale_pairs(engine, chunk), workers=workers):
+            with Session(engine) as session:
+                for result in results:
+                    existing = session.get(PairAnalysisRow, result.pair_id)
+                    row = _analysis_row(result)
+                    if existing is not None:
+                        # keep dedupe and contamination results: they depend on content hashes, refreshed by their jobs
+                        for key, value in row.model_dump().items():
+                            if key not in ("dup_cluster", "duplicate") and not key.startswith("contamination"):
+                                setattr(existing, key, value)
+                        session.add(existing)
+                    else:
+                        session.add(row)
+                session.commit()
+            done += len(results)
+            job.progress(done, total_pairs)
+            yield AnalyseProgress(done, total_pairs, time.monotonic() - started)
+            if job.cancel_requested():
+                job.finish("cancelled", done=done)
+                return
+    except BaseException as exc:
+        job.finish("failed", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__, done=done)
+        raise
+    elapsed = time.monotonic() - started
+    job.finish("done", done=done, summary={"analysed": done, "seconds": round(elapsed, 2),
+                                           "pairs_per_second": round(done / elapsed, 1) if elapsed else None})
+
+
+def apply_rules(engine: Engine, rules: Sequence[Rule], *, dry_run: bool = False) -> list[tuple[Rule, int]]:
+    """Apply rules in order (later rules win); returns how many pairs each rule matches or changed."""
+    counts = []
+    for rule in rules:
+        if dry_run:
+            counts.append((rule, count_pairs(engine, rule.conditions)))
+        else:
+            ids = matching_ids(engine, rule.conditions)
+            set_status(engine, ids, rule.action, label=f"rule {rule.name}")
+            counts.append((rule, len(ids)))
+    return counts
+
+
+def analysis_rows(engine: Engine, *, after_id: int = 0, limit: int = 5000) -> list[tuple[int, str, str]]:
+    """(pair id, chosen norm hash, rejected norm hash) of analysed pairs, a keyset page at a time."""
+    with Session(engine) as session:
+        return list(session.exec(
+            select(PairAnalysisRow.pair_id, PairAnalysisRow.chosen_norm_hash, PairAnalysisRow.rejected_norm_hash)
+            .where(col(PairAnalysisRow.pair_id) > after_id).order_by(col(PairAnalysisRow.pair_id)).limit(limit)
+        ).all())
+
+
+def store_analysis_values(engine: Engine, values: dict[int, dict[str, Any]]) -> None:
+    """Write some analysis columns (dedupe, contamination) for many pairs in one transaction."""
+    with Session(engine) as session:
+        for pair_id, changes in values.items():
+            session.execute(update(PairAnalysisRow).where(col(PairAnalysisRow.pair_id) == pair_id).values(**changes))
+        session.commit()
+
