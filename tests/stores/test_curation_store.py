@@ -65,3 +65,19 @@ def test_decontamination_scores_and_flags(engine: Engine) -> None:
     assert get_pair(engine, 1).status == "flagged"
     assert summary.cdf[-1] == (100, 1.0) and summary.cdf_sample == 8
     assert count_pairs(engine, parse_filter("contamination>=80")) == 1
+
+
+def test_export_records_lineage(engine: Engine, tmp_path: Path) -> None:
+    from core.export import ExportOptions
+    from stores.exports import DEFAULT_EXPORT_FILTER, export_store, list_exports
+    from stores.pairs import set_status
+
+    seed(engine)
+    dedupe_store(engine)
+    set_status(engine, [4], "reject")
+    info = export_store(engine, parse_filter(DEFAULT_EXPORT_FILTER), tmp_path / "exp", ExportOptions(validation_fraction=0.0))
+    assert info.pair_count == 2  # pair 3 duplicates pair 2, pair 4 is rejected
+    manifest = (tmp_path / "exp" / "manifest.json").read_text(encoding="utf-8")
+    assert info.pair_ids_hash in manifest and "duplicate!=true" in manifest
+    assert list_exports(engine)[0].manifest["records"]["classification"]["train"] == 4
+    assert list_jobs(engine, kind="export")[0].state == "done"
