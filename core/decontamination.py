@@ -166,3 +166,32 @@ def cdf(scores: Sequence[float | None], *, floor: float = DEFAULT_FLOOR, step: i
     for x in range(int(floor), 101, step):
         points.append((x, float((below + np.count_nonzero(known <= x)) / total)))
     return points
+
+
+def cdf_csv(points: Sequence[tuple[int, float]]) -> str:
+    """The CDF as CSV: similarity, fraction of snippets at or below it."""
+    return "similarity,fraction_at_or_below\n" + "".join(f"{x},{fraction:.6f}\n" for x, fraction in points)
+
+
+def cdf_svg(points: Sequence[tuple[int, float]], threshold: float = DEFAULT_THRESHOLD) -> str:
+    """The CDF as a small standalone SVG line chart (the paper's Figure 16), threshold marked."""
+    width, height, margin = 480, 320, 40
+    plot_w, plot_h = width - 2 * margin, height - 2 * margin
+
+    def xy(x: float, y: float) -> str:
+        return f"{margin + plot_w * x / 100:.1f},{margin + plot_h * (1 - y):.1f}"
+
+    line = " ".join(xy(x, y) for x, y in points)
+    ticks = "".join(
+        f'<text x="{margin + plot_w * t / 100:.1f}" y="{height - margin + 16}" font-size="11" text-anchor="middle">{t}</text>'
+        for t in range(0, 101, 20))
+    marker_x = margin + plot_w * threshold / 100
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif">'
+        f'<rect width="100%" height="100%" fill="white"/>'
+        f'<rect x="{margin}" y="{margin}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#888"/>'
+        f'<line x1="{marker_x:.1f}" y1="{margin}" x2="{marker_x:.1f}" y2="{height - margin}" stroke="#c33" stroke-dasharray="4"/>'
+        f'<polyline points="{line}" fill="none" stroke="#1f77b4" stroke-width="2"/>{ticks}'
+        f'<text x="{width / 2}" y="{height - 6}" font-size="12" text-anchor="middle">top-1 similarity to CodePrefBench</text>'
+        f'<text x="12" y="{margin - 12}" font-size="12">fraction of snippets (CDF)</text></svg>\n'
+    )

@@ -46,8 +46,16 @@ class Condition:
     value: str | float | bool | None
 
     def __str__(self) -> str:
-        value = "null" if self.value is None else str(self.value).lower() if isinstance(self.value, bool) else self.value
-        return f"{self.field}{self.op}{value}"
+        value = self.value
+        if value is None:
+            shown = "null"
+        elif isinstance(value, bool):
+            shown = str(value).lower()
+        elif isinstance(value, float) and value.is_integer():
+            shown = str(int(value))
+        else:
+            shown = str(value)
+        return f"{self.field}{self.op}{shown}"
 
 
 @dataclass(frozen=True, slots=True)

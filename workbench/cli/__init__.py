@@ -7,7 +7,11 @@ from typing import Optional
 import typer
 
 from workbench.cli.common import CliState, WorkbenchGroup
+from workbench.cli.curate import curate_app
+from workbench.cli.decontaminate import decontaminate_app
+from workbench.cli.export import export_app
 from workbench.cli.jobs import jobs_app
+from workbench.cli.pairs import pairs_app
 
 app = typer.Typer(
     cls=WorkbenchGroup,
@@ -17,6 +21,10 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(pairs_app, name="pairs")
+app.add_typer(curate_app, name="curate")
+app.add_typer(decontaminate_app)
+app.add_typer(export_app)
 
 
 @app.callback(invoke_without_command=True)
