@@ -265,3 +265,34 @@ def next_unreviewed(engine: Engine, conditions: Sequence[Condition] = (), *, aft
     if not page and after_id is not None:
         page = list_pairs(engine, pending, limit=1)
     return page[0].id if page else None
+
+
+def status_counts(engine: Engine, conditions: Sequence[Condition] = ()) -> dict[str, int]:
+    """How many pairs matching the filter have each status."""
+    with Session(engine) as session:
+        rows = session.exec(filtered(select(PairRow.status, func.count()), conditions).group_by(PairRow.status)).all()
+        return {status: int(count) for status, count in rows}
+
+
+def pair_source(engine: Engine, pair_id: int) -> str:
+    """Plain-text lineage of a pair: its commit (sha, path, message) or its instruction and conversation."""
+    from stores.tables import CommitRow
+
+    pair = get_pair(engine, pair_id)
+    lines = [f"pair {pair.id} · source {pair.source}"]
+    with Session(engine) as session:
+        if pair.commit_id is not None:
+            commit = session.get(CommitRow, pair.commit_id)
+            if commit is None:
+                lines.append(f"commit record {pair.commit_id} (no longer in the store)")
+            else:
+                lines += [f"commit {commit.sha} · {commit.path}", f"author {commit.author} · {commit.authored_at}",
+                          "", commit.message]
+    if pair.instruction_id is not None:
+        lines.append(f"instruction {pair.instruction_id}")
+    if pair.conversation_id is not None:
+        lines.append(f"conversation {pair.conversation_id}")
+    lines += ["", "instruction:", pair.instruction]
+    if pair.meta:
+        lines += ["", *(f"{key}: {value}" for key, value in sorted(pair.meta.items()))]
+    return "\n".join(lines)
