@@ -369,7 +369,7 @@ class PairsScreen(Screen[None]):
         rejected_changed, chosen_changed = changed_lines(pair.rejected, pair.chosen)
         for side, code, changed in (("rejected", pair.rejected, rejected_changed), ("chosen", pair.chosen, chosen_changed)):
             self.query_one(f"#{side}-code", Static).update(
-                Syntax(code or " ", "python", line_numbers=True, highlight_lines=changed, word_wrap=True,
+                Syntax(code.rstrip("\n") or " ", "python", line_numbers=True, highlight_lines=changed, word_wrap=True,
                        theme="ansi_dark"))
             self.query_one(f"#{side}-metrics", Static).update(Text(_metrics_text(pair.analysis, side)))
         self.query_one("#feedback", Static).update(Text.assemble(("feedback\n", "bold"), pair.feedback or "(none)"))
