@@ -60,7 +60,7 @@ def load_benchmark(folder: Path) -> list[BenchSnippet]:
     files = sorted([*folder.glob("*.jsonl.gz"), *folder.glob("*.jsonl")])
     if not files:
         raise BenchmarkError(f"benchmark folder {folder} holds no .jsonl or .jsonl.gz files")
-    snippets = []
+    snippets: list[BenchSnippet] = []
     for file in files:
         objective = file.name.split(".")[0]
         opener = gzip.open if file.suffix == ".gz" else open

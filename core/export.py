@@ -102,7 +102,7 @@ def pair_records(pair: ExportPair, fmt: str, options: ExportOptions) -> list[dic
         order = "chosen_first" if chosen_first else "rejected_first"
         if fmt == "classification":
             prompt = classification_prompt(pair.instruction, code_a, code_b, pair.criteria)
-            completion = label
+            completion: str = label
         else:
             prompt = generation_prompt(pair.instruction, code_a, code_b, pair.criteria)
             feedback = rewrite_feedback(pair.feedback, label, "B" if label == "A" else "A")

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from sqlalchemy import select as sa_select
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -38,9 +39,9 @@ def _stale_pairs(engine: Engine, chunk: int) -> Iterator[list[PairCode]]:
     last_id = 0
     while True:
         with Session(engine) as session:
-            rows = session.exec(
-                select(PairRow.id, PairRow.chosen, PairRow.rejected, PairAnalysisRow.content_hash)
-                .outerjoin(PairAnalysisRow, PairAnalysisRow.pair_id == PairRow.id)
+            rows = session.execute(
+                sa_select(PairRow.id, PairRow.chosen, PairRow.rejected, PairAnalysisRow.content_hash)  # type: ignore[call-overload]
+                .outerjoin(PairAnalysisRow, col(PairAnalysisRow.pair_id) == col(PairRow.id))
                 .where(col(PairRow.id) > last_id)
                 .order_by(col(PairRow.id))
                 .limit(chunk * 10)
@@ -150,27 +151,27 @@ def _analysed_pages(engine: Engine, page: int = 2000) -> Iterator[list[tuple[int
     last_id = 0
     while True:
         with Session(engine) as session:
-            rows = session.exec(
-                select(PairRow.id, PairRow.chosen, PairRow.rejected,
-                       PairAnalysisRow.chosen_norm_hash, PairAnalysisRow.rejected_norm_hash)
-                .join(PairAnalysisRow, PairAnalysisRow.pair_id == PairRow.id)
+            rows = session.execute(
+                sa_select(PairRow.id, PairRow.chosen, PairRow.rejected,  # type: ignore[call-overload]
+                          PairAnalysisRow.chosen_norm_hash, PairAnalysisRow.rejected_norm_hash)
+                .join(PairAnalysisRow, col(PairAnalysisRow.pair_id) == col(PairRow.id))
                 .where(col(PairRow.id) > last_id).order_by(col(PairRow.id)).limit(page)
             ).all()
         if not rows:
             return
         last_id = rows[-1][0]
-        yield [tuple(row) for row in rows]  # type: ignore[misc]
+        yield [(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in rows]
 
 
 def _unanalysed_count(engine: Engine) -> int:
     from sqlalchemy import func
 
     with Session(engine) as session:
-        return int(session.exec(
-            select(func.count()).select_from(PairRow)
-            .outerjoin(PairAnalysisRow, PairAnalysisRow.pair_id == PairRow.id)
+        return int(session.execute(
+            sa_select(func.count()).select_from(PairRow)
+            .outerjoin(PairAnalysisRow, col(PairAnalysisRow.pair_id) == col(PairRow.id))
             .where(col(PairAnalysisRow.pair_id).is_(None))
-        ).one())
+        ).scalar_one())
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -39,8 +40,8 @@ def _export_pairs(engine: Engine, conditions: Sequence[Condition], page: int = 1
     last_id = 0
     while True:
         with Session(engine) as session:
-            rows = session.exec(
-                filtered(select(PairRow.id, PairRow.source, PairRow.instruction, PairRow.criteria,
+            rows = session.execute(
+                filtered(sa_select(PairRow.id, PairRow.source, PairRow.instruction, PairRow.criteria,  # type: ignore[call-overload]
                                 PairRow.chosen, PairRow.rejected, PairRow.feedback), conditions)
                 .where(col(PairRow.id) > last_id).order_by(col(PairRow.id)).limit(page)
             ).all()
@@ -48,7 +49,7 @@ def _export_pairs(engine: Engine, conditions: Sequence[Condition], page: int = 1
             return
         last_id = rows[-1][0]
         for row in rows:
-            yield ExportPair(*row)
+            yield ExportPair(*row)  # type: ignore[arg-type]
 
 
 def export_store(

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import and_, func, or_
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import ColumnElement, Select
 from sqlmodel import Session, col, select
@@ -78,7 +79,7 @@ def condition_clause(condition: Condition) -> ColumnElement[bool]:
 
 def filtered(query: Select[Any], conditions: Sequence[Condition]) -> Select[Any]:
     """Join the analysis table and apply every condition to a query over pairs."""
-    query = query.select_from(PairRow).outerjoin(PairAnalysisRow, PairAnalysisRow.pair_id == PairRow.id)
+    query = query.select_from(PairRow).outerjoin(PairAnalysisRow, col(PairAnalysisRow.pair_id) == col(PairRow.id))
     if conditions:
         query = query.where(and_(*(condition_clause(c) for c in conditions)))
     return query
@@ -96,7 +97,7 @@ def list_pairs(
     """One keyset page of pairs matching the filter, by id (pass the last id seen as `after_id`)."""
     with Session(engine) as session:
         query = filtered(
-            select(
+            sa_select(  # type: ignore[call-overload]
                 PairRow.id, PairRow.source, PairRow.status, func.substr(PairRow.instruction, 1, 200),
                 func.substr(PairRow.criteria, 1, 200), PairAnalysisRow,
             ),
@@ -104,7 +105,7 @@ def list_pairs(
         ).order_by(col(PairRow.id)).limit(limit)
         if after_id is not None:
             query = query.where(col(PairRow.id) > after_id)
-        rows = session.exec(query).all()
+        rows = session.execute(query).all()
         return [
             PairSummary(
                 id=pair_id, source=source, status=status, instruction=instruction, criteria=criteria,
@@ -121,13 +122,13 @@ def list_pairs(
 def count_pairs(engine: Engine, conditions: Sequence[Condition] = ()) -> int:
     """How many pairs match the filter."""
     with Session(engine) as session:
-        return int(session.exec(filtered(select(func.count(col(PairRow.id))), conditions)).one())
+        return int(session.execute(filtered(sa_select(func.count(col(PairRow.id))), conditions)).scalar_one())
 
 
 def matching_ids(engine: Engine, conditions: Sequence[Condition] = ()) -> list[int]:
     """Ids of every pair matching the filter, ascending."""
     with Session(engine) as session:
-        return list(session.exec(filtered(select(PairRow.id), conditions).order_by(col(PairRow.id))).all())
+        return list(session.execute(filtered(sa_select(PairRow.id), conditions).order_by(col(PairRow.id))).scalars().all())  # type: ignore[call-overload]
 
 
 def analysis_dict(row: PairAnalysisRow) -> dict[str, Any]:
@@ -270,7 +271,7 @@ def next_unreviewed(engine: Engine, conditions: Sequence[Condition] = (), *, aft
 def status_counts(engine: Engine, conditions: Sequence[Condition] = ()) -> dict[str, int]:
     """How many pairs matching the filter have each status."""
     with Session(engine) as session:
-        rows = session.exec(filtered(select(PairRow.status, func.count()), conditions).group_by(PairRow.status)).all()
+        rows = session.execute(filtered(sa_select(PairRow.status, func.count()), conditions).group_by(PairRow.status)).all()  # type: ignore[call-overload]
         return {status: int(count) for status, count in rows}
 
 
