@@ -135,3 +135,32 @@ async def test_pages_100k_pairs_without_loading_them(tmp_path: Path) -> None:
         table.move_cursor(row=PAGE_SIZE - 5)
         await settle(app, pilot)
         assert table.row_count == 2 * PAGE_SIZE
+
+
+async def test_export_and_cdf_from_the_screen(db_path: Path, tmp_path: Path) -> None:
+    from core.decontamination import BenchSnippet
+    from stores.curation import decontaminate_store
+
+    engine = make_engine(db_path)
+    seed(engine, 4)
+    list(analyse_store(engine, workers=1))
+    bench = [BenchSnippet("T/1", "correctness", "def f():\n    x = 1\n    return x\n")]
+    list(decontaminate_store(engine, bench, threshold=80, workers=1, sample=8))
+    app = make_app(engine=engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_pairs(app, pilot)
+        await pilot.press("E")
+        await settle(app, pilot)
+        app.screen.query_one("#export-out", Input).value = str(tmp_path / "exp")
+        await pilot.press("enter")
+        app.screen.query_one("#export-formats", Input).value = "dpo"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        lines = (tmp_path / "exp" / "dpo" / "train.jsonl").read_text(encoding="utf-8").splitlines()
+        validation = (tmp_path / "exp" / "dpo" / "validation.jsonl").read_text(encoding="utf-8").splitlines()
+        assert len(lines) + len(validation) == 4
+        await pilot.press("g")
+        await settle(app, pilot)
+        summary = str(app.screen.query_one(Static).render())
+        assert "4 of 4 pairs" in summary and "exact sample of 8 sides" in summary
+        await pilot.press("escape")

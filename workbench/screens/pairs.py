@@ -18,9 +18,11 @@ from textual.widgets import DataTable, Footer, Header, Input, Static, TextArea
 
 from core.analysis import changed_lines
 from core.errors import WorkbenchError
+from core.export import DEFAULT_FORMATS, FORMATS, ExportOptions
 from core.pairs import PairDetail, PairSummary
 from core.rules import ACTIONS, Condition, load_rules, parse_filter
 from stores.curation import apply_rules
+from stores.exports import export_store
 from stores.jobs import list_jobs
 from stores.pairs import (
     count_pairs, edit_criteria, flip_pair, get_pair, list_pairs, matching_ids, next_unreviewed, pair_source,
@@ -150,6 +152,41 @@ class BulkDialog(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+class ExportDialog(ModalScreen[tuple[str, str] | None]):
+    """Asks where to export the pairs of the current filter, and in which formats."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, matching: int, filter_text: str) -> None:
+        super().__init__()
+        self.matching = matching
+        self.filter_text = filter_text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(Content(f"Export {self.matching:,} pairs matching: {self.filter_text or '(all)'}"))
+            yield Input(id="export-out", placeholder="output folder, e.g. exports/run1")
+            yield Input(",".join(DEFAULT_FORMATS), id="export-formats", placeholder=", ".join(FORMATS))
+
+    def on_mount(self) -> None:
+        self.query_one("#export-out", Input).focus()
+
+    @on(Input.Submitted, "#export-out")
+    def next_field(self) -> None:
+        self.query_one("#export-formats", Input).focus()
+
+    @on(Input.Submitted, "#export-formats")
+    def submit(self) -> None:
+        out = self.query_one("#export-out", Input).value.strip()
+        if not out:
+            self.query_one("#export-out", Input).focus()
+            return
+        self.dismiss((out, self.query_one("#export-formats", Input).value))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class TextDialog(ModalScreen[None]):
     """Shows plain text (a pair's source) until escape."""
 
@@ -222,6 +259,7 @@ class PairsScreen(Screen[None]):
         Binding("b", "bulk", "Bulk"),
         Binding("o", "open_source", "Source"),
         Binding("g", "show_cdf", "CDF"),
+        Binding("E", "export", "Export"),
     ]
 
     class PageLoaded(Message):
@@ -529,6 +567,25 @@ class PairsScreen(Screen[None]):
             counts = apply_rules(self.engine, scoped)
             note = "; ".join(f"{rule.name}: {rule.action} {count}" for rule, count in counts)
         self.post_message(self.Changed(None, note, reload_list=True))
+
+    def action_export(self) -> None:
+        self.open_export()
+
+    @work(thread=True, exclusive=True, group="pairs-export", exit_on_error=False)
+    def open_export(self) -> None:
+        matching = count_pairs(self.engine, self.conditions)
+        self.app.call_from_thread(
+            self.app.push_screen, ExportDialog(matching, self.filter_text), self.export_chosen)
+
+    def export_chosen(self, choice: tuple[str, str] | None) -> None:
+        if choice is not None:
+            self.run_export(*choice)
+
+    @work(thread=True, exclusive=True, group="pairs-export", exit_on_error=False)
+    def run_export(self, out: str, formats: str) -> None:
+        options = ExportOptions(formats=tuple(f.strip() for f in formats.split(",") if f.strip()))
+        info = export_store(self.engine, self.conditions, Path(out), options)
+        self.post_message(self.Changed(None, f"export {info.id}: {info.pair_count} pairs to {info.out_dir}"))
 
     def action_open_source(self) -> None:
         if self.pair is not None:
