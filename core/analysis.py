@@ -91,23 +91,17 @@ def text_hash(text: str) -> str:
 
 
 def radon_metrics(code: str) -> tuple[float, float, int, float]:
-    """Total cyclomatic complexity, maintainability index, logical LOC and Halstead volume."""
-    from radon.complexity import cc_visit
-    from radon.metrics import h_visit, mi_visit
-    from radon.raw import analyze
+    """Radon's total cyclomatic complexity (decision points + 1), maintainability index, logical LOC,
+    Halstead volume."""
+    from radon.metrics import mi_compute, mi_parameters
 
     try:
-        raw = analyze(code)
-        loc = int(raw.lloc)
-    except Exception:  # radon's tokenizer fails on code that does not parse
-        loc = sum(1 for line in code.splitlines() if line.strip())
-    try:
-        cyclomatic = float(sum(block.complexity for block in cc_visit(code)))
-        maintainability = float(mi_visit(code, True))
-        volume = float(h_visit(code).total.volume)
+        # One pass: mi_parameters already computes volume, complexity and raw counts for the MI.
+        volume, complexity, lloc, comments = mi_parameters(code, True)
+        maintainability = float(mi_compute(volume, complexity, lloc, comments))
     except Exception:  # SyntaxError and radon's own failures on odd code: metrics unknown
-        return 0.0, 0.0, loc, 0.0
-    return cyclomatic, maintainability, loc, volume
+        return 0.0, 0.0, sum(1 for line in code.splitlines() if line.strip()), 0.0
+    return float(complexity), maintainability, int(lloc), float(volume)
 
 
 class BanditRunner:
