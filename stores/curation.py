@@ -108,6 +108,9 @@ def analyse_store(engine: Engine, *, workers: int = 2, chunk: int = ANALYSE_CHUN
             if job.cancel_requested():
                 job.finish("cancelled", done=done)
                 return
+    except GeneratorExit:
+        job.finish("cancelled", done=done)  # the caller stopped iterating
+        raise
     except BaseException as exc:
         job.finish("failed", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__, done=done)
         raise
@@ -292,9 +295,11 @@ def decontaminate_store(
         picked = random.Random(seed).sample(range(total), min(sample, total))
         sample_scores = [m.score for chunk_matches in decontamination_scan(
             [[texts[i] for i in picked]], codes, floor=0.0, workers=1) for m in chunk_matches]
+    except GeneratorExit:
+        job.finish("cancelled", done=len(scores))  # the caller stopped iterating
+        raise
     except BaseException as exc:
-        if not isinstance(exc, GeneratorExit):
-            job.finish("failed", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        job.finish("failed", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         raise
     summary = DecontaminationSummary(
         pairs=len(ids), sides=total, bench_snippets=len(codes), threshold=threshold,

@@ -81,3 +81,13 @@ def test_export_records_lineage(engine: Engine, tmp_path: Path) -> None:
     assert info.pair_ids_hash in manifest and "duplicate!=true" in manifest
     assert list_exports(engine)[0].manifest["records"]["classification"]["train"] == 4
     assert list_jobs(engine, kind="export")[0].state == "done"
+
+
+def test_stopping_iteration_cancels_the_job(engine: Engine) -> None:
+    import_pairs(engine, [NewPair(f"i{n}", "c", f"x = {n}\n", "y = 1\n") for n in range(6)])
+    events = analyse_store(engine, workers=1, chunk=2)
+    assert next(events).done == 2
+    events.close()
+    job = list_jobs(engine, kind="analyse")[0]
+    assert job.state == "cancelled" and job.done == 2
+    assert list(analyse_store(engine, workers=1))[-1].done == 4  # resumes with the rest
