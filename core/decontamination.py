@@ -14,9 +14,12 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from pathlib import Path
 
-import numpy as np
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from core.code import strip_comments
 from core.errors import BenchmarkError
@@ -82,6 +85,8 @@ def load_benchmark(folder: Path) -> list[BenchSnippet]:
 
 def char_histogram(text: str) -> np.ndarray:
     """Character counts in the bins the bound uses."""
+    import numpy as np  # deferred: numpy costs a tenth of a second at start-up
+
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     return np.bincount(np.minimum(codes, _BINS - 1), minlength=_BINS).astype(np.int32)
 
@@ -90,12 +95,15 @@ class ContaminationIndex:
     """Benchmark snippets prepared for exact top-1 search."""
 
     def __init__(self, codes: Sequence[str]) -> None:
+        import numpy as np  # deferred: numpy costs a tenth of a second at start-up
+
         self.codes = list(codes)
         self.lengths = np.array([len(c) for c in self.codes], dtype=np.int64)
         self.histograms = np.stack([char_histogram(c) for c in self.codes]) if self.codes else np.zeros((0, _BINS), np.int32)
 
     def top1(self, text: str, floor: float = DEFAULT_FLOOR) -> TopMatch:
         """Exact best `fuzz.ratio` of `text` (already comment-stripped) when it is >= `floor`."""
+        import numpy as np
         from rapidfuzz.distance import Indel
 
         if not self.codes:
@@ -157,6 +165,8 @@ def scan(
 
 def cdf(scores: Sequence[float | None], *, floor: float = DEFAULT_FLOOR, step: int = 5) -> list[tuple[int, float]]:
     """(x, fraction of snippets with top-1 <= x) for x from the floor to 100; below-floor counts as <= floor."""
+    import numpy as np
+
     total = len(scores)
     if not total:
         return []

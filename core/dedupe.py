@@ -10,8 +10,10 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_NEAR_THRESHOLD = 90.0
 _SHINGLE = 5
@@ -64,6 +66,8 @@ def squash(text: str) -> str:
 
 def minhash(text: str, seeds: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """MinHash signature of a text's character 5-grams."""
+    import numpy as np  # deferred: numpy costs a tenth of a second at start-up
+
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
     if codes.size < _SHINGLE:
         codes = np.pad(codes, (0, _SHINGLE - codes.size))
@@ -78,6 +82,7 @@ def minhash(text: str, seeds: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
 def find_clusters(items: Sequence[DedupeItem], *, near_threshold: float | None = DEFAULT_NEAR_THRESHOLD,
                   seed: int = 0) -> list[Cluster]:
     """Clusters of two or more pairs: exact key matches first, then verified near matches."""
+    import numpy as np
     from rapidfuzz import fuzz
 
     exact = _UnionFind()
