@@ -102,3 +102,10 @@ def test_decontaminate_writes_cdf(tmp_path: Path, db_path: Path) -> None:
                              "--cdf-out", str(csv), "--json").stdout)
     assert summary["sides"] == 6 and summary["cdf"][-1] == [100, 1.0]
     assert csv.read_text().splitlines()[0] == "similarity,fraction_at_or_below"
+
+
+def test_help_of_every_curation_command_exits_zero(db_path: Path) -> None:
+    for args in (["pairs", "list"], ["pairs", "import"], ["pairs", "show"], ["pairs", "stats"], ["curate", "analyse"],
+                 ["curate", "apply"], ["curate", "dedupe"], ["decontaminate"], ["export"]):
+        result = run(db_path, *args, "--help")
+        assert result.exit_code == 0 and "Usage" in result.stdout, (args, result.output)
