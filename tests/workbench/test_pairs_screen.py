@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from textual.widgets import Input, Static
@@ -164,3 +166,17 @@ async def test_export_and_cdf_from_the_screen(db_path: Path, tmp_path: Path) -> 
         summary = str(app.screen.query_one(Static).render())
         assert "4 of 4 pairs" in summary and "exact sample of 8 sides" in summary
         await pilot.press("escape")
+
+
+async def test_analyse_from_the_screen(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = make_engine(db_path)
+    seed(engine, 3)
+    monkeypatch.setattr(PairsScreen, "ANALYSE_WORKERS", 1)
+    app = make_app(engine=engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_pairs(app, pilot)
+        assert "not analysed yet" in static_text(screen, "chosen-metrics")
+        await pilot.press("A")
+        await settle(app, pilot)
+        assert get_pair(engine, 1).analysis is not None
+        assert "bandit" in static_text(screen, "chosen-metrics")

@@ -21,7 +21,7 @@ from core.errors import WorkbenchError
 from core.export import DEFAULT_FORMATS, FORMATS, ExportOptions
 from core.pairs import PairDetail, PairSummary
 from core.rules import ACTIONS, Condition, load_rules, parse_filter
-from stores.curation import apply_rules
+from stores.curation import analyse_store, apply_rules, dedupe_store
 from stores.exports import export_store
 from stores.jobs import list_jobs
 from stores.pairs import (
@@ -260,7 +260,9 @@ class PairsScreen(Screen[None]):
         Binding("o", "open_source", "Source"),
         Binding("g", "show_cdf", "CDF"),
         Binding("E", "export", "Export"),
+        Binding("A", "analyse", "Analyse"),
     ]
+    ANALYSE_WORKERS = 2
 
     class PageLoaded(Message):
         def __init__(self, pairs: list[PairSummary], first: bool, generation: int) -> None:
@@ -567,6 +569,19 @@ class PairsScreen(Screen[None]):
             counts = apply_rules(self.engine, scoped)
             note = "; ".join(f"{rule.name}: {rule.action} {count}" for rule, count in counts)
         self.post_message(self.Changed(None, note, reload_list=True))
+
+    def action_analyse(self) -> None:
+        self.notify("Analysing pairs (a job on the dashboard)…", markup=False, timeout=3)
+        self.run_analyse()
+
+    @work(thread=True, exclusive=True, group="pairs-analyse", exit_on_error=False)
+    def run_analyse(self) -> None:
+        done = 0
+        for progress in analyse_store(self.engine, workers=self.ANALYSE_WORKERS):
+            done = progress.done
+        summary = dedupe_store(self.engine)
+        self.post_message(self.Changed(None, f"analysed {done} pairs; {summary.duplicates} duplicates marked",
+                                       reload_list=True))
 
     def action_export(self) -> None:
         self.open_export()
