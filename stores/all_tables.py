@@ -1,4 +1,5 @@
 """Imports every table module so `create_all` sees the whole schema."""
 
 from stores import tables  # noqa: F401
-from stores import eval_tables  # noqa: F401,E402
+from stores import eval_tables  # noqa: F401
+from stores import curation_tables  # noqa: F401

@@ -18,11 +18,13 @@ from workbench.screens.commits import CommitsScreen
 from workbench.screens.dashboard import DashboardScreen
 from workbench.screens.evaluation import EvaluationScreen
 from workbench.screens.help import HelpScreen
+from workbench.screens.pairs import PairsScreen
 
 # Each stage adds its screen here: (mode name, screen class, key, title for help and palette).
 SCREEN_MODES: list[tuple[str, type, str, str]] = [
     ("dashboard", DashboardScreen, "d", "Dashboard"),
     ("commits", CommitsScreen, "c", "Commits"),
+    ("pairs", PairsScreen, "p", "Pairs"),
     ("evaluation", EvaluationScreen, "e", "Evaluation"),
 ]
 

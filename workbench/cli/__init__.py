@@ -8,9 +8,13 @@ import typer
 
 from workbench.cli.commits import commits_app
 from workbench.cli.common import CliState, WorkbenchGroup
+from workbench.cli.curate import curate_app
+from workbench.cli.decontaminate import decontaminate_app
 from workbench.cli.eval import eval_app
+from workbench.cli.export import export_app
 from workbench.cli.jobs import jobs_app
 from workbench.cli.mine import mine_command
+from workbench.cli.pairs import pairs_app
 
 app = typer.Typer(
     cls=WorkbenchGroup,
@@ -23,6 +27,10 @@ app.command("mine")(mine_command)
 app.add_typer(commits_app, name="commits")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(eval_app, name="eval")
+app.add_typer(pairs_app, name="pairs")
+app.add_typer(curate_app, name="curate")
+app.add_typer(decontaminate_app)
+app.add_typer(export_app)
 
 
 @app.callback(invoke_without_command=True)

@@ -1,0 +1,299 @@
+"""Pairs: import, filtered keyset listing, detail, stats and review actions with undo."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import and_, func, or_
+from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Engine
+from sqlalchemy.sql import ColumnElement, Select
+from sqlmodel import Session, col, select
+
+from core.errors import NotFoundError, OptionError
+from core.pairs import NewPair, PairDetail, PairStats, PairSummary
+from core.rules import ACTION_STATUS, ANALYSIS_FIELDS, Condition
+from stores.curation_tables import PairAnalysisRow, ReviewActionRow
+from stores.tables import PairRow, utcnow
+
+IMPORT_BATCH = 500
+
+
+def import_pairs(engine: Engine, pairs: Iterable[NewPair], *, job_id: int | None = None) -> tuple[int, int]:
+    """Store new pairs in batches, skipping ones whose content is already stored: (added, skipped)."""
+    added = skipped = 0
+    batch: list[NewPair] = []
+
+    def flush() -> None:
+        nonlocal added, skipped
+        with Session(engine) as session:
+            hashes = [pair.content_hash for pair in batch]
+            known = set(session.exec(select(PairRow.content_hash).where(col(PairRow.content_hash).in_(hashes))).all())
+            for pair in batch:
+                if pair.content_hash in known:
+                    skipped += 1
+                    continue
+                known.add(pair.content_hash)
+                session.add(PairRow(
+                    source=pair.source, instruction=pair.instruction, criteria=pair.criteria,
+                    chosen=pair.chosen, rejected=pair.rejected, feedback=pair.feedback,
+                    language=pair.language, job_id=job_id, content_hash=pair.content_hash,
+                    meta_json=json.dumps(pair.meta, ensure_ascii=False, default=str),
+                ))
+                added += 1
+            session.commit()
+        batch.clear()
+
+    for pair in pairs:
+        batch.append(pair)
+        if len(batch) >= IMPORT_BATCH:
+            flush()
+    if batch:
+        flush()
+    return added, skipped
+
+
+def _column(name: str) -> Any:
+    if name in ANALYSIS_FIELDS:
+        return getattr(PairAnalysisRow, name)
+    return getattr(PairRow, name)
+
+
+def condition_clause(condition: Condition) -> ColumnElement[bool]:
+    """The SQL test for one filter condition."""
+    column = _column(condition.field)
+    value = condition.value
+    if value is None:
+        return column.is_(None) if condition.op == "=" else column.is_not(None)
+    if condition.op == "~":
+        escaped = str(value).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return func.lower(column).like(f"%{escaped.lower()}%", escape="\\")
+    if condition.op == "=":
+        return column == value
+    if condition.op == "!=":
+        return or_(column != value, column.is_(None))
+    return {"<": column < value, "<=": column <= value, ">": column > value, ">=": column >= value}[condition.op]
+
+
+def filtered(query: Select[Any], conditions: Sequence[Condition]) -> Select[Any]:
+    """Join the analysis table and apply every condition to a query over pairs."""
+    query = query.select_from(PairRow).outerjoin(PairAnalysisRow, col(PairAnalysisRow.pair_id) == col(PairRow.id))
+    if conditions:
+        query = query.where(and_(*(condition_clause(c) for c in conditions)))
+    return query
+
+
+def _parses_label(analysis: PairAnalysisRow | None) -> str:
+    if analysis is None:
+        return "?"
+    return ("y" if analysis.chosen_parses else "n") + ("y" if analysis.rejected_parses else "n")
+
+
+def list_pairs(
+    engine: Engine, conditions: Sequence[Condition] = (), *, limit: int = 200, after_id: int | None = None
+) -> list[PairSummary]:
+    """One keyset page of pairs matching the filter, by id (pass the last id seen as `after_id`)."""
+    with Session(engine) as session:
+        query = filtered(
+            sa_select(  # type: ignore[call-overload]
+                PairRow.id, PairRow.source, PairRow.status, func.substr(PairRow.instruction, 1, 200),
+                func.substr(PairRow.criteria, 1, 200), PairAnalysisRow,
+            ),
+            conditions,
+        ).order_by(col(PairRow.id)).limit(limit)
+        if after_id is not None:
+            query = query.where(col(PairRow.id) > after_id)
+        rows = session.execute(query).all()
+        return [
+            PairSummary(
+                id=pair_id, source=source, status=status, instruction=instruction, criteria=criteria,
+                parses=_parses_label(analysis),
+                cc_delta=analysis.cc_delta if analysis else None,
+                bandit_delta=analysis.bandit_delta if analysis else None,
+                contamination=analysis.contamination if analysis else None,
+                duplicate=bool(analysis and analysis.duplicate),
+            )
+            for pair_id, source, status, instruction, criteria, analysis in rows
+        ]
+
+
+def count_pairs(engine: Engine, conditions: Sequence[Condition] = ()) -> int:
+    """How many pairs match the filter."""
+    with Session(engine) as session:
+        return int(session.execute(filtered(sa_select(func.count(col(PairRow.id))), conditions)).scalar_one())
+
+
+def matching_ids(engine: Engine, conditions: Sequence[Condition] = ()) -> list[int]:
+    """Ids of every pair matching the filter, ascending."""
+    with Session(engine) as session:
+        return list(session.execute(filtered(sa_select(PairRow.id), conditions).order_by(col(PairRow.id))).scalars().all())  # type: ignore[call-overload]
+
+
+def analysis_dict(row: PairAnalysisRow) -> dict[str, Any]:
+    """An analysis row as plain data, with bandit findings decoded."""
+    data = row.model_dump()
+    data["findings"] = json.loads(data.pop("findings_json") or "{}")
+    return data
+
+
+def get_pair(engine: Engine, pair_id: int) -> PairDetail:
+    """One pair with its analysis, or NotFoundError."""
+    with Session(engine) as session:
+        row = session.get(PairRow, pair_id)
+        if row is None:
+            raise NotFoundError(f"pair {pair_id} does not exist")
+        analysis = session.get(PairAnalysisRow, pair_id)
+        assert row.id is not None
+        return PairDetail(
+            id=row.id, source=row.source, status=row.status, instruction=row.instruction,
+            criteria=row.criteria, chosen=row.chosen, rejected=row.rejected, feedback=row.feedback,
+            language=row.language, commit_id=row.commit_id, instruction_id=row.instruction_id,
+            conversation_id=row.conversation_id, meta=json.loads(row.meta_json or "{}"),
+            analysis=analysis_dict(analysis) if analysis else None,
+        )
+
+
+def pair_stats(engine: Engine) -> PairStats:
+    """Counts by source and status, and how many pairs are analysed, duplicated or contaminated."""
+    with Session(engine) as session:
+        by_source = dict(session.exec(select(PairRow.source, func.count()).group_by(PairRow.source)).all())
+        by_status = dict(session.exec(select(PairRow.status, func.count()).group_by(PairRow.status)).all())
+        analysed = int(session.exec(select(func.count()).select_from(PairAnalysisRow)).one())
+        duplicates = int(session.exec(select(func.count()).select_from(PairAnalysisRow).where(col(PairAnalysisRow.duplicate))).one())
+        contaminated = int(session.exec(
+            select(func.count()).select_from(PairAnalysisRow).where(col(PairAnalysisRow.contamination) >= 80)
+        ).one())
+        return PairStats(sum(by_source.values()), by_source, by_status, analysed, duplicates, contaminated)
+
+
+def _record(session: Session, action: str, before: dict[int, dict[str, Any]]) -> int:
+    row = ReviewActionRow(action=action, pair_count=len(before), before_json=json.dumps(before, ensure_ascii=False))
+    session.add(row)
+    session.flush()
+    assert row.id is not None
+    return row.id
+
+
+def set_status(engine: Engine, pair_ids: Sequence[int], action: str, *, label: str | None = None) -> int:
+    """Accept, reject, flag or reset pairs in one undoable step; return how many changed."""
+    status = ACTION_STATUS.get(action)
+    if status is None:
+        raise OptionError(f"unknown action {action!r}; use one of {', '.join(ACTION_STATUS)}")
+    with Session(engine) as session:
+        before: dict[int, dict[str, Any]] = {}
+        now = utcnow()
+        for start in range(0, len(pair_ids), 500):
+            chunk = list(pair_ids[start:start + 500])
+            for row in session.exec(select(PairRow).where(col(PairRow.id).in_(chunk))).all():
+                if row.status != status:
+                    assert row.id is not None
+                    before[row.id] = {"status": row.status}
+                    row.status, row.updated_at = status, now
+                    session.add(row)
+        if len(before) == 0 and len(pair_ids) == 1 and session.get(PairRow, pair_ids[0]) is None:
+            raise NotFoundError(f"pair {pair_ids[0]} does not exist")
+        if before:
+            _record(session, label or action, before)
+        session.commit()
+        return len(before)
+
+
+def _edit(engine: Engine, pair_id: int, action: str, change: dict[str, str]) -> None:
+    with Session(engine) as session:
+        row = session.get(PairRow, pair_id)
+        if row is None:
+            raise NotFoundError(f"pair {pair_id} does not exist")
+        before = {key: getattr(row, key) for key in change}
+        for key, value in change.items():
+            setattr(row, key, value)
+        row.updated_at = utcnow()
+        session.add(row)
+        _record(session, action, {pair_id: before})
+        session.commit()
+
+
+def flip_pair(engine: Engine, pair_id: int) -> None:
+    """Swap chosen and rejected (undoable); the stored analysis stays keyed to the old content."""
+    pair = get_pair(engine, pair_id)
+    _edit(engine, pair_id, "flip", {"chosen": pair.rejected, "rejected": pair.chosen})
+    with Session(engine) as session:
+        analysis = session.get(PairAnalysisRow, pair_id)
+        if analysis is not None:
+            session.delete(analysis)  # deltas changed sign; the next analyse recomputes them
+            session.commit()
+
+
+def edit_criteria(engine: Engine, pair_id: int, criteria: str) -> None:
+    """Replace a pair's criteria (undoable)."""
+    if not criteria.strip():
+        raise OptionError("criteria cannot be empty")
+    _edit(engine, pair_id, "edit criteria", {"criteria": criteria})
+
+
+def undo_last(engine: Engine) -> str | None:
+    """Revert the most recent review action not yet undone; return its name, or None if none."""
+    with Session(engine) as session:
+        action = session.exec(
+            select(ReviewActionRow).where(col(ReviewActionRow.undone).is_(False)).order_by(col(ReviewActionRow.id).desc())
+        ).first()
+        if action is None:
+            return None
+        before = json.loads(action.before_json)
+        for pair_id, values in before.items():
+            row = session.get(PairRow, int(pair_id))
+            if row is None:
+                continue
+            for key, value in values.items():
+                setattr(row, key, value)
+            row.updated_at = utcnow()
+            session.add(row)
+            if "chosen" in values:
+                analysis = session.get(PairAnalysisRow, int(pair_id))
+                if analysis is not None:
+                    session.delete(analysis)
+        action.undone = True
+        session.add(action)
+        session.commit()
+        return action.action
+
+
+def next_unreviewed(engine: Engine, conditions: Sequence[Condition] = (), *, after_id: int | None = None) -> int | None:
+    """The id of the next pending pair matching the filter after `after_id` (wrapping round)."""
+    pending = (*conditions, Condition("status", "=", "pending"))
+    page = list_pairs(engine, pending, limit=1, after_id=after_id)
+    if not page and after_id is not None:
+        page = list_pairs(engine, pending, limit=1)
+    return page[0].id if page else None
+
+
+def status_counts(engine: Engine, conditions: Sequence[Condition] = ()) -> dict[str, int]:
+    """How many pairs matching the filter have each status."""
+    with Session(engine) as session:
+        rows = session.execute(filtered(sa_select(PairRow.status, func.count()), conditions).group_by(PairRow.status)).all()  # type: ignore[call-overload]
+        return {status: int(count) for status, count in rows}
+
+
+def pair_source(engine: Engine, pair_id: int) -> str:
+    """Plain-text lineage of a pair: its commit (sha, path, message) or its instruction and conversation."""
+    from stores.tables import CommitRow
+
+    pair = get_pair(engine, pair_id)
+    lines = [f"pair {pair.id} · source {pair.source}"]
+    with Session(engine) as session:
+        if pair.commit_id is not None:
+            commit = session.get(CommitRow, pair.commit_id)
+            if commit is None:
+                lines.append(f"commit record {pair.commit_id} (no longer in the store)")
+            else:
+                lines += [f"commit {commit.sha} · {commit.path}", f"author {commit.author} · {commit.authored_at}",
+                          "", commit.message]
+    if pair.instruction_id is not None:
+        lines.append(f"instruction {pair.instruction_id}")
+    if pair.conversation_id is not None:
+        lines.append(f"conversation {pair.conversation_id}")
+    lines += ["", "instruction:", pair.instruction]
+    if pair.meta:
+        lines += ["", *(f"{key}: {value}" for key, value in sorted(pair.meta.items()))]
+    return "\n".join(lines)

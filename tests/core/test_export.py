@@ -1,0 +1,112 @@
+"""Every export format written, read back and checked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core.errors import OptionError
+from core.export import ExportOptions, ExportPair, read_jsonl, rewrite_feedback, split_of, write_export
+from core.pairwise import classification_prompt
+
+PAIRS = [
+    ExportPair(i, "import" if i % 2 else "commit-instruct", f"Write f{i}.", "efficiency",
+               f"def f{i}(xs):\n    # fast\n    return sum(xs)\n",
+               f"def f{i}(xs):\n    total = 0\n    for x in xs:\n        total += x\n    return total\n",
+               "The chosen code uses the builtin; [REJECTED] loops by hand. "
+               "[CHOSEN] is better than [REJECTED] on the mentioned criteria." if i % 3 else "")
+    for i in range(1, 41)
+]
+
+
+def export(tmp_path: Path, **kwargs: object) -> tuple[Path, dict]:
+    out = tmp_path / "out"
+    manifest = write_export(iter(PAIRS), out, ExportOptions(**kwargs), filter_spec=["status!=rejected"],
+                            created_at="2024-01-01T00:00:00")
+    return out, manifest.data
+
+
+def test_classification_both_orders_stripped(tmp_path: Path) -> None:
+    out, manifest = export(tmp_path, formats=("classification",), validation_fraction=0.25, seed=7)
+    train = list(read_jsonl(out / "classification" / "train.jsonl"))
+    validation = list(read_jsonl(out / "classification" / "validation.jsonl"))
+    assert len(train) + len(validation) == 80 and validation
+    assert {r["pair_id"] for r in train}.isdisjoint({r["pair_id"] for r in validation})
+    first, second = [r for r in train if r["pair_id"] == train[0]["pair_id"]]
+    assert (first["order"], first["label"], second["order"], second["label"]) == ("chosen_first", "A", "rejected_first", "B")
+    pair = next(p for p in PAIRS if p.pair_id == first["pair_id"])
+    chosen = f"def f{pair.pair_id}(xs):\n    return sum(xs)\n"
+    assert first["prompt"] == classification_prompt(pair.instruction, chosen, pair.rejected, pair.criteria)
+    assert first["completion"] == "A" and "# fast" not in first["prompt"]
+    assert first["messages"] == [{"role": "user", "content": first["prompt"]}, {"role": "assistant", "content": "A"}]
+    assert manifest["records"]["classification"] == {"train": len(train), "validation": len(validation)}
+    assert manifest["pairs_by_source"] == {"commit-instruct": 20, "import": 20}
+    again_out = tmp_path / "again"
+    write_export(iter(PAIRS), again_out, ExportOptions(formats=("classification",), validation_fraction=0.25, seed=7),
+                 filter_spec=[], created_at="x")
+    assert (again_out / "classification" / "train.jsonl").read_bytes() == (out / "classification" / "train.jsonl").read_bytes()
+
+
+def test_generation_rewrites_feedback_and_ends_with_verdict(tmp_path: Path) -> None:
+    out, _ = export(tmp_path, formats=("generation",), validation_fraction=0.0)
+    records = list(read_jsonl(out / "generation" / "train.jsonl"))
+    by_key = {(r["pair_id"], r["order"]): r for r in records}
+    flipped = by_key[(1, "rejected_first")]["completion"]
+    assert flipped == ("[CODE_B] uses the builtin; [CODE_A] loops by hand.\n\n"
+                       "[CODE_B] is better than [CODE_A] on the mentioned criteria.")
+    assert by_key[(3, "chosen_first")]["completion"] == "[CODE_A] is better than [CODE_B] on the mentioned criteria."
+    assert all(r["completion"].endswith("on the mentioned criteria.") for r in records)
+
+
+def test_dpo_and_chat(tmp_path: Path) -> None:
+    out, _ = export(tmp_path, formats=("dpo", "chat"), validation_fraction=0.0, strip=False)
+    dpo = list(read_jsonl(out / "dpo" / "train.jsonl"))
+    assert len(dpo) == 40 and set(dpo[0]) == {"prompt", "chosen", "rejected", "pair_id"}
+    assert dpo[0]["prompt"] == "Write f1." and "# fast" in dpo[0]["chosen"]
+    chat = list(read_jsonl(out / "chat" / "train.jsonl"))
+    assert len(chat) == 80 and [m["role"] for m in chat[0]["messages"]] == ["user", "assistant"]
+
+
+def test_parquet_and_datasets_on_disk(tmp_path: Path) -> None:
+    pytest.importorskip("datasets")
+    import pyarrow.parquet as pq
+    from datasets import load_from_disk
+
+    out, manifest = export(tmp_path, formats=("classification", "dpo"), validation_fraction=0.2, parquet=True, hf=True)
+    table = pq.read_table(out / "classification" / "train.parquet")
+    assert table.num_rows == manifest["records"]["classification"]["train"]
+    assert table.column("label").to_pylist()[0] in ("A", "B")
+    dataset = load_from_disk(str(out / "dpo" / "hf"))
+    assert dataset["train"].num_rows + dataset["validation"].num_rows == 40
+    assert json.loads((out / "manifest.json").read_text())["files"][-1] == "dpo/hf"
+
+
+def test_token_length_statistics(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.WordLevel({"[UNK]": 0, "A": 1, "B": 2}, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer_dir = tmp_path / "tok"
+    PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]").save_pretrained(tokenizer_dir)
+    _, manifest = export(tmp_path, formats=("classification",), validation_fraction=0.0, tokenizer=str(tokenizer_dir))
+    stats = manifest["token_lengths"]["classification"]["train"]
+    assert stats["count"] == 80 and 50 < stats["min"] <= stats["p50"] <= stats["max"]
+    with pytest.raises(OptionError, match="cannot load tokenizer"):
+        export(tmp_path, tokenizer=str(tmp_path / "missing"))
+
+
+def test_bad_options() -> None:
+    with pytest.raises(OptionError, match="unknown export format"):
+        ExportOptions(formats=("csv",)).check()
+    with pytest.raises(OptionError, match="validation fraction"):
+        ExportOptions(validation_fraction=1.5).check()
+
+
+def test_feedback_rewrite_and_split_are_deterministic() -> None:
+    assert rewrite_feedback("The rejected code leaks; the chosen code closes it.", "B", "A") == (
+        "[CODE_A] leaks; [CODE_B] closes it.")
+    assert [split_of(i, 1, 0.5) for i in range(20)] == [split_of(i, 1, 0.5) for i in range(20)]

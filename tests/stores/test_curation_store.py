@@ -1,0 +1,93 @@
+"""Curation jobs on a file store: rules in bulk, dedupe and decontamination."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from core.decontamination import BenchSnippet
+from core.pairs import NewPair
+from core.rules import load_rules, parse_filter
+from stores.curation import (
+    DecontaminationSummary, analyse_store, apply_rules, decontaminate_store, dedupe_store,
+)
+from stores.jobs import list_jobs
+from stores.pairs import count_pairs, get_pair, import_pairs, undo_last
+
+BENCH_CODE = "def is_palindrome(text):\n    cleaned = text.lower()\n    return cleaned == cleaned[::-1]\n"
+
+
+def seed(engine: Engine) -> None:
+    import_pairs(engine, [
+        NewPair("i1", "speed", BENCH_CODE + "# copied\n", "def f(:\n"),
+        NewPair("i2", "speed", "def g():\n    return 2\n", "def g():\n    return 1\n"),
+        NewPair("i3", "speed", "def g():\n    return 2  # same code\n", "def g():\n  return 1\n"),
+        NewPair("i4", "style", "class Totally:\n    different = True\n", "x = [i for i in range(10)]\n"),
+    ])
+    list(analyse_store(engine, workers=1))
+
+
+def test_rules_dry_run_then_apply_and_undo(engine: Engine, tmp_path: Path) -> None:
+    seed(engine)
+    rules_path = tmp_path / "r.yaml"
+    rules_path.write_text("rules:\n  - where: rejected_parses=false\n    action: reject\n"
+                          "  - where: criteria=speed status=pending\n    action: accept\n", encoding="utf-8")
+    rules = load_rules(rules_path)
+    assert [count for _r, count in apply_rules(engine, rules, dry_run=True)] == [1, 3]
+    assert count_pairs(engine, parse_filter("status=pending")) == 4
+    assert [count for _r, count in apply_rules(engine, rules)] == [1, 2]
+    assert get_pair(engine, 1).status == "rejected" and get_pair(engine, 2).status == "accepted"
+    assert undo_last(engine) == "rule rule 2"
+    assert get_pair(engine, 2).status == "pending" and get_pair(engine, 1).status == "rejected"
+
+
+def test_dedupe_marks_all_but_the_first(engine: Engine) -> None:
+    seed(engine)
+    summary = dedupe_store(engine, near_threshold=85)
+    assert summary.duplicates == 1 and summary.exact_clusters == 1
+    assert get_pair(engine, 3).analysis["duplicate"] is True  # type: ignore[index]
+    assert get_pair(engine, 3).analysis["dup_cluster"] == 2  # type: ignore[index]
+    assert count_pairs(engine, parse_filter("duplicate=false")) == 3
+    assert list_jobs(engine, kind="dedupe")[0].state == "done"
+
+
+def test_decontamination_scores_and_flags(engine: Engine) -> None:
+    seed(engine)
+    bench = [BenchSnippet("HumanEval/1", "correctness", BENCH_CODE), BenchSnippet("X/2", "security", "import os\n")]
+    events = list(decontaminate_store(engine, bench, threshold=80, workers=1, sample=8))
+    summary = events[-1]
+    assert isinstance(summary, DecontaminationSummary)
+    assert summary.contaminated_pairs == 1 and summary.flagged == 1 and summary.sides == 8
+    analysis = get_pair(engine, 1).analysis
+    assert analysis is not None and analysis["contamination_chosen"] == 100.0
+    assert analysis["contamination_task"] == "HumanEval/1" and analysis["contamination_rejected"] is None
+    assert get_pair(engine, 1).status == "flagged"
+    assert summary.cdf[-1] == (100, 1.0) and summary.cdf_sample == 8
+    assert count_pairs(engine, parse_filter("contamination>=80")) == 1
+
+
+def test_export_records_lineage(engine: Engine, tmp_path: Path) -> None:
+    from core.export import ExportOptions
+    from stores.exports import DEFAULT_EXPORT_FILTER, export_store, list_exports
+    from stores.pairs import set_status
+
+    seed(engine)
+    dedupe_store(engine)
+    set_status(engine, [4], "reject")
+    info = export_store(engine, parse_filter(DEFAULT_EXPORT_FILTER), tmp_path / "exp", ExportOptions(validation_fraction=0.0))
+    assert info.pair_count == 2  # pair 3 duplicates pair 2, pair 4 is rejected
+    manifest = (tmp_path / "exp" / "manifest.json").read_text(encoding="utf-8")
+    assert info.pair_ids_hash in manifest and "duplicate!=true" in manifest
+    assert list_exports(engine)[0].manifest["records"]["classification"]["train"] == 4
+    assert list_jobs(engine, kind="export")[0].state == "done"
+
+
+def test_stopping_iteration_cancels_the_job(engine: Engine) -> None:
+    import_pairs(engine, [NewPair(f"i{n}", "c", f"x = {n}\n", "y = 1\n") for n in range(6)])
+    events = analyse_store(engine, workers=1, chunk=2)
+    assert next(events).done == 2
+    events.close()
+    job = list_jobs(engine, kind="analyse")[0]
+    assert job.state == "cancelled" and job.done == 2
+    assert list(analyse_store(engine, workers=1))[-1].done == 4  # resumes with the rest

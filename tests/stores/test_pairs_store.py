@@ -1,0 +1,78 @@
+"""Pairs in a file store: import, filtered keyset paging, review actions with undo, analysis."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from core.errors import OptionError
+from core.pairs import NewPair, read_pairs_jsonl
+from core.rules import parse_filter
+from stores.curation import analyse_store
+from stores.jobs import list_jobs
+from stores.pairs import (
+    count_pairs, edit_criteria, flip_pair, get_pair, import_pairs, list_pairs, next_unreviewed,
+    pair_stats, set_status, undo_last,
+)
+from tests.fixtures import HOSTILE_TEXT
+
+
+def make_pairs(count: int) -> list[NewPair]:
+    return [
+        NewPair(f"task {i}", "security" if i % 2 else "readability", f"def f():\n    return {i}\n",
+                "import os\nos.system('x')\n" if i % 2 else f"def f( :\n  {i}\n", source="import" if i % 3 else "commit-instruct")
+        for i in range(count)
+    ]
+
+
+def test_import_is_idempotent_and_lists_in_keyset_pages(engine: Engine) -> None:
+    assert import_pairs(engine, make_pairs(25)) == (25, 0)
+    assert import_pairs(engine, make_pairs(30)) == (5, 25)
+    first = list_pairs(engine, limit=10)
+    second = list_pairs(engine, limit=10, after_id=first[-1].id)
+    assert [p.id for p in first + second] == list(range(1, 21))
+    assert count_pairs(engine, parse_filter("criteria~SECUR")) == 15
+    assert count_pairs(engine, parse_filter("source=commit-instruct status=pending")) == 10
+
+
+def test_read_jsonl_reports_the_bad_line(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.jsonl"
+    good = {"instruction": HOSTILE_TEXT, "criteria": "c", "chosen": "x=1", "rejected": "x=2", "feedback": "f"}
+    path.write_text(json.dumps(good) + "\n\n" + json.dumps({"instruction": "i"}) + "\n", encoding="utf-8")
+    with pytest.raises(OptionError, match=r"pairs.jsonl:3: missing .*criteria"):
+        list(read_pairs_jsonl(path))
+
+
+def test_review_actions_and_undo(engine: Engine) -> None:
+    import_pairs(engine, make_pairs(4))
+    assert set_status(engine, [1], "accept") == 1
+    flip_pair(engine, 2)
+    edit_criteria(engine, 3, HOSTILE_TEXT)
+    assert get_pair(engine, 2).chosen.startswith("import os")
+    assert get_pair(engine, 3).criteria == HOSTILE_TEXT
+    assert next_unreviewed(engine, after_id=1) == 2
+    assert undo_last(engine) == "edit criteria" and get_pair(engine, 3).criteria == "readability"
+    assert undo_last(engine) == "flip" and get_pair(engine, 2).chosen == "def f():\n    return 1\n"
+    assert undo_last(engine) == "accept" and get_pair(engine, 1).status == "pending"
+    assert undo_last(engine) is None
+
+
+def test_analyse_store_is_a_job_and_skips_analysed_pairs(engine: Engine) -> None:
+    import_pairs(engine, make_pairs(6))
+    progress = list(analyse_store(engine, workers=1, chunk=4))
+    assert progress[-1].done == 6
+    pair = get_pair(engine, 2)
+    assert pair.analysis is not None and pair.analysis["rejected_bandit"] >= 1
+    assert pair.analysis["findings"]["rejected"][0]["test_id"].startswith("B")
+    assert count_pairs(engine, parse_filter("rejected_parses=false")) == 3
+    assert count_pairs(engine, parse_filter("bandit_delta<0")) == 3
+    assert list(analyse_store(engine, workers=1)) == []  # nothing stale
+    flip_pair(engine, 2)
+    assert [p.done for p in analyse_store(engine, workers=1)] == [1]
+    jobs = list_jobs(engine, kind="analyse")
+    assert jobs[0].state == "done" and jobs[-1].summary["analysed"] == 6
+    stats = pair_stats(engine)
+    assert stats.total == 6 and stats.analysed == 6 and stats.by_source == {"commit-instruct": 2, "import": 4}

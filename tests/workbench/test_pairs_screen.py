@@ -1,0 +1,182 @@
+"""PairsScreen with Pilot: paging, filter, review keys, undo, bulk apply; hostile text stays plain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sqlalchemy import insert
+from sqlalchemy.engine import Engine
+from textual.widgets import Input, Static
+
+from core.pairs import NewPair
+from stores.curation import analyse_store
+from stores.db import make_engine
+from stores.pairs import get_pair, import_pairs
+from stores.tables import PairRow, utcnow
+from tests.fixtures import HOSTILE_TEXT
+from workbench.app import make_app
+from workbench.screens.pairs import PAGE_SIZE, CriteriaEditor, PairsScreen, PairTable
+
+
+def seed(engine: Engine, count: int = 5) -> None:
+    import_pairs(engine, [
+        NewPair(f"{HOSTILE_TEXT} task {i}", f"{HOSTILE_TEXT} criteria {i}",
+                f"def f():\n    return '{HOSTILE_TEXT}'\n", f"def f():\n    x = {i}\n    return x\n",
+                feedback=HOSTILE_TEXT, source="import" if i % 2 else "commit-instruct")
+        for i in range(count)
+    ])
+
+
+async def open_pairs(app, pilot) -> PairsScreen:  # type: ignore[no-untyped-def]
+    await pilot.press("p")
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    assert isinstance(app.screen, PairsScreen)
+    return app.screen
+
+
+async def settle(app, pilot) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(3):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def static_text(screen: PairsScreen, widget_id: str) -> str:
+    return str(screen.query_one(f"#{widget_id}", Static).render())
+
+
+async def test_review_keys_and_undo(db_path: Path) -> None:
+    engine = make_engine(db_path)
+    seed(engine)
+    list(analyse_store(engine, workers=1))
+    app = make_app(engine=engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_pairs(app, pilot)
+        table = screen.query_one(PairTable)
+        assert table.row_count == 5 and screen.pair is not None and screen.pair.id == 1
+        assert HOSTILE_TEXT in static_text(screen, "instruction")
+        assert "5 pairs" in static_text(screen, "counts")
+        await pilot.press("a")
+        await settle(app, pilot)
+        assert get_pair(engine, 1).status == "accepted"
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert table.current_id == 2
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert get_pair(engine, 2).status == "rejected"
+        await pilot.press("f")
+        await settle(app, pilot)
+        assert get_pair(engine, 2).chosen == "def f():\n    x = 1\n    return x\n"
+        assert screen.pair is not None and screen.pair.chosen.startswith("def f():\n    x = 1")
+        await pilot.press("u")
+        await settle(app, pilot)
+        assert get_pair(engine, 2).chosen.startswith("def f():\n    return")
+        await pilot.press("u")
+        await settle(app, pilot)
+        assert get_pair(engine, 2).status == "pending"
+        assert "accepted 1" in static_text(screen, "counts")
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, CriteriaEditor)
+        await pilot.press("end", "!", "ctrl+s")
+        await settle(app, pilot)
+        assert get_pair(engine, 2).criteria == f"{HOSTILE_TEXT} criteria 1!"
+        await pilot.press("o")
+        await settle(app, pilot)
+        assert HOSTILE_TEXT in str(app.screen.query_one("#dialog-text", Static).render())
+        await pilot.press("escape")
+        await pilot.press("g")
+        await settle(app, pilot)
+        assert "No decontamination run yet" in str(app.screen.query_one(Static).render())
+        await pilot.press("escape")
+
+
+async def test_filter_and_bulk_apply(db_path: Path) -> None:
+    engine = make_engine(db_path)
+    seed(engine, 6)
+    app = make_app(engine=engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_pairs(app, pilot)
+        await pilot.press("slash")
+        screen.query_one("#filter", Input).value = "source=commit-instruct"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert screen.query_one(PairTable).row_count == 3
+        await pilot.press("b")
+        await settle(app, pilot)
+        await pilot.press(*"flag", "enter")
+        await settle(app, pilot)
+        assert [get_pair(engine, i).status for i in range(1, 7)] == ["flagged", "pending"] * 3
+        await pilot.press("slash")
+        screen.query_one("#filter", Input).value = "cc_delta<x"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert screen.query_one(PairTable).row_count == 3  # a bad filter keeps the old one
+
+
+async def test_pages_100k_pairs_without_loading_them(tmp_path: Path) -> None:
+    engine = make_engine(tmp_path / "big.db")
+    now = utcnow()
+    rows = [{"source": "import", "status": "pending", "instruction": f"i{i}", "criteria": "c", "chosen": "x=1",
+             "rejected": "x=2", "feedback": "", "language": "python", "content_hash": f"h{i}", "meta_json": "{}",
+             "created_at": now, "updated_at": now} for i in range(100_000)]
+    with engine.begin() as connection:
+        connection.execute(insert(PairRow), rows)
+    app = make_app(engine=engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_pairs(app, pilot)
+        table = screen.query_one(PairTable)
+        assert table.row_count == PAGE_SIZE
+        assert "100,000 pairs" in static_text(screen, "counts")
+        table.focus()
+        table.move_cursor(row=PAGE_SIZE - 5)
+        await settle(app, pilot)
+        assert table.row_count == 2 * PAGE_SIZE
+
+
+async def test_export_and_cdf_from_the_screen(db_path: Path, tmp_path: Path) -> None:
+    from core.decontamination import BenchSnippet
+    from stores.curation import decontaminate_store
+
+    engine = make_engine(db_path)
+    seed(engine, 4)
+    list(analyse_store(engine, workers=1))
+    bench = [BenchSnippet("T/1", "correctness", "def f():\n    x = 1\n    return x\n")]
+    list(decontaminate_store(engine, bench, threshold=80, workers=1, sample=8))
+    app = make_app(engine=engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_pairs(app, pilot)
+        await pilot.press("E")
+        await settle(app, pilot)
+        app.screen.query_one("#export-out", Input).value = str(tmp_path / "exp")
+        await pilot.press("enter")
+        app.screen.query_one("#export-formats", Input).value = "dpo"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        lines = (tmp_path / "exp" / "dpo" / "train.jsonl").read_text(encoding="utf-8").splitlines()
+        validation = (tmp_path / "exp" / "dpo" / "validation.jsonl").read_text(encoding="utf-8").splitlines()
+        assert len(lines) + len(validation) == 4
+        await pilot.press("g")
+        await settle(app, pilot)
+        summary = str(app.screen.query_one(Static).render())
+        assert "4 of 4 pairs" in summary and "exact sample of 8 sides" in summary
+        await pilot.press("escape")
+
+
+async def test_analyse_from_the_screen(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = make_engine(db_path)
+    seed(engine, 3)
+    monkeypatch.setattr(PairsScreen, "ANALYSE_WORKERS", 1)
+    app = make_app(engine=engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_pairs(app, pilot)
+        assert "not analysed yet" in static_text(screen, "chosen-metrics")
+        await pilot.press("A")
+        await settle(app, pilot)
+        assert get_pair(engine, 1).analysis is not None
+        assert "bandit" in static_text(screen, "chosen-metrics")

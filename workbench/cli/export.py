@@ -1,0 +1,45 @@
+"""`workbench export --format ... --out DIR`: training sets with a manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from core.export import DEFAULT_FORMATS, FORMATS, ExportOptions
+from core.rules import parse_filter
+from stores.exports import DEFAULT_EXPORT_FILTER, export_store
+from workbench.cli.common import emit_json, engine_of
+
+export_app = typer.Typer()
+
+
+@export_app.command("export")
+def export_command(
+    ctx: typer.Context,
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    formats: str = typer.Option(",".join(DEFAULT_FORMATS), "--format", "-f",
+                                help=f"Comma-separated formats: {', '.join(FORMATS)}."),
+    where: str = typer.Option(DEFAULT_EXPORT_FILTER, "--where", "-w", help="Which pairs (filter conditions)."),
+    one_order: bool = typer.Option(False, "--one-order", help="Only the chosen-first order (default: both)."),
+    keep_comments: bool = typer.Option(False, "--keep-comments", help="Keep comments and docstrings."),
+    seed: int = typer.Option(0, help="Seed of the train/validation split."),
+    validation: float = typer.Option(0.05, min=0.0, max=0.99, help="Fraction of pairs in validation."),
+    parquet: bool = typer.Option(False, "--parquet", help="Also write parquet files."),
+    hf: bool = typer.Option(False, "--hf", help="Also write a datasets DatasetDict (save_to_disk)."),
+    tokenizer: Optional[str] = typer.Option(None, help="Tokenizer (name or folder) for token-length statistics."),
+    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+) -> None:
+    """Export pairs as classification, generation, DPO or chat JSONL with a manifest beside them."""
+    options = ExportOptions(
+        formats=tuple(f.strip() for f in formats.split(",") if f.strip()), both_orders=not one_order,
+        strip=not keep_comments, seed=seed, validation_fraction=validation, parquet=parquet, hf=hf,
+        tokenizer=tokenizer,
+    )
+    info = export_store(engine_of(ctx), parse_filter(where), out, options)
+    if as_json:
+        emit_json(info.manifest)
+        return
+    records = ", ".join(f"{fmt} {c['train']}+{c['validation']}" for fmt, c in info.manifest["records"].items())
+    typer.echo(f"export {info.id}: {info.pair_count} pairs to {info.out_dir} (train+validation records: {records})")
