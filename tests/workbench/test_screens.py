@@ -161,3 +161,14 @@ async def test_command_palette_opens_screens(tmp_path: Path) -> None:
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, CommitsScreen)
+
+
+def test_help_lists_every_screen_and_its_own_keys() -> None:
+    from workbench.app import SCREEN_MODES
+    from workbench.screens.help import help_markdown
+
+    text = help_markdown()
+    for _mode, _screen, key, title in SCREEN_MODES:
+        assert f"| `{key}` | {title} |" in text
+    assert "`m` Mine repo" in text and "`v` Side by side / diff" in text
+    assert "Focus Next" not in text  # inherited keys are not repeated per screen

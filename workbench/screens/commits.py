@@ -25,6 +25,7 @@ class CommitsScreen(Screen[None]):
 
     CSS_PATH = "commits.tcss"
     AUTO_FOCUS = "#commits"
+    SUBSCREENS = (CommitViewScreen,)
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter"),
         Binding("m", "mine", "Mine repo"),

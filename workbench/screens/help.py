@@ -1,4 +1,4 @@
-"""HelpScreen: the keys of every screen and where each stage lives."""
+"""HelpScreen: the keys of every screen, read from the screens' own bindings."""
 
 from __future__ import annotations
 
@@ -8,22 +8,59 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
-HELP_TEXT = """\
+INTRO = """\
 # CodeFavor Workbench
 
-**Screens** (keys work everywhere)
+Every stage is a job recorded in the store: what one TUI or CLI starts, any other sees.
+
+**Everywhere**: `?` this help · `ctrl+p` command palette · `q` quit · `escape` back or close a dialog.
 
 | key | screen |
 |-----|--------|
-{screen_rows}
-
-**Everywhere**: `?` this help · `ctrl+p` command palette · `q` quit · `escape` close a dialog.
-
-**Commits screen**: `/` filter · `enter` open a commit · `m` mine a repository ·
-in a commit: `v` side by side / unified diff · `escape` back.
-
-**Dashboard**: running and recent jobs refresh every second; `enter` on a job shows its details.
 """
+
+
+def _key_name(key: str) -> str:
+    names = {"question_mark": "?", "slash": "/", "escape": "esc", "enter": "enter"}
+    return " / ".join(names.get(part, part) for part in key.split(","))
+
+
+def screen_keys(screen_class: type) -> list[tuple[str, str]]:
+    """The (key, description) pairs a screen class binds, in order, without duplicates."""
+    pairs: list[tuple[str, str]] = []
+    for binding in screen_class.__dict__.get("BINDINGS", []):  # its own keys, not inherited ones
+        if isinstance(binding, Binding):
+            key, description = binding.key, binding.description
+        elif isinstance(binding, tuple) and len(binding) >= 3:
+            key, description = binding[0], binding[2]
+        else:
+            continue
+        if description and (key, description) not in pairs:
+            pairs.append((key, description))
+    return pairs
+
+
+def help_markdown() -> str:
+    """The help text: the screens and their keys."""
+    from workbench.app import SCREEN_MODES
+
+    text = INTRO + "\n".join(f"| `{key}` | {title} |" for _mode, _screen, key, title in SCREEN_MODES)
+    for _mode, screen_class, key, title in SCREEN_MODES:
+        sections = [(f"{title} (`{key}`)", screen_class)]
+        sections += [(_title_of(sub), sub) for sub in getattr(screen_class, "SUBSCREENS", ())]
+        for heading, shown in sections:
+            keys = screen_keys(shown)
+            if keys:
+                text += f"\n\n## {heading}\n\n" + " · ".join(
+                    f"`{_key_name(k)}` {description}" for k, description in keys
+                )
+    return text + "\n"
+
+
+def _title_of(screen_class: type) -> str:
+    name = screen_class.__name__.removesuffix("Screen")
+    words = "".join(f" {c.lower()}" if c.isupper() else c for c in name).strip()
+    return words[:1].upper() + words[1:]
 
 
 class HelpScreen(ModalScreen[None]):
@@ -31,13 +68,10 @@ class HelpScreen(ModalScreen[None]):
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll { width: 80; height: 80%; border: thick $primary; background: $panel; }
+    HelpScreen > VerticalScroll { width: 90; height: 85%; border: thick $primary; background: $panel; }
     """
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:
-        from workbench.app import SCREEN_MODES
-
-        rows = "\n".join(f"| `{key}` | {title} |" for _mode, _screen, key, title in SCREEN_MODES)
         with VerticalScroll():
-            yield Markdown(HELP_TEXT.format(screen_rows=rows))
+            yield Markdown(help_markdown())
