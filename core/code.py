@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import io
 import tokenize
+import warnings
 
 _REMOVED = "\x00"
 _DOCSTRING_OWNERS = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
@@ -62,7 +63,7 @@ def strip_comments(code: str, *, docstrings: bool = True) -> str:
     spans = _comment_spans(code)
     if docstrings:
         try:
-            spans += _docstring_spans(ast.parse(code), lines)
+            spans += _docstring_spans(parse_quietly(code), lines)
         except (SyntaxError, ValueError, RecursionError):
             pass
     if not spans:
@@ -102,7 +103,14 @@ def _collapse_blank_runs(lines: list[str]) -> list[str]:
 def parses(code: str) -> bool:
     """True when the code is syntactically valid Python."""
     try:
-        ast.parse(code)
+        parse_quietly(code)
     except (SyntaxError, ValueError, RecursionError):
         return False
     return True
+
+
+def parse_quietly(code: str) -> ast.Module:
+    """ast.parse without the SyntaxWarnings that untrusted code (invalid escapes, `is` on literals) emits."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(code)
