@@ -9,8 +9,6 @@ candidates are tried best bound first and the search stops once no bound beats t
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -21,10 +19,10 @@ from pathlib import Path
 if TYPE_CHECKING:
     import numpy as np
 
+from core.bench import BENCH_ENV_VAR, Benchmark, load_benchmark, resolve_bench_dir
 from core.code import strip_comments
-from core.errors import BenchmarkError
 
-BENCH_ENV_VAR = "CODEPREFBENCH_DIR"
+__all__ = ["BENCH_ENV_VAR"]
 DEFAULT_THRESHOLD = 80.0
 DEFAULT_FLOOR = 50.0
 _BINS = 129  # one per ASCII character plus one for everything else: merging bins keeps the bound valid
@@ -48,39 +46,19 @@ class TopMatch:
     bench_index: int | None
 
 
-def bench_dir(path: str | os.PathLike[str] | None) -> Path:
-    """The benchmark folder from an option, the environment variable, or an error saying which."""
-    value = str(path) if path else os.environ.get(BENCH_ENV_VAR)
-    if not value:
-        raise BenchmarkError(f"no benchmark folder: pass --bench DIR or set {BENCH_ENV_VAR}")
-    return Path(value).expanduser()
+def bench_snippets(benchmark: Benchmark) -> list[BenchSnippet]:
+    """Every choice of every task of a loaded (validated) benchmark, comments stripped."""
+    return [
+        BenchSnippet(task.uid or task.task_id, objective, strip_comments(choice))
+        for objective, tasks in benchmark.tasks.items()
+        for task in tasks
+        for choice in task.choices
+    ]
 
 
-def load_benchmark(folder: Path) -> list[BenchSnippet]:
-    """Read every `*.jsonl.gz` / `*.jsonl` file of CodePrefBench and strip comments from each choice."""
-    if not folder.is_dir():
-        raise BenchmarkError(f"benchmark folder {folder} does not exist")
-    files = sorted([*folder.glob("*.jsonl.gz"), *folder.glob("*.jsonl")])
-    if not files:
-        raise BenchmarkError(f"benchmark folder {folder} holds no .jsonl or .jsonl.gz files")
-    snippets: list[BenchSnippet] = []
-    for file in files:
-        objective = file.name.split(".")[0]
-        opener = gzip.open if file.suffix == ".gz" else open
-        try:
-            with opener(file, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
-                for number, line in enumerate(handle, start=1):
-                    if not line.strip():
-                        continue
-                    record = json.loads(line)
-                    choices = record.get("choices")
-                    if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
-                        raise BenchmarkError(f"{file}:{number}: 'choices' must be a list of code strings")
-                    snippets.extend(BenchSnippet(str(record.get("task_id", "")), objective, strip_comments(c))
-                                    for c in choices)
-        except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BenchmarkError(f"{file}: cannot read ({exc})") from None
-    return snippets
+def load_benchmark_snippets(bench: str | os.PathLike[str] | None) -> list[BenchSnippet]:
+    """Load CodePrefBench from `--bench` or WORKBENCH_BENCH, through the evaluation stage's loader."""
+    return bench_snippets(load_benchmark(resolve_bench_dir(bench)))
 
 
 def char_histogram(text: str) -> np.ndarray:

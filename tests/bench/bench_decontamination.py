@@ -15,7 +15,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from core.code import strip_comments
-from core.decontamination import DEFAULT_THRESHOLD, load_benchmark, scan
+from core.decontamination import DEFAULT_THRESHOLD, load_benchmark_snippets, scan
 from tests.bench.corpus import BENCH, mixed_snippets
 
 SIDES_60K_PAIRS = 120_000
@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=300)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    codes = [snippet.code for snippet in load_benchmark(BENCH)]
+    codes = [snippet.code for snippet in load_benchmark_snippets(BENCH)]
     snippets = mixed_snippets(args.snippets)
     print(f"{len(snippets)} snippets x {len(codes)} benchmark snippets, threshold {DEFAULT_THRESHOLD:g}, "
           f"{args.workers} workers")

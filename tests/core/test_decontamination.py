@@ -9,7 +9,7 @@ import pytest
 from rapidfuzz import fuzz
 
 from core.code import strip_comments
-from core.decontamination import ContaminationIndex, cdf, load_benchmark, scan
+from core.decontamination import ContaminationIndex, cdf, load_benchmark_snippets, scan
 from core.errors import BenchmarkError
 
 BENCH = Path(__file__).resolve().parents[2] / ".." / "shared" / "codeprefbench"
@@ -47,7 +47,7 @@ def test_exact_against_brute_force_on_hand_made_corpus() -> None:
 
 @needs_bench
 def test_exact_against_brute_force_on_codeprefbench_sample() -> None:
-    bench = load_benchmark(BENCH)
+    bench = load_benchmark_snippets(BENCH)
     assert len(bench) == 2728
     codes = [snippet.code for snippet in bench]
     rng = random.Random(0)
@@ -63,14 +63,14 @@ def test_exact_against_brute_force_on_codeprefbench_sample() -> None:
     assert any(m.score is not None for m in results) and any(m.score is None for m in results)
 
 
-def test_benchmark_errors(tmp_path: Path) -> None:
+def test_benchmark_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(BenchmarkError, match="does not exist"):
-        load_benchmark(tmp_path / "missing")
-    with pytest.raises(BenchmarkError, match="no .jsonl"):
-        load_benchmark(tmp_path)
-    (tmp_path / "bad.jsonl").write_text('{"choices": "x"}\n', encoding="utf-8")
-    with pytest.raises(BenchmarkError, match="bad.jsonl:1"):
-        load_benchmark(tmp_path)
+        load_benchmark_snippets(tmp_path / "missing")
+    with pytest.raises(BenchmarkError, match="is missing"):
+        load_benchmark_snippets(tmp_path)
+    monkeypatch.delenv("WORKBENCH_BENCH", raising=False)
+    with pytest.raises(BenchmarkError, match="pass --bench DIR"):
+        load_benchmark_snippets(None)
 
 
 def test_cdf_counts_below_floor_as_low() -> None:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from core.decontamination import BENCH_ENV_VAR, DEFAULT_THRESHOLD, bench_dir, cdf_csv, cdf_svg, load_benchmark
+from core.decontamination import BENCH_ENV_VAR, DEFAULT_THRESHOLD, cdf_csv, cdf_svg, load_benchmark_snippets
 from core.errors import OptionError
 from stores.curation import DecontaminationSummary, decontaminate_store
 from workbench.cli.common import emit_json, emit_table, engine_of
@@ -31,7 +31,7 @@ def decontaminate_command(
     """Exact top-1 Levenshtein ratio of each pair side to any benchmark code (comments stripped)."""
     if cdf_out is not None and cdf_out.suffix not in (".csv", ".svg"):
         raise OptionError(f"--cdf-out {cdf_out}: use a .csv or .svg file name")
-    snippets = load_benchmark(bench_dir(bench))
+    snippets = load_benchmark_snippets(bench)
     progress = StderrProgress("scanned sides")
     summary: DecontaminationSummary | None = None
     for event in decontaminate_store(engine_of(ctx), snippets, threshold=threshold, flag=flag,
