@@ -8,6 +8,8 @@ import typer
 
 from workbench.cli.common import CliState, WorkbenchGroup
 from workbench.cli.jobs import jobs_app
+from workbench.cli.merge import merge_app
+from workbench.cli.train import train_app
 
 app = typer.Typer(
     cls=WorkbenchGroup,
@@ -17,6 +19,8 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(train_app, name="train")
+app.add_typer(merge_app)
 
 
 @app.callback(invoke_without_command=True)
