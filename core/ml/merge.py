@@ -7,13 +7,15 @@ output shards are written header first, then tensor data in order, so no shard i
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import struct
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from io import BufferedReader
+from typing import Any
 
 import torch
 
@@ -93,14 +95,30 @@ def check_compatible(inputs: Sequence[Path]) -> list[dict[str, TensorEntry]]:
     return tables
 
 
-def _read(handle: BinaryIO, entry: TensorEntry) -> torch.Tensor:
-    handle.seek(entry.start)
-    data = bytearray(entry.nbytes)
-    if handle.readinto(data) != entry.nbytes:
-        raise CheckpointError(f"{entry.file}: truncated while reading {entry.name}")
-    if not data:
-        return torch.empty(entry.shape, dtype=TORCH_DTYPES[entry.dtype])
-    return torch.frombuffer(data, dtype=TORCH_DTYPES[entry.dtype]).reshape(entry.shape)
+class _Scratch:
+    """Buffers reused for every tensor: one read buffer and one float32 accumulator, both sized to the
+    largest tensor, so the allocator never grows the heap tensor after tensor."""
+
+    def __init__(self, entries: list[TensorEntry]) -> None:
+        self.raw = bytearray(max((entry.nbytes for entry in entries), default=0))
+        self.acc = torch.empty(max((math.prod(entry.shape) for entry in entries), default=0), dtype=torch.float32)
+        self.handles: dict[Path, BufferedReader] = {}
+
+    def read(self, entry: TensorEntry) -> memoryview:
+        """The raw bytes of one tensor, valid until the next read."""
+        if entry.file not in self.handles:
+            self.handles[entry.file] = entry.file.open("rb")
+        handle = self.handles[entry.file]
+        handle.seek(entry.start)
+        view = memoryview(self.raw)[: entry.nbytes]
+        if handle.readinto(view) != entry.nbytes:
+            raise CheckpointError(f"{entry.file}: truncated while reading {entry.name}")
+        return view
+
+    def close(self) -> None:
+        """Close every input file."""
+        for handle in self.handles.values():
+            handle.close()
 
 
 def _plan_shards(entries: list[TensorEntry], shard_bytes: int) -> list[list[TensorEntry]]:
@@ -156,7 +174,7 @@ def merge_checkpoints(
     shards = _plan_shards(entries, shard_bytes)
     names = (["model.safetensors"] if len(shards) == 1 else
              [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))])
-    handles: dict[Path, BinaryIO] = {}
+    scratch = _Scratch(entries)
     done, last_report = 0, 0.0
     try:
         for shard, name in zip(shards, names):
@@ -165,14 +183,13 @@ def merge_checkpoints(
                 for entry in shard:
                     if cancel is not None and cancel.is_set():
                         raise CheckpointError("merge cancelled; the output folder is incomplete")
-                    sink.write(_average(entry.name, tables, norm, handles).contiguous().view(torch.uint8).numpy())
+                    sink.write(_average(entry.name, tables, norm, scratch))
                     done += 1
                     if time.monotonic() - last_report > 0.1:
                         last_report = time.monotonic()
                         yield MergeProgress(done, len(entries))
     finally:
-        for handle in handles.values():
-            handle.close()
+        scratch.close()
     if len(shards) > 1:
         weight_map = {entry.name: name for shard, name in zip(shards, names) for entry in shard}
         index = {"metadata": {"total_size": total_bytes}, "weight_map": weight_map}
@@ -189,17 +206,18 @@ def merge_checkpoints(
     )
 
 
-def _average(name: str, tables: list[dict[str, TensorEntry]], norm: list[float], handles: dict[Path, BinaryIO]) -> torch.Tensor:
-    def tensor_of(table: dict[str, TensorEntry]) -> torch.Tensor:
-        entry = table[name]
-        if entry.file not in handles:
-            handles[entry.file] = entry.file.open("rb")
-        return _read(handles[entry.file], entry)
-
+def _average(name: str, tables: list[dict[str, TensorEntry]], norm: list[float], scratch: _Scratch) -> bytes | memoryview:
     first = tables[0][name]
-    if first.dtype not in FLOAT_DTYPES:
-        return tensor_of(tables[0])  # integer buffers are copied, not averaged
-    total = tensor_of(tables[0]).to(torch.float32) * norm[0]
-    for table, weight in zip(tables[1:], norm[1:]):
-        total.add_(tensor_of(table).to(torch.float32), alpha=weight)
-    return total.to(TORCH_DTYPES[first.dtype])
+    numel = math.prod(first.shape)
+    if first.dtype not in FLOAT_DTYPES or numel == 0:
+        return scratch.read(first)  # integer buffers are copied, not averaged
+    acc = scratch.acc[:numel]
+    dtype = TORCH_DTYPES[first.dtype]
+    for index, (table, weight) in enumerate(zip(tables, norm)):
+        values = torch.frombuffer(scratch.read(table[name]), dtype=dtype, count=numel)
+        if index == 0:
+            acc.copy_(values).mul_(weight)
+        else:
+            acc.add_(values, alpha=weight)
+    result = acc.to(dtype)  # no copy when the checkpoint is float32
+    return memoryview(result.view(torch.uint8).numpy())  # type: ignore[arg-type]

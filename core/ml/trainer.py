@@ -177,11 +177,16 @@ def train(
 
     trained = engine.module if engine is not None else model
     trained.train()
+
+    def save(at_step: int) -> str:
+        return _save(run, at_step, trained, tokenizer, optimizer, scheduler, engine, recipe, events,
+                     verify_checkpoint, device)
+
     started, tokens_seen, last_checkpoint = time.monotonic(), 0, None
     step = start_step
     while step < total_steps:
         if should_stop():
-            last_checkpoint = _save(run, step, trained, tokenizer, optimizer, scheduler, engine, recipe, events, verify_checkpoint, device)
+            last_checkpoint = save(step)
             events.write("status", state="cancelled", step=step)
             return TrainOutcome("cancelled", step, total_steps, last_checkpoint)
         step_started = time.monotonic()
@@ -224,8 +229,8 @@ def train(
                 eta_s=(total_steps - step) * elapsed / max(1, step - start_step), **_gpu_stats(device),
             )
         if hyper.save_every and step % hyper.save_every == 0 and step < total_steps:
-            last_checkpoint = _save(run, step, trained, tokenizer, optimizer, scheduler, engine, recipe, events, verify_checkpoint, device)
-    last_checkpoint = _save(run, step, trained, tokenizer, optimizer, scheduler, engine, recipe, events, verify_checkpoint, device)
+            last_checkpoint = save(step)
+    last_checkpoint = save(step)
     events.write("status", state="done", step=step, checkpoint=last_checkpoint, tokens=tokens_seen)
     return TrainOutcome("done", step, total_steps, last_checkpoint)
 

@@ -75,7 +75,8 @@ def _ab_logits(path: Path, device: str) -> tuple[float, float]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path).to(device).eval()
+    model = AutoModelForCausalLM.from_pretrained(path)
+    model = model.to(torch.device(device)).eval()  # type: ignore[arg-type]
     token_ids = []
     for label in ("A", "B"):
         ids = tokenizer.encode(label, add_special_tokens=False)

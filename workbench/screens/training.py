@@ -172,7 +172,7 @@ class TrainingScreen(Screen[None]):
         row = table.cursor_row
         table.clear()
         table.add_rows([
-            (Text(str(r.job_id)), Text(r.name), Text(r.state), Text(f"{r.step}/{r.total_steps or '?'}"),
+            (Text(str(r.job_id)), Text(r.name[:28]), Text(r.state), Text(f"{r.step}/{r.total_steps or '?'}"),
              Text(f"{r.latest['loss']:.4g}" if isinstance(r.latest.get("loss"), float) else ""))
             for r in runs
         ])
