@@ -109,11 +109,7 @@ def micro_batches(
     if packing:
         rows = [[items[index] for index in row] for row in pack([len(i.input_ids) for i in items], capacity)]
         return [collate_packed(rows[start:start + rows_per_batch], pad_id) for start in range(0, len(rows), rows_per_batch)]
-    ordered = sorted(items, key=lambda item: len(item.input_ids))
-    return [
-        collate_padded(ordered[start:start + rows_per_batch], pad_id)
-        for start in range(0, len(ordered), rows_per_batch)
-    ]
+    return [collate_padded(items[start:start + rows_per_batch], pad_id) for start in range(0, len(items), rows_per_batch)]
 
 
 def summed_target_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:

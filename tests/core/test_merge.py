@@ -13,13 +13,14 @@ from core.checkpoints import CheckpointError
 torch = pytest.importorskip("torch")
 
 
-def _perturbed_copy(source: Path, target: Path, seed: int) -> Path:
+def _perturbed_copy(source: Path, target: Path, seed: int, dtype: object = None) -> Path:
     from safetensors.torch import load_file, save_file
 
     shutil.copytree(source, target)
     tensors = load_file(source / "model.safetensors")
     generator = torch.Generator().manual_seed(seed)
-    changed = {name: value + torch.randn(value.shape, generator=generator) for name, value in tensors.items()}
+    changed = {name: (value + torch.randn(value.shape, generator=generator)).to(dtype or value.dtype)
+               for name, value in tensors.items()}
     save_file(changed, target / "model.safetensors", metadata={"format": "pt"})
     return target
 
@@ -48,6 +49,21 @@ def test_merge_of_two_checkpoints_is_exactly_the_weighted_average(tiny_model_dir
     assert (tmp_path / "merged" / "tokenizer.json").is_file()
     lineage = json.loads((tmp_path / "merged" / "merge_lineage.json").read_text())
     assert lineage["weights"] == [3.0, 1.0] and len(lineage["inputs"]) == 2
+
+
+def test_bf16_merge_matches_the_float32_average_rounded_once(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from core.ml.merge import merge_checkpoints
+
+    first = _perturbed_copy(tiny_model_dir, tmp_path / "a", 1, torch.bfloat16)
+    second = _perturbed_copy(tiny_model_dir, tmp_path / "b", 2, torch.bfloat16)
+    list(merge_checkpoints([first, second], [1, 1], tmp_path / "merged", verify=False))
+    merged = load_file(tmp_path / "merged" / "model.safetensors")
+    a, b = load_file(first / "model.safetensors"), load_file(second / "model.safetensors")
+    for name, value in a.items():
+        expected = (value.float() * 0.5).add_(b[name].float(), alpha=0.5).to(torch.bfloat16)
+        assert merged[name].dtype == torch.bfloat16 and torch.equal(merged[name], expected), name
 
 
 def test_merge_refuses_different_architectures_before_writing(tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import typer
 from workbench.cli.common import CliState, WorkbenchGroup
 from workbench.cli.jobs import jobs_app
 from workbench.cli.merge import merge_app
-from workbench.cli.train import train_app
+from workbench.cli.train import pipeline_app, train_app
 
 app = typer.Typer(
     cls=WorkbenchGroup,
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(train_app, name="train")
 app.add_typer(merge_app)
+app.add_typer(pipeline_app)
 
 
 @app.callback(invoke_without_command=True)

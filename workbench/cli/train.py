@@ -1,4 +1,4 @@
-"""`workbench train RECIPE | list | show | logs | cancel | checkpoints` and `workbench merge`."""
+"""`workbench train RECIPE | list | show | logs | cancel | checkpoints` and `workbench pipeline`."""
 
 from __future__ import annotations
 
@@ -168,3 +168,22 @@ def checkpoints_command(
         [(c.id, c.kind, c.job_id or "", c.step if c.step is not None else "", "yes" if c.verified else "NO",
           c.path, ", ".join(f"{k}={v}" for k, v in sorted(c.lineage.items()))) for c in checkpoints],
     )
+
+
+pipeline_app = typer.Typer()
+
+
+@pipeline_app.command("pipeline")
+def pipeline_command(
+    ctx: typer.Context,
+    pipeline: Path = typer.Argument(..., help="A pipeline file (recipes/pipeline/*.yaml) or one training recipe."),
+    gpus: int = typer.Option(0, "--gpus", min=0, help="GPUs per training run."),
+) -> None:
+    """Run train -> merge (-> eval) one stage after another, storing the lineage in a pipeline job."""
+    from core.pipeline import load_pipeline
+    from stores.db import resolve_db_url
+    from stores.pipeline import run_pipeline
+
+    cli = state(ctx)
+    for step in run_pipeline(engine_of(ctx), load_pipeline(pipeline), db_url=resolve_db_url(cli.db), gpus=gpus):
+        typer.echo(f"{step.stage}: {step.message}")
