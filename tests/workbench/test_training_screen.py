@@ -106,3 +106,14 @@ async def test_merge_dialog_refuses_a_weight_count_mismatch(tmp_path: Path, engi
         await pilot.pause()
         assert "one number per checkpoint" in str(dialog.query_one("#merge-error").render())
         assert type(app.screen).__name__ == "MergeDialog"
+
+
+def test_training_screen_snapshot(snap_compare, tmp_path: Path, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    _fake_run(engine, tmp_path / "run", steps=40)
+
+    async def open_training(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("t")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(make_app(engine=engine), terminal_size=(120, 40), run_before=open_training)
