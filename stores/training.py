@@ -14,7 +14,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from core.errors import NotFoundError, RecipeError
+from core.errors import NotFoundError, OptionError, RecipeError
 from core.train_recipe import TrainRecipe
 from core.training import EVENTS_FILE, LOG_FILE, CheckpointInfo, MetricPoint, TrainRunInfo, trainer_command
 from stores.jobs import create_job, finish_job, get_job, reap_dead_jobs, request_cancel, update_job
@@ -72,15 +72,21 @@ def start_training(
     """Start a detached watcher that runs the trainer and copies its events into the store."""
     recipe = resolve_datasets(engine, recipe)
     run_dir = Path(recipe.output_dir).expanduser().resolve()
+    busy = [run.job_id for run in list_train_runs(engine, limit=1000) if run.is_active and run.run_dir == str(run_dir)]
+    if busy:
+        raise OptionError(f"run {busy[0]} is still training in {run_dir}; cancel it or change output_dir")
     run_dir.mkdir(parents=True, exist_ok=True)
     command = trainer_command(recipe, run_dir, gpus=gpus, nodes=nodes, hostfile=hostfile)
     (run_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2), encoding="utf-8")
     params = {"recipe": recipe.source_path, "run_dir": str(run_dir), "gpus": gpus, "nodes": nodes}
     job_id = create_job(engine, "train", f"train {recipe.name}", params, log_path=str(run_dir / LOG_FILE))
+    events = run_dir / EVENTS_FILE
+    # A resumed folder already holds the earlier run's events; this run's rows start after them.
+    offset = events.stat().st_size if events.is_file() else 0
     with Session(engine) as session:
         session.add(TrainRunRow(
             job_id=job_id, name=recipe.name, recipe_path=str(recipe.source_path), run_dir=str(run_dir),
-            recipe_json=json.dumps(recipe.to_dict()), command_json=json.dumps(command),
+            recipe_json=json.dumps(recipe.to_dict()), command_json=json.dumps(command), events_offset=offset,
         ))
         session.commit()
     with (run_dir / WATCH_LOG).open("ab") as log:

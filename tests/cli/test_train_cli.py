@@ -63,6 +63,8 @@ def test_cancel_stops_a_detached_run_with_a_checkpoint_to_resume(tiny_model_dir:
     run_id = _start(tmp_path, db, recipe)
     engine = make_engine(db)
     _wait_for(lambda: get_train_run(engine, run_id).step >= 2)
+    again = CliRunner().invoke(app, ["--db", str(db), "train", str(recipe)])
+    assert again.exit_code == 1 and f"run {run_id} is still training in" in again.stderr
     cancelled = CliRunner().invoke(app, ["--db", str(db), "train", "cancel", str(run_id)])
     assert cancelled.exit_code == 0 and "cancel requested" in cancelled.stdout
     _wait_for(lambda: not get_train_run(engine, run_id).is_active)
@@ -70,6 +72,14 @@ def test_cancel_stops_a_detached_run_with_a_checkpoint_to_resume(tiny_model_dir:
     assert run.state == "cancelled" and run.exit_code == 3
     saved = list_checkpoints(engine, job_id=run_id)
     assert saved and saved[0].verified and (Path(saved[0].path) / "trainer_state.json").is_file()
+
+    stopped_at = saved[0].step or 0
+    recipe = write_recipe(tmp_path / "r2.yaml", tiny_model_dir, data, tmp_path / "run", max_steps=stopped_at + 2)
+    resumed_id = _start(tmp_path, db, recipe)
+    _wait_for(lambda: not get_train_run(engine, resumed_id).is_active)
+    resumed = get_train_run(engine, resumed_id)
+    assert resumed.state == "done", resumed.error
+    assert [p.step for p in list_metrics(engine, resumed_id)] == [stopped_at + 1, stopped_at + 2]
 
 
 def test_bad_recipe_is_one_line_and_nothing_starts(tmp_path: Path) -> None:
