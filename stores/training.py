@@ -78,7 +78,8 @@ def start_training(
     run_dir.mkdir(parents=True, exist_ok=True)
     command = trainer_command(recipe, run_dir, gpus=gpus, nodes=nodes, hostfile=hostfile)
     (run_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2), encoding="utf-8")
-    params = {"recipe": recipe.source_path, "run_dir": str(run_dir), "gpus": gpus, "nodes": nodes}
+    params = {"recipe": recipe.source_path, "run_dir": str(run_dir), "gpus": gpus, "nodes": nodes,
+              "command": " ".join(command)}
     job_id = create_job(engine, "train", f"train {recipe.name}", params, log_path=str(run_dir / LOG_FILE))
     events = run_dir / EVENTS_FILE
     # A resumed folder already holds the earlier run's events; this run's rows start after them.
@@ -180,7 +181,7 @@ def record_exit(engine: Engine, job_id: int, exit_code: int, *, cancelled: bool)
         if run is None:
             raise NotFoundError(f"training run {job_id} does not exist")
         run.exit_code = exit_code
-        latest = json.loads(run.latest_json or "{}")
+        latest = {**json.loads(run.latest_json or "{}"), "exit_code": exit_code}
         step, log_path = run.step, Path(run.run_dir) / LOG_FILE
         session.add(run)
         session.commit()

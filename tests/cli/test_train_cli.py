@@ -103,3 +103,18 @@ def test_multi_gpu_without_deepspeed_is_refused(tiny_model_dir: Path, tmp_path: 
     recipe = write_recipe(tmp_path / "r.yaml", tiny_model_dir, data, tmp_path / "run")
     result = CliRunner().invoke(app, ["--db", str(tmp_path / "wb.db"), "train", str(recipe), "--gpus", "2"])
     assert result.exit_code == 1 and "deepspeed.stage" in result.stderr
+
+
+def test_a_trainer_failure_ends_the_job_failed_with_its_error(tmp_path: Path) -> None:
+    db = tmp_path / "wb.db"
+    data = write_export(tmp_path / "train.jsonl", copies=1)
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path / "no-such-model", data, tmp_path / "run")
+    run_id = _start(tmp_path, db, recipe)
+    engine = make_engine(db)
+    _wait_for(lambda: not get_train_run(engine, run_id).is_active)
+    run = get_train_run(engine, run_id)
+    assert run.state == "failed" and run.exit_code == 1
+    assert run.error and "no-such-model" in run.error
+    assert "Traceback" in (tmp_path / "run" / "train.log").read_text()
+    shown = CliRunner().invoke(app, ["--db", str(db), "jobs", "show", str(run_id)])
+    assert "param command: " in shown.stdout and "core.ml.train_main" in shown.stdout
