@@ -23,6 +23,7 @@ from stores.training_tables import CheckpointRow, TrainMetricRow, TrainRunRow
 
 WATCH_LOG = "watch.log"
 _METRIC_FIELDS = ("grad_norm", "tokens_per_s", "samples_per_s", "eta_s", "gpu_mem_gb", "gpu_util")
+_LATEST_ONLY = ("model_tflops_per_s", "mfu")
 _EXPORT_PATH_COLUMNS = ("out_dir", "path", "directory", "dir", "output_dir")
 
 
@@ -152,7 +153,7 @@ def _apply_event(session: Session, run: TrainRunRow, event: dict[str, Any], late
         ))
         run.step = int(event["step"])
         run.total_steps = event.get("total_steps", run.total_steps)
-        latest.update({key: event[key] for key in ("loss", "lr", *_METRIC_FIELDS) if key in event})
+        latest.update({key: event[key] for key in ("loss", "lr", *_METRIC_FIELDS, *_LATEST_ONLY) if key in event})
     elif kind == "checkpoint":
         session.add(CheckpointRow(
             path=str(event["path"]), kind="train", job_id=run.job_id, step=event.get("step"),

@@ -177,6 +177,9 @@ def train(
 
     trained = engine.module if engine is not None else model
     trained.train()
+    # Model FLOPs per token of a training step (forward + backward, attention left out): 6 x parameters.
+    flops_per_token = 6 * sum(p.numel() for p in model.parameters())
+    peak_tflops = float(os.environ.get("WORKBENCH_PEAK_TFLOPS", "0") or 0)
 
     def save(at_step: int) -> str:
         return _save(run, at_step, trained, tokenizer, optimizer, scheduler, engine, recipe, events,
@@ -227,6 +230,8 @@ def train(
                 lr=scheduler.get_last_lr()[0], grad_norm=grad_norm,
                 tokens_per_s=step_tokens / step_seconds, samples_per_s=len(chosen) / step_seconds,
                 eta_s=(total_steps - step) * elapsed / max(1, step - start_step), **_gpu_stats(device),
+                model_tflops_per_s=flops_per_token * step_tokens / step_seconds / 1e12,
+                **({"mfu": flops_per_token * step_tokens / step_seconds / 1e12 / peak_tflops} if peak_tflops else {}),
             )
         if hyper.save_every and step % hyper.save_every == 0 and step < total_steps:
             last_checkpoint = save(step)

@@ -209,6 +209,7 @@ class TrainingScreen(Screen[None]):
             f"step {run.step}/{run.total_steps or '?'}   ETA {_duration(eta) if isinstance(eta, (int, float)) and run.is_active else '-'}",
             f"loss {figure('loss')}   lr {figure('lr')}   grad norm {figure('grad_norm')}",
             f"throughput {figure('tokens_per_s', ' tok/s', 5)}   {figure('samples_per_s', ' samples/s')}",
+            f"model {figure('model_tflops_per_s', ' TFLOP/s', 3)}   MFU {figure('mfu', '', 2)}",
             f"GPU memory {figure('gpu_mem_gb', ' GiB', 3)}   utilisation {figure('gpu_util', ' %', 3)}",
             f"phase {latest.get('phase', '-')}",
         ]
