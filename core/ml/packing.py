@@ -27,10 +27,17 @@ class Encoded:
         return sum(1 for label in self.labels if label != IGNORE)
 
 
+def render_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> str:
+    """The chat-templated prompt, or the turns joined by blank lines for a tokenizer without a template."""
+    if getattr(tokenizer, "chat_template", None):
+        return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+    return "\n\n".join(message["content"] for message in messages) + "\n\n"
+
+
 def encode(tokenizer: Any, example: TrainExample, modeling: str) -> Encoded:
     """Chat-template the prompt and append the answer; classification answers must be one token."""
     messages = [{"role": role, "content": content} for role, content in example.messages]
-    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    prompt = render_prompt(tokenizer, messages)
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     target_ids = tokenizer(example.target, add_special_tokens=False)["input_ids"]
     if modeling == "classification":

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from core.checkpoints import CheckpointError, checkpoint_tensors, read_config
+from core.ml.packing import render_prompt
 from core.pairwise import classification_prompt
 
 
@@ -84,7 +85,7 @@ def _ab_logits(path: Path, device: str) -> tuple[float, float]:
             raise CheckpointError(f"the tokenizer splits {label!r} into {len(ids)} tokens")
         token_ids.append(ids[0])
     prompt = classification_prompt("Add two numbers.", "def add(a, b):\n    return a + b", "def add(a, b):\n    return a - b", "correctness")
-    text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
+    text = render_prompt(tokenizer, [{"role": "user", "content": prompt}])
     inputs = tokenizer(text, return_tensors="pt", add_special_tokens=False).to(device)
     with torch.no_grad():
         logits = model(**inputs, logits_to_keep=1).logits[0, -1].float()
