@@ -75,6 +75,11 @@ def _load_model(source: str, gguf_file: str | None, dtype: torch.dtype) -> tuple
     extra = {"gguf_file": gguf_file} if gguf_file else {}
     tokenizer = AutoTokenizer.from_pretrained(source, **extra)
     model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **extra)
+    if gguf_file:
+        # GGUF weights are de-quantized on load; without this the model refuses to save_pretrained.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer, model
@@ -147,7 +152,8 @@ def train(
     events.write("status", state="loading", source=source, device=str(device), world_size=world)
     tokenizer, model = _load_model(source, gguf, torch.bfloat16 if use_bf16 else torch.float32)
     if hyper.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+        enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False
     items = _encode_all(recipe, tokenizer, events)
     per_epoch = max(1, len(items) // hyper.batch_size)
