@@ -164,6 +164,9 @@ def train(
         hyper.schedule if hyper.schedule != "constant" else "constant_with_warmup",
         optimizer=optimizer, num_warmup_steps=hyper.warmup_steps, num_training_steps=total_steps,
     )
+    # Model FLOPs per token of a training step (forward + backward, attention left out): 6 x parameters.
+    # Counted before DeepSpeed, whose ZeRO-3 partitioning leaves empty parameters on each rank.
+    flops_per_token = 6 * sum(p.numel() for p in model.parameters())
     engine = None
     if ds_config is not None:
         import deepspeed
@@ -183,8 +186,6 @@ def train(
 
     trained = engine.module if engine is not None else model
     trained.train()
-    # Model FLOPs per token of a training step (forward + backward, attention left out): 6 x parameters.
-    flops_per_token = 6 * sum(p.numel() for p in model.parameters())
     peak_tflops = float(os.environ.get("WORKBENCH_PEAK_TFLOPS", "0") or 0)
 
     def save(at_step: int) -> str:
@@ -232,7 +233,7 @@ def train(
         step_seconds = time.monotonic() - step_started
         if step % hyper.log_every == 0 or step == total_steps:
             events.write(
-                "metric", step=step, total_steps=total_steps, loss=loss_sum / target_total,
+                "metric", step=step, total_steps=total_steps, loss=loss_sum * world / target_total,  # rank 0's share
                 lr=scheduler.get_last_lr()[0], grad_norm=grad_norm,
                 tokens_per_s=step_tokens / step_seconds, samples_per_s=len(chosen) / step_seconds,
                 eta_s=(total_steps - step) * elapsed / max(1, step - start_step), **_gpu_stats(device),
