@@ -84,3 +84,23 @@ def test_unknown_row_shape_names_the_line(tmp_path: Path) -> None:
     data.write_text('{"prompt": "x", "target": "A"}\n{"foo": 1}\n')
     with pytest.raises(RecipeError, match="d.jsonl:2: unknown row shape"):
         read_examples(data, "classification")
+
+
+def test_launcher_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.errors import OptionError
+    from core.training import trainer_command
+
+    plain = parse_train_recipe(BASE, source="r.yaml")
+    assert trainer_command(plain, tmp_path, python="py") == ["py", "-m", "core.ml.train_main", str(tmp_path)]
+    with pytest.raises(OptionError, match="key 'deepspeed.stage'"):
+        trainer_command(plain, tmp_path, gpus=2)
+    zero3 = parse_train_recipe({**BASE, "deepspeed": {"stage": 3}}, source="r.yaml")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(OptionError, match="pip install deepspeed"):
+        trainer_command(zero3, tmp_path)
+    launcher = tmp_path / "deepspeed"
+    launcher.write_text("#!/bin/sh\n")
+    launcher.chmod(0o755)
+    command = trainer_command(zero3, tmp_path / "run", gpus=8, nodes=2, hostfile=Path("hosts"))
+    assert command == [str(launcher), "--hostfile", "hosts", "--num_nodes", "2", "--num_gpus", "8",
+                       "--module", "core.ml.train_main", str(tmp_path / "run")]
