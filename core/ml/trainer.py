@@ -152,8 +152,10 @@ def train(
     events.write("status", state="loading", source=source, device=str(device), world_size=world)
     tokenizer, model = _load_model(source, gguf, torch.bfloat16 if use_bf16 else torch.float32)
     if hyper.gradient_checkpointing:
-        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
-        enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(model, "activation_checkpointing_enable"):
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False
     items = _encode_all(recipe, tokenizer, events)
     per_epoch = max(1, len(items) // hyper.batch_size)

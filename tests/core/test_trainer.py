@@ -35,7 +35,8 @@ def test_resume_continues_from_the_last_checkpoint(tiny_model_dir: Path, tmp_pat
     from core.ml.trainer import train
 
     data = write_export(tmp_path / "train.jsonl", copies=2)
-    recipe_path = write_recipe(tmp_path / "r.yaml", tiny_model_dir, data, tmp_path / "run", max_steps=4)
+    recipe_path = write_recipe(tmp_path / "r.yaml", tiny_model_dir, data, tmp_path / "run", max_steps=4,
+                               gradient_checkpointing=True)
     stops = iter([False, False, True])
     first = train(load_train_recipe(recipe_path), tmp_path / "run", should_stop=lambda: next(stops, True))
     assert first.state == "cancelled" and first.step == 2
