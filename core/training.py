@@ -1,4 +1,4 @@
-"""Training runs as plain data, and the launcher command lines (python, torchrun-free deepspeed)."""
+"""Training runs as plain data, and the trainer command: plain python on one device, the deepspeed launcher for ZeRO."""
 
 from __future__ import annotations
 

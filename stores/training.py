@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from core.errors import NotFoundError, OptionError, RecipeError
 from core.train_recipe import TrainRecipe
 from core.training import EVENTS_FILE, LOG_FILE, CheckpointInfo, MetricPoint, TrainRunInfo, trainer_command
-from stores.jobs import create_job, finish_job, get_job, reap_dead_jobs, request_cancel, update_job
+from stores.jobs import create_job, finish_job, reap_dead_jobs, request_cancel, update_job
 from stores.tables import JobRow
 from stores.training_tables import CheckpointRow, TrainMetricRow, TrainRunRow
 
@@ -288,7 +288,3 @@ def list_checkpoints(engine: Engine, *, limit: int = 200, job_id: int | None = N
             query = query.where(CheckpointRow.job_id == job_id)
         return [_checkpoint_info(row) for row in session.exec(query).all()]
 
-
-def job_state(engine: Engine, job_id: int) -> str:
-    """The state of a run's job."""
-    return get_job(engine, job_id).state

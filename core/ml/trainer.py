@@ -77,7 +77,7 @@ def _load_model(source: str, gguf_file: str | None, dtype: torch.dtype) -> tuple
     model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **extra)
     if gguf_file:
         # GGUF weights are de-quantized on load; without this the model refuses to save_pretrained.
-        model.hf_quantizer = None
+        model.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
     if tokenizer.pad_token_id is None:
