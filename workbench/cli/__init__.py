@@ -13,8 +13,10 @@ from workbench.cli.decontaminate import decontaminate_app
 from workbench.cli.eval import eval_app
 from workbench.cli.export import export_app
 from workbench.cli.jobs import jobs_app
+from workbench.cli.merge import merge_app
 from workbench.cli.mine import mine_command
 from workbench.cli.pairs import pairs_app
+from workbench.cli.train import pipeline_app, train_app
 
 app = typer.Typer(
     cls=WorkbenchGroup,
@@ -31,6 +33,9 @@ app.add_typer(pairs_app, name="pairs")
 app.add_typer(curate_app, name="curate")
 app.add_typer(decontaminate_app)
 app.add_typer(export_app)
+app.add_typer(train_app, name="train")
+app.add_typer(merge_app)
+app.add_typer(pipeline_app)
 
 
 @app.callback(invoke_without_command=True)

@@ -1,0 +1,53 @@
+"""Trainer process entry point: `python -m core.ml.train_main RUN_DIR` (also under torchrun/deepspeed).
+
+Reads RUN_DIR/recipe.json, trains, and writes events to RUN_DIR/events.jsonl. SIGTERM or SIGINT
+stops after the current step with a checkpoint, so a later run resumes from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import traceback
+from pathlib import Path
+from types import FrameType
+
+EXIT_CANCELLED = 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one training job; exit 0 when done, 3 when cancelled, 1 on failure."""
+    parser = argparse.ArgumentParser(prog="core.ml.train_main")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--no-resume", action="store_true")
+    parser.add_argument("--local_rank", type=int, default=None)  # the deepspeed launcher passes it
+    args = parser.parse_args(argv)
+
+    from core.ml.trainer import EventLog, train
+    from core.train_recipe import recipe_from_dict
+
+    stop_requested = False
+
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    events = EventLog(args.run_dir)
+    try:
+        recipe = recipe_from_dict(json.loads((args.run_dir / "recipe.json").read_text(encoding="utf-8")))
+        outcome = train(recipe, args.run_dir, should_stop=lambda: stop_requested, resume=not args.no_resume)
+    except Exception as exc:
+        traceback.print_exc()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        events.write("status", state="failed", error=f"{type(exc).__name__}: {first}")
+        return 1
+    print(f"training {outcome.state} at step {outcome.step}/{outcome.total_steps}: {outcome.checkpoint}", flush=True)
+    return EXIT_CANCELLED if outcome.state == "cancelled" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

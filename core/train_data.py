@@ -1,0 +1,108 @@
+"""Training examples from exported sets: read JSONL rows into (prompt, target) and mix them by weight."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.errors import RecipeError
+from core.pairwise import classification_prompt, generation_prompt, place, verdict_sentence
+
+
+@dataclass(frozen=True, slots=True)
+class TrainExample:
+    """One supervised example: the chat turns before the answer, and the answer the loss is on."""
+
+    messages: tuple[tuple[str, str], ...]
+    target: str
+
+
+def dataset_files(path: Path) -> list[Path]:
+    """The JSONL files of a dataset path: the file itself, or a folder's train files (else all JSONL)."""
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        train = sorted(path.glob("train*.jsonl"))
+        return train or sorted(path.glob("*.jsonl"))
+    return []
+
+
+def read_examples(path: Path, modeling: str) -> list[TrainExample]:
+    """Read every row of a dataset path as training examples for `modeling`."""
+    files = dataset_files(path)
+    if not files:
+        raise RecipeError(f"dataset {path}: no JSONL file there (export a set first, or fix the path)")
+    examples: list[TrainExample] = []
+    for file in files:
+        with file.open(encoding="utf-8") as handle:
+            for line_number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise RecipeError(f"dataset {file}:{line_number}: not JSON ({exc.msg})") from exc
+                examples.extend(_row_examples(row, modeling, f"{file}:{line_number}"))
+    if not examples:
+        raise RecipeError(f"dataset {path}: no examples in it")
+    return examples
+
+
+def _row_examples(row: Any, modeling: str, where: str) -> Iterator[TrainExample]:
+    if not isinstance(row, dict):
+        raise RecipeError(f"dataset {where}: each line must be a JSON object")
+    if isinstance(row.get("messages"), list):
+        turns = [(str(m.get("role", "")), str(m.get("content", ""))) for m in row["messages"] if isinstance(m, dict)]
+        if len(turns) < 2 or turns[-1][0] != "assistant":
+            raise RecipeError(f"dataset {where}: 'messages' must end with the assistant answer")
+        yield TrainExample(tuple(turns[:-1]), turns[-1][1])
+        return
+    if isinstance(row.get("prompt"), str):
+        target = next((row[key] for key in ("target", "completion", "label", "response") if key in row), None)
+        if not isinstance(target, str):
+            raise RecipeError(f"dataset {where}: a 'prompt' row needs a 'target' (or 'completion') string")
+        yield TrainExample((("user", row["prompt"]),), target)
+        return
+    if all(isinstance(row.get(key), str) for key in ("instruction", "criteria", "chosen", "rejected")):
+        yield from _pair_examples(row, modeling)
+        return
+    raise RecipeError(
+        f"dataset {where}: unknown row shape; expected 'messages', 'prompt'+'target', "
+        "or instruction/criteria/chosen/rejected"
+    )
+
+
+def _pair_examples(row: dict[str, Any], modeling: str) -> Iterator[TrainExample]:
+    for chosen_first in (True, False):
+        code_a, code_b, winner = place(row["chosen"], row["rejected"], chosen_first)
+        if modeling == "classification":
+            prompt = classification_prompt(row["instruction"], code_a, code_b, row["criteria"])
+            yield TrainExample((("user", prompt),), winner)
+        else:
+            prompt = generation_prompt(row["instruction"], code_a, code_b, row["criteria"])
+            feedback = str(row.get("feedback") or "").strip()
+            target = f"{feedback}\n\n{verdict_sentence(winner)}" if feedback else verdict_sentence(winner)
+            yield TrainExample((("user", prompt),), target)
+
+
+def mix(datasets: Sequence[tuple[list[TrainExample], float]], seed: int) -> list[TrainExample]:
+    """Mix datasets so each one's share of the result follows its weight; seeded and deterministic."""
+    rng = random.Random(seed)
+    total = sum(len(examples) for examples, _ in datasets)
+    weight_sum = sum(weight for _, weight in datasets)
+    mixed: list[TrainExample] = []
+    for examples, weight in datasets:
+        wanted = max(1, round(total * weight / weight_sum))
+        order = list(examples)
+        rng.shuffle(order)
+        while len(order) < wanted:  # up-sample a small, heavily weighted set by repeating it
+            extra = list(examples)
+            rng.shuffle(extra)
+            order.extend(extra)
+        mixed.extend(order[:wanted])
+    rng.shuffle(mixed)
+    return mixed

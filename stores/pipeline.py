@@ -1,0 +1,71 @@
+"""Pipelines as jobs: train each recipe (detached runs), merge their final checkpoints, record lineage."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from core.errors import WorkbenchError
+from core.pipeline import PipelineSpec
+from core.train_recipe import load_train_recipe
+from stores.jobs import JobHandle
+from stores.merging import run_merge
+from stores.training import get_train_run, start_training
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineStep:
+    """One stage of a pipeline reached a new state."""
+
+    stage: str
+    message: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def run_pipeline(
+    engine: Engine,
+    spec: PipelineSpec,
+    *,
+    db_url: str,
+    gpus: int = 0,
+    poll_seconds: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[PipelineStep]:
+    """Run the chain one stage at a time as a `pipeline` job whose summary is the lineage."""
+    job = JobHandle.start(engine, "pipeline", f"pipeline {spec.name}", {"file": spec.source_path})
+    lineage: dict[str, Any] = {"pipeline": spec.source_path, "train_runs": [], "checkpoints": []}
+    try:
+        for index, recipe_path in enumerate(spec.train):
+            run = start_training(engine, load_train_recipe(recipe_path), db_url=db_url, gpus=gpus)
+            lineage["train_runs"].append(run.job_id)
+            yield PipelineStep("train", f"run {run.job_id} started ({recipe_path})", {"run": run.job_id})
+            while run.is_active:
+                sleep(poll_seconds)
+                run = get_train_run(engine, run.job_id)
+                job.progress(index, len(spec.train), {"lineage": lineage, "stage": f"train {run.job_id}"})
+            if run.state != "done" or not run.latest.get("checkpoint"):
+                raise WorkbenchError(f"training run {run.job_id} ended {run.state}: {run.error or 'no checkpoint'}")
+            lineage["checkpoints"].append(run.latest["checkpoint"])
+            yield PipelineStep("train", f"run {run.job_id} done: {run.latest['checkpoint']}", {"run": run.job_id})
+        model = lineage["checkpoints"][-1]
+        if spec.merge_out and spec.merge_weights:
+            for event in run_merge(engine, lineage["checkpoints"], spec.merge_weights, spec.merge_out):
+                if type(event).__name__ == "MergeFinished":
+                    if not event.verified:
+                        raise WorkbenchError(f"merged model {event.out_dir} failed verification")
+                    model = event.out_dir
+            lineage["merge"] = {"out": model, "weights": list(spec.merge_weights)}
+            yield PipelineStep("merge", f"merged into {model}", {"out": model})
+        lineage["model"] = model
+        # TODO(#5): hand `model` to the evaluation stage once it lands, storing its eval run id here.
+        lineage["eval"] = "not run: the evaluation stage is not part of this build"
+        yield PipelineStep("eval", lineage["eval"])
+        job.finish("done", summary={"lineage": lineage}, done=len(spec.train))
+    except BaseException as exc:
+        job.finish("failed", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                   summary={"lineage": lineage})
+        raise

@@ -1,0 +1,290 @@
+"""Training runs in the store: launch detached, copy their events in, list, cancel, record merges."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from core.errors import NotFoundError, OptionError, RecipeError
+from core.train_recipe import TrainRecipe
+from core.training import EVENTS_FILE, LOG_FILE, CheckpointInfo, MetricPoint, TrainRunInfo, trainer_command
+from stores.jobs import create_job, finish_job, reap_dead_jobs, request_cancel, update_job
+from stores.tables import JobRow
+from stores.training_tables import CheckpointRow, TrainMetricRow, TrainRunRow
+
+WATCH_LOG = "watch.log"
+_METRIC_FIELDS = ("grad_norm", "tokens_per_s", "samples_per_s", "eta_s", "gpu_mem_gb", "gpu_util")
+_LATEST_ONLY = ("model_tflops_per_s", "mfu")
+_EXPORT_PATH_COLUMNS = ("out_dir", "path", "directory", "dir", "output_dir")
+
+
+def project_root() -> Path:
+    """The folder holding the `core` and `stores` packages, put on the subprocesses' PYTHONPATH."""
+    return Path(__file__).resolve().parents[1]
+
+
+def resolve_datasets(engine: Engine, recipe: TrainRecipe) -> TrainRecipe:
+    """Replace export ids by their folders (from the export stage's table) and check every path exists."""
+    specs = []
+    for spec in recipe.datasets:
+        if spec.export_id is not None:
+            spec = replace(spec, path=_export_path(engine, spec.export_id, recipe), export_id=spec.export_id)
+        path = Path(str(spec.path)).expanduser().resolve()
+        if not path.exists():
+            raise RecipeError(f"{recipe.source_path}: dataset {spec.label}: {path} does not exist; export it first")
+        specs.append(replace(spec, path=str(path)))
+    return replace(recipe, datasets=tuple(specs))
+
+
+def _export_path(engine: Engine, export_id: int, recipe: TrainRecipe) -> str:
+    inspector = inspect(engine)
+    if "exports" in inspector.get_table_names():
+        columns = {column["name"] for column in inspector.get_columns("exports")}
+        for name in _EXPORT_PATH_COLUMNS:
+            if name in columns:
+                with engine.connect() as connection:
+                    value = connection.execute(
+                        text(f"SELECT {name} FROM exports WHERE id = :id"), {"id": export_id}
+                    ).scalar()
+                if value:
+                    return str(value)
+                raise RecipeError(f"{recipe.source_path}: export {export_id} does not exist (see the exports list)")
+    raise RecipeError(f"{recipe.source_path}: export ids need the export stage's table; give the export folder as 'path'")
+
+
+def start_training(
+    engine: Engine,
+    recipe: TrainRecipe,
+    *,
+    db_url: str,
+    gpus: int = 0,
+    nodes: int = 1,
+    hostfile: Path | None = None,
+) -> TrainRunInfo:
+    """Start a detached watcher that runs the trainer and copies its events into the store."""
+    recipe = resolve_datasets(engine, recipe)
+    run_dir = Path(recipe.output_dir).expanduser().resolve()
+    busy = [run.job_id for run in list_train_runs(engine, limit=1000) if run.is_active and run.run_dir == str(run_dir)]
+    if busy:
+        raise OptionError(f"run {busy[0]} is still training in {run_dir}; cancel it or change output_dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    command = trainer_command(recipe, run_dir, gpus=gpus, nodes=nodes, hostfile=hostfile)
+    (run_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2), encoding="utf-8")
+    params = {"recipe": recipe.source_path, "run_dir": str(run_dir), "gpus": gpus, "nodes": nodes,
+              "command": " ".join(command)}
+    job_id = create_job(engine, "train", f"train {recipe.name}", params, log_path=str(run_dir / LOG_FILE))
+    events = run_dir / EVENTS_FILE
+    # A resumed folder already holds the earlier run's events; this run's rows start after them.
+    offset = events.stat().st_size if events.is_file() else 0
+    with Session(engine) as session:
+        session.add(TrainRunRow(
+            job_id=job_id, name=recipe.name, recipe_path=str(recipe.source_path), run_dir=str(run_dir),
+            recipe_json=json.dumps(recipe.to_dict()), command_json=json.dumps(command), events_offset=offset,
+        ))
+        session.commit()
+    with (run_dir / WATCH_LOG).open("ab") as log:
+        watcher = subprocess.Popen(
+            [sys.executable, "-m", "stores.train_watch", "--db", db_url, str(job_id)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd(),
+            env=subprocess_env(), start_new_session=True,  # outlives the terminal that started it
+        )
+    update_job(engine, job_id, pid=watcher.pid)
+    return get_train_run(engine, job_id)
+
+
+def subprocess_env() -> dict[str, str]:
+    """This environment with the project root first on PYTHONPATH."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(project_root()), env.get("PYTHONPATH")]))
+    return env
+
+
+def sync_events(engine: Engine, job_id: int) -> int:
+    """Copy new complete lines of the run's events file into the store; return how many."""
+    with Session(engine) as session:
+        run = session.get(TrainRunRow, job_id)
+        if run is None:
+            raise NotFoundError(f"training run {job_id} does not exist")
+        path = Path(run.run_dir) / EVENTS_FILE
+        if not path.is_file():
+            return 0
+        with path.open("rb") as handle:
+            handle.seek(run.events_offset)
+            chunk = handle.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        if not complete:
+            return 0
+        latest = json.loads(run.latest_json or "{}")
+        count = 0
+        for line in complete.decode("utf-8", errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            count += 1
+            _apply_event(session, run, event, latest)
+        run.events_offset += len(complete)
+        run.latest_json = json.dumps(latest, default=str)
+        session.add(run)
+        job = session.get(JobRow, job_id)
+        if job is not None and job.state in ("queued", "running"):
+            job.done, job.total = run.step, run.total_steps
+            job.summary_json = json.dumps(latest, default=str, sort_keys=True)
+            session.add(job)
+        session.commit()
+        return count
+
+
+def _apply_event(session: Session, run: TrainRunRow, event: dict[str, Any], latest: dict[str, Any]) -> None:
+    kind = event.get("type")
+    if kind == "metric":
+        session.add(TrainMetricRow(
+            job_id=run.job_id, step=int(event["step"]), time=float(event["time"]), loss=float(event["loss"]),
+            lr=float(event["lr"]), **{name: event.get(name) for name in _METRIC_FIELDS},
+        ))
+        run.step = int(event["step"])
+        run.total_steps = event.get("total_steps", run.total_steps)
+        latest.update({key: event[key] for key in ("loss", "lr", *_METRIC_FIELDS, *_LATEST_ONLY) if key in event})
+    elif kind == "checkpoint":
+        session.add(CheckpointRow(
+            path=str(event["path"]), kind="train", job_id=run.job_id, step=event.get("step"),
+            verified=bool(event.get("verified")), problems="; ".join(event.get("problems") or []),
+            lineage_json=json.dumps({"recipe": run.recipe_path, "run": run.job_id,
+                                     "datasets": [d.get("path") for d in json.loads(run.recipe_json)["datasets"]]}),
+        ))
+        latest["checkpoint"] = event["path"]
+    elif kind == "status":
+        latest["phase"] = event.get("state")
+        if event.get("total_steps"):
+            run.total_steps = int(event["total_steps"])
+        if event.get("step") is not None:
+            run.step = int(event["step"])
+        if event.get("error"):
+            latest["error"] = event["error"]
+    elif kind == "info":
+        latest["info"] = event.get("message")
+
+
+def record_exit(engine: Engine, job_id: int, exit_code: int, *, cancelled: bool) -> None:
+    """Close the run's job from the trainer's exit status and its last status event."""
+    sync_events(engine, job_id)
+    with Session(engine) as session:
+        run = session.get(TrainRunRow, job_id)
+        if run is None:
+            raise NotFoundError(f"training run {job_id} does not exist")
+        run.exit_code = exit_code
+        latest = {**json.loads(run.latest_json or "{}"), "exit_code": exit_code}
+        step, log_path = run.step, Path(run.run_dir) / LOG_FILE
+        session.add(run)
+        session.commit()
+    if exit_code == 0 and latest.get("phase") == "done":
+        finish_job(engine, job_id, "done", summary=latest, done=step)
+    elif cancelled or exit_code == 3:
+        finish_job(engine, job_id, "cancelled", summary=latest, done=step)
+    else:
+        error = latest.get("error") or f"trainer exited with status {exit_code}; see {log_path}"
+        finish_job(engine, job_id, "failed", error=str(error), summary=latest, done=step)
+
+
+def _to_info(run: TrainRunRow, job: JobRow | None) -> TrainRunInfo:
+    recipe = json.loads(run.recipe_json or "{}")
+    return TrainRunInfo(
+        job_id=run.job_id, name=run.name, state=job.state if job else "unknown", recipe_path=run.recipe_path,
+        run_dir=run.run_dir, command=tuple(json.loads(run.command_json or "[]")), step=run.step,
+        total_steps=run.total_steps, exit_code=run.exit_code, error=job.error if job else None,
+        created_at=run.created_at, latest=json.loads(run.latest_json or "{}"),
+        datasets=tuple(str(d.get("path")) for d in recipe.get("datasets", [])),
+    )
+
+
+def get_train_run(engine: Engine, job_id: int) -> TrainRunInfo:
+    """One training run by its job id, or NotFoundError."""
+    reap_dead_jobs(engine)
+    with Session(engine) as session:
+        run = session.get(TrainRunRow, job_id)
+        if run is None:
+            raise NotFoundError(f"training run {job_id} does not exist (see `workbench train list`)")
+        return _to_info(run, session.get(JobRow, job_id))
+
+
+def list_train_runs(engine: Engine, *, limit: int = 200, before_id: int | None = None) -> list[TrainRunInfo]:
+    """Newest runs first, one keyset page at a time."""
+    reap_dead_jobs(engine)
+    with Session(engine) as session:
+        query = select(TrainRunRow, JobRow).join(JobRow, col(JobRow.id) == col(TrainRunRow.job_id))
+        query = query.order_by(col(TrainRunRow.job_id).desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(col(TrainRunRow.job_id) < before_id)
+        return [_to_info(run, job) for run, job in session.exec(query).all()]
+
+
+def list_metrics(engine: Engine, job_id: int, *, after_step: int = -1, limit: int = 100_000) -> list[MetricPoint]:
+    """Logged steps of a run after `after_step`, oldest first."""
+    with Session(engine) as session:
+        query = (select(TrainMetricRow).where(TrainMetricRow.job_id == job_id, col(TrainMetricRow.step) > after_step)
+                 .order_by(col(TrainMetricRow.step)).limit(limit))
+        return [
+            MetricPoint(step=row.step, time=row.time, loss=row.loss, lr=row.lr,
+                        **{name: getattr(row, name) for name in _METRIC_FIELDS})
+            for row in session.exec(query).all()
+        ]
+
+
+def cancel_train_run(engine: Engine, job_id: int) -> TrainRunInfo:
+    """Ask a run to stop; its watcher signals the trainer, which saves a checkpoint and exits."""
+    get_train_run(engine, job_id)
+    request_cancel(engine, job_id)
+    return get_train_run(engine, job_id)
+
+
+def read_log_tail(path: str | Path, max_lines: int = 200, max_bytes: int = 64_000) -> list[str]:
+    """The last lines of a log file (empty when it does not exist yet)."""
+    try:
+        with Path(path).open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - max_bytes))
+            data = handle.read()
+    except FileNotFoundError:
+        return []
+    lines = data.decode("utf-8", errors="replace").replace("\r", "\n").splitlines()
+    return [line for line in lines if line.strip()][-max_lines:]
+
+
+def record_checkpoint(
+    engine: Engine, path: str, kind: str, *, verified: bool, problems: str = "",
+    lineage: dict[str, Any] | None = None, job_id: int | None = None, step: int | None = None,
+) -> CheckpointInfo:
+    """Store a checkpoint (a merge result, say) with its verification and lineage."""
+    row = CheckpointRow(path=path, kind=kind, job_id=job_id, step=step, verified=verified, problems=problems,
+                        lineage_json=json.dumps(lineage or {}, default=str))
+    with Session(engine) as session:
+        session.add(row)
+        session.commit()
+        session.refresh(row)
+        return _checkpoint_info(row)
+
+
+def _checkpoint_info(row: CheckpointRow) -> CheckpointInfo:
+    assert row.id is not None
+    return CheckpointInfo(row.id, row.path, row.kind, row.job_id, row.step, row.verified, row.problems,
+                          json.loads(row.lineage_json or "{}"), row.created_at)
+
+
+def list_checkpoints(engine: Engine, *, limit: int = 200, job_id: int | None = None) -> list[CheckpointInfo]:
+    """Checkpoints newest first, optionally of one run."""
+    with Session(engine) as session:
+        query = select(CheckpointRow).order_by(col(CheckpointRow.id).desc()).limit(limit)
+        if job_id is not None:
+            query = query.where(CheckpointRow.job_id == job_id)
+        return [_checkpoint_info(row) for row in session.exec(query).all()]
+

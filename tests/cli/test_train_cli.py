@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from stores.db import make_engine
+from stores.training import get_train_run, list_checkpoints, list_metrics
+from tests.train_fixtures import write_export, write_recipe
+from workbench.cli import app
+
+pytest.importorskip("torch")
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the detached run")
+        time.sleep(0.2)
+
+
+def _start(tmp_path: Path, db: Path, recipe: Path) -> int:
+    result = CliRunner().invoke(app, ["--db", str(db), "train", str(recipe), "--json"])
+    assert result.exit_code == 0, result.output
+    return int(json.loads(result.stdout)["job_id"])
+
+
+def test_detached_run_is_monitored_to_the_end(tiny_model_dir: Path, tmp_path: Path) -> None:
+    db = tmp_path / "wb.db"
+    data = write_export(tmp_path / "export" / "train.jsonl", copies=2)
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_model_dir, data, tmp_path / "run", max_steps=6, save_every=3)
+    run_id = _start(tmp_path, db, recipe)
+    engine = make_engine(db)
+    _wait_for(lambda: not get_train_run(engine, run_id).is_active)
+    run = get_train_run(engine, run_id)
+    assert run.state == "done", (run.error, (tmp_path / "run" / "train.log").read_text()[-2000:])
+    assert run.exit_code == 0 and run.step == 6 and run.total_steps == 6
+    assert [point.step for point in list_metrics(engine, run_id)] == [1, 2, 3, 4, 5, 6]
+    checkpoints = list_checkpoints(engine, job_id=run_id)
+    assert sorted(c.step for c in checkpoints) == [3, 6] and all(c.verified for c in checkpoints)
+    assert checkpoints[0].lineage["datasets"] == [str(data)]
+
+    runner = CliRunner()
+    listed = runner.invoke(app, ["--db", str(db), "train", "list"])
+    assert listed.exit_code == 0 and f"{run_id}\ttiny\tdone\t6/6" in listed.stdout
+    shown = runner.invoke(app, ["--db", str(db), "train", "show", str(run_id)])
+    assert "checkpoint: " in shown.stdout and "(verified)" in shown.stdout
+    logs = runner.invoke(app, ["--db", str(db), "train", "logs", str(run_id), "-n", "5"])
+    assert logs.exit_code == 0 and "training done at step 6/6" in logs.stdout
+    as_json = json.loads(runner.invoke(app, ["--db", str(db), "train", "show", str(run_id), "--json"]).stdout)
+    assert len(as_json["metrics"]) == 6 and as_json["metrics"][0]["loss"] > 0
+
+
+def test_cancel_stops_a_detached_run_with_a_checkpoint_to_resume(tiny_model_dir: Path, tmp_path: Path) -> None:
+    db = tmp_path / "wb.db"
+    data = write_export(tmp_path / "train.jsonl", copies=2)
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_model_dir, data, tmp_path / "run", max_steps=100_000)
+    run_id = _start(tmp_path, db, recipe)
+    engine = make_engine(db)
+    _wait_for(lambda: get_train_run(engine, run_id).step >= 2)
+    again = CliRunner().invoke(app, ["--db", str(db), "train", str(recipe)])
+    assert again.exit_code == 1 and f"run {run_id} is still training in" in again.stderr
+    cancelled = CliRunner().invoke(app, ["--db", str(db), "train", "cancel", str(run_id)])
+    assert cancelled.exit_code == 0 and "cancel requested" in cancelled.stdout
+    _wait_for(lambda: not get_train_run(engine, run_id).is_active)
+    run = get_train_run(engine, run_id)
+    assert run.state == "cancelled" and run.exit_code == 3
+    saved = list_checkpoints(engine, job_id=run_id)
+    assert saved and saved[0].verified and (Path(saved[0].path) / "trainer_state.json").is_file()
+
+    stopped_at = saved[0].step or 0
+    recipe = write_recipe(tmp_path / "r2.yaml", tiny_model_dir, data, tmp_path / "run", max_steps=stopped_at + 2)
+    resumed_id = _start(tmp_path, db, recipe)
+    _wait_for(lambda: not get_train_run(engine, resumed_id).is_active)
+    resumed = get_train_run(engine, resumed_id)
+    assert resumed.state == "done", resumed.error
+    assert [p.step for p in list_metrics(engine, resumed_id)] == [stopped_at + 1, stopped_at + 2]
+
+
+def test_bad_recipe_is_one_line_and_nothing_starts(tmp_path: Path) -> None:
+    db = tmp_path / "wb.db"
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text("base_model: m\nmodeling: regression\ndatasets: [x.jsonl]\n")
+    result = CliRunner().invoke(app, ["--db", str(db), "train", str(recipe)])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [f"error: {recipe}: key 'modeling': must be one of classification, generation, not 'regression'"]
+    missing = CliRunner().invoke(app, ["--db", str(db), "train", "show", "99"])
+    assert missing.exit_code == 1 and "training run 99 does not exist" in missing.stderr
+    absent = tmp_path / "r.yaml"
+    absent.write_text("base_model: m\ndatasets: [nowhere.jsonl]\n")
+    result = CliRunner().invoke(app, ["--db", str(db), "train", str(absent)])
+    assert result.exit_code == 1 and "does not exist; export it first" in result.stderr
+    assert CliRunner().invoke(app, ["--db", str(db), "train", "list"]).stdout.strip().count("\n") == 0
+
+
+def test_multi_gpu_without_deepspeed_is_refused(tiny_model_dir: Path, tmp_path: Path) -> None:
+    data = write_export(tmp_path / "train.jsonl", copies=1)
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_model_dir, data, tmp_path / "run")
+    result = CliRunner().invoke(app, ["--db", str(tmp_path / "wb.db"), "train", str(recipe), "--gpus", "2"])
+    assert result.exit_code == 1 and "deepspeed.stage" in result.stderr
+
+
+def test_a_trainer_failure_ends_the_job_failed_with_its_error(tmp_path: Path) -> None:
+    db = tmp_path / "wb.db"
+    data = write_export(tmp_path / "train.jsonl", copies=1)
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path / "no-such-model", data, tmp_path / "run")
+    run_id = _start(tmp_path, db, recipe)
+    engine = make_engine(db)
+    _wait_for(lambda: not get_train_run(engine, run_id).is_active)
+    run = get_train_run(engine, run_id)
+    assert run.state == "failed" and run.exit_code == 1
+    assert run.error and "no-such-model" in run.error
+    assert "Traceback" in (tmp_path / "run" / "train.log").read_text()
+    shown = CliRunner().invoke(app, ["--db", str(db), "jobs", "show", str(run_id)])
+    assert "param command: " in shown.stdout and "core.ml.train_main" in shown.stdout

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.errors import RecipeError
+from core.train_data import mix, read_examples
+from core.train_recipe import deepspeed_config, load_train_recipe, parse_train_recipe
+from tests.train_fixtures import write_export
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "train"
+BASE = {"base_model": "m", "datasets": [{"path": "d.jsonl"}]}
+
+
+def test_defaults_are_the_papers() -> None:
+    recipe = parse_train_recipe(BASE)
+    hyper = recipe.hyperparameters
+    assert (hyper.batch_size, hyper.sequence_length, hyper.packing, hyper.learning_rate) == (32, 2048, True, 5e-6)
+    assert (hyper.schedule, hyper.warmup_steps, hyper.bf16, hyper.gradient_checkpointing) == ("cosine", 40, True, True)
+    assert recipe.modeling == "classification" and deepspeed_config(recipe) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"modeling": "regression"}, "'modeling'"),
+        ({"datasets": []}, "'datasets'"),
+        ({"datasets": [{"path": "a", "export": 1}]}, "'datasets[0]'"),
+        ({"datasets": [{"path": "a", "weight": -1}]}, "'datasets[0].weight'"),
+        ({"hyperparameters": {"learning_rate": "5e-6"}}, "'hyperparameters.learning_rate'"),
+        ({"hyperparameters": {"batch_size": 30, "micro_batch_size": 4}}, "'hyperparameters.micro_batch_size'"),
+        ({"hyperparameters": {"lr": 1.0}}, "'hyperparameters.lr'"),
+        ({"deepspeed": {"stage": 1}}, "'deepspeed.stage'"),
+        ({"deepspeed": {"stage": 2, "offload": "all"}}, "'deepspeed.offload'"),
+        ({"colour": "red"}, "'colour'"),
+    ],
+)
+def test_errors_name_file_key_and_fix(change: dict, key: str) -> None:
+    with pytest.raises(RecipeError) as caught:
+        parse_train_recipe({**BASE, **change}, source="recipes/x.yaml")
+    message = str(caught.value)
+    assert message.startswith("recipes/x.yaml: key ") and key in message
+
+
+def test_bad_yaml_and_missing_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("base_model: [unclosed\n")
+    with pytest.raises(RecipeError, match="bad.yaml: not valid YAML"):
+        load_train_recipe(bad)
+    with pytest.raises(RecipeError, match="no such recipe file"):
+        load_train_recipe(tmp_path / "nope.yaml")
+
+
+def test_zero3_config_gathers_weights_on_save() -> None:
+    recipe = parse_train_recipe({**BASE, "deepspeed": {"stage": 3, "offload": "optimizer"}})
+    config = deepspeed_config(recipe, world_size=2)
+    assert config is not None
+    assert config["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"] is True
+    assert config["train_batch_size"] == 32 and config["gradient_accumulation_steps"] == 4
+
+
+def test_every_shipped_recipe_is_valid() -> None:
+    paths = sorted(RECIPES.glob("*.yaml"))
+    assert len(paths) >= 24 + 6
+    names = {load_train_recipe(path).name for path in paths}
+    assert len(names) == len(paths)
+
+
+def test_pairs_become_both_orders_and_mix_follows_weights(tmp_path: Path) -> None:
+    data = write_export(tmp_path / "a.jsonl", copies=1)
+    examples = read_examples(data, "classification")
+    assert len(examples) == 8 and {e.target for e in examples} == {"A", "B"}
+    generation = read_examples(data, "generation")
+    assert generation[0].target.endswith("is better than [CODE_B] on the mentioned criteria.")
+    small = examples[:2]
+    mixed = mix([(examples, 1.0), (small, 3.0)], seed=0)
+    assert sum(1 for e in mixed if e in small) > len(mixed) / 2
+    assert mix([(examples, 1.0), (small, 3.0)], seed=0) == mixed
+
+
+def test_unknown_row_shape_names_the_line(tmp_path: Path) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"prompt": "x", "target": "A"}\n{"foo": 1}\n')
+    with pytest.raises(RecipeError, match="d.jsonl:2: unknown row shape"):
+        read_examples(data, "classification")
+
+
+def test_launcher_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.errors import OptionError
+    from core.training import trainer_command
+
+    plain = parse_train_recipe(BASE, source="r.yaml")
+    assert trainer_command(plain, tmp_path, python="py") == ["py", "-m", "core.ml.train_main", str(tmp_path)]
+    with pytest.raises(OptionError, match="key 'deepspeed.stage'"):
+        trainer_command(plain, tmp_path, gpus=2)
+    zero3 = parse_train_recipe({**BASE, "deepspeed": {"stage": 3}}, source="r.yaml")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(OptionError, match="pip install deepspeed"):
+        trainer_command(zero3, tmp_path)
+    launcher = tmp_path / "deepspeed"
+    launcher.write_text("#!/bin/sh\n")
+    launcher.chmod(0o755)
+    command = trainer_command(zero3, tmp_path / "run", gpus=8, nodes=2, hostfile=Path("hosts"))
+    assert command == [str(launcher), "--hostfile", "hosts", "--num_nodes", "2", "--num_gpus", "8",
+                       "--module", "core.ml.train_main", str(tmp_path / "run")]

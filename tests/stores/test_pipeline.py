@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
+
+from core.pipeline import load_pipeline
+from stores.jobs import list_jobs
+from stores.pipeline import run_pipeline
+from stores.training import list_checkpoints
+from tests.train_fixtures import write_export, write_recipe
+from workbench.cli import app
+
+
+def test_pipeline_trains_two_recipes_merges_and_stores_lineage(
+    tiny_model_dir: Path, tmp_path: Path, engine: Engine, db_path: Path
+) -> None:
+    pytest.importorskip("torch")
+    data = write_export(tmp_path / "train.jsonl", copies=1)
+    recipes = [write_recipe(tmp_path / f"{name}.yaml", tiny_model_dir, data, tmp_path / name, max_steps=2)
+               for name in ("commit", "critic")]
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(yaml.safe_dump({"name": "chain", "train": [str(r) for r in recipes],
+                                        "merge": {"weights": [0.5, 0.5], "out": str(tmp_path / "merged")}}))
+    steps = list(run_pipeline(engine, load_pipeline(pipeline), db_url=str(db_path), poll_seconds=0.2))
+    assert [step.stage for step in steps] == ["train", "train", "train", "train", "merge", "eval"]
+    job = list_jobs(engine, kind="pipeline")[0]
+    assert job.state == "done"
+    lineage = job.summary["lineage"]
+    assert len(lineage["train_runs"]) == 2 and lineage["model"] == str(tmp_path / "merged")
+    merged = [c for c in list_checkpoints(engine) if c.kind == "merge"]
+    assert merged[0].verified and merged[0].lineage["inputs"] == lineage["checkpoints"]
+
+
+def test_pipeline_file_errors_name_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "p.yaml"
+    bad.write_text("train: [a.yaml, b.yaml]\nmerge: {weights: [1], out: x}\n")
+    result = CliRunner().invoke(app, ["--db", str(tmp_path / "wb.db"), "pipeline", str(bad)])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"error: {bad}: key 'merge.weights': one positive number per training recipe"
+
+
+def test_shipped_pipelines_load() -> None:
+    root = Path(__file__).resolve().parents[2]
+    specs = [load_pipeline(path) for path in sorted((root / "recipes" / "pipeline").glob("*.yaml"))]
+    assert len(specs) == 10
+    assert all(Path(recipe).is_file() for spec in specs for recipe in spec.train)

@@ -1,0 +1,189 @@
+"""`workbench train RECIPE | list | show | logs | cancel | checkpoints` and `workbench pipeline`."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from core.train_recipe import load_train_recipe
+from core.training import TrainRunInfo
+from stores.training import (
+    cancel_train_run,
+    get_train_run,
+    list_checkpoints,
+    list_metrics,
+    list_train_runs,
+    read_log_tail,
+    start_training,
+)
+from workbench.cli.common import emit_json, emit_table, engine_of, short_time, state, stderr_console
+
+
+class TrainGroup(TyperGroup):
+    """`workbench train RECIPE` starts a run; a known subcommand name goes to that subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["start", *args]
+        return super().parse_args(ctx, args)
+
+
+train_app = typer.Typer(
+    cls=TrainGroup, no_args_is_help=True,
+    help="Train pairwise preference models as detached runs: `workbench train RECIPE`, then watch them.",
+)
+
+
+def _figure(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _progress(run: TrainRunInfo) -> str:
+    return f"{run.step}/{run.total_steps}" if run.total_steps else str(run.step)
+
+
+@train_app.command("start")
+def start_command(
+    ctx: typer.Context,
+    recipe: Path = typer.Argument(..., help="Training recipe (YAML), e.g. recipes/train/smollm2-135m-cpu-smoke.yaml."),
+    gpus: int = typer.Option(0, "--gpus", min=0, help="GPUs per node (0: CPU or the one visible GPU)."),
+    nodes: int = typer.Option(1, "--nodes", min=1, help="Nodes (needs DeepSpeed and --hostfile)."),
+    hostfile: Optional[Path] = typer.Option(None, "--hostfile", help="DeepSpeed hostfile for multi-node runs."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Start the trainer for RECIPE as a detached run that outlives this terminal."""
+    cli = state(ctx)
+    from stores.db import resolve_db_url
+
+    run = start_training(engine_of(ctx), load_train_recipe(recipe), db_url=resolve_db_url(cli.db),
+                         gpus=gpus, nodes=nodes, hostfile=hostfile)
+    if as_json:
+        emit_json(run)
+        return
+    typer.echo(f"training run {run.job_id} started: {run.run_dir}")
+    stderr_console.print(f"watch it with: workbench train show {run.job_id} / logs {run.job_id} --follow", markup=False)
+
+
+@train_app.command("list")
+def list_command(
+    ctx: typer.Context,
+    limit: int = typer.Option(50, min=1, max=10000, help="How many runs, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """List training runs, newest first."""
+    runs = list_train_runs(engine_of(ctx), limit=limit)
+    if as_json:
+        emit_json(runs)
+        return
+    emit_table(
+        ["id", "name", "state", "step", "loss", "lr", "tokens/s", "started", "run dir"],
+        [(r.job_id, r.name, r.state, _progress(r), _figure(r.latest.get("loss")), _figure(r.latest.get("lr")),
+          _figure(r.latest.get("tokens_per_s"), 5), short_time(r.created_at), r.run_dir) for r in runs],
+    )
+
+
+@train_app.command("show")
+def show_command(
+    ctx: typer.Context,
+    run_id: int = typer.Argument(..., help="Run id (its job id)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output, with every logged step."),
+) -> None:
+    """Show a run: state, latest figures, checkpoints and lineage."""
+    engine = engine_of(ctx)
+    run = get_train_run(engine, run_id)
+    checkpoints = list_checkpoints(engine, job_id=run_id)
+    if as_json:
+        emit_json({"run": run, "metrics": list_metrics(engine, run_id), "checkpoints": checkpoints})
+        return
+    lines = [
+        f"run {run.job_id}: {run.name} ({run.state})",
+        f"recipe: {run.recipe_path}",
+        f"datasets: {', '.join(run.datasets)}",
+        f"folder: {run.run_dir}",
+        f"command: {' '.join(run.command)}",
+        f"progress: {_progress(run)} steps",
+    ]
+    lines += [f"{key}: {_figure(value)}" for key, value in sorted(run.latest.items())]
+    if run.exit_code is not None:
+        lines.append(f"exit status: {run.exit_code}")
+    if run.error:
+        lines.append(f"error: {run.error}")
+    lines += [f"checkpoint: {c.path} ({'verified' if c.verified else 'NOT verified: ' + c.problems})" for c in checkpoints]
+    typer.echo("\n".join(lines))
+
+
+@train_app.command("logs")
+def logs_command(
+    ctx: typer.Context,
+    run_id: int = typer.Argument(..., help="Run id (its job id)."),
+    lines: int = typer.Option(50, "--lines", "-n", min=1, max=10000, help="How many lines from the end."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines until the run ends."),
+) -> None:
+    """Print the end of a run's log (the trainer's stdout and stderr)."""
+    engine = engine_of(ctx)
+    run = get_train_run(engine, run_id)
+    shown = read_log_tail(run.log_path, max_lines=lines)
+    for line in shown:
+        typer.echo(line)
+    while follow and run.is_active:
+        time.sleep(1.0)
+        run = get_train_run(engine, run_id)
+        tail = read_log_tail(run.log_path, max_lines=200)
+        overlap = next((i for i in range(len(tail), 0, -1) if tail[:i] == shown[-i:]), 0)
+        for line in tail[overlap:]:
+            typer.echo(line)
+        shown = tail
+        sys.stdout.flush()
+
+
+@train_app.command("cancel")
+def cancel_command(ctx: typer.Context, run_id: int = typer.Argument(..., help="Run id (its job id).")) -> None:
+    """Stop a run: the trainer saves a checkpoint to resume from and exits."""
+    run = cancel_train_run(engine_of(ctx), run_id)
+    typer.echo(f"run {run.job_id}: {'cancel requested' if run.is_active else 'already ' + run.state}")
+
+
+@train_app.command("checkpoints")
+def checkpoints_command(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """List checkpoints from runs and merges, with verification and lineage."""
+    checkpoints = list_checkpoints(engine_of(ctx))
+    if as_json:
+        emit_json(checkpoints)
+        return
+    emit_table(
+        ["id", "kind", "run", "step", "verified", "path", "lineage"],
+        [(c.id, c.kind, c.job_id or "", c.step if c.step is not None else "", "yes" if c.verified else "NO",
+          c.path, ", ".join(f"{k}={v}" for k, v in sorted(c.lineage.items()))) for c in checkpoints],
+    )
+
+
+pipeline_app = typer.Typer()
+
+
+@pipeline_app.command("pipeline")
+def pipeline_command(
+    ctx: typer.Context,
+    pipeline: Path = typer.Argument(..., help="A pipeline file (recipes/pipeline/*.yaml) or one training recipe."),
+    gpus: int = typer.Option(0, "--gpus", min=0, help="GPUs per training run."),
+) -> None:
+    """Run train -> merge (-> eval) one stage after another, storing the lineage in a pipeline job."""
+    from core.pipeline import load_pipeline
+    from stores.db import resolve_db_url
+    from stores.pipeline import run_pipeline
+
+    cli = state(ctx)
+    for step in run_pipeline(engine_of(ctx), load_pipeline(pipeline), db_url=resolve_db_url(cli.db), gpus=gpus):
+        typer.echo(f"{step.stage}: {step.message}")
