@@ -9,8 +9,8 @@ from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
-    """Timezone-naive UTC now, the one clock convention of the store."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    """Timezone-aware UTC now, the one clock convention of the store (SQLModel refuses naive times)."""
+    return datetime.now(timezone.utc)
 
 
 class RepositoryRow(SQLModel, table=True):

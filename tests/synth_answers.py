@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 EXPLANATION = (
     "Sure! Here's what's going on.\n\nThe commit replaces a manual loop with a clearer construct and "
@@ -128,7 +129,11 @@ def synth_responder(messages: list[dict[str, str]]) -> str:
             return PAIR_NOT_PARSING
         if "refuse" in lowered:
             return PAIR_MISSING
-        return _pick(first_user, [PAIR_BRACKETS, PAIR_MARKDOWN])
+        tag = re.search(r"#(\d+)", first_user)
+        answer = _pick(first_user, [PAIR_BRACKETS, PAIR_MARKDOWN])
+        # Each commit gets its own task text, so every item makes a distinct pair.
+        return answer.replace("keeping their order.", f"keeping their order (case {tag.group(1) if tag else 0}).").replace(
+            "for an empty list.", f"for an empty list (case {tag.group(1) if tag else 0}).")
     if system.startswith("You are a programmer."):
         return DRAFT
     if system.startswith("You review a programmer's attempt"):
