@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -196,9 +197,12 @@ async def run_synthesis_job(
                 else:
                     final_state, error = "cancelled", "cancelled; re-run to resume"
             yield job.job_id, event
-    except BaseException as exc:
-        if not isinstance(exc, GeneratorExit):
-            error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    except (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit):
+        if final_state == "failed":
+            final_state, error = "cancelled", "interrupted; re-run to resume"
+        raise
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
         raise
     finally:
         final = item_counts(engine, key)

@@ -7,7 +7,10 @@ from typing import Optional
 import typer
 
 from workbench.cli.common import CliState, WorkbenchGroup
+from workbench.cli.instructions import instructions_app
 from workbench.cli.jobs import jobs_app
+from workbench.cli.llm import llm_app
+from workbench.cli.synth import synth_app
 
 app = typer.Typer(
     cls=WorkbenchGroup,
@@ -17,6 +20,9 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(synth_app, name="synth")
+app.add_typer(instructions_app, name="instructions")
+app.add_typer(llm_app, name="llm")
 
 
 @app.callback(invoke_without_command=True)

@@ -70,7 +70,7 @@ class WorkbenchGroup(TyperGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+        except (click.exceptions.Exit, typer.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except WorkbenchError as exc:
             if _debug(ctx):
