@@ -25,8 +25,10 @@ def echo_responder(messages: list[dict[str, str]]) -> str:
 class LoopbackLLM:
     """An asyncio HTTP/1.1 server with keep-alive on 127.0.0.1 and an ephemeral port."""
 
-    def __init__(self, responder: Responder = echo_responder, *, delay_s: float = 0.0, port: int = 0) -> None:
+    def __init__(self, responder: Responder = echo_responder, *, delay_s: float = 0.0, port: int = 0,
+                 canned: bool = False) -> None:
         self.responder = responder
+        self.canned = canned  # benchmarks: answer "ok" without parsing or recording, to stay cheap
         self.delay_s = delay_s
         self.port = port
         self.faults: deque[str] = deque()  # consumed one per chat request
@@ -117,6 +119,11 @@ class LoopbackLLM:
             self._write(writer, 404, b'{"error": {"message": "not found"}}')
             await writer.drain()
             return True
+        if self.canned:
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            writer.write(_CANNED)
+            return True
         payload = json.loads(body)
         with self._lock:
             self.requests.append(payload)
@@ -172,18 +179,28 @@ class LoopbackLLM:
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
 
 
+_CANNED_BODY = json.dumps({
+    "id": "chatcmpl-loopback", "object": "chat.completion", "model": "bench",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
+}).encode()
+_CANNED = (
+    f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(_CANNED_BODY)}\r\n\r\n"
+).encode() + _CANNED_BODY
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Loopback OpenAI-compatible server for tests and benchmarks.")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay", type=float, default=0.0)
-    parser.add_argument("--script", default="echo", help="echo or synth (realistic synthesis answers)")
+    parser.add_argument("--script", default="echo", help="echo, canned (fastest, for benchmarks) or synth (realistic synthesis answers)")
     args = parser.parse_args()
     responder: Responder = echo_responder
     if args.script == "synth":
         from tests.synth_answers import synth_responder
 
         responder = synth_responder
-    server = LoopbackLLM(responder, delay_s=args.delay, port=args.port)
+    server = LoopbackLLM(responder, delay_s=args.delay, port=args.port, canned=args.script == "canned")
 
     async def run() -> None:
         ready = threading.Event()

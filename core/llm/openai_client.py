@@ -12,11 +12,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from urllib.parse import urlsplit
+
 import httpx
 
 from core.errors import LLMError
+from core.llm.http1 import ConnectionDropped, Http1Pool
 from core.llm.base import ChatRequest, ChatResult
 
+_HAS_TIMEOUT = hasattr(asyncio, "timeout")
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524})
 
 
@@ -72,6 +76,7 @@ class OpenAIChatBackend:
         timeout_s: float = 120.0,
         retry: RetryPolicy | None = None,
         seed: int | None = None,
+        transport: str = "auto",
     ) -> None:
         self.model_name = model
         self.base_url = base_url.rstrip("/")
@@ -85,12 +90,19 @@ class OpenAIChatBackend:
         api_key = os.environ.get(api_key_env, "")
         if api_key:  # the key lives in this header only: never in the store, logs or errors
             headers["Authorization"] = f"Bearer {api_key}"
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers=headers,
-            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-        )
+        self._pool: Http1Pool | None = None
+        self._client: httpx.AsyncClient | None = None
+        if transport == "auto":
+            transport = "httpx" if _proxied(self.base_url) else "http1"
+        if transport == "http1":
+            self._pool = Http1Pool(self.base_url, max_connections=concurrency, headers=headers)
+        else:
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url,
+                headers=headers,
+                timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
+                limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            )
 
     def _payload(self, request: ChatRequest) -> dict[str, Any]:
         params = request.params
@@ -109,7 +121,7 @@ class OpenAIChatBackend:
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         """Answer one chat, retrying transient failures; raise LLMError when retries run out."""
-        body = json.dumps(self._payload(request))
+        body = json.dumps(self._payload(request)).encode("utf-8")
         async with self._semaphore:
             last_reason = ""
             for attempt in range(self.retry.max_retries + 1):
@@ -127,24 +139,14 @@ class OpenAIChatBackend:
                 f"attempts ({last_reason})"
             )
 
-    async def _send(self, body: str, started: float) -> ChatResult:
+    async def _send(self, body: bytes, started: float) -> ChatResult:
+        status, headers, content = await self._post(body)
+        if status in RETRYABLE_STATUS:
+            raise _Retryable(f"HTTP {status}", parse_retry_after(headers.get("retry-after")))
+        if status >= 400:
+            raise LLMError(f"{self.model_name} at {self.base_url}: HTTP {status}: {_error_detail(content)}")
         try:
-            response = await self._client.post("/chat/completions", content=body)
-        except httpx.TimeoutException:
-            raise _Retryable(f"no answer within {self.timeout_s:g} s") from None
-        except httpx.TransportError as exc:
-            raise _Retryable(f"connection failed: {type(exc).__name__}") from None
-        if response.status_code in RETRYABLE_STATUS:
-            raise _Retryable(
-                f"HTTP {response.status_code}", parse_retry_after(response.headers.get("retry-after"))
-            )
-        if response.status_code >= 400:
-            raise LLMError(
-                f"{self.model_name} at {self.base_url}: HTTP {response.status_code}: "
-                f"{_error_detail(response)}"
-            )
-        try:
-            data = response.json()
+            data = json.loads(content)
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
             usage = data.get("usage") or {}
@@ -158,19 +160,49 @@ class OpenAIChatBackend:
             finish_reason=str(choice.get("finish_reason") or "stop"),
         )
 
+    async def _post(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        try:
+            if self._pool is not None:
+                if _HAS_TIMEOUT:  # no extra task per request, unlike wait_for
+                    async with asyncio.timeout(self.timeout_s):  # type: ignore[attr-defined]
+                        answer = await self._pool.post("/chat/completions", body)
+                else:
+                    answer = await asyncio.wait_for(self._pool.post("/chat/completions", body), self.timeout_s)
+                return answer.status, answer.headers, answer.body
+            assert self._client is not None
+            response = await self._client.post("/chat/completions", content=body)
+            return response.status_code, dict(response.headers), response.content
+        except (TimeoutError, httpx.TimeoutException):
+            raise _Retryable(f"no answer within {self.timeout_s:g} s") from None
+        except (OSError, ConnectionDropped, httpx.TransportError) as exc:
+            raise _Retryable(f"connection failed: {type(exc).__name__}") from None
+
     async def chat_many(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
         """Answer several chats concurrently (bounded by `concurrency`), in order."""
         return list(await asyncio.gather(*(self.chat(request) for request in requests)))
 
     async def aclose(self) -> None:
         """Close the connection pool."""
-        await self._client.aclose()
+        if self._pool is not None:
+            await self._pool.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
 
-def _error_detail(response: httpx.Response) -> str:
+def _error_detail(content: bytes) -> str:
     try:
-        detail = response.json().get("error", {})
+        detail = json.loads(content).get("error", {})
         message = detail.get("message") if isinstance(detail, dict) else str(detail)
     except (ValueError, AttributeError):
-        message = response.text
-    return (message or "").strip().splitlines()[0][:200] if message else "no detail"
+        message = content.decode("utf-8", errors="replace")
+    lines = (message or "").strip().splitlines()
+    return lines[0][:200] if lines else "no detail"
+
+
+def _proxied(base_url: str) -> bool:
+    """True when the environment routes this URL through a proxy (only httpx speaks to proxies)."""
+    from urllib.request import getproxies, proxy_bypass
+
+    host = urlsplit(base_url).hostname or ""
+    scheme = urlsplit(base_url).scheme
+    return bool(getproxies().get(scheme)) and not proxy_bypass(host)

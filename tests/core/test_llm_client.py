@@ -44,10 +44,11 @@ async def test_answer_carries_text_usage_latency(server: LoopbackLLM) -> None:
     assert server.requests[0]["model"] == "loop-model" and server.requests[0]["max_tokens"] == 16
 
 
+@pytest.mark.parametrize("transport", ["http1", "httpx"])
 @pytest.mark.parametrize("fault", ["429:0.05", "500", "drop", "badjson"])
-async def test_transient_faults_are_retried(server: LoopbackLLM, fault: str) -> None:
+async def test_transient_faults_are_retried(server: LoopbackLLM, fault: str, transport: str) -> None:
     server.add_faults(fault, fault)
-    result, backend = await ask(server)
+    result, backend = await ask(server, transport=transport)
     assert result.text == "answer to hello"  # type: ignore[attr-defined]
     assert backend.retries_done == 2
     assert len(server.requests) == 3
@@ -60,9 +61,10 @@ async def test_retry_after_is_honoured(server: LoopbackLLM) -> None:
     assert time.perf_counter() - started >= 0.4
 
 
-async def test_slow_answer_past_timeout_is_retried(server: LoopbackLLM) -> None:
+@pytest.mark.parametrize("transport", ["http1", "httpx"])
+async def test_slow_answer_past_timeout_is_retried(server: LoopbackLLM, transport: str) -> None:
     server.add_faults("slow:3")
-    result, backend = await ask(server, timeout_s=0.3)
+    result, backend = await ask(server, timeout_s=0.3, transport=transport)
     assert result.text == "answer to hello" and backend.retries_done == 1  # type: ignore[attr-defined]
 
 
@@ -72,14 +74,16 @@ async def test_retries_run_out_into_one_llm_error(server: LoopbackLLM) -> None:
         await ask(server)
 
 
+@pytest.mark.parametrize("transport", ["http1", "httpx"])
 async def test_client_errors_are_not_retried_and_never_show_the_key(
-    server: LoopbackLLM, monkeypatch: pytest.MonkeyPatch
+    server: LoopbackLLM, monkeypatch: pytest.MonkeyPatch, transport: str
 ) -> None:
     monkeypatch.setenv("LOOP_KEY", "sk-secret-123")
     server.add_faults("401")
     with pytest.raises(LLMError) as caught:
-        await ask(server, api_key_env="LOOP_KEY")
+        await ask(server, api_key_env="LOOP_KEY", transport=transport)
     assert "401" in str(caught.value) and "sk-secret" not in str(caught.value)
+    assert server.requests[0]["model"] == "loop-model"
     assert len(server.requests) == 1
 
 
