@@ -17,11 +17,13 @@ from textual.worker import Worker, WorkerState
 from workbench.screens.commits import CommitsScreen
 from workbench.screens.dashboard import DashboardScreen
 from workbench.screens.help import HelpScreen
+from workbench.screens.synthesis import SynthesisScreen
 
 # Each stage adds its screen here: (mode name, screen class, key, title for help and palette).
 SCREEN_MODES: list[tuple[str, type, str, str]] = [
     ("dashboard", DashboardScreen, "d", "Dashboard"),
     ("commits", CommitsScreen, "c", "Commits"),
+    ("synthesis", SynthesisScreen, "s", "Synthesis"),
 ]
 
 
