@@ -90,7 +90,8 @@ def get_server(engine: Engine, server_id: int) -> ServerInfo:
 def list_servers(engine: Engine, *, limit: int = 100) -> list[ServerInfo]:
     """Managed servers, newest first."""
     with Session(engine) as session:
-        ids = [int(i) for i in session.exec(select(LlmServerRow.id).order_by(col(LlmServerRow.id).desc()).limit(limit)).all()]
+        query = select(LlmServerRow.id).order_by(col(LlmServerRow.id).desc()).limit(limit)
+        ids = [int(i) for i in session.exec(query).all() if i is not None]
     return [get_server(engine, server_id) for server_id in ids]
 
 

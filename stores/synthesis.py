@@ -114,7 +114,7 @@ def list_instructions(engine: Engine, *, limit: int = 200, after_id: int | None 
 def all_instruction_ids(engine: Engine) -> list[int]:
     """Every stored instruction id."""
     with Session(engine) as session:
-        return [int(i) for i in session.exec(select(InstructionRow.id).order_by(col(InstructionRow.id))).all()]
+        return [int(i) for i in session.exec(select(InstructionRow.id).order_by(col(InstructionRow.id))).all() if i is not None]
 
 
 # ---- work items -----------------------------------------------------------------------------------

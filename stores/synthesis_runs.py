@@ -172,7 +172,8 @@ async def run_synthesis_job(
     meter = Meter(budget=parse_budget(config.budget), prices=config.prices)
     already_done = counts.pair + counts.filtered + counts.failed
     backends: dict[str, ChatBackend] = {}
-    final_state, error = "failed", "the run stopped before it finished"
+    final_state = "failed"
+    error: str | None = "the run stopped before it finished"
     summary: dict[str, Any] = {}
     try:
         backends = _backends(engine, config)

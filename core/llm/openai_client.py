@@ -12,15 +12,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import httpx
 
 from core.errors import LLMError
 from core.llm.http1 import ConnectionDropped, Http1Pool
 from core.llm.base import ChatRequest, ChatResult
 
 _HAS_TIMEOUT = hasattr(asyncio, "timeout")
+if TYPE_CHECKING:
+    import httpx
+
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524})
 
 
@@ -97,6 +99,9 @@ class OpenAIChatBackend:
         if transport == "http1":
             self._pool = Http1Pool(self.base_url, max_connections=concurrency, headers=headers)
         else:
+            # Deferred: importing httpx pulls in rich, which core must not load.
+            import httpx
+
             self._client = httpx.AsyncClient(
                 base_url=self.base_url,
                 headers=headers,
@@ -161,21 +166,31 @@ class OpenAIChatBackend:
         )
 
     async def _post(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        if self._pool is None:
+            return await self._post_httpx(body)
         try:
-            if self._pool is not None:
-                if _HAS_TIMEOUT:  # no extra task per request, unlike wait_for
-                    async with asyncio.timeout(self.timeout_s):  # type: ignore[attr-defined]
-                        answer = await self._pool.post("/chat/completions", body)
-                else:
-                    answer = await asyncio.wait_for(self._pool.post("/chat/completions", body), self.timeout_s)
-                return answer.status, answer.headers, answer.body
-            assert self._client is not None
-            response = await self._client.post("/chat/completions", content=body)
-            return response.status_code, dict(response.headers), response.content
-        except (TimeoutError, httpx.TimeoutException):
+            if _HAS_TIMEOUT:  # no extra task per request, unlike wait_for
+                async with asyncio.timeout(self.timeout_s):  # type: ignore[attr-defined]
+                    answer = await self._pool.post("/chat/completions", body)
+            else:
+                answer = await asyncio.wait_for(self._pool.post("/chat/completions", body), self.timeout_s)
+        except (TimeoutError, asyncio.TimeoutError):
             raise _Retryable(f"no answer within {self.timeout_s:g} s") from None
-        except (OSError, ConnectionDropped, httpx.TransportError) as exc:
+        except (OSError, ConnectionDropped) as exc:
             raise _Retryable(f"connection failed: {type(exc).__name__}") from None
+        return answer.status, answer.headers, answer.body
+
+    async def _post_httpx(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        import httpx
+
+        assert self._client is not None
+        try:
+            response = await self._client.post("/chat/completions", content=body)
+        except httpx.TimeoutException:
+            raise _Retryable(f"no answer within {self.timeout_s:g} s") from None
+        except httpx.TransportError as exc:
+            raise _Retryable(f"connection failed: {type(exc).__name__}") from None
+        return response.status_code, dict(response.headers), response.content
 
     async def chat_many(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
         """Answer several chats concurrently (bounded by `concurrency`), in order."""

@@ -6,12 +6,14 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from core.errors import LLMError
 
 DEFAULT_PORT = 8000
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the server is local: no proxy
 
 
 def vllm_command(model: str, port: int, *, served_name: str | None = None, extra: Sequence[str] = (),
@@ -40,18 +42,17 @@ def start_process(command: Sequence[str], log_path: Path) -> int:
 def wait_healthy(base_url: str, pid: int, log_path: Path, *, timeout_s: float = 600.0,
                  poll_s: float = 0.5, alive: Callable[[int], bool] | None = None) -> None:
     """Wait until the server answers `/models`; raise LLMError with the log's tail if it dies or times out."""
-    import httpx
-
     is_alive = alive or process_alive
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not is_alive(pid):
             raise LLMError(f"the server process {pid} exited while starting: {log_tail(log_path)}")
         try:
-            if httpx.get(f"{base_url.rstrip('/')}/models", timeout=2.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
+            with _DIRECT.open(f"{base_url.rstrip('/')}/models", timeout=2.0) as answer:
+                if answer.status == 200:
+                    return
+        except (OSError, ValueError):
+            pass  # not listening yet (URLError and HTTPError are OSErrors)
         time.sleep(poll_s)
     raise LLMError(f"the server at {base_url} was not healthy after {timeout_s:g} s: {log_tail(log_path)}")
 

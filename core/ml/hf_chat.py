@@ -30,7 +30,7 @@ def _load(path: str, device: str, dtype: str | None) -> tuple[Any, Any]:
     tokenizer.padding_side = "left"  # decoder-only batches must be padded on the left
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model.to(device)
+    model.to(device)  # type: ignore[arg-type]
     model.eval()
     return tokenizer, model
 

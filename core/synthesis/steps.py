@@ -63,8 +63,15 @@ Step = Union[Turn, Outcome]
 class SynthesisMethod(Protocol):
     """A pure state machine: given the subject and the exchanges so far, the next turn or the outcome."""
 
-    name: str
-    prompt_version: str
+    @property
+    def name(self) -> str:
+        """The method's name (commit-instruct, critic-evol)."""
+        ...
+
+    @property
+    def prompt_version(self) -> str:
+        """The version of its prompt templates, part of every cache key."""
+        ...
 
     def next_step(self, subject: Any, exchanges: tuple[Exchange, ...]) -> Step:
         """Return the next turn to send, or the item's outcome."""
