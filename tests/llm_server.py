@@ -152,10 +152,32 @@ class LoopbackLLM:
             await writer.drain()
             return True
         text = self.responder(payload["messages"])
+        if fault == "chunked":
+            data = json.dumps(self._completion(payload, text, "stop")).encode()
+            pieces = [data[i:i + 50] for i in range(0, len(data), 50)]
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for piece in pieces:
+                writer.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+            return True
+        if fault == "close":
+            data = json.dumps(self._completion(payload, text, "stop")).encode()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n" + data)
+            await writer.drain()
+            return False
         finish = "stop"
         if fault == "truncate":
             text, finish = text[: max(1, len(text) // 2)], "length"
-        answer = {
+        self._write(writer, 200, json.dumps(self._completion(payload, text, finish)).encode())
+        await writer.drain()
+        with self._lock:
+            self.answered += 1
+        return True
+
+    @staticmethod
+    def _completion(payload: dict[str, Any], text: str, finish: str) -> dict[str, Any]:
+        return {
             "id": "chatcmpl-loopback", "object": "chat.completion", "model": payload.get("model", ""),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
             "usage": {
@@ -164,11 +186,6 @@ class LoopbackLLM:
                 "total_tokens": 0,
             },
         }
-        self._write(writer, 200, json.dumps(answer).encode())
-        await writer.drain()
-        with self._lock:
-            self.answered += 1
-        return True
 
     @staticmethod
     def _write(writer: asyncio.StreamWriter, status: int, body: bytes, extra: dict[str, str] | None = None) -> None:

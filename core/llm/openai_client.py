@@ -97,7 +97,10 @@ class OpenAIChatBackend:
         if transport == "auto":
             transport = "httpx" if _proxied(self.base_url) else "http1"
         if transport == "http1":
-            self._pool = Http1Pool(self.base_url, max_connections=concurrency, headers=headers)
+            try:
+                self._pool = Http1Pool(self.base_url, max_connections=concurrency, headers=headers)
+            except ValueError:
+                raise LLMError(f"the API key in ${api_key_env} holds a line break; fix the variable") from None
         else:
             # Deferred: importing httpx pulls in rich, which core must not load.
             import httpx

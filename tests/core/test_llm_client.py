@@ -87,6 +87,18 @@ async def test_client_errors_are_not_retried_and_never_show_the_key(
     assert len(server.requests) == 1
 
 
+@pytest.mark.parametrize("framing", ["chunked", "close"])
+async def test_chunked_and_close_delimited_answers(server: LoopbackLLM, framing: str) -> None:
+    server.add_faults(framing)
+    backend = backend_for(server)
+    try:
+        first = await backend.chat(REQUEST)
+        second = await backend.chat(REQUEST)  # after "close" the pool opens a new connection
+    finally:
+        await backend.aclose()
+    assert first.text == second.text == "answer to hello" and backend.retries_done == 0
+
+
 async def test_truncated_content_reports_length(server: LoopbackLLM) -> None:
     server.add_faults("truncate")
     result, _ = await ask(server)
