@@ -143,7 +143,7 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[Http1Response, b
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         size_line = await reader.readuntil(b"\r\n")
         size = int(size_line.split(b";", 1)[0].strip(), 16)
