@@ -80,16 +80,18 @@ class SynthesisScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Horizontal(id="form", classes="panel"):
-            yield Select([("Commit-Instruct", "commit-instruct"), ("Critic-Evol", "critic-evol")],
-                         value="commit-instruct", allow_blank=False, id="method")
-            yield Input(placeholder="critic spec: openai:MODEL@http://host:port/v1", id="critic")
-            yield Input(placeholder="draft spec (Critic-Evol)", id="draft")
-            yield Input(placeholder="limit", id="limit", type="integer")
-            yield Input(value="16", placeholder="concurrency", id="concurrency", type="integer")
-            yield Input(placeholder="budget: 50k or $2", id="budget")
-            yield Button("Start", id="start", variant="primary")
-            yield Button("Stop", id="stop", disabled=True)
+        with Vertical(id="form", classes="panel"):
+            with Horizontal(classes="form-row"):
+                yield Select([("Commit-Instruct", "commit-instruct"), ("Critic-Evol", "critic-evol")],
+                             value="commit-instruct", allow_blank=False, id="method")
+                yield Input(placeholder="critic spec: openai:MODEL@http://host:port/v1", id="critic")
+                yield Input(placeholder="draft spec (Critic-Evol only)", id="draft")
+            with Horizontal(classes="form-row"):
+                yield Input(placeholder="limit (all)", id="limit", type="integer")
+                yield Input(value="16", placeholder="concurrency", id="concurrency", type="integer")
+                yield Input(placeholder="budget: 50k tokens or $2", id="budget")
+                yield Button("Start", id="start", variant="primary")
+                yield Button("Stop", id="stop", disabled=True)
         with Horizontal(id="body"):
             with Vertical(id="left", classes="panel"):
                 yield Static(Content(counters_text({})), id="counters")
