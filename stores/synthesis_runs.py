@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -84,6 +85,9 @@ def _model_name(spec: str, engine: Engine) -> str:
     parsed = parse_spec(spec)
     if parsed.kind == "vllm":
         return resolve_server(engine, parsed.target)[1]
+    if parsed.kind == "hf":  # the name TransformersChatBackend reports
+        cap = parsed.options.get("max_tokens")
+        return (Path(parsed.target).name or parsed.target) + (f"[max_tokens={cap}]" if cap else "")
     return parsed.target
 
 

@@ -55,7 +55,7 @@ def parse_spec(spec: str) -> BackendSpec:
     return BackendSpec("openai", model, base_url=base_url, options=options)
 
 
-_KNOWN_OPTIONS = {"key_env", "concurrency", "timeout", "retries", "batch_size", "device", "dtype"}
+_KNOWN_OPTIONS = {"key_env", "concurrency", "timeout", "retries", "batch_size", "device", "dtype", "max_tokens"}
 
 
 def _options(query: str, spec: str) -> dict[str, str]:
@@ -91,7 +91,8 @@ def make_backend(
       environment variable named by `?key_env=VAR` (default `OPENAI_API_KEY`); it is never stored.
       Options: `concurrency` (default 32), `timeout` seconds (default 120), `retries` (default 6).
     - `hf:PATH` — a local transformers model folder, or a `.gguf` file, generating in batches on
-      GPU when there is one, else CPU. Options: `batch_size` (default 8), `device`, `dtype`.
+      GPU when there is one, else CPU. Options: `batch_size` (default 8), `device`, `dtype`, and
+      `max_tokens` (a cap on new tokens per answer, for small models on CPU).
     - `vllm:SERVER_ID` — a `vllm serve` started by `workbench llm serve`; resolved through
       `resolve_server(id) -> (base_url, model)` (the front ends pass a store lookup).
 
@@ -108,6 +109,7 @@ def make_backend(
             batch_size=_int_option(options, "batch_size", 8, spec),
             device=options.get("device"),
             dtype=options.get("dtype"),
+            max_tokens=_int_option(options, "max_tokens", 0, spec) if "max_tokens" in options else None,
         )
     from core.llm.openai_client import OpenAIChatBackend, RetryPolicy
 

@@ -38,9 +38,12 @@ def _load(path: str, device: str, dtype: str | None) -> tuple[Any, Any]:
 class TransformersChatBackend:
     """Answers chats with a local causal LM, batching the requests that arrive together."""
 
-    def __init__(self, path: str, *, batch_size: int = 8, device: str | None = None, dtype: str | None = None) -> None:
-        self.model_name = Path(path).name or path
+    def __init__(self, path: str, *, batch_size: int = 8, device: str | None = None, dtype: str | None = None,
+                 max_tokens: int | None = None) -> None:
+        # A cap on new tokens changes the answers, so it is part of the name (and of every cache key).
+        self.model_name = (Path(path).name or path) + (f"[max_tokens={max_tokens}]" if max_tokens else "")
         self.batch_size = batch_size
+        self.max_tokens = max_tokens
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:
             self._tokenizer, self._model = _load(path, self.device, dtype)
@@ -95,7 +98,7 @@ class TransformersChatBackend:
                 torch.manual_seed(params.seed)
         with torch.no_grad():
             output = self._model.generate(
-                **encoded, max_new_tokens=params.max_tokens, pad_token_id=self._tokenizer.pad_token_id, **sampling
+                **encoded, max_new_tokens=min(params.max_tokens, self.max_tokens or params.max_tokens), pad_token_id=self._tokenizer.pad_token_id, **sampling
             )
         prompt_width = encoded["input_ids"].shape[1]
         latency = time.perf_counter() - started

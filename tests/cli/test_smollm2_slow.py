@@ -33,7 +33,7 @@ def test_commit_instruct_with_smollm2_records_an_outcome_for_every_item(db_path:
     engine = make_engine(db_path)
     add_commits(engine, ["Fix total on empty input", "Speed up total"])
     result = CliRunner().invoke(app, ["--db", str(db_path), "synth", "commit-instruct", "--critic",
-                                      f"hf:{gguf}?batch_size=2&device=cpu", "--concurrency", "2", "--json"])
+                                      f"hf:{gguf}?batch_size=2&device=cpu&max_tokens=48", "--concurrency", "2", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     print("SmolLM2 outcome counts:", {k: summary[k] for k in ("pairs", "filtered", "failed", "requests")})
