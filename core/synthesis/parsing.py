@@ -137,12 +137,23 @@ _VERDICT_PATTERNS = [
 ]
 
 
+# Small models often answer in a sentence instead of YES/NO; only a plain refusal is read as NO.
+_PROSE_NO = re.compile(
+    r"\A[^.\n]*\b(?:does not|doesn't|do not|don't|did not|didn't)\s+(?:clearly\s+|really\s+)?improve", re.IGNORECASE
+)
+
+
 def parse_verdict(text: str) -> bool | None:
-    """YES/NO from an answer ("Yes.", "[YES]", "**NO**", "Verdict: yes", prose around it); None if absent."""
+    """YES/NO from an answer ("Yes.", "[YES]", "**NO**", "Verdict: yes", prose around it); None if absent.
+
+    Without an explicit YES or NO, a first sentence saying the change "does not improve" reads as NO.
+    """
     for pattern in _VERDICT_PATTERNS:
         match = pattern.search(text)
         if match:
             return match.group(1).lower() == "yes"
+    if _PROSE_NO.search(text.strip()):
+        return False
     return None
 
 

@@ -20,6 +20,8 @@ PAIR_NAMES = ("INSTRUCTION", "CRITERION", "NAIVE CODE", "IMPROVED CODE", "FEEDBA
     ("Sure, here is my view.\nVerdict: NO\nThe change is cosmetic.", False),
     ("I think the answer is YES, it fixes a bug.", True), ("no, it is a version bump", False),
     ("Hard to say.", None), ("", None),
+    ("This change does not improve the code in a way a reviewer could teach.", False),  # SmolLM2, verbatim
+    ("It improves nothing. The diff does not improve it.", None),  # only the first sentence counts
 ])
 def test_verdicts(text: str, expected: bool | None) -> None:
     assert parse_verdict(text) is expected
