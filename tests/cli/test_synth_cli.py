@@ -144,3 +144,20 @@ def test_kill_9_then_rerun_finishes_with_exact_counts(db_path: Path) -> None:
     final = jobs[0].summary
     assert (final["items_pair"], final["items_filtered"], final["items_failed"]) == (12, 18, 12)
     assert item_counts(engine, jobs[0].params["config_key"]).total == total
+
+
+def test_budget_flag_stops_cleanly_and_rerun_completes(db_path: Path) -> None:
+    engine = make_engine(db_path)
+    add_commits(engine, [f"Fix total #{i}" for i in range(8)])
+    with LoopbackLLM(synth_responder) as server:
+        spec = f"openai:critic@{server.base_url}"
+        capped = invoke(db_path, "synth", "commit-instruct", "--critic", spec, "--concurrency", "2",
+                        "--budget", "2500", "--json")
+        assert capped.exit_code == 0, capped.output  # type: ignore[attr-defined]
+        assert json.loads(capped.stdout)["stop_reason"] == "budget"  # type: ignore[attr-defined]
+        assert "budget reached" in capped.stderr  # type: ignore[attr-defined]
+        assert list_jobs(engine, kind="synth")[0].state == "cancelled"
+        rest = invoke(db_path, "synth", "commit-instruct", "--critic", spec, "--json")
+    first, second = json.loads(capped.stdout), json.loads(rest.stdout)  # type: ignore[attr-defined]
+    assert first["done"] + second["done"] == 8 and first["pairs"] + second["pairs"] == 8
+    assert first["requests"] + second["requests"] == 24 == len(server.requests)
