@@ -19,12 +19,14 @@ from workbench.screens.dashboard import DashboardScreen
 from workbench.screens.evaluation import EvaluationScreen
 from workbench.screens.help import HelpScreen
 from workbench.screens.pairs import PairsScreen
+from workbench.screens.synthesis import SynthesisScreen
 from workbench.screens.training import TrainingScreen
 
 # Each stage adds its screen here: (mode name, screen class, key, title for help and palette).
 SCREEN_MODES: list[tuple[str, type, str, str]] = [
     ("dashboard", DashboardScreen, "d", "Dashboard"),
     ("commits", CommitsScreen, "c", "Commits"),
+    ("synthesis", SynthesisScreen, "s", "Synthesis"),
     ("pairs", PairsScreen, "p", "Pairs"),
     ("training", TrainingScreen, "t", "Training"),
     ("evaluation", EvaluationScreen, "e", "Evaluation"),

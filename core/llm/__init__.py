@@ -1,5 +1,15 @@
 """The LLM layer: one chat interface over OpenAI-compatible servers and local transformers models."""
 
 from core.llm.base import ChatBackend, ChatRequest, ChatResult, Message, SamplingParams
+from core.llm.specs import BackendSpec, make_backend, parse_spec
 
-__all__ = ["ChatBackend", "ChatRequest", "ChatResult", "Message", "SamplingParams"]
+__all__ = [
+    "BackendSpec",
+    "ChatBackend",
+    "ChatRequest",
+    "ChatResult",
+    "Message",
+    "SamplingParams",
+    "make_backend",
+    "parse_spec",
+]

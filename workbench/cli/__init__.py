@@ -12,10 +12,13 @@ from workbench.cli.curate import curate_app
 from workbench.cli.decontaminate import decontaminate_app
 from workbench.cli.eval import eval_app
 from workbench.cli.export import export_app
+from workbench.cli.instructions import instructions_app
 from workbench.cli.jobs import jobs_app
+from workbench.cli.llm import llm_app
 from workbench.cli.merge import merge_app
 from workbench.cli.mine import mine_command
 from workbench.cli.pairs import pairs_app
+from workbench.cli.synth import synth_app
 from workbench.cli.train import pipeline_app, train_app
 
 app = typer.Typer(
@@ -36,6 +39,9 @@ app.add_typer(export_app)
 app.add_typer(train_app, name="train")
 app.add_typer(merge_app)
 app.add_typer(pipeline_app)
+app.add_typer(synth_app, name="synth")
+app.add_typer(instructions_app, name="instructions")
+app.add_typer(llm_app, name="llm")
 
 
 @app.callback(invoke_without_command=True)

@@ -1,0 +1,132 @@
+"""Model spec strings: one text names a backend and its options, for the CLI, the TUI and jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from core.errors import OptionError
+from core.llm.base import ChatBackend
+
+DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
+ServerResolver = Callable[[str], "tuple[str, str]"]
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSpec:
+    """A parsed model spec."""
+
+    kind: str  # openai | hf | vllm
+    target: str  # model name, model path, or managed-server id
+    base_url: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def model_label(self) -> str:
+        """The model name used in cache keys, accounting and the store (never a key or URL)."""
+        return self.target
+
+
+def parse_spec(spec: str) -> BackendSpec:
+    """Parse a model spec (syntax in `make_backend`); raise OptionError naming what is wrong."""
+    text = spec.strip()
+    kind, sep, rest = text.partition(":")
+    if not sep or kind not in ("openai", "hf", "vllm") or not rest:
+        raise OptionError(
+            f"model spec {spec!r}: expected openai:MODEL[@URL], hf:PATH or vllm:SERVER_ID "
+            "(options after '?', e.g. ?concurrency=64)"
+        )
+    if kind == "hf":
+        # Paths may contain '?' only if the user escapes them; options come after the last '?'.
+        path, _, query = rest.rpartition("?") if "?" in rest else (rest, "", "")
+        return BackendSpec("hf", path, options=_options(query, spec))
+    body, _, query = rest.partition("?")
+    options = _options(query, spec)
+    if kind == "vllm":
+        return BackendSpec("vllm", body, options=options)
+    model, base_url = body, DEFAULT_OPENAI_URL
+    for scheme in ("@http://", "@https://"):
+        if scheme in body:
+            model, _, url = body.rpartition(scheme)
+            base_url = scheme[1:] + url
+    if not model:
+        raise OptionError(f"model spec {spec!r}: the model name is empty")
+    return BackendSpec("openai", model, base_url=base_url, options=options)
+
+
+_KNOWN_OPTIONS = {"key_env", "concurrency", "timeout", "retries", "batch_size", "device", "dtype", "max_tokens"}
+
+
+def _options(query: str, spec: str) -> dict[str, str]:
+    options = dict(parse_qsl(query, keep_blank_values=True)) if query else {}
+    unknown = sorted(set(options) - _KNOWN_OPTIONS)
+    if unknown:
+        raise OptionError(f"model spec {spec!r}: unknown option {unknown[0]!r} (known: {sorted(_KNOWN_OPTIONS)})")
+    return options
+
+
+def _int_option(options: dict[str, str], name: str, default: int, spec: str) -> int:
+    try:
+        value = int(options.get(name, default))
+    except ValueError:
+        raise OptionError(f"model spec {spec!r}: {name} must be a whole number") from None
+    if value < 1 and name != "retries":
+        raise OptionError(f"model spec {spec!r}: {name} must be at least 1")
+    return value
+
+
+def make_backend(
+    spec: str,
+    *,
+    concurrency: int | None = None,
+    resolve_server: ServerResolver | None = None,
+) -> ChatBackend:
+    """Build the chat backend a model spec names.
+
+    Syntax (options after `?`, joined by `&`):
+
+    - `openai:MODEL@http://HOST:PORT/v1` — any OpenAI-compatible server (vLLM, SGLang, llama.cpp,
+      hosted APIs). Without `@URL` it is `https://api.openai.com/v1`. The API key is read from the
+      environment variable named by `?key_env=VAR` (default `OPENAI_API_KEY`); it is never stored.
+      Options: `concurrency` (default 32), `timeout` seconds (default 120), `retries` (default 6).
+    - `hf:PATH` — a local transformers model folder, or a `.gguf` file, generating in batches on
+      GPU when there is one, else CPU. Options: `batch_size` (default 8), `device`, `dtype`, and
+      `max_tokens` (a cap on new tokens per answer, for small models on CPU).
+    - `vllm:SERVER_ID` — a `vllm serve` started by `workbench llm serve`; resolved through
+      `resolve_server(id) -> (base_url, model)` (the front ends pass a store lookup).
+
+    `concurrency`, when given, overrides the spec's own request concurrency.
+    """
+    parsed = parse_spec(spec)
+    options = parsed.options
+    if parsed.kind == "hf":
+        # Deferred: torch and transformers load only when a local model is asked for.
+        from core.ml.hf_chat import TransformersChatBackend
+
+        return TransformersChatBackend(
+            parsed.target,
+            batch_size=_int_option(options, "batch_size", 8, spec),
+            device=options.get("device"),
+            dtype=options.get("dtype"),
+            max_tokens=_int_option(options, "max_tokens", 0, spec) if "max_tokens" in options else None,
+        )
+    from core.llm.openai_client import OpenAIChatBackend, RetryPolicy
+
+    base_url, model = parsed.base_url, parsed.target
+    if parsed.kind == "vllm":
+        if resolve_server is None:
+            raise OptionError(f"model spec {spec!r}: a managed vLLM server needs the store to resolve it")
+        base_url, model = resolve_server(parsed.target)
+    try:
+        timeout = float(options.get("timeout", 120))
+    except ValueError:
+        raise OptionError(f"model spec {spec!r}: timeout must be a number of seconds") from None
+    return OpenAIChatBackend(
+        model,
+        base_url,
+        api_key_env=options.get("key_env", "OPENAI_API_KEY"),
+        concurrency=concurrency or _int_option(options, "concurrency", 32, spec),
+        timeout_s=timeout,
+        retry=RetryPolicy(max_retries=_int_option(options, "retries", 6, spec)),
+    )

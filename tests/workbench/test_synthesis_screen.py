@@ -1,0 +1,79 @@
+"""Pilot tests of the synthesis screen against the loopback OpenAI-compatible server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Button, DataTable, Static, TextArea
+
+from stores.db import make_engine
+from stores.synthesis import list_pairs
+from tests.fixtures import HOSTILE_TEXT
+from tests.llm_server import LoopbackLLM
+from tests.synth_answers import synth_responder
+from tests.synth_fixtures import add_commits
+from workbench.app import make_app
+from workbench.screens.synthesis import SynthesisScreen
+
+
+async def test_start_job_shows_counters_and_hostile_conversation(tmp_path: Path) -> None:
+    db_path = tmp_path / "wb.db"
+    engine = make_engine(db_path)
+    add_commits(engine, [f"Fix {HOSTILE_TEXT} #1", "bump version #2"])
+    app = make_app(engine=engine)
+    with LoopbackLLM(synth_responder) as server:
+        async with app.run_test(size=(140, 40)) as pilot:
+            await pilot.press("s")
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, SynthesisScreen)
+            screen.query_one("#critic").value = f"openai:critic@{server.base_url}"  # type: ignore[attr-defined]
+            await pilot.click("#start")
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            screen.refresh_conversations()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            counters = str(screen.query_one("#counters", Static).render())
+            assert "pairs 1" in counters and "filtered 1" in counters
+            assert "done" in str(screen.query_one("#status", Static).render())
+            assert not screen.query_one("#start", Button).disabled
+            table = screen.query_one("#conversations", DataTable)
+            assert table.row_count == 5  # three exchanges for the pair, two for the filtered one
+            texts = []
+            for row in range(table.row_count):
+                table.move_cursor(row=row)
+                await pilot.pause()
+                texts.append(screen.query_one("#conversation-view", TextArea).text)
+            assert any(HOSTILE_TEXT in text for text in texts)
+            assert app.is_running
+    assert len(list_pairs(engine)) == 1
+
+
+async def test_bad_spec_is_reported_not_raised(tmp_path: Path) -> None:
+    app = make_app(db_path=tmp_path / "wb.db")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("s")
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#critic").value = "not-a-spec [bold]x[/]"  # type: ignore[attr-defined]
+        await pilot.click("#start")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        status = str(screen.query_one("#status", Static).render())
+        assert status.startswith("error: model spec") and "[bold]x[/]" in status
+        assert not screen.query_one("#start", Button).disabled
+
+
+def test_synthesis_screen_snapshot(snap_compare: object, tmp_path: Path) -> None:
+    engine = make_engine(tmp_path / "wb.db")
+    app = make_app(engine=engine, clock=lambda: 0.0)
+
+    async def open_screen(pilot: object) -> None:
+        await pilot.press("s")  # type: ignore[attr-defined]
+        await pilot.pause()  # type: ignore[attr-defined]
+        await app.workers.wait_for_complete()
+        await pilot.pause()  # type: ignore[attr-defined]
+
+    assert snap_compare(app, terminal_size=(120, 30), run_before=open_screen)  # type: ignore[operator]
