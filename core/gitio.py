@@ -165,16 +165,44 @@ def start_log(
     return repo.git.log(*args, *revs, "--", *(pathspecs or []), as_process=True, stdout_as_string=False)
 
 
+BlobResult = tuple[bytes | None, int]  # content (None when missing or over the cap), size
+
+
+class BlobTicket:
+    """The answer to one request of blobs, filled by the reader thread while the caller works."""
+
+    def __init__(self, shas: list[str], max_bytes: int) -> None:
+        self.shas = shas
+        self.max_bytes = max_bytes
+        self._done = threading.Event()
+        self._results: dict[str, BlobResult] = {}
+        self._error: BaseException | None = None
+
+    def result(self) -> dict[str, BlobResult]:
+        """Wait for every requested blob; raise if git failed."""
+        self._done.wait()
+        if self._error is not None:
+            raise RepositoryError(f"git cat-file failed: {self._error}")
+        return self._results
+
+
 class BlobReader:
-    """A persistent `git cat-file --batch` fed by a writer thread, so requests never deadlock."""
+    """A persistent `git cat-file --batch` with a writer and a reader thread.
+
+    `request()` returns at once: git reads the next batch's blobs while the caller processes
+    the previous one, and neither pipe can deadlock because each has its own thread.
+    """
 
     def __init__(self, repo: git.Repo) -> None:
         self._process = repo.git.cat_file("--batch", as_process=True, istream=subprocess.PIPE)
         self._stdin = self._process.proc.stdin
         self._stdout = self._process.proc.stdout
         self._requests: queue.Queue[list[str] | None] = queue.Queue()
-        self._writer = threading.Thread(target=self._write_requests, daemon=True)
+        self._tickets: queue.Queue[BlobTicket | None] = queue.Queue()
+        self._writer = threading.Thread(target=self._write_requests, name="cat-file-writer", daemon=True)
+        self._reader = threading.Thread(target=self._read_answers, name="cat-file-reader", daemon=True)
         self._writer.start()
+        self._reader.start()
 
     def _write_requests(self) -> None:
         try:
@@ -184,35 +212,70 @@ class BlobReader:
         except (BrokenPipeError, ValueError, OSError):
             pass
 
-    def read_many(self, shas: list[str], max_bytes: int) -> Iterator[tuple[str, bytes | None, int]]:
-        """Yield (sha, content or None when missing or over max_bytes, size) in request order."""
-        self._requests.put(shas)
+    def _read_answers(self) -> None:
+        failure: BaseException | None = None
+        while (ticket := self._tickets.get()) is not None:
+            if failure is None:
+                try:
+                    self._fill(ticket)
+                except BaseException as exc:  # noqa: BLE001  handed to the waiting caller
+                    failure = exc
+            ticket._error = failure
+            ticket._done.set()
+
+    def _fill(self, ticket: BlobTicket) -> None:
         stdout = self._stdout
-        for sha in shas:
+        for sha in ticket.shas:
             header = stdout.readline().split()
+            if not header:
+                raise OSError("git cat-file ended early")
             if len(header) < 3 or header[1] == b"missing":
-                yield sha, None, 0
+                ticket._results[sha] = (None, 0)
                 continue
             size = int(header[2])
-            if size > max_bytes:
+            if size > ticket.max_bytes:
                 remaining = size + 1
                 while remaining:
-                    remaining -= len(stdout.read(min(remaining, 1 << 20)))
-                yield sha, None, size
+                    chunk = stdout.read(min(remaining, 1 << 20))
+                    if not chunk:
+                        raise OSError("git cat-file ended early")
+                    remaining -= len(chunk)
+                ticket._results[sha] = (None, size)
                 continue
-            data = stdout.read(size + 1)[:-1]
+            data = stdout.read(size + 1)
+            if len(data) != size + 1:
+                raise OSError("git cat-file ended early")
+            ticket._results[sha] = (data[:-1], size)
+
+    def request(self, shas: list[str], max_bytes: int) -> BlobTicket:
+        """Ask for blobs without waiting; `ticket.result()` waits for them."""
+        ticket = BlobTicket(shas, max_bytes)
+        if not shas:
+            ticket._done.set()
+            return ticket
+        self._tickets.put(ticket)
+        self._requests.put(shas)
+        return ticket
+
+    def read_many(self, shas: list[str], max_bytes: int) -> Iterator[tuple[str, bytes | None, int]]:
+        """Yield (sha, content or None when missing or over max_bytes, size) in request order."""
+        results = self.request(shas, max_bytes).result()
+        for sha in shas:
+            data, size = results[sha]
             yield sha, data, size
 
     def close(self) -> None:
-        """Stop the writer thread and the git process."""
+        """Stop both threads and the git process."""
         self._requests.put(None)
         try:
             self._stdin.close()
         except OSError:
             pass
-        self._writer.join(timeout=5)
         try:
             self._process.proc.kill()
             self._process.proc.wait(timeout=5)
         except Exception:  # noqa: BLE001  the process may already be gone
             pass
+        self._tickets.put(None)
+        self._writer.join(timeout=5)
+        self._reader.join(timeout=5)

@@ -6,7 +6,7 @@ import hashlib
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,7 +16,7 @@ import git
 
 from core.errors import RepositoryError
 from core.events import CommitMined, MineEvent, MineFinished, MineProgress, MineStarted
-from core.gitio import BlobReader, RawChange, RawCommit, iter_tokens, open_repository, parse_log, start_log, verify_rev
+from core.gitio import BlobReader, BlobTicket, RawChange, RawCommit, iter_tokens, open_repository, parse_log, start_log, verify_rev
 from core.languages import DEFAULT_LANGUAGES, extension_map, language_of
 from core.licenses import LICENSE_FILE_NAMES, detect_license, normalize_allow_list
 from core.models import CommitRecord
@@ -233,37 +233,47 @@ def mine(
         pathspecs = [f"*{extension}" for extension in extensions]
         process = start_log(repo, revs, options.max_commits, pathspecs)
         blobs = BlobReader(repo)
-        cache = _BlobCache()
-        seen_keys = set(known_content_keys)
-        skipped: Counter[str] = Counter()
+        miner = _BatchMiner(options, extensions, blobs, set(known_content_keys), skip_commits)
         commits_seen = records_kept = 0
         began = last_progress = clock()
         cancelled = False
         batch: list[RawCommit] = []
+        planned: _PlannedBatch | None = None
         commits = parse_log(iter_tokens(process.proc.stdout))
-        while True:
+        while not cancelled:
+            if cancel is not None and cancel.is_set():
+                cancelled = True
+                break
             raw = next(commits, None)
             if raw is not None:
                 batch.append(raw)
             if batch and (raw is None or len(batch) >= COMMITS_PER_BATCH):
-                for event in _mine_batch(batch, options, extensions, blobs, cache, seen_keys,
-                                         skip_commits, skipped):
-                    records_kept += len(event.records)
-                    _emit(event, sink)
-                    yield event
-                commits_seen += len(batch)
+                # Ask git for this batch's blobs now, then process the previous batch meanwhile.
+                following = miner.plan(batch)
                 batch = []
+                if planned is not None:
+                    for event in miner.finish(planned):
+                        records_kept += len(event.records)
+                        _emit(event, sink)
+                        yield event
+                    commits_seen += planned.commit_count
+                    cancelled = cancel is not None and cancel.is_set()
+                planned = following
                 now = clock()
                 if now - last_progress >= PROGRESS_INTERVAL_S:
                     last_progress = now
-                    progress = MineProgress(commits_seen, records_kept, dict(skipped), now - began)
+                    progress = MineProgress(commits_seen, records_kept, dict(miner.skipped), now - began)
                     _emit(progress, sink)
                     yield progress
-                if cancel is not None and cancel.is_set():
-                    cancelled = True
-                    break
             if raw is None:
                 break
+        if planned is not None and not cancelled:
+            for event in miner.finish(planned):
+                records_kept += len(event.records)
+                _emit(event, sink)
+                yield event
+            commits_seen += planned.commit_count
+        skipped = miner.skipped
         if not cancelled:
             _check_log_exit(process, path)
         finished = MineFinished(commits_seen, records_kept, dict(skipped), clock() - began, cancelled)
@@ -312,82 +322,115 @@ def _keep_change(change: RawChange, extensions: dict[str, str], skipped: Counter
     return language
 
 
-def _mine_batch(
-    batch: list[RawCommit],
-    options: MineOptions,
-    extensions: dict[str, str],
-    blobs: BlobReader,
-    cache: _BlobCache,
-    seen_keys: set[str],
-    skip_commits: Collection[str],
-    skipped: Counter[str],
-) -> Iterator[CommitMined]:
-    wanted: list[tuple[RawCommit, list[tuple[RawChange, str]]]] = []
-    for raw in batch:
-        if raw.sha in skip_commits:
-            skipped["already_stored"] += 1
-            continue
-        if len(raw.changes) > options.max_files_per_commit:
-            skipped["too_many_files"] += 1
-            continue
-        kept = []
-        for change in raw.changes:
-            language = _keep_change(change, extensions, skipped)
-            if language is None:
-                continue
-            key = content_key(change.old_blob, change.new_blob)
-            if options.skip_duplicates and key in seen_keys:
-                skipped["duplicate"] += 1
-                continue
-            seen_keys.add(key)
-            kept.append((change, language))
-        if kept:
-            wanted.append((raw, kept))
+@dataclass
+class _PlannedBatch:
+    commit_count: int
+    wanted: list[tuple[RawCommit, list[tuple[RawChange, str]]]]
+    ticket: BlobTicket
 
-    needed = list(dict.fromkeys(
-        sha for _raw, kept in wanted for change, _lang in kept
-        for sha in (change.old_blob, change.new_blob) if cache.get(sha) is None
-    ))
-    problems: dict[str, str] = {}
-    for sha, data, size in blobs.read_many(needed, options.max_file_bytes):
-        problem = _blob_problem(data, size, options.max_file_bytes)
-        if problem:
-            problems[sha] = problem
-        else:
-            assert data is not None
-            cache.put(sha, data)
 
-    for raw, kept in wanted:
-        records = []
-        for change, language in kept:
-            problem = problems.get(change.old_blob) or problems.get(change.new_blob)
-            old, new = cache.get(change.old_blob), cache.get(change.new_blob)
-            if problem or old is None or new is None:
-                skipped[problem or "missing"] += 1
+class _BatchMiner:
+    """Filters a batch of commits by metadata, asks git for its blobs, then builds its records."""
+
+    def __init__(
+        self,
+        options: MineOptions,
+        extensions: dict[str, str],
+        blobs: BlobReader,
+        seen_keys: set[str],
+        skip_commits: Collection[str],
+    ) -> None:
+        self.options = options
+        self.extensions = extensions
+        self.blobs = blobs
+        self.seen_keys = seen_keys
+        self.skip_commits = skip_commits
+        self.skipped: Counter[str] = Counter()
+        self.cache = _BlobCache()
+        self.in_flight: set[str] = set()
+        self.problems: dict[str, str] = {}  # blob sha -> why it cannot be a record side
+
+    def plan(self, batch: list[RawCommit]) -> _PlannedBatch:
+        """Keep the changes worth reading and request the blobs not already read or on their way."""
+        wanted: list[tuple[RawCommit, list[tuple[RawChange, str]]]] = []
+        for raw in batch:
+            if raw.sha in self.skip_commits:
+                self.skipped["already_stored"] += 1
                 continue
-            added, removed, whitespace_only = compare_texts(old, new)
-            if whitespace_only and options.skip_whitespace_only:
-                skipped["whitespace_only"] += 1
+            if len(raw.changes) > self.options.max_files_per_commit:
+                self.skipped["too_many_files"] += 1
                 continue
-            records.append(CommitRecord(
-                sha=raw.sha,
-                parent_sha=raw.parents[0] if raw.parents else "",
-                author=raw.author,
-                author_email=raw.author_email,
-                authored_at=_parse_date(raw.authored_at),
-                message=raw.message,
-                path=change.path,
-                old_path=change.old_path,
-                old_blob=change.old_blob,
-                new_blob=change.new_blob,
-                old_text=old.decode("utf-8"),
-                new_text=new.decode("utf-8"),
-                lines_added=added,
-                lines_removed=removed,
-                language=language,
-            ))
-        if records:
-            yield CommitMined(raw.sha, tuple(records))
+            kept = []
+            for change in raw.changes:
+                language = _keep_change(change, self.extensions, self.skipped)
+                if language is None:
+                    continue
+                key = content_key(change.old_blob, change.new_blob)
+                if self.options.skip_duplicates and key in self.seen_keys:
+                    self.skipped["duplicate"] += 1
+                    continue
+                self.seen_keys.add(key)
+                kept.append((change, language))
+            if kept:
+                wanted.append((raw, kept))
+        needed = self._unread(sha for _raw, kept in wanted for change, _lang in kept
+                              for sha in (change.old_blob, change.new_blob))
+        self.in_flight.update(needed)
+        return _PlannedBatch(len(batch), wanted, self.blobs.request(needed, self.options.max_file_bytes))
+
+    def _unread(self, shas: Iterable[str]) -> list[str]:
+        return [sha for sha in dict.fromkeys(shas)
+                if sha not in self.in_flight and sha not in self.problems and self.cache.get(sha) is None]
+
+    def _absorb(self, results: dict[str, tuple[bytes | None, int]]) -> None:
+        for sha, (data, size) in results.items():
+            self.in_flight.discard(sha)
+            problem = _blob_problem(data, size, self.options.max_file_bytes)
+            if problem:
+                self.problems[sha] = problem
+            else:
+                assert data is not None
+                self.cache.put(sha, data)
+
+    def finish(self, planned: _PlannedBatch) -> Iterator[CommitMined]:
+        """Wait for the batch's blobs and yield its commits' records."""
+        self._absorb(planned.ticket.result())
+        sides = [sha for _raw, kept in planned.wanted for change, _lang in kept
+                 for sha in (change.old_blob, change.new_blob)]
+        evicted = self._unread(sides)  # pushed out of the cache before use: read them again
+        if evicted:
+            self._absorb(self.blobs.request(evicted, self.options.max_file_bytes).result())
+        for raw, kept in planned.wanted:
+            records = []
+            for change, language in kept:
+                problem = self.problems.get(change.old_blob) or self.problems.get(change.new_blob)
+                old, new = self.cache.get(change.old_blob), self.cache.get(change.new_blob)
+                if problem or old is None or new is None:
+                    self.skipped[problem or "missing"] += 1
+                    continue
+                added, removed, whitespace_only = compare_texts(old, new)
+                if whitespace_only and self.options.skip_whitespace_only:
+                    self.skipped["whitespace_only"] += 1
+                    continue
+                records.append(CommitRecord(
+                    sha=raw.sha,
+                    parent_sha=raw.parents[0] if raw.parents else "",
+                    author=raw.author,
+                    author_email=raw.author_email,
+                    authored_at=_parse_date(raw.authored_at),
+                    message=raw.message,
+                    path=change.path,
+                    old_path=change.old_path,
+                    old_blob=change.old_blob,
+                    new_blob=change.new_blob,
+                    old_text=old.decode("utf-8"),
+                    new_text=new.decode("utf-8"),
+                    lines_added=added,
+                    lines_removed=removed,
+                    language=language,
+                ))
+            if records:
+                yield CommitMined(raw.sha, tuple(records))
 
 
 def _blob_problem(data: bytes | None, size: int, max_bytes: int) -> str | None:
