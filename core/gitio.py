@@ -51,13 +51,28 @@ def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
+def prefetch_chunks(stream: IO[bytes], chunk_size: int = 1 << 16) -> Iterator[bytes]:
+    """Read a pipe in a thread so the process writing it never waits for the consumer."""
+    chunks: queue.Queue[bytes] = queue.Queue()
+
+    def pump() -> None:
+        try:
+            while chunk := stream.read1(chunk_size) if hasattr(stream, "read1") else stream.read(chunk_size):
+                chunks.put(chunk)
+        except (OSError, ValueError):
+            pass
+        finally:
+            chunks.put(b"")
+
+    threading.Thread(target=pump, name="git-log-reader", daemon=True).start()
+    while chunk := chunks.get():
+        yield chunk
+
+
 def iter_tokens(stream: IO[bytes], chunk_size: int = 1 << 20) -> Iterator[bytes]:
     """Split a byte stream on NUL without loading it whole."""
     rest = b""
-    while True:
-        chunk = stream.read(chunk_size)
-        if not chunk:
-            break
+    for chunk in prefetch_chunks(stream, chunk_size):
         parts = (rest + chunk).split(b"\0")
         rest = parts.pop()
         yield from parts

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from concurrent.futures import Future
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -18,6 +19,7 @@ from core.errors import RepositoryError
 from core.events import CommitMined, MineEvent, MineFinished, MineProgress, MineStarted
 from core.gitio import BlobReader, BlobTicket, RawChange, RawCommit, iter_tokens, open_repository, parse_log, start_log, verify_rev
 from core.languages import DEFAULT_LANGUAGES, extension_map, language_of
+from core.linediff import LineCounter, changed_region, compare_texts
 from core.licenses import LICENSE_FILE_NAMES, detect_license, normalize_allow_list
 from core.models import CommitRecord
 
@@ -104,77 +106,6 @@ class _BlobCache:
             self._bytes -= len(evicted)
 
 
-def _common_prefix_length(a: bytes, b: bytes) -> int:
-    # Bisect with slice compares (memcpy + memcmp in C) instead of a Python loop per byte.
-    low, high = 0, min(len(a), len(b))
-    if a[:high] == b[:high]:
-        return high
-    while high - low > 32:  # a[:low] == b[:low] and a[:high] != b[:high]
-        middle = (low + high) // 2
-        if a[low:middle] == b[low:middle]:
-            low = middle
-        else:
-            high = middle
-    while low < high and a[low] == b[low]:
-        low += 1
-    return low
-
-
-def _common_suffix_length(a: bytes, b: bytes, limit: int) -> int:
-    la, lb = len(a), len(b)
-    low, high = 0, limit
-    if a[la - high:] == b[lb - high:]:
-        return high
-    while high - low > 32:
-        middle = (low + high) // 2
-        if a[la - middle:la - low] == b[lb - middle:lb - low]:
-            low = middle
-        else:
-            high = middle
-    while low < high and a[la - low - 1] == b[lb - low - 1]:
-        low += 1
-    return low
-
-
-_WHITESPACE = b" \t\n\r\x0b\x0c"
-
-
-def _line_count(text: bytes) -> int:
-    return text.count(b"\n") + (1 if text and not text.endswith(b"\n") else 0)
-
-
-def compare_texts(old: bytes, new: bytes) -> tuple[int, int, bool]:
-    """Lines added, lines removed, and whether the change is whitespace only.
-
-    Memcmp-speed trimming of the common leading and trailing lines, then the lines of each side's
-    middle not matched on the other (as a multiset): equal to git's numstat unless lines moved.
-    """
-    prefix = _common_prefix_length(old, new)
-    prefix = old.rfind(b"\n", 0, prefix) + 1  # keep whole lines only
-    suffix = _common_suffix_length(old, new, min(len(old), len(new)) - prefix)
-    if suffix:
-        tail = old[len(old) - suffix:]
-        newline = tail.find(b"\n")
-        suffix = suffix - newline - 1 if newline >= 0 else 0
-    old_middle = old[prefix:len(old) - suffix]
-    new_middle = new[prefix:len(new) - suffix]
-    whitespace_only = (
-        old_middle.translate(None, _WHITESPACE) == new_middle.translate(None, _WHITESPACE)
-        and old_middle.split() == new_middle.split()
-    )
-    if not old_middle or not new_middle:  # a pure insertion or deletion of whole lines
-        return _line_count(new_middle), _line_count(old_middle), whitespace_only
-    old_lines = old_middle.splitlines()
-    new_lines = new_middle.splitlines()
-    if not old_lines or not new_lines:
-        return len(new_lines), len(old_lines), whitespace_only
-    old_counts, new_counts = Counter(old_lines), Counter(new_lines)
-    shared = old_counts.keys() & new_counts.keys()
-    # map/min keep the per-line work in C; Counter.__and__ loops in Python.
-    common = sum(map(min, map(old_counts.__getitem__, shared), map(new_counts.__getitem__, shared)))
-    return len(new_lines) - common, len(old_lines) - common, whitespace_only
-
-
 @dataclass(frozen=True, slots=True)
 class RepositoryProbe:
     """What a front end needs before it starts a job: where the repository is, its license and head."""
@@ -224,6 +155,7 @@ def mine(
     repo = open_repository(path)
     process = None
     blobs: BlobReader | None = None
+    miner: _BatchMiner | None = None
     try:
         revs = ["--branches", "--remotes"] if options.all_branches else [options.rev or "HEAD"]
         started = MineStarted(probe.path, probe.license, probe.head_sha)
@@ -238,7 +170,10 @@ def mine(
         began = last_progress = clock()
         cancelled = False
         batch: list[RawCommit] = []
+        # Three batches in flight: git reads blobs for the newest, this thread trims the middle
+        # one, and the helper process counts lines of the oldest, which is then emitted.
         planned: _PlannedBatch | None = None
+        prepared: _PreparedBatch | None = None
         commits = parse_log(iter_tokens(process.proc.stdout))
         while not cancelled:
             if cancel is not None and cancel.is_set():
@@ -248,16 +183,18 @@ def mine(
             if raw is not None:
                 batch.append(raw)
             if batch and (raw is None or len(batch) >= COMMITS_PER_BATCH):
-                # Ask git for this batch's blobs now, then process the previous batch meanwhile.
                 following = miner.plan(batch)
                 batch = []
                 if planned is not None:
-                    for event in miner.finish(planned):
-                        records_kept += len(event.records)
-                        _emit(event, sink)
-                        yield event
-                    commits_seen += planned.commit_count
-                    cancelled = cancel is not None and cancel.is_set()
+                    trimmed = miner.prepare(planned)
+                    if prepared is not None:
+                        for event in miner.emit(prepared):
+                            records_kept += len(event.records)
+                            _emit(event, sink)
+                            yield event
+                        commits_seen += prepared.commit_count
+                        cancelled = cancel is not None and cancel.is_set()
+                    prepared = trimmed
                 planned = following
                 now = clock()
                 if now - last_progress >= PROGRESS_INTERVAL_S:
@@ -267,12 +204,16 @@ def mine(
                     yield progress
             if raw is None:
                 break
-        if planned is not None and not cancelled:
-            for event in miner.finish(planned):
-                records_kept += len(event.records)
-                _emit(event, sink)
-                yield event
-            commits_seen += planned.commit_count
+        if not cancelled:
+            remaining = [prepared, miner.prepare(planned) if planned is not None else None]
+            for last in remaining:
+                if last is None:
+                    continue
+                for event in miner.emit(last):
+                    records_kept += len(event.records)
+                    _emit(event, sink)
+                    yield event
+                commits_seen += last.commit_count
         skipped = miner.skipped
         if not cancelled:
             _check_log_exit(process, path)
@@ -280,6 +221,8 @@ def mine(
         _emit(finished, sink)
         yield finished
     finally:
+        if miner is not None:
+            miner.counter.close()
         if blobs is not None:
             blobs.close()
         if process is not None:
@@ -329,6 +272,13 @@ class _PlannedBatch:
     ticket: BlobTicket
 
 
+@dataclass
+class _PreparedBatch:
+    commit_count: int
+    changes: list[tuple[RawCommit, RawChange, str, bytes, bytes]]
+    line_counts: Future[list[tuple[int, int]]]
+
+
 class _BatchMiner:
     """Filters a batch of commits by metadata, asks git for its blobs, then builds its records."""
 
@@ -349,6 +299,7 @@ class _BatchMiner:
         self.cache = _BlobCache()
         self.in_flight: set[str] = set()
         self.problems: dict[str, str] = {}  # blob sha -> why it cannot be a record side
+        self.counter = LineCounter()
 
     def plan(self, batch: list[RawCommit]) -> _PlannedBatch:
         """Keep the changes worth reading and request the blobs not already read or on their way."""
@@ -392,45 +343,59 @@ class _BatchMiner:
                 assert data is not None
                 self.cache.put(sha, data)
 
-    def finish(self, planned: _PlannedBatch) -> Iterator[CommitMined]:
-        """Wait for the batch's blobs and yield its commits' records."""
+    def prepare(self, planned: _PlannedBatch) -> _PreparedBatch:
+        """Wait for the batch's blobs, drop unusable and whitespace-only changes, start counting lines."""
         self._absorb(planned.ticket.result())
         sides = [sha for _raw, kept in planned.wanted for change, _lang in kept
                  for sha in (change.old_blob, change.new_blob)]
         evicted = self._unread(sides)  # pushed out of the cache before use: read them again
         if evicted:
             self._absorb(self.blobs.request(evicted, self.options.max_file_bytes).result())
+        changes: list[tuple[RawCommit, RawChange, str, bytes, bytes]] = []
+        regions: list[tuple[bytes, bytes]] = []
         for raw, kept in planned.wanted:
-            records = []
             for change, language in kept:
                 problem = self.problems.get(change.old_blob) or self.problems.get(change.new_blob)
                 old, new = self.cache.get(change.old_blob), self.cache.get(change.new_blob)
                 if problem or old is None or new is None:
                     self.skipped[problem or "missing"] += 1
                     continue
-                added, removed, whitespace_only = compare_texts(old, new)
+                old_middle, new_middle, whitespace_only = changed_region(old, new)
                 if whitespace_only and self.options.skip_whitespace_only:
                     self.skipped["whitespace_only"] += 1
                     continue
-                records.append(CommitRecord(
-                    sha=raw.sha,
-                    parent_sha=raw.parents[0] if raw.parents else "",
-                    author=raw.author,
-                    author_email=raw.author_email,
-                    authored_at=_parse_date(raw.authored_at),
-                    message=raw.message,
-                    path=change.path,
-                    old_path=change.old_path,
-                    old_blob=change.old_blob,
-                    new_blob=change.new_blob,
-                    old_text=old.decode("utf-8"),
-                    new_text=new.decode("utf-8"),
-                    lines_added=added,
-                    lines_removed=removed,
-                    language=language,
-                ))
-            if records:
+                changes.append((raw, change, language, old, new))
+                regions.append((old_middle, new_middle))
+        return _PreparedBatch(planned.commit_count, changes, self.counter.submit(regions))
+
+    def emit(self, prepared: _PreparedBatch) -> Iterator[CommitMined]:
+        """Yield the records of each commit of a prepared batch, once its line counts are in."""
+        counts = prepared.line_counts.result()
+        records: list[CommitRecord] = []
+        for index, ((raw, change, language, old, new), (added, removed)) in enumerate(
+            zip(prepared.changes, counts)
+        ):
+            records.append(CommitRecord(
+                sha=raw.sha,
+                parent_sha=raw.parents[0] if raw.parents else "",
+                author=raw.author,
+                author_email=raw.author_email,
+                authored_at=_parse_date(raw.authored_at),
+                message=raw.message,
+                path=change.path,
+                old_path=change.old_path,
+                old_blob=change.old_blob,
+                new_blob=change.new_blob,
+                old_text=old.decode("utf-8"),
+                new_text=new.decode("utf-8"),
+                lines_added=added,
+                lines_removed=removed,
+                language=language,
+            ))
+            following = prepared.changes[index + 1][0] if index + 1 < len(prepared.changes) else None
+            if following is not raw:
                 yield CommitMined(raw.sha, tuple(records))
+                records = []
 
 
 def _blob_problem(data: bytes | None, size: int, max_bytes: int) -> str | None:

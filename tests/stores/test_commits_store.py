@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,7 @@ def test_recorder_stores_records_and_shares_blobs(engine: Engine, make_repo: Cal
     first = list_commits(engine, limit=1)[0]
     detail = get_commit(engine, first.id)
     assert detail.message.startswith("edit 3 ")
+    assert detail.authored_at == datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     assert HOSTILE_TEXT in detail.message
     assert (detail.old_text, detail.new_text) in (("a = 2\n", "a = 3\n"), ("b = 2\n# 2\n", "b = 3\n# 3\n"))
 

@@ -1,0 +1,199 @@
+"""Line counts of a change: trim the common leading and trailing lines, then match the rest.
+
+Kept free of heavy imports: the counting of large batches runs in a spawned helper process.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import queue
+import struct
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import Future
+from pathlib import Path
+
+def _common_prefix_length(a: bytes, b: bytes) -> int:
+    # Bisect with slice compares (memcpy + memcmp in C) instead of a Python loop per byte.
+    low, high = 0, min(len(a), len(b))
+    if a[:high] == b[:high]:
+        return high
+    while high - low > 32:  # a[:low] == b[:low] and a[:high] != b[:high]
+        middle = (low + high) // 2
+        if a[low:middle] == b[low:middle]:
+            low = middle
+        else:
+            high = middle
+    while low < high and a[low] == b[low]:
+        low += 1
+    return low
+
+
+def _common_suffix_length(a: bytes, b: bytes, limit: int) -> int:
+    la, lb = len(a), len(b)
+    low, high = 0, limit
+    if a[la - high:] == b[lb - high:]:
+        return high
+    while high - low > 32:
+        middle = (low + high) // 2
+        if a[la - middle:la - low] == b[lb - middle:lb - low]:
+            low = middle
+        else:
+            high = middle
+    while low < high and a[la - low - 1] == b[lb - low - 1]:
+        low += 1
+    return low
+
+
+_WHITESPACE = b" \t\n\r\x0b\x0c"
+
+
+def _line_count(text: bytes) -> int:
+    return text.count(b"\n") + (1 if text and not text.endswith(b"\n") else 0)
+
+
+def changed_region(old: bytes, new: bytes) -> tuple[bytes, bytes, bool]:
+    """The changed middle of each side (whole lines) and whether the change is whitespace only."""
+    prefix = _common_prefix_length(old, new)
+    prefix = old.rfind(b"\n", 0, prefix) + 1  # keep whole lines only
+    suffix = _common_suffix_length(old, new, min(len(old), len(new)) - prefix)
+    if suffix:
+        tail = old[len(old) - suffix:]
+        newline = tail.find(b"\n")
+        suffix = suffix - newline - 1 if newline >= 0 else 0
+    old_middle = old[prefix:len(old) - suffix]
+    new_middle = new[prefix:len(new) - suffix]
+    whitespace_only = (
+        old_middle.translate(None, _WHITESPACE) == new_middle.translate(None, _WHITESPACE)
+        and old_middle.split() == new_middle.split()
+    )
+    return old_middle, new_middle, whitespace_only
+
+
+def count_region_lines(old_middle: bytes, new_middle: bytes) -> tuple[int, int]:
+    """Lines added and removed: the lines of each middle not matched on the other, as a multiset."""
+    if not old_middle or not new_middle:  # a pure insertion or deletion of whole lines
+        return _line_count(new_middle), _line_count(old_middle)
+    old_lines = old_middle.splitlines()
+    new_lines = new_middle.splitlines()
+    if not old_lines or not new_lines:
+        return len(new_lines), len(old_lines)
+    old_counts, new_counts = Counter(old_lines), Counter(new_lines)
+    shared = old_counts.keys() & new_counts.keys()
+    # map/min keep the per-line work in C; Counter.__and__ loops in Python.
+    common = sum(map(min, map(old_counts.__getitem__, shared), map(new_counts.__getitem__, shared)))
+    return len(new_lines) - common, len(old_lines) - common
+
+
+def compare_texts(old: bytes, new: bytes) -> tuple[int, int, bool]:
+    """Lines added, lines removed, and whether the change is whitespace only.
+
+    Memcmp-speed trimming of the common leading and trailing lines, then the lines of each side's
+    middle not matched on the other (as a multiset): equal to git's numstat unless lines moved.
+    """
+    old_middle, new_middle, whitespace_only = changed_region(old, new)
+    return (*count_region_lines(old_middle, new_middle), whitespace_only)
+
+
+def count_many(regions: Sequence[tuple[bytes, bytes]]) -> list[tuple[int, int]]:
+    """count_region_lines for a batch (the helper process's entry point)."""
+    return [count_region_lines(old, new) for old, new in regions]
+
+
+class LineCounter:
+    """Counts batches of changed regions, in a helper process once batches are large enough.
+
+    Splitting lines and matching them is the miner's largest pure-Python cost; a helper process
+    (`python -m core.linediff`, fed over pipes with marshal) does it on the second core while the
+    miner reads the next batch. If the helper cannot start or dies, counting goes on in-process.
+    """
+
+    def __init__(self, min_bytes_for_process: int = 1 << 20) -> None:
+        self._min_bytes = min_bytes_for_process
+        self._process: subprocess.Popen[bytes] | None = None
+        self._outbox: queue.Queue[bytes | None] = queue.Queue()
+        self._waiting: queue.Queue[tuple[Future[list[tuple[int, int]]], list[tuple[bytes, bytes]]] | None] = (
+            queue.Queue()
+        )
+        self._broken = False
+
+    def submit(self, regions: list[tuple[bytes, bytes]]) -> Future[list[tuple[int, int]]]:
+        """Start counting; small batches (or all, without a helper) are counted at once here."""
+        future: Future[list[tuple[int, int]]] = Future()
+        if self._broken or sum(len(old) + len(new) for old, new in regions) < self._min_bytes:
+            future.set_result(count_many(regions))
+            return future
+        if self._process is None and not self._start():
+            future.set_result(count_many(regions))
+            return future
+        self._waiting.put((future, regions))
+        payload = marshal.dumps(regions)
+        self._outbox.put(struct.pack("<Q", len(payload)) + payload)
+        return future
+
+    def _start(self) -> bool:
+        package_root = str(Path(__file__).resolve().parents[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "core.linediff"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, env=env,
+            )
+        except OSError:
+            self._broken = True
+            return False
+        threading.Thread(target=self._write, name="linediff-writer", daemon=True).start()
+        threading.Thread(target=self._read, name="linediff-reader", daemon=True).start()
+        return True
+
+    def _write(self) -> None:
+        assert self._process is not None and self._process.stdin is not None
+        try:
+            while (message := self._outbox.get()) is not None:
+                self._process.stdin.write(message)
+                self._process.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+
+    def _read(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        stdout = self._process.stdout
+        while (item := self._waiting.get()) is not None:
+            future, regions = item
+            try:
+                header = stdout.read(8)
+                body = stdout.read(struct.unpack("<Q", header)[0]) if len(header) == 8 else b""
+                future.set_result(marshal.loads(body))
+            except (OSError, ValueError, EOFError, struct.error, TypeError):
+                self._broken = True  # the helper died: count here from now on
+                future.set_result(count_many(regions))
+
+    def close(self) -> None:
+        """Stop the helper process if one was started."""
+        if self._process is not None:
+            self._outbox.put(None)
+            self._waiting.put(None)
+            try:
+                self._process.kill()
+                self._process.wait(timeout=5)
+            except OSError:
+                pass
+            self._process = None
+
+
+def _serve() -> None:
+    """The helper process: read length-prefixed batches on stdin, write their counts on stdout."""
+    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    while len(header := source.read(8)) == 8:
+        regions = marshal.loads(source.read(struct.unpack("<Q", header)[0]))
+        answer = marshal.dumps(count_many(regions))
+        sink.write(struct.pack("<Q", len(answer)) + answer)
+        sink.flush()
+
+
+if __name__ == "__main__":
+    _serve()
