@@ -16,12 +16,11 @@ from core.errors import RepositoryError
 
 # Fields of one commit header; each is NUL-terminated and the record starts with \x1e.
 LOG_FORMAT = "%x1e%H%x00%P%x00%an%x00%ae%x00%aI%x00%B%x00"
-_NUMSTAT = re.compile(rb"^(\d+|-)\t(\d+|-)\t(.*)$", re.S)
 
 
 @dataclass(frozen=True, slots=True)
 class RawChange:
-    """One entry of `git log --raw`: modes, blob ids, status, paths, and the numstat counts."""
+    """One entry of `git log --raw`: modes, blob ids, status and paths."""
 
     old_mode: str
     new_mode: str
@@ -30,8 +29,6 @@ class RawChange:
     status: str  # M, A, D, R, C, T
     old_path: str
     path: str
-    added: int | None = None
-    removed: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,52 +78,25 @@ def iter_tokens(stream: IO[bytes], chunk_size: int = 1 << 20) -> Iterator[bytes]
 
 
 def parse_log(tokens: Iterator[bytes]) -> Iterator[RawCommit]:
-    """Parse the NUL-separated tokens of `git log --raw --numstat -z --format=LOG_FORMAT`."""
-    pending: bytes | None = None
-
-    def next_token() -> bytes | None:
-        nonlocal pending
-        if pending is not None:
-            token, pending = pending, None
-            return token
-        return next(tokens, None)
-
-    token = next_token()
+    """Parse the NUL-separated tokens of `git log --raw -z --format=LOG_FORMAT`."""
+    token = next(tokens, None)
     while token is not None:
         if not token.startswith(b"\x1e"):
-            token = next_token()
+            token = next(tokens, None)
             continue
         sha = token[1:].decode("ascii")
-        header = [next_token() or b"" for _ in range(5)]
-        parents, author, email, date, message = header
+        parents, author, email, date, message = (next(tokens, b"") for _ in range(5))
         changes: list[RawChange] = []
-        counts: list[tuple[int | None, int | None]] = []
-        token = next_token()
+        token = next(tokens, None)
         while token is not None and not token.startswith(b"\x1e"):
-            body = token.lstrip(b"\n")
-            if body.startswith(b":"):
-                meta = body[1:].split(b" ")
-                status = meta[4][:1].decode("ascii") if len(meta) > 4 else "?"
-                first = _decode(next_token() or b"")
-                second = _decode(next_token() or b"") if status in ("R", "C") else first
-                changes.append(RawChange(meta[0].decode(), meta[1].decode(), meta[2].decode(),
-                                         meta[3].decode(), status, first, second))
-            else:
-                match = _NUMSTAT.match(body)
-                if match:
-                    added, removed, path = match.groups()
-                    if not path:  # a rename: the old and new paths follow as two tokens
-                        next_token()
-                        next_token()
-                    counts.append((None if added == b"-" else int(added),
-                                   None if removed == b"-" else int(removed)))
-            token = next_token()
-        if len(counts) == len(changes):
-            changes = [
-                RawChange(c.old_mode, c.new_mode, c.old_blob, c.new_blob, c.status, c.old_path, c.path,
-                          added, removed)
-                for c, (added, removed) in zip(changes, counts)
-            ]
+            if token[:1] == b":" or token[:2] == b"\n:":
+                old_mode, new_mode, old_blob, new_blob, status = token.lstrip(b"\n:").split(b" ", 4)
+                kind = status[:1].decode("ascii")
+                first = _decode(next(tokens, b""))
+                second = _decode(next(tokens, b"")) if kind in ("R", "C") else first
+                changes.append(RawChange(old_mode.decode(), new_mode.decode(), old_blob.decode(),
+                                         new_blob.decode(), kind, first, second))
+            token = next(tokens, None)
         yield RawCommit(sha, tuple(parents.decode().split()), _decode(author), _decode(email),
                         date.decode(), _decode(message), tuple(changes))
 

@@ -56,8 +56,8 @@ def _line_count(text: bytes) -> int:
     return text.count(b"\n") + (1 if text and not text.endswith(b"\n") else 0)
 
 
-def changed_region(old: bytes, new: bytes) -> tuple[bytes, bytes, bool]:
-    """The changed middle of each side (whole lines) and whether the change is whitespace only."""
+def changed_region(old: bytes, new: bytes) -> tuple[bytes, bytes]:
+    """The changed middle of each side: whole lines, after the common leading and trailing lines."""
     prefix = _common_prefix_length(old, new)
     prefix = old.rfind(b"\n", 0, prefix) + 1  # keep whole lines only
     suffix = _common_suffix_length(old, new, min(len(old), len(new)) - prefix)
@@ -67,26 +67,32 @@ def changed_region(old: bytes, new: bytes) -> tuple[bytes, bytes, bool]:
         suffix = suffix - newline - 1 if newline >= 0 else 0
     old_middle = old[prefix:len(old) - suffix]
     new_middle = new[prefix:len(new) - suffix]
-    whitespace_only = (
+    return old_middle, new_middle
+
+
+def whitespace_only(old_middle: bytes, new_middle: bytes) -> bool:
+    """True when the two sides differ only in whitespace."""
+    return (
         old_middle.translate(None, _WHITESPACE) == new_middle.translate(None, _WHITESPACE)
         and old_middle.split() == new_middle.split()
     )
-    return old_middle, new_middle, whitespace_only
 
 
-def count_region_lines(old_middle: bytes, new_middle: bytes) -> tuple[int, int]:
-    """Lines added and removed: the lines of each middle not matched on the other, as a multiset."""
+def count_region_lines(old_middle: bytes, new_middle: bytes) -> tuple[int, int, bool]:
+    """Lines added and removed (the lines of each middle not matched on the other, as a multiset),
+    and whether the change is whitespace only."""
+    spaces_only = whitespace_only(old_middle, new_middle)
     if not old_middle or not new_middle:  # a pure insertion or deletion of whole lines
-        return _line_count(new_middle), _line_count(old_middle)
+        return _line_count(new_middle), _line_count(old_middle), spaces_only
     old_lines = old_middle.splitlines()
     new_lines = new_middle.splitlines()
     if not old_lines or not new_lines:
-        return len(new_lines), len(old_lines)
+        return len(new_lines), len(old_lines), spaces_only
     old_counts, new_counts = Counter(old_lines), Counter(new_lines)
     shared = old_counts.keys() & new_counts.keys()
     # map/min keep the per-line work in C; Counter.__and__ loops in Python.
     common = sum(map(min, map(old_counts.__getitem__, shared), map(new_counts.__getitem__, shared)))
-    return len(new_lines) - common, len(old_lines) - common
+    return len(new_lines) - common, len(old_lines) - common, spaces_only
 
 
 def compare_texts(old: bytes, new: bytes) -> tuple[int, int, bool]:
@@ -95,11 +101,10 @@ def compare_texts(old: bytes, new: bytes) -> tuple[int, int, bool]:
     Memcmp-speed trimming of the common leading and trailing lines, then the lines of each side's
     middle not matched on the other (as a multiset): equal to git's numstat unless lines moved.
     """
-    old_middle, new_middle, whitespace_only = changed_region(old, new)
-    return (*count_region_lines(old_middle, new_middle), whitespace_only)
+    return count_region_lines(*changed_region(old, new))
 
 
-def count_many(regions: Sequence[tuple[bytes, bytes]]) -> list[tuple[int, int]]:
+def count_many(regions: Sequence[tuple[bytes, bytes]]) -> list[tuple[int, int, bool]]:
     """count_region_lines for a batch (the helper process's entry point)."""
     return [count_region_lines(old, new) for old, new in regions]
 
@@ -116,14 +121,14 @@ class LineCounter:
         self._min_bytes = min_bytes_for_process
         self._process: subprocess.Popen[bytes] | None = None
         self._outbox: queue.Queue[bytes | None] = queue.Queue()
-        self._waiting: queue.Queue[tuple[Future[list[tuple[int, int]]], list[tuple[bytes, bytes]]] | None] = (
+        self._waiting: queue.Queue[tuple[Future[list[tuple[int, int, bool]]], list[tuple[bytes, bytes]]] | None] = (
             queue.Queue()
         )
         self._broken = False
 
-    def submit(self, regions: list[tuple[bytes, bytes]]) -> Future[list[tuple[int, int]]]:
+    def submit(self, regions: list[tuple[bytes, bytes]]) -> Future[list[tuple[int, int, bool]]]:
         """Start counting; small batches (or all, without a helper) are counted at once here."""
-        future: Future[list[tuple[int, int]]] = Future()
+        future: Future[list[tuple[int, int, bool]]] = Future()
         if self._broken or sum(len(old) + len(new) for old, new in regions) < self._min_bytes:
             future.set_result(count_many(regions))
             return future

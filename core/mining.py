@@ -276,7 +276,7 @@ class _PlannedBatch:
 class _PreparedBatch:
     commit_count: int
     changes: list[tuple[RawCommit, RawChange, str, bytes, bytes]]
-    line_counts: Future[list[tuple[int, int]]]
+    line_counts: Future[list[tuple[int, int, bool]]]
 
 
 class _BatchMiner:
@@ -344,7 +344,7 @@ class _BatchMiner:
                 self.cache.put(sha, data)
 
     def prepare(self, planned: _PlannedBatch) -> _PreparedBatch:
-        """Wait for the batch's blobs, drop unusable and whitespace-only changes, start counting lines."""
+        """Wait for the batch's blobs, drop unusable ones, and start counting lines in the helper."""
         self._absorb(planned.ticket.result())
         sides = [sha for _raw, kept in planned.wanted for change, _lang in kept
                  for sha in (change.old_blob, change.new_blob)]
@@ -360,40 +360,42 @@ class _BatchMiner:
                 if problem or old is None or new is None:
                     self.skipped[problem or "missing"] += 1
                     continue
-                old_middle, new_middle, whitespace_only = changed_region(old, new)
-                if whitespace_only and self.options.skip_whitespace_only:
-                    self.skipped["whitespace_only"] += 1
-                    continue
                 changes.append((raw, change, language, old, new))
-                regions.append((old_middle, new_middle))
+                regions.append(changed_region(old, new))
         return _PreparedBatch(planned.commit_count, changes, self.counter.submit(regions))
 
     def emit(self, prepared: _PreparedBatch) -> Iterator[CommitMined]:
         """Yield the records of each commit of a prepared batch, once its line counts are in."""
         counts = prepared.line_counts.result()
+        texts: dict[str, str] = {}  # a blob often serves two records of a batch: decode it once
         records: list[CommitRecord] = []
-        for index, ((raw, change, language, old, new), (added, removed)) in enumerate(
+        for index, ((raw, change, language, old, new), (added, removed, spaces_only)) in enumerate(
             zip(prepared.changes, counts)
         ):
-            records.append(CommitRecord(
-                sha=raw.sha,
-                parent_sha=raw.parents[0] if raw.parents else "",
-                author=raw.author,
-                author_email=raw.author_email,
-                authored_at=_parse_date(raw.authored_at),
-                message=raw.message,
-                path=change.path,
-                old_path=change.old_path,
-                old_blob=change.old_blob,
-                new_blob=change.new_blob,
-                old_text=old.decode("utf-8"),
-                new_text=new.decode("utf-8"),
-                lines_added=added,
-                lines_removed=removed,
-                language=language,
-            ))
+            if spaces_only and self.options.skip_whitespace_only:
+                self.skipped["whitespace_only"] += 1
+            else:
+                old_text = texts.get(change.old_blob) or texts.setdefault(change.old_blob, old.decode("utf-8"))
+                new_text = texts.get(change.new_blob) or texts.setdefault(change.new_blob, new.decode("utf-8"))
+                records.append(CommitRecord(
+                    sha=raw.sha,
+                    parent_sha=raw.parents[0] if raw.parents else "",
+                    author=raw.author,
+                    author_email=raw.author_email,
+                    authored_at=_parse_date(raw.authored_at),
+                    message=raw.message,
+                    path=change.path,
+                    old_path=change.old_path,
+                    old_blob=change.old_blob,
+                    new_blob=change.new_blob,
+                    old_text=old_text,
+                    new_text=new_text,
+                    lines_added=added,
+                    lines_removed=removed,
+                    language=language,
+                ))
             following = prepared.changes[index + 1][0] if index + 1 < len(prepared.changes) else None
-            if following is not raw:
+            if following is not raw and records:
                 yield CommitMined(raw.sha, tuple(records))
                 records = []
 

@@ -1,4 +1,4 @@
-"""`workbench synth ...`: Commit-Instruct and Critic-Evol runs, and a minimal look at the pairs they made."""
+"""`workbench synth ...`: Commit-Instruct and Critic-Evol runs and their conversations (pairs: `workbench pairs`)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,11 @@ from rich.text import Text
 from core.llm.accounting import Price
 from core.synthesis.driver import ItemFinished, SynthFinished, SynthProgress
 from core.synthesis.instructions import read_instructions
-from stores.synthesis import add_instructions, all_instruction_ids, get_pair, list_conversations, list_pairs
+from stores.synthesis import add_instructions, all_instruction_ids, list_conversations
 from stores.synthesis_runs import SynthConfig, estimate_run, model_names, prepare_run, run_synthesis_job
-from workbench.cli.common import emit_json, emit_table, engine_of, short_time, stderr_console
+from workbench.cli.common import emit_json, emit_table, engine_of, stderr_console
 
 synth_app = typer.Typer(help="Turn commits and instructions into preference pairs with LLMs.", no_args_is_help=True)
-pairs_app = typer.Typer(help="List and show synthesized pairs.", no_args_is_help=True)
-synth_app.add_typer(pairs_app, name="pairs")
 
 SPEC_HELP = "Model spec: openai:MODEL@URL (key from $OPENAI_API_KEY or ?key_env=VAR), hf:PATH or vllm:SERVER_ID."
 
@@ -170,39 +168,3 @@ def conversations_command(
     emit_table(["id", "item", "step", "model", "tokens", "latency", "cached", "state", "reason"],
                [(c.id, c.item_id, c.step, c.model, c.prompt_tokens + c.completion_tokens, f"{c.latency_s:.2f}",
                  "yes" if c.cached else "", c.item_state, c.item_reason[:80]) for c in rows])
-
-
-@pairs_app.command("list")
-def pairs_list_command(
-    ctx: typer.Context,
-    limit: int = typer.Option(50, min=1, max=100000, help="How many pairs."),
-    after: Optional[int] = typer.Option(None, help="Start after this pair id (paging)."),
-    source: Optional[str] = typer.Option(None, help="commit-instruct or critic-evol."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-) -> None:
-    """List pairs by id."""
-    pairs = list_pairs(engine_of(ctx), limit=limit, after_id=after, source=source)
-    if as_json:
-        emit_json(pairs)
-        return
-    emit_table(["id", "source", "status", "created", "instruction"],
-               [(p.id, p.source, p.status, short_time(p.created_at), p.instruction[:70]) for p in pairs])
-
-
-@pairs_app.command("show")
-def pairs_show_command(
-    ctx: typer.Context,
-    pair_id: int = typer.Argument(..., help="Pair id."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-) -> None:
-    """Show one pair in full."""
-    pair = get_pair(engine_of(ctx), pair_id)
-    if as_json:
-        emit_json(pair)
-        return
-    lineage = f"commit {pair.commit_id}" if pair.commit_id else f"instruction {pair.instruction_id}"
-    typer.echo(
-        f"pair {pair.id} ({pair.source}, {pair.status}) from {lineage}, conversation {pair.conversation_id}\n\n"
-        f"[INSTRUCTION]\n{pair.instruction}\n\n[CRITERIA]\n{pair.criteria}\n\n"
-        f"[CHOSEN]\n{pair.chosen}\n[REJECTED]\n{pair.rejected}\n[FEEDBACK]\n{pair.feedback}"
-    )
