@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
-
 from core.errors import OptionError
 
 EXTENSIONS: dict[str, tuple[str, ...]] = {
@@ -38,4 +36,7 @@ def extension_map(languages: tuple[str, ...] | list[str]) -> dict[str, str]:
 
 def language_of(path: str, extensions: dict[str, str]) -> str | None:
     """The language of a path under the chosen extensions, or None."""
-    return extensions.get(PurePosixPath(path).suffix.lower())
+    name = path[path.rfind("/") + 1:]
+    dot = name.rfind(".")
+    # A leading dot names a hidden file (".py" itself has no extension), as in PurePosixPath.suffix.
+    return extensions.get(name[dot:].lower()) if dot > 0 else None

@@ -6,7 +6,7 @@ import hashlib
 import threading
 from concurrent.futures import Future
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -25,6 +25,7 @@ from core.models import CommitRecord
 
 FILE_MODES = ("100644", "100755")
 COMMITS_PER_BATCH = 256
+BLOB_LOOKAHEAD = 2  # batches whose blobs git is asked for before the oldest is processed
 PROGRESS_INTERVAL_S = 0.1
 
 
@@ -170,9 +171,9 @@ def mine(
         began = last_progress = clock()
         cancelled = False
         batch: list[RawCommit] = []
-        # Three batches in flight: git reads blobs for the newest, this thread trims the middle
-        # one, and the helper process counts lines of the oldest, which is then emitted.
-        planned: _PlannedBatch | None = None
+        # Batches in flight: git reads blobs for the newest ones, this thread trims the next, and
+        # the helper process counts lines of the one before, which is then emitted.
+        planned: deque[_PlannedBatch] = deque()
         prepared: _PreparedBatch | None = None
         commits = parse_log(iter_tokens(process.proc.stdout))
         while not cancelled:
@@ -183,10 +184,10 @@ def mine(
             if raw is not None:
                 batch.append(raw)
             if batch and (raw is None or len(batch) >= COMMITS_PER_BATCH):
-                following = miner.plan(batch)
+                planned.append(miner.plan(batch))
                 batch = []
-                if planned is not None:
-                    trimmed = miner.prepare(planned)
+                while len(planned) > BLOB_LOOKAHEAD:
+                    trimmed = miner.prepare(planned.popleft())
                     if prepared is not None:
                         for event in miner.emit(prepared):
                             records_kept += len(event.records)
@@ -195,7 +196,6 @@ def mine(
                         commits_seen += prepared.commit_count
                         cancelled = cancel is not None and cancel.is_set()
                     prepared = trimmed
-                planned = following
                 now = clock()
                 if now - last_progress >= PROGRESS_INTERVAL_S:
                     last_progress = now
@@ -205,7 +205,7 @@ def mine(
             if raw is None:
                 break
         if not cancelled:
-            remaining = [prepared, miner.prepare(planned) if planned is not None else None]
+            remaining = [prepared, *(miner.prepare(batch_plan) for batch_plan in planned)]
             for last in remaining:
                 if last is None:
                     continue
