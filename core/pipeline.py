@@ -19,6 +19,7 @@ class PipelineSpec:
     merge_out: str | None
     eval_benchmark: str | None
     source_path: str
+    eval_limit: int | None = None
 
 
 def load_pipeline(path: str | Path) -> PipelineSpec:
@@ -50,8 +51,17 @@ def load_pipeline(path: str | Path) -> PipelineSpec:
         if len(train) < 2:
             raise RecipeError(f"{pipeline_path}: key 'merge': merging needs at least two training recipes")
         weights, out = tuple(float(w) for w in raw), merge["out"]
-    benchmark = (data.get("eval") or {}).get("benchmark") if isinstance(data.get("eval"), dict) else None
-    return PipelineSpec(str(data.get("name") or pipeline_path.stem), train, weights, out, benchmark, str(pipeline_path))
+    evaluation = data.get("eval")
+    if evaluation is not None and not isinstance(evaluation, dict):
+        raise RecipeError(f"{pipeline_path}: key 'eval': a mapping with 'benchmark' (a folder) and optional 'limit'")
+    benchmark = (evaluation or {}).get("benchmark")
+    limit = (evaluation or {}).get("limit")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise RecipeError(f"{pipeline_path}: key 'eval.limit': a positive number of tasks per objective")
+    if benchmark is not None and not isinstance(benchmark, str):
+        raise RecipeError(f"{pipeline_path}: key 'eval.benchmark': the CodePrefBench folder, as a path")
+    return PipelineSpec(str(data.get("name") or pipeline_path.stem), train, weights, out, benchmark,
+                        str(pipeline_path), limit)
 
 
 def _relative(base: Path, item: Any, source: Path) -> Path:

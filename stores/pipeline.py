@@ -61,11 +61,41 @@ def run_pipeline(
             lineage["merge"] = {"out": model, "weights": list(spec.merge_weights)}
             yield PipelineStep("merge", f"merged into {model}", {"out": model})
         lineage["model"] = model
-        # TODO(#5): hand `model` to the evaluation stage once it lands, storing its eval run id here.
-        lineage["eval"] = "not run: the evaluation stage is not part of this build"
-        yield PipelineStep("eval", lineage["eval"])
+        if spec.eval_benchmark:
+            generative = load_train_recipe(spec.train[-1]).modeling == "generation"
+            yield from _evaluate(engine, spec, model, generative, lineage)
+        else:
+            lineage["eval"] = "skipped: the pipeline file names no eval.benchmark"
+            yield PipelineStep("eval", lineage["eval"])
         job.finish("done", summary={"lineage": lineage}, done=len(spec.train))
     except BaseException as exc:
         job.finish("failed", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
                    summary={"lineage": lineage})
         raise
+
+
+def _evaluate(
+    engine: Engine, spec: PipelineSpec, model: str, generative: bool, lineage: dict[str, Any]
+) -> Iterator[PipelineStep]:
+    """Score the final model on CodePrefBench as an eval run whose lineage names this pipeline."""
+    from core.bench import OBJECTIVES, load_benchmark, resolve_bench_dir
+    from core.judging import make_judge
+    from stores.evals import create_run, run_evaluation, run_scores
+
+    benchmark = load_benchmark(resolve_bench_dir(spec.eval_benchmark))
+    judge = make_judge(f"hf:{model}" if generative else f"pair-rm:{model}")
+    try:
+        run_id = create_run(
+            engine, judge_spec=judge.spec.text, judge_kind=judge.spec.kind, benchmark=benchmark,
+            objectives=OBJECTIVES, task_limit=spec.eval_limit,
+            lineage={**judge.lineage, "pipeline": spec.source_path, "checkpoints": lineage["checkpoints"]},
+        )
+        lineage["eval_run"] = run_id
+        yield PipelineStep("eval", f"eval run {run_id} started: {judge.spec.text}", {"run": run_id})
+        for _event in run_evaluation(engine, run_id, judge, benchmark):
+            pass
+    finally:
+        judge.close()
+    scores = {score.objective: round(score.accuracy, 4) for score in run_scores(engine, run_id).objectives}
+    lineage["eval_scores"] = scores
+    yield PipelineStep("eval", f"eval run {run_id} done: {scores}", {"run": run_id, "scores": scores})

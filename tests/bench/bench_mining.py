@@ -3,16 +3,18 @@
     python tests/bench/bench_mining.py REPO [--max-commits N] [--skip-pydriller]
 
 All three passes keep the same records: modified (or renamed) files of the chosen languages in
-non-merge commits, both sides UTF-8 text under the size cap, not whitespace-only, first
-occurrence of each (old, new) content pair, commits touching at most 100 such files. The script
-checks that the three sets of (sha, path, old text, new text) are equal and prints records/s and
-ratios. Run it on purpose; it is not part of the test suite.
+non-merge commits, both sides UTF-8 text under the size cap, not whitespace-only, commits
+touching at most 100 such files. Exact-duplicate skipping is off here, because which of two
+identical changes comes "first" depends on each tool's walk order. The script checks that the
+three sets of (sha, path, old and new text) are equal and prints records/s and ratios; our
+miner and raw git are timed `--repeat` times (median). Run it on purpose, not in the test suite.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,7 +29,7 @@ from core.gitio import LOG_FORMAT, iter_tokens, parse_log  # noqa: E402
 from core.mining import MineOptions, mine  # noqa: E402
 
 EXTENSIONS = (".py", ".pyi")
-OPTIONS = MineOptions()
+OPTIONS = MineOptions(skip_duplicates=False)
 Record = tuple[str, str, str]  # sha, path, digest of old and new text
 
 
@@ -57,7 +59,7 @@ def run_ours(repo: str, max_commits: int | None) -> tuple[float, set[Record]]:
         repository = upsert_repository(engine, repo, license=None, head_sha=None)
         recorder = CommitRecorder(engine, repository.id)
         records: set[Record] = set()
-        options = MineOptions(max_commits=max_commits)
+        options = MineOptions(skip_duplicates=False, max_commits=max_commits)
         for event in mine(repo, options, sink=recorder):
             if isinstance(event, CommitMined):
                 records.update((r.sha, r.path, digest(r.old_text, r.new_text)) for r in event.records)
@@ -67,7 +69,7 @@ def run_ours(repo: str, max_commits: int | None) -> tuple[float, set[Record]]:
 
 
 def _raw_changes(repo: str, max_commits: int | None) -> list[tuple[str, str, str, str]]:
-    args = ["git", "-C", repo, "log", "--no-merges", "--raw", "-z", "--no-abbrev", "-M",
+    args = ["git", "-C", repo, "log", "--no-merges", "--full-history", "--raw", "-z", "--no-abbrev", "-M",
             f"--format={LOG_FORMAT}"]
     if max_commits:
         args.append(f"--max-count={max_commits}")
@@ -115,16 +117,13 @@ def reference_records(repo: str, max_commits: int | None) -> set[Record]:
     cat = _cat_file(repo, wanted)
     assert cat.stdout is not None
     records: set[Record] = set()
-    seen: set[tuple[str, str]] = set()
-    for sha, path, old_blob, new_blob in wanted:
+    for sha, path, _old_blob, _new_blob in wanted:
         sides = []
         for _ in range(2):
             size = int(cat.stdout.readline().split()[2])
             sides.append(cat.stdout.read(size + 1)[:-1])
-        if (old_blob, new_blob) in seen or not keep_texts(sides[0], sides[1]):
-            continue
-        seen.add((old_blob, new_blob))
-        records.add((sha, path, digest(sides[0], sides[1])))
+        if keep_texts(sides[0], sides[1]):
+            records.add((sha, path, digest(sides[0], sides[1])))
     cat.wait()
     return records
 
@@ -134,7 +133,6 @@ def run_pydriller(repo: str, max_commits: int | None) -> tuple[float, set[Record
 
     started = time.perf_counter()
     records: set[Record] = set()
-    seen: set[str] = set()
     walked = 0
     for commit in Repository(repo, only_no_merge=True, order="reverse").traverse_commits():
         walked += 1
@@ -150,11 +148,7 @@ def run_pydriller(repo: str, max_commits: int | None) -> tuple[float, set[Record
             old, new = modified.content_before, modified.content
             if old is None or new is None or old == new or not keep_texts(old, new):
                 continue
-            key = digest(old, new)
-            if key in seen:
-                continue
-            seen.add(key)
-            records.add((commit.hash, modified.new_path, key))
+            records.add((commit.hash, modified.new_path, digest(old, new)))
     return time.perf_counter() - started, records
 
 
@@ -163,11 +157,18 @@ def main() -> None:
     parser.add_argument("repo")
     parser.add_argument("--max-commits", type=int, default=None)
     parser.add_argument("--skip-pydriller", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs of ours and raw git (median)")
     args = parser.parse_args()
+    if args.max_commits and not args.skip_pydriller:
+        parser.error("--max-commits counts commits differently in PyDriller; use it with --skip-pydriller")
 
     raw = reference_records(args.repo, args.max_commits)
-    raw_s = run_raw_git(args.repo, args.max_commits)
-    ours_s, ours = run_ours(args.repo, args.max_commits)
+    raw_times, our_times = [], []
+    for _ in range(args.repeat):
+        raw_times.append(run_raw_git(args.repo, args.max_commits))
+        ours_s, ours = run_ours(args.repo, args.max_commits)
+        our_times.append(ours_s)
+    raw_s, ours_s = statistics.median(raw_times), statistics.median(our_times)
     print(f"records: ours {len(ours)}, git reference {len(raw)}")
     print(f"raw git    {raw_s:7.2f} s  {len(raw) / raw_s:9.0f} records/s   (log + cat-file, output discarded)")
     print(f"ours+store {ours_s:7.2f} s  {len(ours) / ours_s:9.0f} records/s   {ours_s / raw_s:.2f}x raw git time")
@@ -178,6 +179,8 @@ def main() -> None:
         same = same and py == ours
         if py != ours:
             print(f"  pydriller differs: {len(py - ours)} only there, {len(ours - py)} only ours")
+            for sha, path, _digest in sorted(py ^ ours)[:8]:
+                print(f"    {sha[:12]} {path} ({'pydriller only' if (sha, path, _digest) in py else 'ours only'})")
     if ours != raw:
         print(f"  raw git differs: {len(raw - ours)} only there, {len(ours - raw)} only ours")
     print("record sets match" if same else "RECORD SETS DIFFER")

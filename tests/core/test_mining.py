@@ -266,3 +266,17 @@ def test_compare_texts_matches_difflib_when_no_lines_move() -> None:
         removed = sum(i2 - i1 for tag, i1, i2, _j1, _j2 in opcodes if tag in ("delete", "replace"))
         encode = lambda lines: "".join(f"{line}\n" for line in lines).encode()  # noqa: E731
         assert compare_texts(encode(old), encode(new))[:2] == (added, removed)
+
+
+def test_side_branch_commits_are_kept_when_a_merge_discarded_them(make_repo: Callable[[str], GitRepo]) -> None:
+    # A path-limited `git log` simplifies history and would drop "side edit" (its merge kept main's
+    # tree); PyDriller and a plain walk see it, so the miner walks the full history.
+    repo = make_repo("r")
+    repo.commit("init", {"a.py": "a = 0\n"})
+    repo.git("checkout", "-q", "-b", "side")
+    repo.commit("side edit", {"a.py": "a = 'side'\n"})
+    repo.git("checkout", "-q", "main")
+    repo.commit("main edit", {"a.py": "a = 'main'\n"})
+    repo.git("merge", "-q", "-s", "ours", "-m", "merge side, keep main", "side")
+    messages = sorted(r.message.strip() for r in records_of(list(mine(str(repo.path)))))
+    assert messages == ["main edit", "side edit"]

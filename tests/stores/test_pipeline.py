@@ -11,7 +11,9 @@ from core.pipeline import load_pipeline
 from stores.jobs import list_jobs
 from stores.pipeline import run_pipeline
 from stores.training import list_checkpoints
+from stores.evals import get_run
 from tests.train_fixtures import write_export, write_recipe
+from tests.workbench.test_evaluation_screen import _bench
 from workbench.cli import app
 
 
@@ -23,14 +25,21 @@ def test_pipeline_trains_two_recipes_merges_and_stores_lineage(
     recipes = [write_recipe(tmp_path / f"{name}.yaml", tiny_model_dir, data, tmp_path / name, max_steps=2)
                for name in ("commit", "critic")]
     pipeline = tmp_path / "p.yaml"
+    bench = _bench(tmp_path / "bench")
     pipeline.write_text(yaml.safe_dump({"name": "chain", "train": [str(r) for r in recipes],
-                                        "merge": {"weights": [0.5, 0.5], "out": str(tmp_path / "merged")}}))
+                                        "merge": {"weights": [0.5, 0.5], "out": str(tmp_path / "merged")},
+                                        "eval": {"benchmark": str(bench), "limit": 2}}))
     steps = list(run_pipeline(engine, load_pipeline(pipeline), db_url=str(db_path), poll_seconds=0.2))
-    assert [step.stage for step in steps] == ["train", "train", "train", "train", "merge", "eval"]
+    assert [step.stage for step in steps] == ["train", "train", "train", "train", "merge", "eval", "eval"]
     job = list_jobs(engine, kind="pipeline")[0]
     assert job.state == "done"
     lineage = job.summary["lineage"]
     assert len(lineage["train_runs"]) == 2 and lineage["model"] == str(tmp_path / "merged")
+    run = get_run(engine, lineage["eval_run"])
+    assert run.state == "done" and run.done == run.total == 4 * 2 * 2  # objectives x tasks x orders
+    assert run.judge_spec == f"pair-rm:{tmp_path / 'merged'}"
+    assert run.lineage["checkpoints"] == lineage["checkpoints"]
+    assert set(lineage["eval_scores"]) == {"correctness", "efficiency", "security", "human-preference"}
     merged = [c for c in list_checkpoints(engine) if c.kind == "merge"]
     assert merged[0].verified and merged[0].lineage["inputs"] == lineage["checkpoints"]
 
