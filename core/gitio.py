@@ -143,7 +143,7 @@ def start_log(
     No --numstat: git would diff every file (seven times slower on pytest's history); line counts
     are computed from the texts of the kept changes instead.
     """
-    args = ["--no-merges", "--full-history", "--raw", "-z", "--no-abbrev", "-M", "--no-color",
+    args = ["--no-merges", "--raw", "-z", "--no-abbrev", "-M", "--no-color",
             "--no-ext-diff", "--no-textconv", f"--format={LOG_FORMAT}"]
     if max_commits is not None:
         args.append(f"--max-count={max_commits}")

@@ -163,8 +163,9 @@ def mine(
         _emit(started, sink)
         yield started
 
-        pathspecs = [f"*{extension}" for extension in extensions]
-        process = start_log(repo, revs, options.max_commits, pathspecs)
+        # No pathspec: a path-limited log simplifies history (dropping side-branch commits) and hides
+        # renames from files of other types; the language filter runs on each change instead.
+        process = start_log(repo, revs, options.max_commits)
         blobs = BlobReader(repo)
         miner = _BatchMiner(options, extensions, blobs, set(known_content_keys), skip_commits)
         commits_seen = records_kept = 0

@@ -3,8 +3,8 @@
     python tests/bench/bench_mining.py REPO [--max-commits N] [--skip-pydriller]
 
 All three passes keep the same records: modified (or renamed) files of the chosen languages in
-non-merge commits, both sides UTF-8 text under the size cap, not whitespace-only, commits
-touching at most 100 such files. Exact-duplicate skipping is off here, because which of two
+non-merge commits, both sides UTF-8 text under the size cap, not whitespace-only, in commits
+touching at most 100 files. Exact-duplicate skipping is off here, because which of two
 identical changes comes "first" depends on each tool's walk order. The script checks that the
 three sets of (sha, path, old and new text) are equal and prints records/s and ratios; our
 miner and raw git are timed `--repeat` times (median). Run it on purpose, not in the test suite.
@@ -69,11 +69,10 @@ def run_ours(repo: str, max_commits: int | None) -> tuple[float, set[Record]]:
 
 
 def _raw_changes(repo: str, max_commits: int | None) -> list[tuple[str, str, str, str]]:
-    args = ["git", "-C", repo, "log", "--no-merges", "--full-history", "--raw", "-z", "--no-abbrev", "-M",
+    args = ["git", "-C", repo, "log", "--no-merges", "--raw", "-z", "--no-abbrev", "-M",
             f"--format={LOG_FORMAT}"]
     if max_commits:
         args.append(f"--max-count={max_commits}")
-    args += ["--", *(f"*{ext}" for ext in EXTENSIONS)]
     log = subprocess.Popen(args, stdout=subprocess.PIPE)
     wanted: list[tuple[str, str, str, str]] = []
     for commit in parse_log(iter_tokens(log.stdout)):  # type: ignore[arg-type]
@@ -81,6 +80,7 @@ def _raw_changes(repo: str, max_commits: int | None) -> list[tuple[str, str, str
             continue
         for change in commit.changes:
             if change.status in ("M", "R") and change.old_blob != change.new_blob \
+                    and change.path.endswith(EXTENSIONS) \
                     and change.old_mode in ("100644", "100755") and change.new_mode in ("100644", "100755"):
                 wanted.append((commit.sha, change.path, change.old_blob, change.new_blob))
     log.wait()
@@ -138,10 +138,9 @@ def run_pydriller(repo: str, max_commits: int | None) -> tuple[float, set[Record
         walked += 1
         if max_commits and walked > max_commits:
             break
-        files = [f for f in commit.modified_files
-                 if (f.new_path or f.old_path or "").endswith(EXTENSIONS)]
-        if len(files) > OPTIONS.max_files_per_commit:
+        if len(commit.modified_files) > OPTIONS.max_files_per_commit:
             continue
+        files = [f for f in commit.modified_files if (f.new_path or "").endswith(EXTENSIONS)]
         for modified in files:
             if modified.change_type not in (ModificationType.MODIFY, ModificationType.RENAME):
                 continue

@@ -19,7 +19,7 @@ def mine_command(
     language: list[str] = typer.Option(list(DEFAULT_LANGUAGES), "--language", "-l",
                                        help="Languages to keep, by extension (repeat for several)."),
     max_file_bytes: int = typer.Option(1_000_000, min=1, help="Skip files larger than this."),
-    max_files_per_commit: int = typer.Option(100, min=1, help="Skip commits touching more files of the chosen languages."),
+    max_files_per_commit: int = typer.Option(100, min=1, help="Skip commits touching more files than this (of any type)."),
     keep_whitespace_only: bool = typer.Option(False, help="Keep changes that only touch whitespace."),
     keep_duplicates: bool = typer.Option(False, help="Keep changes whose old and new file were already stored."),
     license: list[str] = typer.Option([], "--license",
