@@ -2,35 +2,45 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from textual import on
 from textual.app import App
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
+from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from workbench.screens.commits import CommitsScreen
-from workbench.screens.dashboard import DashboardScreen
-from workbench.screens.evaluation import EvaluationScreen
 from workbench.screens.help import HelpScreen
-from workbench.screens.pairs import PairsScreen
-from workbench.screens.synthesis import SynthesisScreen
-from workbench.screens.training import TrainingScreen
 
-# Each stage adds its screen here: (mode name, screen class, key, title for help and palette).
-SCREEN_MODES: list[tuple[str, type, str, str]] = [
-    ("dashboard", DashboardScreen, "d", "Dashboard"),
-    ("commits", CommitsScreen, "c", "Commits"),
-    ("synthesis", SynthesisScreen, "s", "Synthesis"),
-    ("pairs", PairsScreen, "p", "Pairs"),
-    ("training", TrainingScreen, "t", "Training"),
-    ("evaluation", EvaluationScreen, "e", "Evaluation"),
+# Each stage adds its screen here: (mode name, "module:Class", key, title for help and palette).
+# Screens are imported when first shown, so start-up pays only for the dashboard.
+SCREEN_MODES: list[tuple[str, str, str, str]] = [
+    ("dashboard", "workbench.screens.dashboard:DashboardScreen", "d", "Dashboard"),
+    ("commits", "workbench.screens.commits:CommitsScreen", "c", "Commits"),
+    ("synthesis", "workbench.screens.synthesis:SynthesisScreen", "s", "Synthesis"),
+    ("pairs", "workbench.screens.pairs:PairsScreen", "p", "Pairs"),
+    ("training", "workbench.screens.training:TrainingScreen", "t", "Training"),
+    ("evaluation", "workbench.screens.evaluation:EvaluationScreen", "e", "Evaluation"),
 ]
+
+
+def screen_class(path: str) -> type[Screen[Any]]:
+    """Import a screen class from its "module:Class" path."""
+    module_name, _, class_name = path.partition(":")
+    screen = getattr(importlib.import_module(module_name), class_name)
+    assert isinstance(screen, type) and issubclass(screen, Screen)
+    return screen
+
+
+def _screen_factory(path: str) -> Callable[[], Screen[Any]]:
+    return lambda: screen_class(path)()
 
 
 class ScreenCommands(Provider):
@@ -51,7 +61,7 @@ class WorkbenchApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "CodeFavor Workbench"
     COMMANDS = App.COMMANDS | {ScreenCommands}
-    MODES = {mode: screen for mode, screen, _key, _title in SCREEN_MODES}
+    MODES = {mode: _screen_factory(path) for mode, path, _key, _title in SCREEN_MODES}
     BINDINGS = [
         *(Binding(key, f"switch_mode('{mode}')", title) for mode, _s, key, title in SCREEN_MODES),
         Binding("question_mark", "help", "Help"),

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 STARTUP_PROBE = """
 import asyncio, sys, time
 started = time.perf_counter()
-import workbench.cli  # the console script's import path
+import workbench.launcher  # the console script's module
 from workbench.app import make_app
 async def main():
     app = make_app(sys.argv[1])

@@ -42,12 +42,13 @@ def screen_keys(screen_class: type) -> list[tuple[str, str]]:
 
 def help_markdown() -> str:
     """The help text: the screens and their keys."""
-    from workbench.app import SCREEN_MODES
+    from workbench.app import SCREEN_MODES, screen_class
 
     text = INTRO + "\n".join(f"| `{key}` | {title} |" for _mode, _screen, key, title in SCREEN_MODES)
-    for _mode, screen_class, key, title in SCREEN_MODES:
-        sections = [(f"{title} (`{key}`)", screen_class)]
-        sections += [(_title_of(sub), sub) for sub in getattr(screen_class, "SUBSCREENS", ())]
+    for _mode, path, key, title in SCREEN_MODES:
+        shown_class = screen_class(path)
+        sections = [(f"{title} (`{key}`)", shown_class)]
+        sections += [(_title_of(sub), sub) for sub in getattr(shown_class, "SUBSCREENS", ())]
         for heading, shown in sections:
             keys = screen_keys(shown)
             if keys:

@@ -13,7 +13,6 @@ from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Log, Static
-from textual_plotext import PlotextPlot
 
 from core.training import MetricPoint, TrainRunInfo
 from stores.training import cancel_train_run, list_metrics, list_train_runs, read_log_tail
@@ -124,6 +123,9 @@ class TrainingScreen(Screen[None]):
                 yield Static("Training runs", classes="title")
                 yield DataTable(id="runs", cursor_type="row")
             with Vertical(id="charts"):
+                # Deferred: plotext costs a tenth of a second at start-up, paid only when shown.
+                from textual_plotext import PlotextPlot
+
                 yield PlotextPlot(id="loss-plot")
                 yield PlotextPlot(id="lr-plot")
         with Horizontal(id="bottom"):
@@ -180,6 +182,8 @@ class TrainingScreen(Screen[None]):
             table.move_cursor(row=min(row, len(runs) - 1), animate=False)
 
     def _show_curves(self) -> None:
+        from textual_plotext import PlotextPlot
+
         steps = [p.step for p in self._points]
         for plot_id, values, title in (
             ("#loss-plot", [p.loss for p in self._points], "loss"),

@@ -1,0 +1,28 @@
+"""The console script: store-only arguments open the TUI directly, anything else goes to Typer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from workbench.launcher import _tui_options
+
+
+def test_only_store_options_take_the_tui_path() -> None:
+    assert _tui_options([]) == (None, False)
+    assert _tui_options(["--db", "x.db", "--debug"]) == ("x.db", True)
+    assert _tui_options(["--db=sqlite:///y.db"]) == ("sqlite:///y.db", False)
+    assert _tui_options(["jobs", "list"]) is None
+    assert _tui_options(["--db", "x.db", "mine", "."]) is None
+    assert _tui_options(["--help"]) is None
+
+
+def test_tui_path_reports_a_bad_store_in_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-folder" / "wb.db"
+    result = subprocess.run(
+        [sys.executable, "-c", "from workbench.launcher import main; main()", "--db", str(missing)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: cannot create store {missing}: folder {missing.parent} does not exist"
