@@ -26,3 +26,25 @@ def test_tui_path_reports_a_bad_store_in_one_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: cannot create store {missing}: folder {missing.parent} does not exist"
+
+
+def test_usage_errors_are_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+
+    for args, message in (
+        (["commits", "show", "1", "--side", "bogus"], "error: Invalid value for --side: choose diff, old, new or none"),
+        (["commits", "show"], "error: Missing argument 'record'."),
+        (["no-such-command"], "error: No such command 'no-such-command'."),
+    ):
+        result = CliRunner().invoke(app, ["--db", str(tmp_path / "wb.db"), *args])
+        assert result.exit_code == 2
+        assert result.stderr.strip() == message
+
+
+def test_front_ends_do_not_need_click_installed() -> None:
+    # Typer 0.29 vendors click; importing it directly breaks the base install, which lacks it.
+    code = "import sys, workbench.cli, workbench.app, workbench.launcher; print('click' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "False"

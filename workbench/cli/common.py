@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime
 from typing import Any
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -67,11 +66,15 @@ def _one_line(exc: BaseException) -> str:
 class WorkbenchGroup(TyperGroup):
     """Root group: known errors become one line and exit 1; tracebacks only with --debug."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, typer.Exit):
+        except (typer.Exit, typer.Abort):
             raise
+        except typer.TyperException as exc:  # a usage error: bad option value, missing argument
+            if _debug(ctx) or not hasattr(exc, "format_message"):
+                raise
+            raise fail(_one_line(Exception(exc.format_message())), code=getattr(exc, "exit_code", 2)) from None
         except WorkbenchError as exc:
             if _debug(ctx):
                 raise
@@ -89,7 +92,7 @@ class WorkbenchGroup(TyperGroup):
             raise fail(f"unexpected {type(exc).__name__}: {_one_line(exc)} (rerun with --debug)") from None
 
 
-def _debug(ctx: click.Context) -> bool:
+def _debug(ctx: typer.Context) -> bool:
     obj = ctx.find_root().obj
     return bool(isinstance(obj, CliState) and obj.debug)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
 from typer.core import TyperCommand
 
@@ -19,7 +18,7 @@ merge_app = typer.Typer()
 class SpreadWeightsCommand(TyperCommand):
     """Accepts `--weights 0.5 0.5` as well as repeated `--weights`: values run to the next option."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         spread: list[str] = []
         taking = False
         for arg in args:

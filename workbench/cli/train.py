@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -28,7 +27,7 @@ from workbench.cli.common import emit_json, emit_table, engine_of, short_time, s
 class TrainGroup(TyperGroup):
     """`workbench train RECIPE` starts a run; a known subcommand name goes to that subcommand."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         if args and not args[0].startswith("-") and args[0] not in self.commands:
             args = ["start", *args]
         return super().parse_args(ctx, args)
