@@ -20,6 +20,9 @@ from typer.core import TyperGroup
 from core.errors import StoreError, WorkbenchError
 
 stderr_console = Console(stderr=True, highlight=False)
+# Modules of the optional extras: a command that needs one says which extra to install.
+EXTRA_MODULES = frozenset({"torch", "transformers", "tokenizers", "safetensors", "accelerate", "datasets",
+                           "pyarrow", "deepspeed", "vllm", "gguf"})
 
 
 @dataclass
@@ -84,6 +87,11 @@ class WorkbenchGroup(TyperGroup):
                 raise
             detail = _one_line(getattr(exc, "orig", exc))
             raise fail(str(StoreError(f"store: {detail}"))) from None
+        except ModuleNotFoundError as exc:
+            if _debug(ctx) or (exc.name or "").split(".")[0] not in EXTRA_MODULES:
+                raise
+            raise fail(f"{exc.name} is not installed: this needs the ml extra "
+                       f"(pip install torch -e '.[ml]'; on GPU machines also '.[gpu]')") from None
         except KeyboardInterrupt:
             raise fail("interrupted", code=130) from None
         except Exception as exc:
