@@ -11,7 +11,7 @@ from core.errors import RecipeError
 
 @dataclass(frozen=True, slots=True)
 class PipelineSpec:
-    """A chain: train each recipe, merge the final checkpoints with weights, then evaluate."""
+    """A chain: export pairs, train each recipe, merge the final checkpoints with weights, then evaluate."""
 
     name: str
     train: tuple[str, ...]
@@ -20,6 +20,9 @@ class PipelineSpec:
     eval_benchmark: str | None
     source_path: str
     eval_limit: int | None = None
+    export_out: str | None = None
+    export_formats: tuple[str, ...] = ("classification",)
+    export_where: str | None = None
 
 
 def load_pipeline(path: str | Path) -> PipelineSpec:
@@ -60,8 +63,17 @@ def load_pipeline(path: str | Path) -> PipelineSpec:
         raise RecipeError(f"{pipeline_path}: key 'eval.limit': a positive number of tasks per objective")
     if benchmark is not None and not isinstance(benchmark, str):
         raise RecipeError(f"{pipeline_path}: key 'eval.benchmark': the CodePrefBench folder, as a path")
+    export = data.get("export")
+    if export is not None and (not isinstance(export, dict) or not isinstance(export.get("out"), str)):
+        raise RecipeError(f"{pipeline_path}: key 'export.out': the folder the recipes read their datasets from")
+    formats = (export or {}).get("formats", ["classification"])
+    if not isinstance(formats, list) or not formats or not all(isinstance(f, str) for f in formats):
+        raise RecipeError(f"{pipeline_path}: key 'export.formats': a list such as [classification, generation]")
+    where = (export or {}).get("where")
+    if where is not None and not isinstance(where, str):
+        raise RecipeError(f"{pipeline_path}: key 'export.where': filter conditions as one string")
     return PipelineSpec(str(data.get("name") or pipeline_path.stem), train, weights, out, benchmark,
-                        str(pipeline_path), limit)
+                        str(pipeline_path), limit, (export or {}).get("out"), tuple(formats), where)
 
 
 def _relative(base: Path, item: Any, source: Path) -> Path:

@@ -39,6 +39,8 @@ def run_pipeline(
     job = JobHandle.start(engine, "pipeline", f"pipeline {spec.name}", {"file": spec.source_path})
     lineage: dict[str, Any] = {"pipeline": spec.source_path, "train_runs": [], "checkpoints": []}
     try:
+        if spec.export_out:
+            yield _export(engine, spec, lineage)
         for index, recipe_path in enumerate(spec.train):
             run = start_training(engine, load_train_recipe(recipe_path), db_url=db_url, gpus=gpus)
             lineage["train_runs"].append(run.job_id)
@@ -99,3 +101,18 @@ def _evaluate(
     scores = {score.objective: round(score.accuracy, 4) for score in run_scores(engine, run_id).objectives}
     lineage["eval_scores"] = scores
     yield PipelineStep("eval", f"eval run {run_id} done: {scores}", {"run": run_id, "scores": scores})
+
+
+def _export(engine: Engine, spec: PipelineSpec, lineage: dict[str, Any]) -> PipelineStep:
+    """Write the training sets the recipes read, recording the export's id and pair-ids hash."""
+    from pathlib import Path
+
+    from core.export import ExportOptions
+    from core.rules import parse_filter
+    from stores.exports import DEFAULT_EXPORT_FILTER, export_store
+
+    assert spec.export_out is not None
+    info = export_store(engine, parse_filter(spec.export_where or DEFAULT_EXPORT_FILTER), Path(spec.export_out),
+                        ExportOptions(formats=spec.export_formats))
+    lineage["export"] = {"id": info.id, "out": info.out_dir, "pair_ids_hash": info.pair_ids_hash}
+    return PipelineStep("export", f"export {info.id}: {info.pair_count} pairs into {info.out_dir}", {"export": info.id})

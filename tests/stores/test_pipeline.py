@@ -57,3 +57,27 @@ def test_shipped_pipelines_load() -> None:
     specs = [load_pipeline(path) for path in sorted((root / "recipes" / "pipeline").glob("*.yaml"))]
     assert len(specs) == 10
     assert all(Path(recipe).is_file() for spec in specs for recipe in spec.train)
+
+
+def test_pipeline_exports_the_pairs_its_recipes_train_on(tiny_model_dir: Path, tmp_path: Path, engine: Engine,
+                                                          db_path: Path) -> None:
+    pytest.importorskip("torch")
+    from core.pairs import NewPair
+    from stores.pairs import import_pairs
+
+    import_pairs(engine, [
+        NewPair(f"Sum the list {i}", "efficiency", f"def f(xs):\n    return sum(xs) + {i}\n",
+                f"def f(xs):\n    total = 0\n    for x in xs:\n        total += x\n    return total + {i}\n")
+        for i in range(6)
+    ])
+    export_dir = tmp_path / "export"
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_model_dir, export_dir / "classification", tmp_path / "run",
+                          max_steps=2)
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(yaml.safe_dump({"name": "from-export", "train": [str(recipe)],
+                                        "export": {"out": str(export_dir), "formats": ["classification"]}}))
+    steps = list(run_pipeline(engine, load_pipeline(pipeline), db_url=str(db_path), poll_seconds=0.2))
+    assert [step.stage for step in steps] == ["export", "train", "train", "eval"]
+    lineage = list_jobs(engine, kind="pipeline")[0].summary["lineage"]
+    assert lineage["export"]["out"] == str(export_dir) and len(lineage["train_runs"]) == 1
+    assert (export_dir / "classification" / "train.jsonl").is_file()
