@@ -138,9 +138,10 @@ def run_pydriller(repo: str, max_commits: int | None) -> tuple[float, set[Record
         walked += 1
         if max_commits and walked > max_commits:
             break
-        if len(commit.modified_files) > OPTIONS.max_files_per_commit:
+        changed = commit.modified_files  # a property that diffs again on every access: read it once
+        if len(changed) > OPTIONS.max_files_per_commit:
             continue
-        files = [f for f in commit.modified_files if (f.new_path or "").endswith(EXTENSIONS)]
+        files = [f for f in changed if (f.new_path or "").endswith(EXTENSIONS)]
         for modified in files:
             if modified.change_type not in (ModificationType.MODIFY, ModificationType.RENAME):
                 continue
