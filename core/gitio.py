@@ -227,10 +227,10 @@ class BlobReader:
                     remaining -= len(chunk)
                 ticket._results[sha] = (None, size)
                 continue
-            data = stdout.read(size + 1)
-            if len(data) != size + 1:
+            data = stdout.read(size)  # then the newline apart: slicing it off would copy the blob
+            if len(data) != size or stdout.read(1) != b"\n":
                 raise OSError("git cat-file ended early")
-            ticket._results[sha] = (data[:-1], size)
+            ticket._results[sha] = (data, size)
 
     def request(self, shas: list[str], max_bytes: int) -> BlobTicket:
         """Ask for blobs without waiting; `ticket.result()` waits for them."""

@@ -137,7 +137,8 @@ class LineCounter:
             return future
         self._waiting.put((future, regions))
         payload = marshal.dumps(regions)
-        self._outbox.put(struct.pack("<Q", len(payload)) + payload)
+        self._outbox.put(struct.pack("<Q", len(payload)))  # apart: joining would copy the payload
+        self._outbox.put(payload)
         return future
 
     def _start(self) -> bool:
