@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from core.errors import NotFoundError
 from core.models import JobInfo
+from core.processes import process_alive
 from stores.tables import JobRow, utcnow
 
 ACTIVE_STATES = ("queued", "running")
@@ -157,23 +158,6 @@ def is_cancel_requested(engine: Engine, job_id: int) -> bool:
         return bool(row and row.cancel_requested)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child still answers kill(0); its status file says it is gone
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
-            for line in status:
-                if line.startswith("State:"):
-                    return "Z" not in line.split()[1]
-    except OSError:
-        pass
-    return True
-
-
 def reap_dead_jobs(engine: Engine) -> int:
     """Mark running jobs of this host whose process is gone as failed; return how many."""
     host = socket.gethostname()
@@ -183,7 +167,7 @@ def reap_dead_jobs(engine: Engine) -> int:
             select(JobRow).where(col(JobRow.state).in_(ACTIVE_STATES), JobRow.host == host)
         ).all()
         for row in rows:
-            if row.pid is not None and not _pid_alive(row.pid):
+            if row.pid is not None and not process_alive(row.pid):
                 row.state = "failed"
                 row.error = "the job's process ended without finishing (killed?); re-run to resume"
                 row.finished_at = utcnow()

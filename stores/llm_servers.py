@@ -10,7 +10,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from core.errors import LLMError, NotFoundError
-from core.llm.server import process_alive, start_process, stop_process, vllm_command, wait_healthy
+from core.llm.server import start_process, stop_process, vllm_command, wait_healthy
+from core.processes import process_alive
 from core.synthesis.records import ServerInfo
 from stores.jobs import create_job, finish_job, update_job
 from stores.synthesis_tables import LlmServerRow

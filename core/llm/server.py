@@ -10,6 +10,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from core.processes import process_alive
 from core.errors import LLMError
 
 DEFAULT_PORT = 8000
@@ -55,24 +56,6 @@ def wait_healthy(base_url: str, pid: int, log_path: Path, *, timeout_s: float = 
             pass  # not listening yet (URLError and HTTPError are OSErrors)
         time.sleep(poll_s)
     raise LLMError(f"the server at {base_url} was not healthy after {timeout_s:g} s: {log_tail(log_path)}")
-
-
-def process_alive(pid: int) -> bool:
-    """True while the process runs (a zombie counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
-            for line in status:
-                if line.startswith("State:"):
-                    return "Z" not in line.split()[1]
-    except OSError:
-        pass
-    return True
 
 
 def stop_process(pid: int, *, grace_s: float = 20.0) -> bool:

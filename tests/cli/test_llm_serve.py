@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from core.llm.server import process_alive
+from core.processes import process_alive
 from stores.db import make_engine
 from stores.jobs import list_jobs
 from stores.llm_servers import list_servers
