@@ -16,7 +16,7 @@ from core.llm.base import ChatResult
 from core.synthesis.commit_instruct import CommitSubject
 from core.synthesis.critic_evol import InstructionSubject
 from core.synthesis.driver import WorkItem
-from core.synthesis.records import ConversationInfo, InstructionRecord, ItemCounts, PairInfo
+from core.synthesis.records import ConversationInfo, InstructionRecord, ItemCounts
 from core.synthesis.steps import Failed, Filtered, Outcome, PairDraft, Turn
 from stores.jobs import ACTIVE_STATES, reap_dead_jobs
 from stores.synthesis_tables import ConversationRow, InstructionRow, ResponseCacheRow, SynthItemRow
@@ -309,36 +309,6 @@ class SqlSynthesisStore:
 
 
 # ---- reading back ---------------------------------------------------------------------------------
-
-def _pair_info(row: PairRow) -> PairInfo:
-    return PairInfo(
-        id=int(row.id), source=row.source, status=row.status, instruction=row.instruction,  # type: ignore[arg-type]
-        criteria=row.criteria, chosen=row.chosen, rejected=row.rejected, feedback=row.feedback,
-        language=row.language, commit_id=row.commit_id, instruction_id=row.instruction_id,
-        conversation_id=row.conversation_id, job_id=row.job_id, created_at=row.created_at,
-    )
-
-
-def list_pairs(engine: Engine, *, limit: int = 200, after_id: int | None = None,
-               source: str | None = None) -> list[PairInfo]:
-    """Pairs by id, one keyset page at a time."""
-    with Session(engine) as session:
-        query = select(PairRow).order_by(col(PairRow.id)).limit(limit)
-        if after_id is not None:
-            query = query.where(col(PairRow.id) > after_id)
-        if source:
-            query = query.where(PairRow.source == source)
-        return [_pair_info(row) for row in session.exec(query).all()]
-
-
-def get_pair(engine: Engine, pair_id: int) -> PairInfo:
-    """One pair or NotFoundError."""
-    with Session(engine) as session:
-        row = session.get(PairRow, pair_id)
-        if row is None:
-            raise NotFoundError(f"pair {pair_id} does not exist")
-        return _pair_info(row)
-
 
 def list_conversations(engine: Engine, *, limit: int = 50, item_id: int | None = None,
                        job_id: int | None = None) -> list[ConversationInfo]:

@@ -16,26 +16,6 @@ class InstructionRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class PairInfo:
-    """A stored preference pair."""
-
-    id: int
-    source: str
-    status: str
-    instruction: str
-    criteria: str
-    chosen: str
-    rejected: str
-    feedback: str
-    language: str
-    commit_id: int | None
-    instruction_id: int | None
-    conversation_id: int | None
-    job_id: int | None
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class ConversationInfo:
     """One stored LLM exchange and the outcome of its item."""
 

@@ -14,7 +14,7 @@ from core.processes import process_alive
 from stores.db import make_engine
 from stores.jobs import list_jobs
 from stores.llm_servers import list_servers
-from stores.synthesis import list_pairs
+from tests.fixtures import stored_pairs
 from tests.synth_fixtures import add_commits
 from workbench.cli import app
 
@@ -62,7 +62,7 @@ def test_serve_use_and_stop(db_path: Path, tmp_path: Path, fake_vllm: Path) -> N
         assert "ready" in listed.stdout and "my/model" in listed.stdout
         result = runner.invoke(app, ["--db", str(db_path), "synth", "commit-instruct", "--critic", f"vllm:{server.id}"])
         assert result.exit_code == 0, result.output
-        assert len(list_pairs(engine)) == 1
+        assert len(stored_pairs(engine)) == 1
     finally:
         stopped = runner.invoke(app, ["--db", str(db_path), "llm", "stop", str(server.id)])
     assert stopped.exit_code == 0 and "stopped" in stopped.stdout

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from stores.db import make_engine
 from stores.jobs import list_jobs
-from stores.synthesis import item_counts, list_pairs
+from stores.synthesis import item_counts
+from tests.fixtures import stored_pairs
 from stores.synthesis_tables import ConversationRow, SynthItemRow
 from stores.tables import PairRow
 from tests.fixtures import HOSTILE_TEXT
@@ -47,7 +48,7 @@ def test_commit_instruct_command_reports_counts_and_pairs_show(db_path: Path) ->
     assert "estimate: 8 items" in result.stderr  # type: ignore[attr-defined]
     listed = invoke(db_path, "pairs", "list")
     assert listed.exit_code == 0 and len(listed.stdout.strip().splitlines()) == 4  # type: ignore[attr-defined]
-    first = list_pairs(engine)[0]
+    first = stored_pairs(engine)[0]
     shown = invoke(db_path, "pairs", "show", str(first.id))
     assert shown.exit_code == 0 and first.chosen in shown.stdout  # type: ignore[attr-defined]
     convs = invoke(db_path, "synth", "conversations", "--limit", "5")

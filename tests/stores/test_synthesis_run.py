@@ -11,7 +11,8 @@ from sqlmodel import Session, func, select
 
 from core.synthesis.driver import ItemFinished, SynthFinished
 from stores.jobs import get_job
-from stores.synthesis import add_instructions, item_counts, list_conversations, list_pairs
+from stores.synthesis import add_instructions, item_counts, list_conversations
+from tests.fixtures import stored_pairs
 from stores.synthesis_runs import SynthConfig, prepare_run, run_synthesis_job
 from stores.synthesis_tables import ConversationRow, ResponseCacheRow
 from stores.tables import PairRow
@@ -41,7 +42,7 @@ def test_commit_instruct_turns_commits_into_pairs_filtered_and_failed(engine: En
         by_outcome = {kind: sum(e.outcome == kind for e in finished) for kind in ("pair", "filtered", "failed")}
         # per 7: fix, speed-up -> pair; bump, same-code, broken-code -> filtered; refuse, mumble -> failed
         assert by_outcome == {"pair": 4, "filtered": 6, "failed": 4}
-        pairs = list_pairs(engine)
+        pairs = stored_pairs(engine)
         assert len(pairs) == 4
         assert all(p.source == "commit-instruct" and p.commit_id and p.conversation_id for p in pairs)
         assert all("#" not in p.chosen for p in pairs)
@@ -51,7 +52,7 @@ def test_commit_instruct_turns_commits_into_pairs_filtered_and_failed(engine: En
         # A second run of the same config pays nothing and changes nothing.
         run(engine, config)
         assert len(server.requests) == first_requests
-        assert len(list_pairs(engine)) == 4
+        assert len(stored_pairs(engine)) == 4
     reasons = {c.item_reason for c in list_conversations(engine, limit=500) if c.item_state == "failed"}
     assert any("no YES/NO verdict" in r for r in reasons) and any("no INSTRUCTION" in r for r in reasons)
 
@@ -101,7 +102,7 @@ def test_critic_evol_from_instructions(engine: Engine, tmp_path: Path) -> None:
         events = run(engine, config)
     finished = {e.outcome for e in events if isinstance(e, ItemFinished)}
     assert finished == {"pair", "filtered"}
-    pairs = list_pairs(engine)
+    pairs = stored_pairs(engine)
     assert len(pairs) == 1 and pairs[0].source == "critic-evol" and pairs[0].instruction_id == ids[0]
     models = {c.model for c in list_conversations(engine)}
     assert models == {"critic", "drafter"}

@@ -7,8 +7,7 @@ from pathlib import Path
 from textual.widgets import Button, DataTable, Static, TextArea
 
 from stores.db import make_engine
-from stores.synthesis import list_pairs
-from tests.fixtures import HOSTILE_TEXT
+from tests.fixtures import HOSTILE_TEXT, stored_pairs
 from tests.llm_server import LoopbackLLM
 from tests.synth_answers import synth_responder
 from tests.synth_fixtures import add_commits
@@ -48,7 +47,7 @@ async def test_start_job_shows_counters_and_hostile_conversation(tmp_path: Path)
                 texts.append(screen.query_one("#conversation-view", TextArea).text)
             assert any(HOSTILE_TEXT in text for text in texts)
             assert app.is_running
-    assert len(list_pairs(engine)) == 1
+    assert len(stored_pairs(engine)) == 1
 
 
 async def test_bad_spec_is_reported_not_raised(tmp_path: Path) -> None:
