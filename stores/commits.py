@@ -25,10 +25,7 @@ FLUSH_SECONDS = 0.5
 
 
 def _insert_ignoring_duplicates(engine: Engine, table: Any) -> Any:
-    if engine.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(table).on_conflict_do_nothing()
+    # SQLite takes the multi-row path in _insert_rows_sqlite; this serves the other databases.
     if engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
