@@ -368,7 +368,6 @@ class _BatchMiner:
     def emit(self, prepared: _PreparedBatch) -> Iterator[CommitMined]:
         """Yield the records of each commit of a prepared batch, once its line counts are in."""
         counts = prepared.line_counts.result()
-        texts: dict[str, str] = {}  # a blob often serves two records of a batch: decode it once
         records: list[CommitRecord] = []
         for index, ((raw, change, language, old, new), (added, removed, spaces_only)) in enumerate(
             zip(prepared.changes, counts)
@@ -376,8 +375,6 @@ class _BatchMiner:
             if spaces_only and self.options.skip_whitespace_only:
                 self.skipped["whitespace_only"] += 1
             else:
-                old_text = texts.get(change.old_blob) or texts.setdefault(change.old_blob, old.decode("utf-8"))
-                new_text = texts.get(change.new_blob) or texts.setdefault(change.new_blob, new.decode("utf-8"))
                 records.append(CommitRecord(
                     sha=raw.sha,
                     parent_sha=raw.parents[0] if raw.parents else "",
@@ -389,8 +386,8 @@ class _BatchMiner:
                     old_path=change.old_path,
                     old_blob=change.old_blob,
                     new_blob=change.new_blob,
-                    old_text=old_text,
-                    new_text=new_text,
+                    old_data=old,
+                    new_data=new,
                     lines_added=added,
                     lines_removed=removed,
                     language=language,

@@ -9,7 +9,12 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class CommitRecord:
-    """One changed file in one non-merge commit, with both sides of the file."""
+    """One changed file in one non-merge commit, with both sides of the file.
+
+    The sides are kept as the UTF-8 bytes git gave (checked to decode) so that a run never decodes
+    hundreds of megabytes only for the store to encode them again; `old_text` and `new_text` decode
+    on access.
+    """
 
     sha: str
     parent_sha: str
@@ -21,11 +26,21 @@ class CommitRecord:
     old_path: str
     old_blob: str
     new_blob: str
-    old_text: str
-    new_text: str
+    old_data: bytes
+    new_data: bytes
     lines_added: int
     lines_removed: int
     language: str
+
+    @property
+    def old_text(self) -> str:
+        """The old side of the file."""
+        return self.old_data.decode("utf-8")
+
+    @property
+    def new_text(self) -> str:
+        """The new side of the file."""
+        return self.new_data.decode("utf-8")
 
 
 @dataclass(frozen=True, slots=True)

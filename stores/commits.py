@@ -36,8 +36,13 @@ def _insert_ignoring_duplicates(engine: Engine, table: Any) -> Any:
 ROWS_PER_STATEMENT = 200
 
 
-def _insert_rows_sqlite(connection: Any, table: str, rows: list[dict[str, Any]]) -> int:
+def _insert_rows_sqlite(
+    connection: Any, table: str, rows: list[dict[str, Any]], text_columns: tuple[str, ...] = ()
+) -> int:
     """INSERT OR IGNORE with many rows per statement; returns how many rows were new.
+
+    Values of `text_columns` come as UTF-8 bytes and are stored as TEXT with a CAST, which spares
+    decoding them into Python strings only for the driver to encode them again.
 
     One statement per few hundred rows instead of one step per row: each step releases and
     re-takes the GIL, and while the miner's thread computes, every re-take can wait a full
@@ -46,7 +51,7 @@ def _insert_rows_sqlite(connection: Any, table: str, rows: list[dict[str, Any]])
     if not rows:
         return 0
     columns = list(rows[0])
-    row_marks = "(" + ", ".join("?" * len(columns)) + ")"
+    row_marks = "(" + ", ".join("CAST(? AS TEXT)" if column in text_columns else "?" for column in columns) + ")"
     inserted = 0
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
         chunk = rows[start:start + ROWS_PER_STATEMENT]
@@ -166,16 +171,19 @@ class CommitRecorder:
                 continue
             blob_rows, commit_rows = batch
             try:
-                with self.engine.begin() as connection:
-                    if self.engine.dialect.name == "sqlite":
-                        # Bulk file texts: checkpoint the WAL every ~256 MiB rather than every 16 MiB,
-                        # saving most fsyncs; a kill still loses no committed batch.
-                        connection.exec_driver_sql("PRAGMA wal_autocheckpoint=16384")
-                        _insert_rows_sqlite(connection, "blobs", blob_rows)
+                if self.engine.dialect.name == "sqlite":
+                    # The texts live in their own file: commit them first, so that a kill between
+                    # the two transactions leaves texts without rows (the re-run's INSERT OR IGNORE
+                    # keeps them), never rows without texts.
+                    with self.engine.begin() as connection:
+                        _insert_rows_sqlite(connection, "texts.blobs", blob_rows, text_columns=("text",))
+                    with self.engine.begin() as connection:
                         self.stored_records += _insert_rows_sqlite(connection, "commits", commit_rows)
-                    else:
+                else:
+                    with self.engine.begin() as connection:
                         if blob_rows:
-                            connection.execute(self._insert_blob, blob_rows)
+                            connection.execute(self._insert_blob, [
+                                {**row, "text": row["text"].decode("utf-8")} for row in blob_rows])
                         result = connection.execute(self._insert_commit, commit_rows)
                         rowcount = result.rowcount
                         self.stored_records += rowcount if rowcount is not None and rowcount >= 0 else len(commit_rows)
@@ -218,10 +226,10 @@ class CommitRecorder:
         new_blobs: set[str] = set()
         for event in self._pending:
             for record in event.records:
-                for sha, text in ((record.old_blob, record.old_text), (record.new_blob, record.new_text)):
+                for sha, data in ((record.old_blob, record.old_data), (record.new_blob, record.new_data)):
                     if sha not in self._written_blobs and sha not in new_blobs:
                         new_blobs.add(sha)
-                        blob_rows.append({"sha": sha, "size": len(text), "text": text})
+                        blob_rows.append({"sha": sha, "size": len(data), "text": data})
                 commit_rows.append({
                     "repository_id": self.repository_id,
                     "job_id": self.job_id,

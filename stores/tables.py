@@ -24,10 +24,16 @@ class RepositoryRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+# File texts live in their own SQLite file beside the store (see stores.db), attached under this
+# schema name; on other databases the name maps to the default schema.
+TEXTS_SCHEMA = "texts"
+
+
 class BlobRow(SQLModel, table=True):
     """File contents stored once by git blob id: a file's new side is the next commit's old side."""
 
     __tablename__ = "blobs"
+    __table_args__ = {"schema": TEXTS_SCHEMA}
 
     sha: str = Field(primary_key=True)
     size: int
@@ -55,8 +61,8 @@ class CommitRow(SQLModel, table=True):
     message: str = Field(sa_column=Column(Text, nullable=False))
     path: str = Field(index=True)
     old_path: str
-    old_blob: str = Field(foreign_key="blobs.sha")
-    new_blob: str = Field(foreign_key="blobs.sha")
+    old_blob: str  # BlobRow.sha; no foreign key, SQLite cannot check one across files
+    new_blob: str
     content_key: str
     lines_added: int
     lines_removed: int
@@ -112,6 +118,7 @@ class PairRow(SQLModel, table=True):
 
 
 __all__ = [
+    "TEXTS_SCHEMA",
     "BlobRow",
     "CommitRow",
     "JobRow",

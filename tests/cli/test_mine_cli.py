@@ -88,6 +88,9 @@ def test_read_only_store_gives_one_line(db_path: Path, make_repo: Callable[[str]
     read_only = f"sqlite:///file:{db_path}?mode=ro&uri=true"
     listed = runner.invoke(app, ["--db", read_only, "commits", "list", "--json"])
     assert listed.exit_code == 0 and json.loads(listed.stdout)["total"] == 1
+    record_id = json.loads(listed.stdout)["commits"][0]["id"]
+    shown = runner.invoke(app, ["--db", read_only, "commits", "show", str(record_id), "--json"])
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["new_text"]  # texts come from their own file
     repo.commit("more", {"a.py": "a = 2\n"})
     result = runner.invoke(app, ["--db", read_only, "mine", str(repo.path)])
     assert result.exit_code == 1

@@ -153,3 +153,87 @@ def test_cancel_from_another_front_end_stops_the_run(engine: Engine, tmp_path: P
     assert job.state == "cancelled" and job.summary["records_stored"] == count_commits(engine)
     resumed = [e for e in run_mine_job(engine, str(repo)) if isinstance(e, MineFinished)][0]
     assert not resumed.cancelled and count_commits(engine) == 1200 - 50
+
+
+V1_COMMITS = """CREATE TABLE commits (
+	id INTEGER NOT NULL, repository_id INTEGER NOT NULL, job_id INTEGER, sha VARCHAR NOT NULL,
+	parent_sha VARCHAR NOT NULL, author VARCHAR NOT NULL, author_email VARCHAR NOT NULL,
+	authored_at DATETIME NOT NULL, message TEXT NOT NULL, path VARCHAR NOT NULL, old_path VARCHAR NOT NULL,
+	old_blob VARCHAR NOT NULL, new_blob VARCHAR NOT NULL, content_key VARCHAR NOT NULL,
+	lines_added INTEGER NOT NULL, lines_removed INTEGER NOT NULL, language VARCHAR NOT NULL,
+	PRIMARY KEY (id),
+	CONSTRAINT uq_commit_file UNIQUE (repository_id, sha, path),
+	FOREIGN KEY(repository_id) REFERENCES repositories (id),
+	FOREIGN KEY(job_id) REFERENCES jobs (id),
+	FOREIGN KEY(old_blob) REFERENCES blobs (sha),
+	FOREIGN KEY(new_blob) REFERENCES blobs (sha)
+)"""
+V1_BLOBS = "CREATE TABLE blobs (sha VARCHAR NOT NULL, size INTEGER NOT NULL, text TEXT NOT NULL, PRIMARY KEY (sha))"
+
+
+def test_texts_live_in_their_own_file_with_a_rollback_journal(db_path: Path, make_repo: Callable[[str], GitRepo]) -> None:
+    import sqlite3
+
+    repo = make_repo("r")
+    build_history(repo, 2)
+    engine = make_engine(db_path)
+    for _event in run_mine_job(engine, str(repo.path)):
+        pass
+    engine.dispose()
+    texts = db_path.with_name(f"{db_path.stem}.texts{db_path.suffix}")
+    with sqlite3.connect(db_path) as main, sqlite3.connect(texts) as side:
+        assert main.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert side.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        assert main.execute("SELECT count(*) FROM sqlite_master WHERE name = 'blobs'").fetchone()[0] == 0
+        named = {sha for row in main.execute("SELECT old_blob, new_blob FROM commits") for sha in row}
+        stored = dict(side.execute("SELECT sha, text FROM blobs").fetchall())
+    assert len(named) == 6 and named <= set(stored)
+    assert stored[next(iter(named))].startswith(("a = ", "b = "))
+
+
+def test_version_1_store_moves_its_texts_beside_it(db_path: Path) -> None:
+    import sqlite3
+
+    make_engine(db_path).dispose()  # every other table, as version 1 had them
+    texts = db_path.with_name(f"{db_path.stem}.texts{db_path.suffix}")
+    texts.unlink()
+    with sqlite3.connect(db_path) as old:
+        old.execute("DROP TABLE commits")
+        old.execute(V1_COMMITS)
+        old.execute(V1_BLOBS)
+        old.execute("INSERT INTO repositories (id, path, name, created_at) VALUES (1, '/r', 'r', '2024-01-01 00:00:00')")
+        old.execute("INSERT INTO blobs VALUES ('o1', 6, 'a = 1\n'), ('n1', 6, 'a = 2\n')")
+        old.execute(
+            "INSERT INTO commits VALUES (1, 1, NULL, 'c1', 'p1', 'A', 'a@x', '2024-01-01 00:00:00', 'm', "
+            "'a.py', 'a.py', 'o1', 'n1', 'k1', 1, 1, 'python')")
+        old.execute("PRAGMA user_version = 1")
+
+    engine = make_engine(db_path)  # migrates to the current version
+    with engine.connect() as connection:
+        assert schema_version(connection) == len(STEPS)
+        assert connection.execute(text(
+            "SELECT count(*) FROM main.sqlite_master WHERE name = 'blobs'")).scalar_one() == 0
+    detail = get_commit(engine, 1)
+    assert (detail.old_text, detail.new_text) == ("a = 1\n", "a = 2\n")
+    # New rows are accepted although their texts are in the other file (no stale foreign key).
+    repository = upsert_repository(engine, "/r", license=None, head_sha=None)
+    recorder = CommitRecorder(engine, repository.id)
+    from core.events import CommitMined
+    from core.models import CommitRecord
+
+    recorder.record(CommitMined("c2", (CommitRecord(
+        sha="c2", parent_sha="c1", author="A", author_email="a@x", authored_at=datetime(2024, 1, 2, tzinfo=timezone.utc),
+        message="m2", path="a.py", old_path="a.py", old_blob="n1", new_blob="n2", old_data=b"a = 2\n",
+        new_data=b"a = 3\n", lines_added=1, lines_removed=1, language="python"),)))
+    recorder.close()
+    assert get_commit(engine, find_id(engine, "c2")).new_text == "a = 3\n"
+    assert count_commits(engine) == 2
+    engine.dispose()
+    with sqlite3.connect(db_path) as main:
+        assert main.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def find_id(engine: Engine, sha: str) -> int:
+    from stores.commits import find_commit_by_sha
+
+    return find_commit_by_sha(engine, sha)
