@@ -18,13 +18,14 @@ from concurrent.futures import Future
 from pathlib import Path
 
 def _common_prefix_length(a: bytes, b: bytes) -> int:
-    # Bisect with slice compares (memcpy + memcmp in C) instead of a Python loop per byte.
+    # Bisect with memcmp: startswith() compares against a memoryview slice in place, without copies.
+    view = memoryview(b)
     low, high = 0, min(len(a), len(b))
-    if a[:high] == b[:high]:
+    if a.startswith(view[:high]):
         return high
     while high - low > 32:  # a[:low] == b[:low] and a[:high] != b[:high]
         middle = (low + high) // 2
-        if a[low:middle] == b[low:middle]:
+        if a.startswith(view[low:middle], low):
             low = middle
         else:
             high = middle
@@ -34,13 +35,14 @@ def _common_prefix_length(a: bytes, b: bytes) -> int:
 
 
 def _common_suffix_length(a: bytes, b: bytes, limit: int) -> int:
+    view = memoryview(b)
     la, lb = len(a), len(b)
     low, high = 0, limit
-    if a[la - high:] == b[lb - high:]:
+    if a.endswith(view[lb - high:]):
         return high
     while high - low > 32:
         middle = (low + high) // 2
-        if a[la - middle:la - low] == b[lb - middle:lb - low]:
+        if a.endswith(view[lb - middle:lb - low], 0, la - low):
             low = middle
         else:
             high = middle
@@ -56,22 +58,40 @@ def _line_count(text: bytes) -> int:
     return text.count(b"\n") + (1 if text and not text.endswith(b"\n") else 0)
 
 
-def changed_region(old: bytes, new: bytes) -> tuple[bytes, bytes]:
-    """The changed middle of each side: whole lines, after the common leading and trailing lines."""
+def _changed_span(old: bytes, new: bytes) -> tuple[int, int]:
+    """Bytes of whole lines the two sides share at the start and at the end."""
     prefix = _common_prefix_length(old, new)
     prefix = old.rfind(b"\n", 0, prefix) + 1  # keep whole lines only
     suffix = _common_suffix_length(old, new, min(len(old), len(new)) - prefix)
     if suffix:
-        tail = old[len(old) - suffix:]
-        newline = tail.find(b"\n")
-        suffix = suffix - newline - 1 if newline >= 0 else 0
-    old_middle = old[prefix:len(old) - suffix]
-    new_middle = new[prefix:len(new) - suffix]
-    return old_middle, new_middle
+        newline = old.find(b"\n", len(old) - suffix)
+        suffix = len(old) - newline - 1 if newline >= 0 else 0
+    return prefix, suffix
+
+
+def changed_region(old: bytes, new: bytes) -> tuple[bytes, bytes]:
+    """The changed middle of each side: whole lines, after the common leading and trailing lines."""
+    prefix, suffix = _changed_span(old, new)
+    return old[prefix:len(old) - suffix], new[prefix:len(new) - suffix]
+
+
+def changed_views(old: bytes, new: bytes) -> tuple[memoryview, memoryview]:
+    """changed_region without copying: views into the two sides (marshal sends them as bytes)."""
+    prefix, suffix = _changed_span(old, new)
+    return memoryview(old)[prefix:len(old) - suffix], memoryview(new)[prefix:len(new) - suffix]
+
+
+_QUICK_BYTES = 512
 
 
 def whitespace_only(old_middle: bytes, new_middle: bytes) -> bool:
     """True when the two sides differ only in whitespace."""
+    # Quick no: if the whole sides agree without whitespace, so do the starts of their heads.
+    old_head = old_middle[:_QUICK_BYTES].translate(None, _WHITESPACE)
+    new_head = new_middle[:_QUICK_BYTES].translate(None, _WHITESPACE)
+    shorter = min(len(old_head), len(new_head))
+    if old_head[:shorter] != new_head[:shorter]:
+        return False
     return (
         old_middle.translate(None, _WHITESPACE) == new_middle.translate(None, _WHITESPACE)
         and old_middle.split() == new_middle.split()
@@ -104,9 +124,9 @@ def compare_texts(old: bytes, new: bytes) -> tuple[int, int, bool]:
     return count_region_lines(*changed_region(old, new))
 
 
-def count_many(regions: Sequence[tuple[bytes, bytes]]) -> list[tuple[int, int, bool]]:
-    """count_region_lines for a batch (the helper process's entry point)."""
-    return [count_region_lines(old, new) for old, new in regions]
+def count_many(regions: Sequence[tuple[bytes | memoryview, bytes | memoryview]]) -> list[tuple[int, int, bool]]:
+    """count_region_lines for a batch (the helper process's entry point; views are copied here)."""
+    return [count_region_lines(bytes(old), bytes(new)) for old, new in regions]
 
 
 class LineCounter:
@@ -121,12 +141,12 @@ class LineCounter:
         self._min_bytes = min_bytes_for_process
         self._process: subprocess.Popen[bytes] | None = None
         self._outbox: queue.Queue[bytes | None] = queue.Queue()
-        self._waiting: queue.Queue[tuple[Future[list[tuple[int, int, bool]]], list[tuple[bytes, bytes]]] | None] = (
+        self._waiting: queue.Queue[tuple[Future[list[tuple[int, int, bool]]], list[tuple[memoryview, memoryview]]] | None] = (
             queue.Queue()
         )
         self._broken = False
 
-    def submit(self, regions: list[tuple[bytes, bytes]]) -> Future[list[tuple[int, int, bool]]]:
+    def submit(self, regions: list[tuple[memoryview, memoryview]]) -> Future[list[tuple[int, int, bool]]]:
         """Start counting; small batches (or all, without a helper) are counted at once here."""
         future: Future[list[tuple[int, int, bool]]] = Future()
         if self._broken or sum(len(old) + len(new) for old, new in regions) < self._min_bytes:

@@ -19,7 +19,7 @@ from core.errors import RepositoryError
 from core.events import CommitMined, MineEvent, MineFinished, MineProgress, MineStarted
 from core.gitio import BlobReader, BlobTicket, RawChange, RawCommit, iter_tokens, open_repository, parse_log, start_log, verify_rev
 from core.languages import DEFAULT_LANGUAGES, extension_map, language_of
-from core.linediff import LineCounter, changed_region, compare_texts
+from core.linediff import LineCounter, changed_views
 from core.licenses import LICENSE_FILE_NAMES, detect_license, normalize_allow_list
 from core.models import CommitRecord
 
@@ -353,7 +353,7 @@ class _BatchMiner:
         if evicted:
             self._absorb(self.blobs.request(evicted, self.options.max_file_bytes).result())
         changes: list[tuple[RawCommit, RawChange, str, bytes, bytes]] = []
-        regions: list[tuple[bytes, bytes]] = []
+        regions: list[tuple[memoryview, memoryview]] = []
         for raw, kept in planned.wanted:
             for change, language in kept:
                 problem = self.problems.get(change.old_blob) or self.problems.get(change.new_blob)
@@ -362,7 +362,7 @@ class _BatchMiner:
                     self.skipped[problem or "missing"] += 1
                     continue
                 changes.append((raw, change, language, old, new))
-                regions.append(changed_region(old, new))
+                regions.append(changed_views(old, new))
         return _PreparedBatch(planned.commit_count, changes, self.counter.submit(regions))
 
     def emit(self, prepared: _PreparedBatch) -> Iterator[CommitMined]:

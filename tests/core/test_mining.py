@@ -11,7 +11,8 @@ import pytest
 
 from core.errors import OptionError, RepositoryError
 from core.events import CommitMined, MineEvent, MineFinished, MineProgress, MineStarted
-from core.mining import MineOptions, compare_texts, mine, probe_repository
+from core.linediff import compare_texts
+from core.mining import MineOptions, mine, probe_repository
 from tests.conftest import GitRepo
 
 
