@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from itertools import chain
 from datetime import datetime, timezone
 from collections.abc import Callable
 from pathlib import Path
@@ -41,8 +42,9 @@ def _insert_rows_sqlite(
 ) -> int:
     """INSERT OR IGNORE with many rows per statement; returns how many rows were new.
 
-    Values of `text_columns` come as UTF-8 bytes and are stored as TEXT with a CAST, which spares
-    decoding them into Python strings only for the driver to encode them again.
+    Values go to the driver as they are (datetimes already as text). Values of `text_columns`
+    come as UTF-8 bytes and are stored as TEXT with a CAST, which spares decoding them into
+    Python strings only for the driver to encode them again.
 
     One statement per few hundred rows instead of one step per row: each step releases and
     re-takes the GIL, and while the miner's thread computes, every re-take can wait a full
@@ -57,17 +59,15 @@ def _insert_rows_sqlite(
         chunk = rows[start:start + ROWS_PER_STATEMENT]
         sql = (f"INSERT OR IGNORE INTO {table} ({', '.join(columns)}) VALUES "
                + ", ".join([row_marks] * len(chunk)))
-        params = tuple(_sqlite_value(row[column]) for row in chunk for column in columns)
+        params = tuple(chain.from_iterable(map(dict.values, chunk)))  # every row has the same keys in order
         result = connection.exec_driver_sql(sql, params)
         inserted += max(result.rowcount or 0, 0)
     return inserted
 
 
-def _sqlite_value(value: Any) -> Any:
+def _sqlite_datetime(value: datetime) -> str:
     # Raw DBAPI parameters: store datetimes the way SQLAlchemy's SQLite dialect does.
-    if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return value
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _table(model: type) -> Table:
@@ -224,6 +224,7 @@ class CommitRecorder:
         blob_rows: list[dict[str, Any]] = []
         commit_rows: list[dict[str, Any]] = []
         new_blobs: set[str] = set()
+        sqlite = self.engine.dialect.name == "sqlite"
         for event in self._pending:
             for record in event.records:
                 for sha, data in ((record.old_blob, record.old_data), (record.new_blob, record.new_data)):
@@ -237,7 +238,7 @@ class CommitRecorder:
                     "parent_sha": record.parent_sha,
                     "author": record.author,
                     "author_email": record.author_email,
-                    "authored_at": record.authored_at,
+                    "authored_at": _sqlite_datetime(record.authored_at) if sqlite else record.authored_at,
                     "message": record.message,
                     "path": record.path,
                     "old_path": record.old_path,

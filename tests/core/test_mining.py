@@ -281,3 +281,22 @@ def test_side_branch_commits_are_kept_when_a_merge_discarded_them(make_repo: Cal
     repo.git("merge", "-q", "-s", "ours", "-m", "merge side, keep main", "side")
     messages = sorted(r.message.strip() for r in records_of(list(mine(str(repo.path)))))
     assert messages == ["main edit", "side edit"]
+
+
+def test_runs_collect_less_often_and_restore_the_collector_settings(make_repo: Callable[[str], GitRepo]) -> None:
+    import gc
+
+    from core.mining import RUN_GC_THRESHOLD, fewer_collections
+
+    repo = make_repo("gc")
+    repo.commit("init", {"a.py": "a = 0\n"})
+    repo.commit("edit", {"a.py": "a = 1\n"})
+    before = gc.get_threshold()
+    events = mine(str(repo.path))
+    next(events)
+    assert gc.get_threshold()[0] == max(RUN_GC_THRESHOLD, before[0])
+    with fewer_collections():  # a second run at the same time keeps the setting...
+        pass
+    assert gc.get_threshold()[0] == max(RUN_GC_THRESHOLD, before[0])
+    assert sum(1 for _ in events) >= 2
+    assert gc.get_threshold() == before  # ...and the last one out restores it
