@@ -179,6 +179,7 @@ def main() -> None:
     print(f"records: ours {len(ours)}, git reference {len(raw)}")
     print(f"raw git    {raw_s:7.2f} s  {len(raw) / raw_s:9.0f} records/s   (log + cat-file, output discarded)")
     print(f"ours+store {ours_s:7.2f} s  {len(ours) / ours_s:9.0f} records/s   {ours_s / raw_s:.2f}x raw git time")
+    print(f"  runs (s): raw git {' '.join(f'{t:.2f}' for t in raw_times)} | ours {' '.join(f'{t:.2f}' for t in our_times)}")
     same = ours == raw
     if not args.skip_pydriller:
         py_s, py = run_pydriller(args.repo, args.max_commits)
