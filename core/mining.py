@@ -13,7 +13,8 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
+from functools import wraps
+from typing import ParamSpec, Protocol, TypeVar
 
 import git
 
@@ -79,6 +80,20 @@ def fewer_collections() -> Iterator[None]:
             if _runs_in_progress == 0 and _saved_thresholds is not None:
                 gc.set_threshold(*_saved_thresholds)
                 _saved_thresholds = None
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _with_fewer_collections(generator: Callable[P, Iterator[T]]) -> Callable[P, Iterator[T]]:
+    """Run a generator function's whole iteration under fewer_collections()."""
+    @wraps(generator)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+        with fewer_collections():
+            yield from generator(*args, **kwargs)
+
+    return wrapper
 
 
 class RunSink(Protocol):
@@ -167,6 +182,7 @@ def probe_repository(path: str, options: MineOptions = MineOptions()) -> Reposit
         repo.close()
 
 
+@_with_fewer_collections
 def mine(
     path: str,
     options: MineOptions = MineOptions(),
@@ -183,21 +199,6 @@ def mine(
     `known_content_keys` count as duplicates. Raises RepositoryError before the first event when
     the path, the rev or the license rules make mining impossible.
     """
-    with fewer_collections():
-        yield from _mine(path, options, sink=sink, cancel=cancel, skip_commits=skip_commits,
-                         known_content_keys=known_content_keys, clock=clock)
-
-
-def _mine(
-    path: str,
-    options: MineOptions = MineOptions(),
-    *,
-    sink: RunSink | None = None,
-    cancel: threading.Event | None = None,
-    skip_commits: Collection[str] = frozenset(),
-    known_content_keys: Collection[str] = frozenset(),
-    clock: Callable[[], float] = time.monotonic,
-) -> Iterator[MineEvent]:
     extensions = extension_map(options.languages)
     probe = probe_repository(path, options)
     repo = open_repository(path)
