@@ -149,6 +149,7 @@ class CommitRecorder:
 
         self._content_key = content_key
         self.engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
         self.repository_id = repository_id
         self.job_id = job_id
         self._clock = clock
@@ -171,7 +172,7 @@ class CommitRecorder:
                 continue
             blob_rows, commit_rows = batch
             try:
-                if self.engine.dialect.name == "sqlite":
+                if self._sqlite:
                     # The texts live in their own file: commit them first, so that a kill between
                     # the two transactions leaves texts without rows (the re-run's INSERT OR IGNORE
                     # keeps them), never rows without texts.
@@ -224,7 +225,6 @@ class CommitRecorder:
         blob_rows: list[dict[str, Any]] = []
         commit_rows: list[dict[str, Any]] = []
         new_blobs: set[str] = set()
-        sqlite = self.engine.dialect.name == "sqlite"
         for event in self._pending:
             for record in event.records:
                 for sha, data in ((record.old_blob, record.old_data), (record.new_blob, record.new_data)):
@@ -238,7 +238,7 @@ class CommitRecorder:
                     "parent_sha": record.parent_sha,
                     "author": record.author,
                     "author_email": record.author_email,
-                    "authored_at": _sqlite_datetime(record.authored_at) if sqlite else record.authored_at,
+                    "authored_at": _sqlite_datetime(record.authored_at) if self._sqlite else record.authored_at,
                     "message": record.message,
                     "path": record.path,
                     "old_path": record.old_path,

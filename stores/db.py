@@ -12,12 +12,14 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import event
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.schema import CreateTable
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlmodel import SQLModel, create_engine
 
 from core.errors import StoreError
-from stores.tables import TEXTS_SCHEMA
+from stores.tables import TEXTS_SCHEMA, BlobRow
 
 DEFAULT_DB_FILE = "workbench.db"
 DB_ENV_VAR = "WORKBENCH_DB"
@@ -73,7 +75,8 @@ def _attach_texts(cursor: Any, read_only: bool) -> None:
             cursor.execute(f"ATTACH DATABASE ? AS {TEXTS_SCHEMA}", (f"file:{quote(str(path))}?mode=ro",))
         else:  # an empty stand-in, so that reads find no texts instead of failing
             cursor.execute(f"ATTACH DATABASE ':memory:' AS {TEXTS_SCHEMA}")
-            cursor.execute(f"CREATE TABLE {TEXTS_SCHEMA}.blobs (sha VARCHAR PRIMARY KEY, size INTEGER, text TEXT)")
+            table = BlobRow.__table__  # type: ignore[attr-defined]
+            cursor.execute(str(CreateTable(table).compile(dialect=sqlite_dialect.dialect())))
         return
     cursor.execute(f"ATTACH DATABASE ? AS {TEXTS_SCHEMA}", (str(path),))
     cursor.execute(f"PRAGMA {TEXTS_SCHEMA}.page_size=16384")

@@ -174,3 +174,15 @@ def test_kill_9_then_rerun_loses_nothing_and_duplicates_nothing(tmp_path: Path) 
     assert resumed.exit_code == 0, resumed.output
     assert json.loads(resumed.stdout)["records"] == len(expected) - len(partial)
     assert _records(killed_db) == expected
+
+
+def test_read_only_store_without_its_texts_file_still_lists(db_path: Path, make_repo: Callable[[str], GitRepo]) -> None:
+    repo = small_repo(make_repo)
+    assert invoke(db_path, "mine", str(repo.path)).exit_code == 0
+    db_path.with_name(f"{db_path.stem}.texts{db_path.suffix}").unlink()
+    read_only = f"sqlite:///file:{db_path}?mode=ro&uri=true"
+    listed = runner.invoke(app, ["--db", read_only, "commits", "list", "--json"])
+    assert listed.exit_code == 0 and json.loads(listed.stdout)["total"] == 1
+    record_id = json.loads(listed.stdout)["commits"][0]["id"]
+    shown = runner.invoke(app, ["--db", read_only, "commits", "show", str(record_id), "--json"])
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["new_text"] == ""  # an empty stand-in, no crash
