@@ -17,8 +17,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from core.errors import NotFoundError
-from core.events import CommitMined, MineEvent, MineFinished
-from core.models import CommitDetail, RepositoryInfo, StoredCommit
+from core.mining.events import CommitMined, MineEvent, MineFinished
+from core.mining.records import CommitDetail, RepositoryInfo, StoredCommit
 from stores.tables import BlobRow, CommitRow, RepositoryRow
 
 FLUSH_RECORDS = 500
@@ -135,7 +135,7 @@ def known_content_keys(engine: Engine) -> set[str]:
 
 
 class CommitRecorder:
-    """Implements core.mining.RunSink: stores each commit's records atomically, in batches."""
+    """Implements core.mining.mine.RunSink: stores each commit's records atomically, in batches."""
 
     def __init__(
         self,
@@ -145,7 +145,7 @@ class CommitRecorder:
         job_id: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        from core.mining import content_key
+        from core.mining.mine import content_key
 
         self._content_key = content_key
         self.engine = engine

@@ -13,11 +13,11 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from core.analysis import PairAnalysis, PairCode, analyse_stream, findings_to_json, text_hash
-from core.decontamination import DEFAULT_THRESHOLD, BenchSnippet, TopMatch, cdf
-from core.decontamination import scan as decontamination_scan
-from core.dedupe import DEFAULT_NEAR_THRESHOLD, DedupeItem, find_clusters
-from core.rules import Condition, Rule
+from core.curation.analysis import PairAnalysis, PairCode, analyse_stream, findings_to_json, text_hash
+from core.curation.decontamination import DEFAULT_THRESHOLD, BenchSnippet, TopMatch, cdf
+from core.curation.decontamination import scan as decontamination_scan
+from core.curation.dedupe import DEFAULT_NEAR_THRESHOLD, DedupeItem, find_clusters
+from core.curation.rules import Condition, Rule
 from stores.curation_tables import PairAnalysisRow
 from stores.jobs import JobHandle
 from stores.pairs import count_pairs, matching_ids, set_status

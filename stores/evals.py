@@ -13,11 +13,11 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from core.bench import Benchmark, JudgeItem, judge_items, load_benchmark
+from core.evaluation.bench import Benchmark, JudgeItem, judge_items, load_benchmark
 from core.errors import BenchmarkError, NotFoundError
-from core.eval_models import EvalFinished, EvalProgress, EvalResultInfo, EvalRunInfo, LeaderboardEntry
-from core.judging import PARSER_VERSION, Judge, JudgeOutput, redecide
-from core.scoring import RunScores, ScoredResult, score_run
+from core.evaluation.models import EvalFinished, EvalProgress, EvalResultInfo, EvalRunInfo, LeaderboardEntry
+from core.evaluation.judges import PARSER_VERSION, Judge, JudgeOutput, redecide
+from core.evaluation.scoring import RunScores, ScoredResult, score_run
 from stores.eval_tables import EvalResultRow, EvalRunRow
 from stores.jobs import ACTIVE_STATES, JobHandle, reap_dead_jobs
 from stores.tables import JobRow, utcnow

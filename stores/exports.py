@@ -1,4 +1,4 @@
-"""Exports with lineage: stream filtered pairs to core.export and record the manifest."""
+"""Exports with lineage: stream filtered pairs to core.training.export and record the manifest."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from core.export import ExportOptions, ExportPair, write_export
-from core.rules import Condition, filter_spec
+from core.training.export import ExportOptions, ExportPair, write_export
+from core.curation.rules import Condition, filter_spec
 from stores.curation_tables import ExportRow
 from stores.jobs import JobHandle
 from stores.pairs import count_pairs, filtered

@@ -25,7 +25,7 @@ def run_merge(
 ) -> Iterator[Any]:
     """Merge checkpoints as a `merge` job, yielding core's merge events; the result is a stored checkpoint."""
     # Deferred: torch is needed only here, so listing or showing runs works without it.
-    from core.ml.merge import MergeFinished, MergeProgress, merge_checkpoints
+    from core.training.merge import MergeFinished, MergeProgress, merge_checkpoints
 
     paths = [str(Path(path).expanduser().resolve()) for path in inputs]
     out = str(Path(out_dir).expanduser().resolve())

@@ -13,8 +13,8 @@ from sqlalchemy.sql import ColumnElement, Select
 from sqlmodel import Session, col, select
 
 from core.errors import NotFoundError, OptionError
-from core.pairs import NewPair, PairDetail, PairStats, PairSummary
-from core.rules import ACTION_STATUS, ANALYSIS_FIELDS, Condition
+from core.curation.pairs import NewPair, PairDetail, PairStats, PairSummary
+from core.curation.rules import ACTION_STATUS, ANALYSIS_FIELDS, Condition
 from stores.curation_tables import PairAnalysisRow, ReviewActionRow
 from stores.tables import PairRow, utcnow
 

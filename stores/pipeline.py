@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from core.errors import WorkbenchError
 from core.pipeline import PipelineSpec
-from core.train_recipe import load_train_recipe
+from core.training.recipes import load_train_recipe
 from stores.jobs import JobHandle
 from stores.merging import run_merge
 from stores.training import get_train_run, start_training
@@ -80,8 +80,8 @@ def _evaluate(
     engine: Engine, spec: PipelineSpec, model: str, generative: bool, lineage: dict[str, Any]
 ) -> Iterator[PipelineStep]:
     """Score the final model on CodePrefBench as an eval run whose lineage names this pipeline."""
-    from core.bench import OBJECTIVES, load_benchmark, resolve_bench_dir
-    from core.judging import make_judge
+    from core.evaluation.bench import OBJECTIVES, load_benchmark, resolve_bench_dir
+    from core.evaluation.judges import make_judge
     from stores.evals import create_run, run_evaluation, run_scores
 
     benchmark = load_benchmark(resolve_bench_dir(spec.eval_benchmark))
@@ -107,8 +107,8 @@ def _export(engine: Engine, spec: PipelineSpec, lineage: dict[str, Any]) -> Pipe
     """Write the training sets the recipes read, recording the export's id and pair-ids hash."""
     from pathlib import Path
 
-    from core.export import ExportOptions
-    from core.rules import parse_filter
+    from core.training.export import ExportOptions
+    from core.curation.rules import parse_filter
     from stores.exports import DEFAULT_EXPORT_FILTER, export_store
 
     assert spec.export_out is not None

@@ -15,8 +15,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from core.errors import NotFoundError, OptionError, RecipeError
-from core.train_recipe import TrainRecipe
-from core.training import EVENTS_FILE, LOG_FILE, CheckpointInfo, MetricPoint, TrainRunInfo, trainer_command
+from core.training.recipes import TrainRecipe
+from core.training.runs import EVENTS_FILE, LOG_FILE, CheckpointInfo, MetricPoint, TrainRunInfo, trainer_command
 from stores.jobs import create_job, finish_job, reap_dead_jobs, request_cancel, update_job
 from stores.tables import JobRow
 from stores.training_tables import CheckpointRow, TrainMetricRow, TrainRunRow

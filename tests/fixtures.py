@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from core.pairs import PairDetail
+    from core.curation.pairs import PairDetail
 
 HOSTILE_TEXT = "a[/b] [bold]x[/bold] [@click=app.quit]q[/] arr[0]"
 

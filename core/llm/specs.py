@@ -102,7 +102,7 @@ def make_backend(
     options = parsed.options
     if parsed.kind == "hf":
         # Deferred: torch and transformers load only when a local model is asked for.
-        from core.ml.hf_chat import TransformersChatBackend
+        from core.llm.hf_chat import TransformersChatBackend
 
         return TransformersChatBackend(
             parsed.target,

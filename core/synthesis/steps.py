@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Union
 
-from core.code import parses, strip_comments
+from core.curation.stripping import parses, strip_comments
 from core.llm.base import Message, SamplingParams
 from core.synthesis.parsing import normalise_code
 

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.analysis import PairCode, analyse_stream, radon_metrics
+from core.curation.analysis import PairCode, analyse_stream, radon_metrics
 from tests.bench.corpus import bench_choices, stdlib_snippets
 
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from core.bench import BENCH_ENV_VAR, judge_items, load_benchmark  # noqa: E402
-from core.judging import parse_judge_spec  # noqa: E402
-from core.scoring import ScoredResult, format_score, score_run  # noqa: E402
+from core.evaluation.bench import BENCH_ENV_VAR, judge_items, load_benchmark  # noqa: E402
+from core.evaluation.judges import parse_judge_spec  # noqa: E402
+from core.evaluation.scoring import ScoredResult, format_score, score_run  # noqa: E402
 
 
 def smollm2_gguf() -> str:
@@ -51,11 +51,11 @@ def main() -> None:
 
     import torch
 
-    from core.ml.pair_rm import PairRMJudge, full_logits_pairs
+    from core.evaluation.pair_rm import PairRMJudge, full_logits_pairs
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if args.tiny:
-        from core.ml.tiny import make_tiny_model
+        from core.training.tiny import make_tiny_model
 
         model_path = str(make_tiny_model(tempfile.mkdtemp(prefix="tiny-judge-")))
     else:

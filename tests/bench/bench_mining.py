@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from core.gitio import LOG_FORMAT, iter_tokens, parse_log  # noqa: E402
-from core.mining import MineOptions, mine  # noqa: E402
+from core.mining.gitio import LOG_FORMAT, iter_tokens, parse_log  # noqa: E402
+from core.mining.mine import MineOptions, mine  # noqa: E402
 
 EXTENSIONS = (".py", ".pyi")
 OPTIONS = MineOptions(skip_duplicates=False)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from core.ml.packing import encode, micro_batches, summed_target_loss
-from core.pairwise import classification_prompt
-from core.train_data import TrainExample
+from core.training.packing import encode, micro_batches, summed_target_loss
+from core.evaluation.prompts import classification_prompt
+from core.training.train_data import TrainExample
 
 LINES = ["    total = total + values[index] * weight", "for index in range(len(values)):",
          "if value is None:\n        return default", "result.append(transform(item))", "import os, sys"]
@@ -60,7 +60,7 @@ def main() -> None:
 
     model_dir = args.model
     if model_dir is None:
-        from core.ml.tiny import make_tiny_model
+        from core.training.tiny import make_tiny_model
 
         model_dir = make_tiny_model(Path(tempfile.mkdtemp()) / "bench", hidden_size=128, layers=2, heads=4)
     device = "cuda" if torch.cuda.is_available() else "cpu"

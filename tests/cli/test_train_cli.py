@@ -117,4 +117,4 @@ def test_a_trainer_failure_ends_the_job_failed_with_its_error(tmp_path: Path) ->
     assert run.error and "no-such-model" in run.error
     assert "Traceback" in (tmp_path / "run" / "train.log").read_text()
     shown = CliRunner().invoke(app, ["--db", str(db), "jobs", "show", str(run_id)])
-    assert "param command: " in shown.stdout and "core.ml.train_main" in shown.stdout
+    assert "param command: " in shown.stdout and "core.training.train_main" in shown.stdout

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.analysis import BanditRunner, PairCode, analyse_pairs, analyse_stream, changed_lines, normalise
+from core.curation.analysis import BanditRunner, PairCode, analyse_pairs, analyse_stream, changed_lines, normalise
 
 SAFE = "def add(a, b):\n    return a + b\n"
 UNSAFE = "import subprocess\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)\n"

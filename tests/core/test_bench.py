@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from core.bench import OBJECTIVES, judge_items, load_benchmark, objective_file, resolve_bench_dir
-from core.code import strip_comments
+from core.evaluation.bench import OBJECTIVES, judge_items, load_benchmark, objective_file, resolve_bench_dir
+from core.curation.stripping import strip_comments
 from core.errors import BenchmarkError
-from core.judging import BaselineJudge, parse_judge_spec
-from core.scoring import ScoredResult, score_run
+from core.evaluation.judges import BaselineJudge, parse_judge_spec
+from core.evaluation.scoring import ScoredResult, score_run
 
 BENCH_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "codeprefbench"
 needs_bench = pytest.mark.skipif(not BENCH_DIR.is_dir(), reason="../shared/codeprefbench is absent")
@@ -28,7 +28,7 @@ def _raw_tasks(objective: str) -> list[dict]:
 
 
 def _expected(objective: str, rule: str, orders: tuple[bool, ...]) -> float:
-    """Score a baseline straight from the files: independent of core.bench and core.scoring."""
+    """Score a baseline straight from the files: independent of core.evaluation.bench and core.evaluation.scoring."""
     credits = []
     for task in _raw_tasks(objective):
         codes = list(task["choices"])

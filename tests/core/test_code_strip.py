@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from core.code import parses, strip_comments
+from core.curation.stripping import parses, strip_comments
 
 
 def test_strips_comments_but_not_hashes_in_strings() -> None:

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.bench import JudgeItem
+from core.evaluation.bench import JudgeItem
 from core.errors import OptionError
-from core.judging import BaselineJudge, pair_rm_decision, parse_decision, parse_judge_spec, redecide
+from core.evaluation.judges import BaselineJudge, pair_rm_decision, parse_decision, parse_judge_spec, redecide
 
 FEEDBACK_CASES = [
     # The template verdict, after feedback that praises both sides.
@@ -93,7 +93,7 @@ class _FlakyBackend:
 
 def test_generative_judge_counts_backend_errors_as_undecided_and_fails_clearly() -> None:
     from core.errors import LLMError
-    from core.judging import GenerativeJudge
+    from core.evaluation.judges import GenerativeJudge
 
     judge = GenerativeJudge(parse_judge_spec("flaky"), _FlakyBackend(fail=False))
     assert [o.decision for o in judge.decide([_item("a", "b"), _item("c", "d")])] == ["?", "B"]

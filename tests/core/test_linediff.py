@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from core.linediff import LineCounter, changed_region, changed_views, count_many, whitespace_only
+from core.mining.linediff import LineCounter, changed_region, changed_views, count_many, whitespace_only
 
 
 def test_helper_process_counts_match_in_process_counts() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.checkpoints import CheckpointError
+from core.training.checkpoints import CheckpointError
 
 torch = pytest.importorskip("torch")
 
@@ -28,7 +28,7 @@ def _perturbed_copy(source: Path, target: Path, seed: int, dtype: object = None)
 def test_merge_of_two_checkpoints_is_exactly_the_weighted_average(tiny_model_dir: Path, tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
-    from core.ml.merge import MergeFinished, merge_checkpoints
+    from core.training.merge import MergeFinished, merge_checkpoints
 
     first = _perturbed_copy(tiny_model_dir, tmp_path / "a", 1)
     second = _perturbed_copy(tiny_model_dir, tmp_path / "b", 2)
@@ -54,7 +54,7 @@ def test_merge_of_two_checkpoints_is_exactly_the_weighted_average(tiny_model_dir
 def test_bf16_merge_matches_the_float32_average_rounded_once(tiny_model_dir: Path, tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
-    from core.ml.merge import merge_checkpoints
+    from core.training.merge import merge_checkpoints
 
     first = _perturbed_copy(tiny_model_dir, tmp_path / "a", 1, torch.bfloat16)
     second = _perturbed_copy(tiny_model_dir, tmp_path / "b", 2, torch.bfloat16)
@@ -67,8 +67,8 @@ def test_bf16_merge_matches_the_float32_average_rounded_once(tiny_model_dir: Pat
 
 
 def test_merge_refuses_different_architectures_before_writing(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from core.ml.merge import merge_checkpoints
-    from core.ml.tiny import make_tiny_model
+    from core.training.merge import merge_checkpoints
+    from core.training.tiny import make_tiny_model
 
     other = make_tiny_model(tmp_path / "wide", hidden_size=64)
     with pytest.raises(CheckpointError, match="hidden_size"):
@@ -80,7 +80,7 @@ _MEMORY_PROBE = r"""
 import re, sys, json
 from pathlib import Path
 import torch
-from core.ml.merge import merge_checkpoints
+from core.training.merge import merge_checkpoints
 
 def status(field):
     return int(re.search(field + r":\s+(\d+)", Path("/proc/self/status").read_text()).group(1))

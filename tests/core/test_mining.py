@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from core.errors import OptionError, RepositoryError
-from core.events import CommitMined, MineEvent, MineFinished, MineProgress, MineStarted
-from core.linediff import compare_texts
-from core.mining import MineOptions, mine, probe_repository
+from core.mining.events import CommitMined, MineEvent, MineFinished, MineProgress, MineStarted
+from core.mining.linediff import compare_texts
+from core.mining.mine import MineOptions, mine, probe_repository
 from tests.conftest import GitRepo
 
 
@@ -286,7 +286,7 @@ def test_side_branch_commits_are_kept_when_a_merge_discarded_them(make_repo: Cal
 def test_runs_collect_less_often_and_restore_the_collector_settings(make_repo: Callable[[str], GitRepo]) -> None:
     import gc
 
-    from core.mining import RUN_GC_THRESHOLD, fewer_collections
+    from core.mining.mine import RUN_GC_THRESHOLD, fewer_collections
 
     repo = make_repo("gc")
     repo.commit("init", {"a.py": "a = 0\n"})

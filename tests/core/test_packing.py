@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from core.train_data import TrainExample
+from core.training.train_data import TrainExample
 
 torch = pytest.importorskip("torch")
 
@@ -19,7 +19,7 @@ def _examples() -> list[TrainExample]:
 
 
 def test_pack_fills_rows_without_exceeding_capacity() -> None:
-    from core.ml.packing import pack
+    from core.training.packing import pack
 
     rows = pack([5, 3, 8, 2, 7, 1], capacity=10)
     assert sorted(index for row in rows for index in row) == [0, 1, 2, 3, 4, 5]
@@ -30,7 +30,7 @@ def test_pack_fills_rows_without_exceeding_capacity() -> None:
 def test_packed_and_padded_batches_give_the_same_loss(tiny_model_dir: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from core.ml.packing import collate_packed, collate_padded, encode, pack, summed_target_loss
+    from core.training.packing import collate_packed, collate_padded, encode, pack, summed_target_loss
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
@@ -51,7 +51,7 @@ def test_packing_without_position_reset_would_differ(tiny_model_dir: Path) -> No
     """Guards the test above: attention across packed examples does change the loss."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from core.ml.packing import collate_packed, encode, summed_target_loss
+    from core.training.packing import collate_packed, encode, summed_target_loss
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()

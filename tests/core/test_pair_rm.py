@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from core.bench import JudgeItem, judge_items, load_benchmark
+from core.evaluation.bench import JudgeItem, judge_items, load_benchmark
 from core.errors import OptionError
-from core.judging import make_judge
+from core.evaluation.judges import make_judge
 
 BENCH_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "codeprefbench"
 
@@ -21,7 +21,7 @@ def _items() -> list[JudgeItem]:
 
 def test_pair_rm_on_a_tiny_model_agrees_with_the_batch_one_full_logits_loop(tiny_model_dir: Path) -> None:
     torch = pytest.importorskip("torch")
-    from core.ml.pair_rm import full_logits_decisions, last_position_logits
+    from core.evaluation.pair_rm import full_logits_decisions, last_position_logits
 
     judge = make_judge(f"pair-rm:{tiny_model_dir}", device="cpu", batch_size=4)
     items = _items()

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from core.errors import RecipeError
-from core.train_data import mix, read_examples
-from core.train_recipe import deepspeed_config, load_train_recipe, parse_train_recipe
+from core.training.train_data import mix, read_examples
+from core.training.recipes import deepspeed_config, load_train_recipe, parse_train_recipe
 from tests.train_fixtures import write_export
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "train"
@@ -88,10 +88,10 @@ def test_unknown_row_shape_names_the_line(tmp_path: Path) -> None:
 
 def test_launcher_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from core.errors import OptionError
-    from core.training import trainer_command
+    from core.training.runs import trainer_command
 
     plain = parse_train_recipe(BASE, source="r.yaml")
-    assert trainer_command(plain, tmp_path, python="py") == ["py", "-m", "core.ml.train_main", str(tmp_path)]
+    assert trainer_command(plain, tmp_path, python="py") == ["py", "-m", "core.training.train_main", str(tmp_path)]
     with pytest.raises(OptionError, match="key 'deepspeed.stage'"):
         trainer_command(plain, tmp_path, gpus=2)
     zero3 = parse_train_recipe({**BASE, "deepspeed": {"stage": 3}}, source="r.yaml")
@@ -103,4 +103,4 @@ def test_launcher_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     launcher.chmod(0o755)
     command = trainer_command(zero3, tmp_path / "run", gpus=8, nodes=2, hostfile=Path("hosts"))
     assert command == [str(launcher), "--hostfile", "hosts", "--num_nodes", "2", "--num_gpus", "8",
-                       "--module", "core.ml.train_main", str(tmp_path / "run")]
+                       "--module", "core.training.train_main", str(tmp_path / "run")]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from core.train_recipe import load_train_recipe
+from core.training.recipes import load_train_recipe
 from tests.train_fixtures import write_export, write_recipe
 
 pytest.importorskip("torch")
@@ -17,7 +17,7 @@ def _events(run_dir: Path, kind: str) -> list[dict]:
 
 
 def test_tiny_model_loss_goes_down_in_20_steps_and_checkpoint_verifies(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from core.ml.trainer import train
+    from core.training.trainer import train
 
     data = write_export(tmp_path / "export" / "train.jsonl")
     recipe = load_train_recipe(write_recipe(tmp_path / "r.yaml", tiny_model_dir, data, tmp_path / "run"))
@@ -32,7 +32,7 @@ def test_tiny_model_loss_goes_down_in_20_steps_and_checkpoint_verifies(tiny_mode
 
 
 def test_resume_continues_from_the_last_checkpoint(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from core.ml.trainer import train
+    from core.training.trainer import train
 
     data = write_export(tmp_path / "train.jsonl", copies=2)
     recipe_path = write_recipe(tmp_path / "r.yaml", tiny_model_dir, data, tmp_path / "run", max_steps=4,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core.train_recipe import load_train_recipe
+from core.training.recipes import load_train_recipe
 from tests.train_fixtures import write_export
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,7 @@ def _gguf() -> Path:
 
 def test_smollm2_trains_a_few_steps_and_saves_a_verified_checkpoint(tmp_path: Path) -> None:
     pytest.importorskip("gguf")
-    from core.ml.trainer import train
+    from core.training.trainer import train
 
     gguf = _gguf()
     data = write_export(tmp_path / "train.jsonl", copies=1)

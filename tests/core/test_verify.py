@@ -10,7 +10,7 @@ pytest.importorskip("torch")
 
 
 def test_a_good_checkpoint_verifies_with_finite_ab_logits(tiny_model_dir: Path) -> None:
-    from core.ml.verify import verify_checkpoint
+    from core.training.verify import verify_checkpoint
 
     report = verify_checkpoint(tiny_model_dir)
     assert report.ok, report.problems
@@ -19,7 +19,7 @@ def test_a_good_checkpoint_verifies_with_finite_ab_logits(tiny_model_dir: Path) 
 
 
 def test_verification_catches_a_truncated_weights_file(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from core.ml.verify import verify_checkpoint
+    from core.training.verify import verify_checkpoint
 
     broken = shutil.copytree(tiny_model_dir, tmp_path / "broken")
     weights = broken / "model.safetensors"
@@ -33,7 +33,7 @@ def test_verification_catches_zero3_placeholder_tensors(tiny_model_dir: Path, tm
     from safetensors.torch import load_file, save_file
     import torch
 
-    from core.ml.verify import verify_checkpoint
+    from core.training.verify import verify_checkpoint
 
     broken = shutil.copytree(tiny_model_dir, tmp_path / "zero3")
     tensors = load_file(broken / "model.safetensors")
@@ -48,7 +48,7 @@ def test_verification_catches_zero3_placeholder_tensors(tiny_model_dir: Path, tm
 def test_verification_catches_a_missing_tensor_and_a_missing_folder(tiny_model_dir: Path, tmp_path: Path) -> None:
     from safetensors.torch import load_file, save_file
 
-    from core.ml.verify import verify_checkpoint
+    from core.training.verify import verify_checkpoint
 
     broken = shutil.copytree(tiny_model_dir, tmp_path / "missing")
     tensors = load_file(broken / "model.safetensors")

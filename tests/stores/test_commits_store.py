@@ -11,8 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from core.errors import NotFoundError, StoreError
-from core.events import MineFinished
-from core.mining import mine
+from core.mining.events import MineFinished
+from core.mining.mine import mine
 from stores.commits import (
     CommitRecorder,
     count_commits,
@@ -218,8 +218,8 @@ def test_version_1_store_moves_its_texts_beside_it(db_path: Path) -> None:
     # New rows are accepted although their texts are in the other file (no stale foreign key).
     repository = upsert_repository(engine, "/r", license=None, head_sha=None)
     recorder = CommitRecorder(engine, repository.id)
-    from core.events import CommitMined
-    from core.models import CommitRecord
+    from core.mining.events import CommitMined
+    from core.mining.records import CommitRecord
 
     recorder.record(CommitMined("c2", (CommitRecord(
         sha="c2", parent_sha="c1", author="A", author_email="a@x", authored_at=datetime(2024, 1, 2, tzinfo=timezone.utc),

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from core.decontamination import BenchSnippet
-from core.pairs import NewPair
-from core.rules import load_rules, parse_filter
+from core.curation.decontamination import BenchSnippet
+from core.curation.pairs import NewPair
+from core.curation.rules import load_rules, parse_filter
 from stores.curation import (
     DecontaminationSummary, analyse_store, apply_rules, decontaminate_store, dedupe_store,
 )
@@ -68,7 +68,7 @@ def test_decontamination_scores_and_flags(engine: Engine) -> None:
 
 
 def test_export_records_lineage(engine: Engine, tmp_path: Path) -> None:
-    from core.export import ExportOptions
+    from core.training.export import ExportOptions
     from stores.exports import DEFAULT_EXPORT_FILTER, export_store, list_exports
     from stores.pairs import set_status
 

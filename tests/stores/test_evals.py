@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from core.bench import judge_items, load_benchmark
-from core.judging import GenerativeJudge, make_judge, parse_judge_spec
+from core.evaluation.bench import judge_items, load_benchmark
+from core.evaluation.judges import GenerativeJudge, make_judge, parse_judge_spec
 from core.llm.base import ChatRequest, ChatResult
 from stores.eval_tables import EvalResultRow
 from stores.evals import (

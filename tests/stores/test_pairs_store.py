@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from core.errors import OptionError
-from core.pairs import NewPair, read_pairs_jsonl
-from core.rules import parse_filter
+from core.curation.pairs import NewPair, read_pairs_jsonl
+from core.curation.rules import parse_filter
 from stores.curation import analyse_store
 from stores.jobs import list_jobs
 from stores.pairs import (

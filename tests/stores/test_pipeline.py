@@ -62,7 +62,7 @@ def test_shipped_pipelines_load() -> None:
 def test_pipeline_exports_the_pairs_its_recipes_train_on(tiny_model_dir: Path, tmp_path: Path, engine: Engine,
                                                           db_path: Path) -> None:
     pytest.importorskip("torch")
-    from core.pairs import NewPair
+    from core.curation.pairs import NewPair
     from stores.pairs import import_pairs
 
     import_pairs(engine, [

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from textual.widgets import Button, DataTable, Input, TextArea
 
-from core.bench import OBJECTIVES, load_benchmark, objective_file
-from core.judging import GenerativeJudge, parse_judge_spec
+from core.evaluation.bench import OBJECTIVES, load_benchmark, objective_file
+from core.evaluation.judges import GenerativeJudge, parse_judge_spec
 from core.llm.base import ChatRequest, ChatResult
 from stores.db import make_engine
 from stores.evals import create_run, get_run, run_evaluation
@@ -135,7 +135,7 @@ def test_evaluation_screen_snapshot(tmp_path: Path, snap_compare, monkeypatch) -
     engine = make_engine(tmp_path / "wb.db")
     benchmark = load_benchmark(bench)
     for spec in ("baseline:shorter", "baseline:always-a"):
-        from core.judging import make_judge
+        from core.evaluation.judges import make_judge
 
         run_id = create_run(engine, judge_spec=spec, judge_kind="baseline", benchmark=benchmark, objectives=OBJECTIVES)
         list(run_evaluation(engine, run_id, make_judge(spec), benchmark))

@@ -10,7 +10,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from textual.widgets import Input, Static
 
-from core.pairs import NewPair
+from core.curation.pairs import NewPair
 from stores.curation import analyse_store
 from stores.db import make_engine
 from stores.pairs import get_pair, import_pairs
@@ -140,7 +140,7 @@ async def test_pages_100k_pairs_without_loading_them(tmp_path: Path) -> None:
 
 
 async def test_export_and_cdf_from_the_screen(db_path: Path, tmp_path: Path) -> None:
-    from core.decontamination import BenchSnippet
+    from core.curation.decontamination import BenchSnippet
     from stores.curation import decontaminate_store
 
     engine = make_engine(db_path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.pairs import NewPair
+from core.curation.pairs import NewPair
 from stores.curation import analyse_store
 from stores.db import make_engine
 from stores.pairs import import_pairs

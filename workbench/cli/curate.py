@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from core.dedupe import DEFAULT_NEAR_THRESHOLD
-from core.rules import filter_spec, load_rules
+from core.curation.dedupe import DEFAULT_NEAR_THRESHOLD
+from core.curation.rules import filter_spec, load_rules
 from stores.curation import analyse_store, apply_rules, dedupe_store
 from workbench.cli.common import emit_json, emit_table, engine_of
 from workbench.cli.progress import StderrProgress

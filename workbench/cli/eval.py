@@ -12,11 +12,11 @@ from typing import Optional
 
 import typer
 
-from core.bench import parse_objectives, resolve_bench_dir
+from core.evaluation.bench import parse_objectives, resolve_bench_dir
 from core.errors import OptionError
-from core.eval_models import EvalFinished, EvalProgress, EvalRunInfo
-from core.judging import make_judge, parse_judge_spec
-from core.scoring import RunScores
+from core.evaluation.models import EvalFinished, EvalProgress, EvalRunInfo
+from core.evaluation.judges import make_judge, parse_judge_spec
+from core.evaluation.scoring import RunScores
 from stores.evals import (
     create_run,
     get_run,
@@ -86,7 +86,7 @@ def run_command(
             raise OptionError("pass --judge SPEC (or --resume RUN)")
         spec = parse_judge_spec(judge)
         chosen = parse_objectives(objectives)
-        from core.bench import load_benchmark
+        from core.evaluation.bench import load_benchmark
 
         benchmark = load_benchmark(resolve_bench_dir(bench), chosen)
         run_id, spec_text = None, spec.text

@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from core.export import DEFAULT_FORMATS, FORMATS, ExportOptions
-from core.rules import parse_filter
+from core.training.export import DEFAULT_FORMATS, FORMATS, ExportOptions
+from core.curation.rules import parse_filter
 from stores.exports import DEFAULT_EXPORT_FILTER, export_store
 from workbench.cli.common import emit_json, engine_of
 

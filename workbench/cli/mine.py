@@ -7,7 +7,7 @@ import threading
 from typing import Optional
 
 import typer
-from core.languages import DEFAULT_LANGUAGES
+from core.mining.languages import DEFAULT_LANGUAGES
 from workbench.cli.common import emit_json, engine_of, stderr_console
 
 
@@ -31,8 +31,8 @@ def mine_command(
     # Deferred: GitPython and the progress bar are not needed to open the TUI or other commands.
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from core.events import MineFinished, MineProgress, MineStarted
-    from core.mining import MineOptions
+    from core.mining.events import MineFinished, MineProgress, MineStarted
+    from core.mining.mine import MineOptions
     from stores.mining_jobs import MineJobStarted, run_mine_job
 
     options = MineOptions(

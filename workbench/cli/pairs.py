@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from core.pairs import read_pairs_jsonl
-from core.rules import parse_filter
+from core.curation.pairs import read_pairs_jsonl
+from core.curation.rules import parse_filter
 from stores.pairs import count_pairs, get_pair, import_pairs, list_pairs, pair_stats
 from workbench.cli.common import emit_json, emit_table, engine_of
 

@@ -10,8 +10,8 @@ from typing import Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from core.train_recipe import load_train_recipe
-from core.training import TrainRunInfo
+from core.training.recipes import load_train_recipe
+from core.training.runs import TrainRunInfo
 from stores.training import (
     cancel_train_run,
     get_train_run,

@@ -15,7 +15,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TextArea
 
-from core.models import CommitDetail
+from core.mining.records import CommitDetail
 from stores.commits import get_commit
 
 TEXTAREA_LANGUAGES = {"python", "javascript", "java", "go", "rust", "c", "cpp", "typescript", "ruby",

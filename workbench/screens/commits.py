@@ -12,8 +12,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Select, Static
 from textual.worker import get_current_worker
 
-from core.events import MineFinished, MineProgress, MineStarted
-from core.models import RepositoryInfo, StoredCommit
+from core.mining.events import MineFinished, MineProgress, MineStarted
+from core.mining.records import RepositoryInfo, StoredCommit
 from stores.commits import count_commits, list_commits, list_repositories
 from workbench.screens.commit_view import CommitViewScreen
 from workbench.screens.mine_dialog import MineDialog, MineRequest
@@ -168,7 +168,7 @@ class CommitsScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="mine", exit_on_error=False)
     def run_mine(self, request: MineRequest) -> None:
         # Deferred: GitPython is only needed once a run starts, not to open the app.
-        from core.mining import MineOptions
+        from core.mining.mine import MineOptions
         from stores.mining_jobs import MineJobStarted, run_mine_job
 
         engine = self.app.engine  # type: ignore[attr-defined]

@@ -17,9 +17,9 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Static, TextArea
 from textual.worker import Worker, WorkerState
 
-from core.bench import BENCH_ENV_VAR, BenchTask, shown_code
-from core.eval_models import EvalProgress, EvalResultInfo, EvalRunInfo, LeaderboardEntry
-from core.scoring import RunScores
+from core.evaluation.bench import BENCH_ENV_VAR, BenchTask, shown_code
+from core.evaluation.models import EvalProgress, EvalResultInfo, EvalRunInfo, LeaderboardEntry
+from core.evaluation.scoring import RunScores
 
 REFRESH_SECONDS = 1.0
 _STATE_STYLE = {"running": "bold green", "done": "", "stopped": "yellow", "interrupted": "yellow", "failed": "red"}
@@ -303,8 +303,8 @@ class EvaluationScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="eval-run", exit_on_error=False)
     def run_eval(self, judge_spec: str, bench: str | None, limit: int | None, orders: str) -> None:
-        from core.bench import load_benchmark, resolve_bench_dir
-        from core.judging import make_judge, parse_judge_spec
+        from core.evaluation.bench import load_benchmark, resolve_bench_dir
+        from core.evaluation.judges import make_judge, parse_judge_spec
         from stores.evals import create_run, run_evaluation
 
         engine = self.app.engine  # type: ignore[attr-defined]

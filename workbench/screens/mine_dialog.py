@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from core.errors import WorkbenchError
-from core.languages import extension_map
+from core.mining.languages import extension_map
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,11 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static, TextArea
 
-from core.analysis import changed_lines
+from core.curation.analysis import changed_lines
 from core.errors import WorkbenchError
-from core.export import DEFAULT_FORMATS, FORMATS, ExportOptions
-from core.pairs import PairDetail, PairSummary
-from core.rules import ACTIONS, Condition, load_rules, parse_filter
+from core.training.export import DEFAULT_FORMATS, FORMATS, ExportOptions
+from core.curation.pairs import PairDetail, PairSummary
+from core.curation.rules import ACTIONS, Condition, load_rules, parse_filter
 from stores.curation import analyse_store, apply_rules, dedupe_store
 from stores.exports import export_store
 from stores.jobs import list_jobs

@@ -7,7 +7,7 @@ from textual import on
 from textual.message import Message
 from textual.widgets import DataTable
 
-from core.models import StoredCommit
+from core.mining.records import StoredCommit
 
 PAGE_SIZE = 200
 PREFETCH_ROWS = 60

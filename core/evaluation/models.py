@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from core.scoring import RunScores
+from core.evaluation.scoring import RunScores
 
 
 @dataclass(frozen=True, slots=True)

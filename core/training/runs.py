@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import OptionError
-from core.train_recipe import TrainRecipe
+from core.training.recipes import TrainRecipe
 
-TRAINER_MODULE = "core.ml.train_main"
+TRAINER_MODULE = "core.training.train_main"
 LOG_FILE = "train.log"
 EVENTS_FILE = "events.jsonl"
 

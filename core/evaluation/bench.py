@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from core.code import strip_comments
+from core.curation.stripping import strip_comments
 from core.errors import BenchmarkError, OptionError
-from core.pairwise import Choice
+from core.evaluation.prompts import Choice
 
 BENCH_ENV_VAR = "WORKBENCH_BENCH"
 OBJECTIVES: tuple[str, ...] = ("correctness", "efficiency", "security", "human-preference")

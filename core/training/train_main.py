@@ -1,4 +1,4 @@
-"""Trainer process entry point: `python -m core.ml.train_main RUN_DIR` (also under torchrun/deepspeed).
+"""Trainer process entry point: `python -m core.training.train_main RUN_DIR` (also under torchrun/deepspeed).
 
 Reads RUN_DIR/recipe.json, trains, and writes events to RUN_DIR/events.jsonl. SIGTERM or SIGINT
 stops after the current step with a checkpoint, so a later run resumes from it.
@@ -19,14 +19,14 @@ EXIT_CANCELLED = 3
 
 def main(argv: list[str] | None = None) -> int:
     """Run one training job; exit 0 when done, 3 when cancelled, 1 on failure."""
-    parser = argparse.ArgumentParser(prog="core.ml.train_main")
+    parser = argparse.ArgumentParser(prog="core.training.train_main")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--no-resume", action="store_true")
     parser.add_argument("--local_rank", type=int, default=None)  # the deepspeed launcher passes it
     args = parser.parse_args(argv)
 
-    from core.ml.trainer import EventLog, train
-    from core.train_recipe import recipe_from_dict
+    from core.training.trainer import EventLog, train
+    from core.training.recipes import recipe_from_dict
 
     stop_requested = False
 

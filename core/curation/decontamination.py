@@ -19,8 +19,8 @@ from pathlib import Path
 if TYPE_CHECKING:
     import numpy as np
 
-from core.bench import BENCH_ENV_VAR, Benchmark, load_benchmark, resolve_bench_dir
-from core.code import strip_comments
+from core.evaluation.bench import BENCH_ENV_VAR, Benchmark, load_benchmark, resolve_bench_dir
+from core.curation.stripping import strip_comments
 
 __all__ = ["BENCH_ENV_VAR"]
 DEFAULT_THRESHOLD = 80.0

@@ -20,9 +20,9 @@ from typing import Any
 import torch
 
 from core.errors import RecipeError
-from core.ml.packing import Encoded, encode, micro_batches, summed_target_loss
-from core.train_data import mix, read_examples
-from core.train_recipe import TrainRecipe, deepspeed_config
+from core.training.packing import Encoded, encode, micro_batches, summed_target_loss
+from core.training.train_data import mix, read_examples
+from core.training.recipes import TrainRecipe, deepspeed_config
 
 EVENTS_FILE = "events.jsonl"
 STATE_FILE = "trainer_state.json"
@@ -131,7 +131,7 @@ def train(
     """Train a pairwise model as the recipe says, saving verified checkpoints under `run_dir`."""
     from transformers import get_scheduler
 
-    from core.ml.verify import verify_checkpoint
+    from core.training.verify import verify_checkpoint
 
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)

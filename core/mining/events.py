@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.models import CommitRecord
+from core.mining.records import CommitRecord
 
 
 @dataclass(frozen=True, slots=True)

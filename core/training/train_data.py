@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import RecipeError
-from core.pairwise import classification_prompt, generation_prompt, place, verdict_sentence
+from core.evaluation.prompts import classification_prompt, generation_prompt, place, verdict_sentence
 
 
 @dataclass(frozen=True, slots=True)

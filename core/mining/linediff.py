@@ -133,7 +133,7 @@ class LineCounter:
     """Counts batches of changed regions, in a helper process once batches are large enough.
 
     Splitting lines and matching them is the miner's largest pure-Python cost; a helper process
-    (`python -m core.linediff`, fed over pipes with marshal) does it on the second core while the
+    (`python -m core.mining.linediff`, fed over pipes with marshal) does it on the second core while the
     miner reads the next batch. If the helper cannot start or dies, counting goes on in-process.
     """
 
@@ -166,7 +166,7 @@ class LineCounter:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "core.linediff"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                [sys.executable, "-m", "core.mining.linediff"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL, env=env,
             )
         except OSError:

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from core.errors import RecipeError
-from core.train_data import TrainExample
+from core.training.train_data import TrainExample
 
 IGNORE = -100
 

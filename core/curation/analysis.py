@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.code import parses, strip_comments
+from core.curation.stripping import parses, strip_comments
 
 ANALYSIS_VERSION = "analysis-v1"
 _WHITESPACE = re.compile(r"\s+")

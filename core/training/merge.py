@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from core.checkpoints import CheckpointError, TensorEntry, checkpoint_tensors, read_config, side_files
+from core.training.checkpoints import CheckpointError, TensorEntry, checkpoint_tensors, read_config, side_files
 
 TORCH_DTYPES = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
@@ -154,7 +154,7 @@ def merge_checkpoints(
     cancel: Any = None,
 ) -> Iterator[MergeEvent]:
     """Average checkpoints with `weights` (normalised to sum to one) into `out_dir`, yielding progress."""
-    from core.ml.verify import verify_checkpoint
+    from core.training.verify import verify_checkpoint
 
     paths = [Path(path) for path in inputs]
     if len(weights) != len(paths):

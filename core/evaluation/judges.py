@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from core.bench import JudgeItem
+from core.evaluation.bench import JudgeItem
 from core.errors import LLMError, OptionError
-from core.pairwise import generation_prompt
+from core.evaluation.prompts import generation_prompt
 
 UNDECIDED = "?"
 DECISIONS = ("A", "B", UNDECIDED)
@@ -204,7 +204,7 @@ def make_judge(
         return BaselineJudge(spec)
     if spec.kind == "pair-rm":
         try:
-            from core.ml.pair_rm import PairRMJudge
+            from core.evaluation.pair_rm import PairRMJudge
         except ImportError as exc:
             raise OptionError(f"pair-rm judges need the ml extra (torch, transformers): {exc}") from None
         return PairRMJudge.load(spec, device=device, batch_size=batch_size)

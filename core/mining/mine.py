@@ -19,12 +19,12 @@ from typing import ParamSpec, Protocol, TypeVar
 import git
 
 from core.errors import RepositoryError
-from core.events import CommitMined, MineEvent, MineFinished, MineProgress, MineStarted
-from core.gitio import BlobReader, BlobTicket, RawChange, RawCommit, iter_tokens, open_repository, parse_log, start_log, verify_rev
-from core.languages import DEFAULT_LANGUAGES, extension_map, language_of
-from core.linediff import LineCounter, changed_views
-from core.licenses import LICENSE_FILE_NAMES, detect_license, normalize_allow_list
-from core.models import CommitRecord
+from core.mining.events import CommitMined, MineEvent, MineFinished, MineProgress, MineStarted
+from core.mining.gitio import BlobReader, BlobTicket, RawChange, RawCommit, iter_tokens, open_repository, parse_log, start_log, verify_rev
+from core.mining.languages import DEFAULT_LANGUAGES, extension_map, language_of
+from core.mining.linediff import LineCounter, changed_views
+from core.mining.licenses import LICENSE_FILE_NAMES, detect_license, normalize_allow_list
+from core.mining.records import CommitRecord
 
 FILE_MODES = ("100644", "100755")
 COMMITS_PER_BATCH = 256

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.code import strip_comments
+from core.curation.stripping import strip_comments
 from core.errors import OptionError
-from core.pairwise import PROMPT_VERSION, classification_prompt, generation_prompt, place, verdict_sentence
+from core.evaluation.prompts import PROMPT_VERSION, classification_prompt, generation_prompt, place, verdict_sentence
 
 FORMATS = ("classification", "generation", "dpo", "chat")
 DEFAULT_FORMATS = ("classification", "generation", "dpo")

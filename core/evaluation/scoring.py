@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from core.bench import OBJECTIVES, VERIFIABLE_OBJECTIVES
+from core.evaluation.bench import OBJECTIVES, VERIFIABLE_OBJECTIVES
 
 Z_95 = 1.959964
 

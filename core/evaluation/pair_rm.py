@@ -10,10 +10,10 @@ from typing import Any
 
 import torch
 
-from core.bench import JudgeItem
+from core.evaluation.bench import JudgeItem
 from core.errors import OptionError
-from core.judging import UNDECIDED, JudgeOutput, JudgeSpec, pair_rm_decision
-from core.pairwise import classification_prompt
+from core.evaluation.judges import UNDECIDED, JudgeOutput, JudgeSpec, pair_rm_decision
+from core.evaluation.prompts import classification_prompt
 
 
 def load_model_and_tokenizer(path: str | Path, *, device: str, dtype: torch.dtype) -> tuple[Any, Any]:

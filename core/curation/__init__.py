@@ -1,0 +1,1 @@
+"""Curation: parse checks, radon metrics, bandit findings, comment stripping, dedupe, decontamination, rules."""

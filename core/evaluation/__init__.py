@@ -1,0 +1,1 @@
+"""Evaluation: CodePrefBench loading, prompt protocols, judges and scoring."""

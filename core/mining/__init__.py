@@ -1,0 +1,1 @@
+"""Mining: git plumbing, per-file commit records and the mine() event generator."""

@@ -1,1 +1,0 @@
-"""Model code (torch, transformers): judges, trainer, merging. Imported only where torch is installed."""

@@ -1,0 +1,1 @@
+"""Training: export formats, recipes, the trainer, merging and checkpoint verification."""
