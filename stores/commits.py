@@ -5,9 +5,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from itertools import chain
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import datetime, timezone
+from itertools import chain
 from pathlib import Path
 from typing import Any
 

@@ -13,9 +13,9 @@ from urllib.parse import quote
 
 from sqlalchemy import event
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.schema import CreateTable
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.schema import CreateTable
 from sqlmodel import SQLModel, create_engine
 
 from core.errors import StoreError

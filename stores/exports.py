@@ -1,4 +1,4 @@
-"""Exports with lineage: stream filtered pairs to core.training.export and record the manifest."""
+"""Exports with lineage: the pairs to export, and the record of each export and its manifest."""
 
 from __future__ import annotations
 
@@ -13,12 +13,11 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from core.training.export import ExportOptions, ExportPair, write_export
-from core.curation.rules import Condition, filter_spec
+from core.curation.rules import Condition
+from core.training.export import ExportPair
 from stores.curation_tables import ExportRow
-from stores.jobs import JobHandle
-from stores.pairs import count_pairs, filtered
-from stores.tables import PairRow, utcnow
+from stores.pairs import filtered
+from stores.tables import PairRow
 
 DEFAULT_EXPORT_FILTER = "status!=rejected status!=flagged duplicate!=true"
 
@@ -36,7 +35,8 @@ class ExportInfo:
     manifest: dict[str, Any]
 
 
-def _export_pairs(engine: Engine, conditions: Sequence[Condition], page: int = 1000) -> Iterator[ExportPair]:
+def export_pairs(engine: Engine, conditions: Sequence[Condition], page: int = 1000) -> Iterator[ExportPair]:
+    """The pairs matching the filter, in id order, read a page at a time."""
     last_id = 0
     while True:
         with Session(engine) as session:
@@ -52,35 +52,28 @@ def _export_pairs(engine: Engine, conditions: Sequence[Condition], page: int = 1
             yield ExportPair(*row)  # type: ignore[arg-type]
 
 
-def export_store(
-    engine: Engine, conditions: Sequence[Condition], out_dir: Path, options: ExportOptions,
+
+
+def record_export(
+    engine: Engine, out_dir: Path, formats: Sequence[str], filter_spec: Any, pair_ids_hash: str,
+    manifest: dict[str, Any], *, job_id: int | None = None,
 ) -> ExportInfo:
-    """Export the pairs matching the filter as a job; store and return the export with its manifest."""
-    options.check()
-    spec = filter_spec(tuple(conditions))
-    total = count_pairs(engine, conditions)
-    job = JobHandle.start(engine, "export", f"Export {total} pairs to {out_dir}",
-                          {"out_dir": str(out_dir), "filter": spec, "formats": list(options.formats)})
-    try:
-        manifest = write_export(
-            _export_pairs(engine, conditions), out_dir, options, filter_spec=spec,
-            created_at=utcnow().isoformat(timespec="seconds"), progress=lambda done: job.progress(done, total),
-        )
-        with Session(engine) as session:
-            row = ExportRow(out_dir=str(out_dir.resolve()), formats=",".join(options.formats),
-                            filter_json=json.dumps(spec), pair_ids_hash=manifest.pair_ids_hash,
-                            pair_count=manifest.data["pair_count"], manifest_json=json.dumps(manifest.data),
-                            job_id=job.job_id)
-            session.add(row)
-            session.commit()
-            session.refresh(row)
-            info = _to_info(row)
-    except BaseException as exc:
-        job.finish("failed", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        raise
-    job.finish("done", done=info.pair_count, summary={"export_id": info.id, "pairs": info.pair_count,
-                                                       "records": manifest.data["records"]})
-    return info
+    """Store a written export with its manifest and return it."""
+    with Session(engine) as session:
+        row = ExportRow(out_dir=str(out_dir.resolve()), formats=",".join(formats),
+                        filter_json=json.dumps(filter_spec), pair_ids_hash=pair_ids_hash,
+                        pair_count=manifest["pair_count"], manifest_json=json.dumps(manifest), job_id=job_id)
+        session.add(row)
+        session.commit()
+        session.refresh(row)
+        return _to_info(row)
+
+
+def export_folder(engine: Engine, export_id: int) -> str | None:
+    """The folder an export was written to, or None if there is no such export."""
+    with Session(engine) as session:
+        row = session.get(ExportRow, export_id)
+        return row.out_dir if row is not None else None
 
 
 def _to_info(row: ExportRow) -> ExportInfo:

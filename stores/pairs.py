@@ -12,9 +12,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql import ColumnElement, Select
 from sqlmodel import Session, col, select
 
-from core.errors import NotFoundError, OptionError
 from core.curation.pairs import NewPair, PairDetail, PairStats, PairSummary
 from core.curation.rules import ACTION_STATUS, ANALYSIS_FIELDS, Condition
+from core.errors import NotFoundError, OptionError
 from stores.curation_tables import PairAnalysisRow, ReviewActionRow
 from stores.tables import PairRow, utcnow
 

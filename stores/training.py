@@ -1,111 +1,47 @@
-"""Training runs in the store: launch detached, copy their events in, list, cancel, record merges."""
+"""Training runs in the store: record them, copy their events in, list, cancel, record checkpoints."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from core.errors import NotFoundError, OptionError, RecipeError
-from core.training.recipes import TrainRecipe
-from core.training.runs import EVENTS_FILE, LOG_FILE, CheckpointInfo, MetricPoint, TrainRunInfo, trainer_command
-from stores.jobs import create_job, finish_job, reap_dead_jobs, request_cancel, update_job
+from core.errors import NotFoundError
+from core.training.runs import EVENTS_FILE, LOG_FILE, CheckpointInfo, MetricPoint, TrainRunInfo
+from stores.jobs import finish_job, reap_dead_jobs, request_cancel
 from stores.tables import JobRow
 from stores.training_tables import CheckpointRow, TrainMetricRow, TrainRunRow
 
 WATCH_LOG = "watch.log"
 _METRIC_FIELDS = ("grad_norm", "tokens_per_s", "samples_per_s", "eta_s", "gpu_mem_gb", "gpu_util")
 _LATEST_ONLY = ("model_tflops_per_s", "mfu")
-_EXPORT_PATH_COLUMNS = ("out_dir", "path", "directory", "dir", "output_dir")
 
 
-def project_root() -> Path:
-    """The folder holding the `core` and `stores` packages, put on the subprocesses' PYTHONPATH."""
-    return Path(__file__).resolve().parents[1]
 
 
-def resolve_datasets(engine: Engine, recipe: TrainRecipe) -> TrainRecipe:
-    """Replace export ids by their folders (from the export stage's table) and check every path exists."""
-    specs = []
-    for spec in recipe.datasets:
-        if spec.export_id is not None:
-            spec = replace(spec, path=_export_path(engine, spec.export_id, recipe), export_id=spec.export_id)
-        path = Path(str(spec.path)).expanduser().resolve()
-        if not path.exists():
-            raise RecipeError(f"{recipe.source_path}: dataset {spec.label}: {path} does not exist; export it first")
-        specs.append(replace(spec, path=str(path)))
-    return replace(recipe, datasets=tuple(specs))
 
 
-def _export_path(engine: Engine, export_id: int, recipe: TrainRecipe) -> str:
-    inspector = inspect(engine)
-    if "exports" in inspector.get_table_names():
-        columns = {column["name"] for column in inspector.get_columns("exports")}
-        for name in _EXPORT_PATH_COLUMNS:
-            if name in columns:
-                with engine.connect() as connection:
-                    value = connection.execute(
-                        text(f"SELECT {name} FROM exports WHERE id = :id"), {"id": export_id}
-                    ).scalar()
-                if value:
-                    return str(value)
-                raise RecipeError(f"{recipe.source_path}: export {export_id} does not exist (see the exports list)")
-    raise RecipeError(f"{recipe.source_path}: export ids need the export stage's table; give the export folder as 'path'")
 
 
-def start_training(
-    engine: Engine,
-    recipe: TrainRecipe,
-    *,
-    db_url: str,
-    gpus: int = 0,
-    nodes: int = 1,
-    hostfile: Path | None = None,
-) -> TrainRunInfo:
-    """Start a detached watcher that runs the trainer and copies its events into the store."""
-    recipe = resolve_datasets(engine, recipe)
-    run_dir = Path(recipe.output_dir).expanduser().resolve()
-    busy = [run.job_id for run in list_train_runs(engine, limit=1000) if run.is_active and run.run_dir == str(run_dir)]
-    if busy:
-        raise OptionError(f"run {busy[0]} is still training in {run_dir}; cancel it or change output_dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    command = trainer_command(recipe, run_dir, gpus=gpus, nodes=nodes, hostfile=hostfile)
-    (run_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2), encoding="utf-8")
-    params = {"recipe": recipe.source_path, "run_dir": str(run_dir), "gpus": gpus, "nodes": nodes,
-              "command": " ".join(command)}
-    job_id = create_job(engine, "train", f"train {recipe.name}", params, log_path=str(run_dir / LOG_FILE))
-    events = run_dir / EVENTS_FILE
-    # A resumed folder already holds the earlier run's events; this run's rows start after them.
-    offset = events.stat().st_size if events.is_file() else 0
+
+
+
+
+def create_train_run(
+    engine: Engine, job_id: int, *, name: str, recipe_path: str, run_dir: str, recipe: dict[str, Any],
+    command: list[str], events_offset: int,
+) -> None:
+    """Record a training run started under a job; its events are read from `events_offset` on."""
     with Session(engine) as session:
         session.add(TrainRunRow(
-            job_id=job_id, name=recipe.name, recipe_path=str(recipe.source_path), run_dir=str(run_dir),
-            recipe_json=json.dumps(recipe.to_dict()), command_json=json.dumps(command), events_offset=offset,
+            job_id=job_id, name=name, recipe_path=recipe_path, run_dir=run_dir, recipe_json=json.dumps(recipe),
+            command_json=json.dumps(command), events_offset=events_offset,
         ))
         session.commit()
-    with (run_dir / WATCH_LOG).open("ab") as log:
-        watcher = subprocess.Popen(
-            [sys.executable, "-m", "stores.train_watch", "--db", db_url, str(job_id)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd(),
-            env=subprocess_env(), start_new_session=True,  # outlives the terminal that started it
-        )
-    update_job(engine, job_id, pid=watcher.pid)
-    return get_train_run(engine, job_id)
-
-
-def subprocess_env() -> dict[str, str]:
-    """This environment with the project root first on PYTHONPATH."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(project_root()), env.get("PYTHONPATH")]))
-    return env
 
 
 def sync_events(engine: Engine, job_id: int) -> int:

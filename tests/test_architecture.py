@@ -1,4 +1,4 @@
-"""Imports point one way: core and stores never pull in a UI library."""
+"""Imports point one way: core, stores and the job runners never pull in a UI library."""
 
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ TORCH_MODULES = frozenset({
 })
 
 
-def test_core_and_stores_import_no_ui_library() -> None:
+def test_core_stores_and_runners_import_no_ui_library() -> None:
     # These modules hold the torch code that runs in training and judging subprocesses: they are the
     # only ones allowed to import torch at module level, so the base install never loads it.
     code = (
-        "import sys, pkgutil, importlib, core, stores\n"
+        "import sys, pkgutil, importlib, core, stores, workbench.jobs\n"
         f"torch_modules = {sorted(TORCH_MODULES)!r}\n"
-        "for pkg in (core, stores):\n"
+        "for pkg in (core, stores, workbench.jobs):\n"
         "    for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
         "        if info.name not in torch_modules:\n"
         "            importlib.import_module(info.name)\n"

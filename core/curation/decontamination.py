@@ -13,14 +13,12 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from pathlib import Path
-
 
 if TYPE_CHECKING:
     import numpy as np
 
-from core.evaluation.bench import BENCH_ENV_VAR, Benchmark, load_benchmark, resolve_bench_dir
 from core.curation.stripping import strip_comments
+from core.evaluation.bench import BENCH_ENV_VAR, Benchmark, load_benchmark, resolve_bench_dir
 
 __all__ = ["BENCH_ENV_VAR"]
 DEFAULT_THRESHOLD = 80.0

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from core.evaluation.bench import JudgeItem
 from core.errors import LLMError, OptionError
+from core.evaluation.bench import JudgeItem
 from core.evaluation.prompts import generation_prompt
 
 UNDECIDED = "?"

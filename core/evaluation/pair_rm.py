@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from core.evaluation.bench import JudgeItem
 from core.errors import OptionError
+from core.evaluation.bench import JudgeItem
 from core.evaluation.judges import UNDECIDED, JudgeOutput, JudgeSpec, pair_rm_decision
 from core.evaluation.prompts import classification_prompt
 

@@ -10,14 +10,12 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from core.errors import LLMError
-from core.llm.http1 import ConnectionDropped, Http1Pool
 from core.llm.base import ChatRequest, ChatResult
+from core.llm.http1 import ConnectionDropped, Http1Pool
 
 _HAS_TIMEOUT = hasattr(asyncio, "timeout")
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from core.processes import process_alive
 from core.errors import LLMError
+from core.processes import process_alive
 
 DEFAULT_PORT = 8000
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the server is local: no proxy

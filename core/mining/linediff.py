@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from pathlib import Path
 
+
 def _common_prefix_length(a: bytes, b: bytes) -> int:
     # Bisect with memcmp: startswith() compares against a memoryview slice in place, without copies.
     view = memoryview(b)
@@ -162,7 +163,7 @@ class LineCounter:
         return future
 
     def _start(self) -> bool:
-        package_root = str(Path(__file__).resolve().parents[1])
+        package_root = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
         try:
             self._process = subprocess.Popen(

@@ -5,25 +5,35 @@ from __future__ import annotations
 import gc
 import hashlib
 import threading
-from contextlib import contextmanager
-from concurrent.futures import Future
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Collection, Iterable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from functools import wraps
+from pathlib import Path
 from typing import ParamSpec, Protocol, TypeVar
 
 import git
 
 from core.errors import RepositoryError
 from core.mining.events import CommitMined, MineEvent, MineFinished, MineProgress, MineStarted
-from core.mining.gitio import BlobReader, BlobTicket, RawChange, RawCommit, iter_tokens, open_repository, parse_log, start_log, verify_rev
+from core.mining.gitio import (
+    BlobReader,
+    BlobTicket,
+    RawChange,
+    RawCommit,
+    iter_tokens,
+    open_repository,
+    parse_log,
+    start_log,
+    verify_rev,
+)
 from core.mining.languages import DEFAULT_LANGUAGES, extension_map, language_of
-from core.mining.linediff import LineCounter, changed_views
 from core.mining.licenses import LICENSE_FILE_NAMES, detect_license, normalize_allow_list
+from core.mining.linediff import LineCounter, changed_views
 from core.mining.records import CommitRecord
 
 FILE_MODES = ("100644", "100755")

@@ -13,8 +13,8 @@ import struct
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from io import BufferedReader
+from pathlib import Path
 from typing import Any
 
 import torch

@@ -25,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--local_rank", type=int, default=None)  # the deepspeed launcher passes it
     args = parser.parse_args(argv)
 
-    from core.training.trainer import EventLog, train
     from core.training.recipes import recipe_from_dict
+    from core.training.trainer import EventLog, train
 
     stop_requested = False
 

@@ -21,8 +21,8 @@ import torch
 
 from core.errors import RecipeError
 from core.training.packing import Encoded, encode, micro_batches, summed_target_loss
-from core.training.train_data import mix, read_examples
 from core.training.recipes import TrainRecipe, deepspeed_config
+from core.training.train_data import mix, read_examples
 
 EVENTS_FILE = "events.jsonl"
 STATE_FILE = "trainer_state.json"

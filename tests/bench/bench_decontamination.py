@@ -14,8 +14,8 @@ import time
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from core.curation.stripping import strip_comments
 from core.curation.decontamination import DEFAULT_THRESHOLD, load_benchmark_snippets, scan
+from core.curation.stripping import strip_comments
 from tests.bench.corpus import BENCH, mixed_snippets
 
 SIDES_60K_PAIRS = 120_000

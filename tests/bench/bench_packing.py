@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from core.training.packing import encode, micro_batches, summed_target_loss
 from core.evaluation.prompts import classification_prompt
+from core.training.packing import encode, micro_batches, summed_target_loss
 from core.training.train_data import TrainExample
 
 LINES = ["    total = total + values[index] * weight", "for index in range(len(values)):",

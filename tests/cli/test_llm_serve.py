@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 from core.processes import process_alive
 from stores.db import make_engine
 from stores.jobs import list_jobs
-from stores.llm_servers import list_servers
 from tests.fixtures import stored_pairs
 from tests.synth_fixtures import add_commits
 from workbench.cli import app
+from workbench.jobs.llm_servers import list_servers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,10 +16,9 @@ from typer.testing import CliRunner
 from stores.db import make_engine
 from stores.jobs import list_jobs
 from stores.synthesis import item_counts
-from tests.fixtures import stored_pairs
 from stores.synthesis_tables import ConversationRow, SynthItemRow
 from stores.tables import PairRow
-from tests.fixtures import HOSTILE_TEXT
+from tests.fixtures import HOSTILE_TEXT, stored_pairs
 from tests.llm_server import LoopbackLLM
 from tests.synth_answers import synth_responder
 from tests.synth_fixtures import add_commits, commit_messages

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core.evaluation.bench import OBJECTIVES, judge_items, load_benchmark, objective_file, resolve_bench_dir
 from core.curation.stripping import strip_comments
 from core.errors import BenchmarkError
+from core.evaluation.bench import OBJECTIVES, judge_items, load_benchmark, objective_file, resolve_bench_dir
 from core.evaluation.judges import BaselineJudge, parse_judge_spec
 from core.evaluation.scoring import ScoredResult, score_run
 

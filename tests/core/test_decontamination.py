@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from rapidfuzz import fuzz
 
-from core.curation.stripping import strip_comments
 from core.curation.decontamination import ContaminationIndex, cdf, load_benchmark_snippets, scan
+from core.curation.stripping import strip_comments
 from core.errors import BenchmarkError
 
 BENCH = Path(__file__).resolve().parents[2] / ".." / "shared" / "codeprefbench"

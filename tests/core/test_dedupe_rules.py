@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from core.curation.dedupe import DedupeItem, find_clusters
-from core.errors import OptionError, RecipeError
 from core.curation.rules import Condition, load_rules, parse_condition, parse_filter
+from core.errors import OptionError, RecipeError
 
 BASE = "def total(values):\n    result = 0\n    for value in values:\n        result += value\n    return result\n"
 

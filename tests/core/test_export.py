@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from core.errors import OptionError
-from core.training.export import ExportOptions, ExportPair, read_jsonl, rewrite_feedback, split_of, write_export
 from core.evaluation.prompts import classification_prompt
+from core.training.export import ExportOptions, ExportPair, read_jsonl, rewrite_feedback, split_of, write_export
 
 PAIRS = [
     ExportPair(i, "import" if i % 2 else "commit-instruct", f"Write f{i}.", "efficiency",

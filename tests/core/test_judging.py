@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.evaluation.bench import JudgeItem
 from core.errors import OptionError
+from core.evaluation.bench import JudgeItem
 from core.evaluation.judges import BaselineJudge, pair_rm_decision, parse_decision, parse_judge_spec, redecide
 
 FEEDBACK_CASES = [

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from core.evaluation.bench import JudgeItem, judge_items, load_benchmark
 from core.errors import OptionError
+from core.evaluation.bench import JudgeItem, judge_items, load_benchmark
 from core.evaluation.judges import make_judge
 
 BENCH_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "codeprefbench"

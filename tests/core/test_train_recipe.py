@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from core.errors import RecipeError
-from core.training.train_data import mix, read_examples
 from core.training.recipes import deepspeed_config, load_train_recipe, parse_train_recipe
+from core.training.train_data import mix, read_examples
 from tests.train_fixtures import write_export
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "train"

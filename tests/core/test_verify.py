@@ -30,8 +30,8 @@ def test_verification_catches_a_truncated_weights_file(tiny_model_dir: Path, tmp
 
 
 def test_verification_catches_zero3_placeholder_tensors(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from safetensors.torch import load_file, save_file
     import torch
+    from safetensors.torch import load_file, save_file
 
     from core.training.verify import verify_checkpoint
 

@@ -23,9 +23,9 @@ from stores.commits import (
 )
 from stores.db import make_engine
 from stores.migrations import STEPS, migrate, schema_version
-from stores.mining_jobs import run_mine_job
 from tests.conftest import GitRepo
 from tests.fixtures import HOSTILE_TEXT
+from workbench.jobs.mine import run_mine_job
 
 
 def build_history(repo: GitRepo, count: int) -> None:
@@ -138,8 +138,8 @@ def test_dead_jobs_are_reaped(engine: Engine) -> None:
 
 def test_cancel_from_another_front_end_stops_the_run(engine: Engine, tmp_path: Path) -> None:
     from stores.jobs import get_job, request_cancel
-    from stores.mining_jobs import MineJobStarted
     from tests.cli.test_mine_cli import _fast_import_history
+    from workbench.jobs.mine import MineJobStarted
 
     repo = tmp_path / "many"
     _fast_import_history(repo, 1200)

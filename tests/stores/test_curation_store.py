@@ -9,11 +9,10 @@ from sqlalchemy.engine import Engine
 from core.curation.decontamination import BenchSnippet
 from core.curation.pairs import NewPair
 from core.curation.rules import load_rules, parse_filter
-from stores.curation import (
-    DecontaminationSummary, analyse_store, apply_rules, decontaminate_store, dedupe_store,
-)
+from stores.curation import apply_rules
 from stores.jobs import list_jobs
 from stores.pairs import count_pairs, get_pair, import_pairs, undo_last
+from workbench.jobs.curate import DecontaminationSummary, analyse_store, decontaminate_store, dedupe_store
 
 BENCH_CODE = "def is_palindrome(text):\n    cleaned = text.lower()\n    return cleaned == cleaned[::-1]\n"
 
@@ -69,8 +68,9 @@ def test_decontamination_scores_and_flags(engine: Engine) -> None:
 
 def test_export_records_lineage(engine: Engine, tmp_path: Path) -> None:
     from core.training.export import ExportOptions
-    from stores.exports import DEFAULT_EXPORT_FILTER, export_store, list_exports
+    from stores.exports import DEFAULT_EXPORT_FILTER, list_exports
     from stores.pairs import set_status
+    from workbench.jobs.export import export_store
 
     seed(engine)
     dedupe_store(engine)

@@ -23,11 +23,11 @@ from stores.evals import (
     list_results,
     list_runs,
     rescore_run,
-    run_evaluation,
     run_scores,
     task_results,
 )
 from stores.jobs import list_jobs
+from workbench.jobs.evaluate import run_evaluation
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BENCH_DIR = REPO_ROOT / ".." / "shared" / "codeprefbench"

@@ -8,16 +8,24 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from core.errors import OptionError
 from core.curation.pairs import NewPair, read_pairs_jsonl
 from core.curation.rules import parse_filter
-from stores.curation import analyse_store
+from core.errors import OptionError
 from stores.jobs import list_jobs
 from stores.pairs import (
-    count_pairs, edit_criteria, flip_pair, get_pair, import_pairs, list_pairs, next_unreviewed,
-    pair_stats, set_status, undo_last,
+    count_pairs,
+    edit_criteria,
+    flip_pair,
+    get_pair,
+    import_pairs,
+    list_pairs,
+    next_unreviewed,
+    pair_stats,
+    set_status,
+    undo_last,
 )
 from tests.fixtures import HOSTILE_TEXT
+from workbench.jobs.curate import analyse_store
 
 
 def make_pairs(count: int) -> list[NewPair]:

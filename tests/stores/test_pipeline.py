@@ -8,13 +8,13 @@ from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
 from core.pipeline import load_pipeline
-from stores.jobs import list_jobs
-from stores.pipeline import run_pipeline
-from stores.training import list_checkpoints
 from stores.evals import get_run
+from stores.jobs import list_jobs
+from stores.training import list_checkpoints
 from tests.train_fixtures import write_export, write_recipe
 from tests.workbench.test_evaluation_screen import _bench
 from workbench.cli import app
+from workbench.jobs.pipeline import run_pipeline
 
 
 def test_pipeline_trains_two_recipes_merges_and_stores_lineage(

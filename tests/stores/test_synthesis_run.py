@@ -10,16 +10,16 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from core.synthesis.driver import ItemFinished, SynthFinished
+from core.synthesis.records import InstructionRecord
 from stores.jobs import get_job
 from stores.synthesis import add_instructions, item_counts, list_conversations
-from tests.fixtures import stored_pairs
-from stores.synthesis_runs import SynthConfig, prepare_run, run_synthesis_job
 from stores.synthesis_tables import ConversationRow, ResponseCacheRow
 from stores.tables import PairRow
-from core.synthesis.records import InstructionRecord
+from tests.fixtures import stored_pairs
 from tests.llm_server import LoopbackLLM
 from tests.synth_answers import synth_responder
 from tests.synth_fixtures import add_commits, commit_messages
+from workbench.jobs.synthesize import SynthConfig, prepare_run, run_synthesis_job
 
 
 def run(engine: Engine, config: SynthConfig) -> list[object]:

@@ -11,9 +11,10 @@ from core.evaluation.bench import OBJECTIVES, load_benchmark, objective_file
 from core.evaluation.judges import GenerativeJudge, parse_judge_spec
 from core.llm.base import ChatRequest, ChatResult
 from stores.db import make_engine
-from stores.evals import create_run, get_run, run_evaluation
+from stores.evals import create_run, get_run
 from tests.fixtures import HOSTILE_TEXT
 from workbench.app import make_app
+from workbench.jobs.evaluate import run_evaluation
 from workbench.screens.evaluation import EvaluationScreen, TaskDetailScreen
 
 

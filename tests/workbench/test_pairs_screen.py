@@ -5,18 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from textual.widgets import Input, Static
 
 from core.curation.pairs import NewPair
-from stores.curation import analyse_store
 from stores.db import make_engine
 from stores.pairs import get_pair, import_pairs
 from stores.tables import PairRow, utcnow
 from tests.fixtures import HOSTILE_TEXT
 from workbench.app import make_app
+from workbench.jobs.curate import analyse_store
 from workbench.screens.pairs import PAGE_SIZE, CriteriaEditor, PairsScreen, PairTable
 
 
@@ -141,7 +140,7 @@ async def test_pages_100k_pairs_without_loading_them(tmp_path: Path) -> None:
 
 async def test_export_and_cdf_from_the_screen(db_path: Path, tmp_path: Path) -> None:
     from core.curation.decontamination import BenchSnippet
-    from stores.curation import decontaminate_store
+    from workbench.jobs.curate import decontaminate_store
 
     engine = make_engine(db_path)
     seed(engine, 4)

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from core.curation.pairs import NewPair
-from stores.curation import analyse_store
 from stores.db import make_engine
 from stores.pairs import import_pairs
 from tests.fixtures import HOSTILE_TEXT
 from workbench.app import make_app
+from workbench.jobs.curate import analyse_store
 
 
 def test_pairs_screen_snapshot(snap_compare: Any, tmp_path: Path) -> None:

@@ -69,7 +69,7 @@ def _one_line(exc: BaseException) -> str:
 class WorkbenchGroup(TyperGroup):
     """Root group: known errors become one line and exit 1; tracebacks only with --debug."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort):

@@ -9,9 +9,9 @@ import typer
 
 from core.curation.decontamination import BENCH_ENV_VAR, DEFAULT_THRESHOLD, cdf_csv, cdf_svg, load_benchmark_snippets
 from core.errors import OptionError
-from stores.curation import DecontaminationSummary, decontaminate_store
 from workbench.cli.common import emit_json, emit_table, engine_of
 from workbench.cli.progress import StderrProgress
+from workbench.jobs.curate import DecontaminationSummary, decontaminate_store
 
 decontaminate_app = typer.Typer()
 

@@ -12,23 +12,14 @@ from typing import Optional
 
 import typer
 
-from core.evaluation.bench import parse_objectives, resolve_bench_dir
 from core.errors import OptionError
-from core.evaluation.models import EvalFinished, EvalProgress, EvalRunInfo
+from core.evaluation.bench import parse_objectives, resolve_bench_dir
 from core.evaluation.judges import make_judge, parse_judge_spec
+from core.evaluation.models import EvalFinished, EvalProgress, EvalRunInfo
 from core.evaluation.scoring import RunScores
-from stores.evals import (
-    create_run,
-    get_run,
-    leaderboard,
-    list_results,
-    list_runs,
-    rescore_run,
-    run_benchmark,
-    run_evaluation,
-    run_scores,
-)
+from stores.evals import create_run, get_run, leaderboard, list_results, list_runs, rescore_run, run_scores
 from workbench.cli.common import emit_json, emit_table, engine_of, short_time, stderr_console, to_jsonable
+from workbench.jobs.evaluate import run_benchmark, run_evaluation
 
 eval_app = typer.Typer(help="Evaluate judges on CodePrefBench and compare runs.", no_args_is_help=True)
 
@@ -39,7 +30,7 @@ def _pct(value: Optional[float]) -> str:
 
 def score_rows(scores: RunScores) -> list[tuple[str, ...]]:
     """One table row per objective: accuracy ± band, consistency, always-A, undecided."""
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (
             s.objective,
             f"{_pct(s.accuracy)} ± {_pct(s.band)}",

@@ -7,10 +7,11 @@ from typing import Optional
 
 import typer
 
-from core.training.export import DEFAULT_FORMATS, FORMATS, ExportOptions
 from core.curation.rules import parse_filter
-from stores.exports import DEFAULT_EXPORT_FILTER, export_store
+from core.training.export import DEFAULT_FORMATS, FORMATS, ExportOptions
+from stores.exports import DEFAULT_EXPORT_FILTER
 from workbench.cli.common import emit_json, engine_of
+from workbench.jobs.export import export_store
 
 export_app = typer.Typer()
 

@@ -8,8 +8,8 @@ from typing import Optional
 
 import typer
 
-from stores.llm_servers import list_servers, serve_model, stop_server
 from workbench.cli.common import emit_json, emit_table, engine_of, short_time, stderr_console
+from workbench.jobs.llm_servers import list_servers, serve_model, stop_server
 
 llm_app = typer.Typer(help="Start, list and stop managed vLLM servers (use them as vllm:ID).", no_args_is_help=True)
 

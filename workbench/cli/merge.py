@@ -9,8 +9,8 @@ import typer
 from typer.core import TyperCommand
 
 from core.errors import OptionError
-from stores.merging import run_merge
 from workbench.cli.common import emit_json, engine_of, stderr_console
+from workbench.jobs.merge import run_merge
 
 merge_app = typer.Typer()
 
@@ -18,7 +18,7 @@ merge_app = typer.Typer()
 class SpreadWeightsCommand(TyperCommand):
     """Accepts `--weights 0.5 0.5` as well as repeated `--weights`: values run to the next option."""
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         spread: list[str] = []
         taking = False
         for arg in args:

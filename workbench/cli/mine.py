@@ -7,6 +7,7 @@ import threading
 from typing import Optional
 
 import typer
+
 from core.mining.languages import DEFAULT_LANGUAGES
 from workbench.cli.common import emit_json, engine_of, stderr_console
 
@@ -33,7 +34,7 @@ def mine_command(
 
     from core.mining.events import MineFinished, MineProgress, MineStarted
     from core.mining.mine import MineOptions
-    from stores.mining_jobs import MineJobStarted, run_mine_job
+    from workbench.jobs.mine import MineJobStarted, run_mine_job
 
     options = MineOptions(
         rev=rev, all_branches=all_branches, languages=tuple(language), max_file_bytes=max_file_bytes,

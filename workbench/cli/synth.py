@@ -16,8 +16,8 @@ from core.llm.accounting import Price
 from core.synthesis.driver import ItemFinished, SynthFinished, SynthProgress
 from core.synthesis.instructions import read_instructions
 from stores.synthesis import add_instructions, all_instruction_ids, list_conversations
-from stores.synthesis_runs import SynthConfig, estimate_run, model_names, prepare_run, run_synthesis_job
 from workbench.cli.common import emit_json, emit_table, engine_of, stderr_console
+from workbench.jobs.synthesize import SynthConfig, estimate_run, model_names, prepare_run, run_synthesis_job
 
 synth_app = typer.Typer(help="Turn commits and instructions into preference pairs with LLMs.", no_args_is_help=True)
 

@@ -19,15 +19,15 @@ from stores.training import (
     list_metrics,
     list_train_runs,
     read_log_tail,
-    start_training,
 )
 from workbench.cli.common import emit_json, emit_table, engine_of, short_time, state, stderr_console
+from workbench.jobs.train import start_training
 
 
 class TrainGroup(TyperGroup):
     """`workbench train RECIPE` starts a run; a known subcommand name goes to that subcommand."""
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         if args and not args[0].startswith("-") and args[0] not in self.commands:
             args = ["start", *args]
         return super().parse_args(ctx, args)
@@ -181,7 +181,7 @@ def pipeline_command(
     """Run train -> merge (-> eval) one stage after another, storing the lineage in a pipeline job."""
     from core.pipeline import load_pipeline
     from stores.db import resolve_db_url
-    from stores.pipeline import run_pipeline
+    from workbench.jobs.pipeline import run_pipeline
 
     cli = state(ctx)
     for step in run_pipeline(engine_of(ctx), load_pipeline(pipeline), db_url=resolve_db_url(cli.db), gpus=gpus):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -73,7 +75,7 @@ class CommitsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._generation = 0
-        self._filters: dict[str, object] = {"path": None, "text": None, "repository_id": None}
+        self._filters: dict[str, Any] = {"path": None, "text": None, "repository_id": None}
         self.load_first_page(self._generation, self._filters)
         self.load_repositories()
 
@@ -100,14 +102,14 @@ class CommitsScreen(Screen[None]):
             select.value = current
 
     @work(thread=True, exclusive=True, group="commits-page", exit_on_error=False)
-    def load_first_page(self, generation: int, filters: dict[str, object]) -> None:
+    def load_first_page(self, generation: int, filters: dict[str, Any]) -> None:
         engine = self.app.engine  # type: ignore[attr-defined]
         commits = list_commits(engine, limit=PAGE_SIZE, **filters)
         self.post_message(self.PageLoaded(generation, commits, None, first=True))
         self.post_message(self.PageLoaded(generation, [], count_commits(engine, **filters), first=False))
 
     @work(thread=True, exclusive=True, group="commits-more", exit_on_error=False)
-    def load_page_after(self, generation: int, filters: dict[str, object], after_id: int) -> None:
+    def load_page_after(self, generation: int, filters: dict[str, Any], after_id: int) -> None:
         engine = self.app.engine  # type: ignore[attr-defined]
         commits = list_commits(engine, limit=PAGE_SIZE, after_id=after_id, **filters)
         self.post_message(self.PageLoaded(generation, commits, None, first=False))
@@ -169,7 +171,7 @@ class CommitsScreen(Screen[None]):
     def run_mine(self, request: MineRequest) -> None:
         # Deferred: GitPython is only needed once a run starts, not to open the app.
         from core.mining.mine import MineOptions
-        from stores.mining_jobs import MineJobStarted, run_mine_job
+        from workbench.jobs.mine import MineJobStarted, run_mine_job
 
         engine = self.app.engine  # type: ignore[attr-defined]
         options = MineOptions(rev=request.rev or None, languages=request.languages)

@@ -261,7 +261,8 @@ class EvaluationScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="eval-task", exit_on_error=False)
     def load_task(self, run_id: int, objective: str, task_id: str) -> None:
-        from stores.evals import get_run, run_benchmark, task_results
+        from stores.evals import get_run, task_results
+        from workbench.jobs.evaluate import run_benchmark
 
         engine = self.app.engine  # type: ignore[attr-defined]
         run = get_run(engine, run_id)
@@ -305,7 +306,8 @@ class EvaluationScreen(Screen[None]):
     def run_eval(self, judge_spec: str, bench: str | None, limit: int | None, orders: str) -> None:
         from core.evaluation.bench import load_benchmark, resolve_bench_dir
         from core.evaluation.judges import make_judge, parse_judge_spec
-        from stores.evals import create_run, run_evaluation
+        from stores.evals import create_run
+        from workbench.jobs.evaluate import run_evaluation
 
         engine = self.app.engine  # type: ignore[attr-defined]
         parse_judge_spec(judge_spec)

@@ -12,22 +12,33 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static, TextArea
 
 from core.curation.analysis import changed_lines
-from core.errors import WorkbenchError
-from core.training.export import DEFAULT_FORMATS, FORMATS, ExportOptions
 from core.curation.pairs import PairDetail, PairSummary
 from core.curation.rules import ACTIONS, Condition, load_rules, parse_filter
-from stores.curation import analyse_store, apply_rules, dedupe_store
-from stores.exports import export_store
+from core.errors import WorkbenchError
+from core.training.export import DEFAULT_FORMATS, FORMATS, ExportOptions
+from stores.curation import apply_rules
 from stores.jobs import list_jobs
 from stores.pairs import (
-    count_pairs, edit_criteria, flip_pair, get_pair, list_pairs, matching_ids, next_unreviewed, pair_source,
-    set_status, status_counts, undo_last,
+    count_pairs,
+    edit_criteria,
+    flip_pair,
+    get_pair,
+    list_pairs,
+    matching_ids,
+    next_unreviewed,
+    pair_source,
+    set_status,
+    status_counts,
+    undo_last,
 )
+from workbench.jobs.curate import analyse_store, dedupe_store
+from workbench.jobs.export import export_store
 
 PAGE_SIZE = 200
 LOAD_MORE_MARGIN = 20  # rows from the end at which the next page is fetched
@@ -92,7 +103,7 @@ class PairTable(DataTable[Text]):
         """The id of the pair under the cursor."""
         if not self.row_count:
             return None
-        key = self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
+        key = self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key.value
         return int(key) if key is not None else None
 
     @on(DataTable.RowHighlighted)
@@ -532,7 +543,7 @@ class PairsScreen(Screen[None]):
         table = self.pair_table
         if not table.row_count:
             return
-        first = int(table.coordinate_to_cell_key((0, 0)).row_key.value or 0)
+        first = int(table.coordinate_to_cell_key(Coordinate(0, 0)).row_key.value or 0)
         page = list_pairs(self.engine, (Condition("id", ">=", float(first)),), limit=table.row_count)
         current = table.current_id
         detail = get_pair(self.engine, current) if current is not None else None

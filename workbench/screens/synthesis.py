@@ -19,7 +19,7 @@ from core.errors import WorkbenchError
 from core.synthesis.driver import SynthFinished, SynthProgress
 from core.synthesis.records import ConversationInfo
 from stores.synthesis import all_instruction_ids, list_conversations
-from stores.synthesis_runs import SynthConfig, estimate_run, prepare_run, run_synthesis_job
+from workbench.jobs.synthesize import SynthConfig, estimate_run, prepare_run, run_synthesis_job
 
 REFRESH_SECONDS = 1.0
 

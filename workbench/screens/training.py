@@ -253,7 +253,7 @@ class TrainingScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="merge", exit_on_error=False)
     def merge(self, request: MergeRequest) -> None:
-        from stores.merging import run_merge
+        from workbench.jobs.merge import run_merge
 
         engine = self.app.engine  # type: ignore[attr-defined]
         try:

@@ -18,8 +18,6 @@ from core.synthesis.commit_instruct import CommitInstruct, explain_message
 from core.synthesis.critic_evol import CriticEvol, critic_messages
 from core.synthesis.driver import SynthEvent, SynthFinished, SynthProgress, run_synthesis
 from core.synthesis.steps import SynthesisMethod
-from stores.jobs import JobHandle
-from stores.llm_servers import resolve_server
 from stores.synthesis import (
     SqlSynthesisStore,
     config_key,
@@ -30,6 +28,8 @@ from stores.synthesis import (
     prepare_items,
     select_commit_ids,
 )
+from workbench.jobs.llm_servers import resolve_server
+from workbench.jobs.runner import JobHandle
 
 METHODS = ("commit-instruct", "critic-evol")
 # Completion tokens expected per item, for estimates before a run: (commit-instruct, critic-evol).

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from core.errors import WorkbenchError
-from stores.jobs import JobHandle
 from stores.training import record_checkpoint
+from workbench.jobs.runner import JobHandle
 
 
 def run_merge(

@@ -12,7 +12,7 @@ from core.errors import WorkbenchError
 from core.mining.events import CommitMined, MineEvent, MineFinished, MineProgress
 from core.mining.mine import MineOptions, mine, options_as_params, probe_repository
 from stores.commits import CommitRecorder, known_content_keys, stored_commit_shas, upsert_repository
-from stores.jobs import JobHandle
+from workbench.jobs.runner import JobHandle
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Run watcher: `python -m stores.train_watch --db URL JOB_ID`, started detached by `start_training`.
+"""Run watcher: `python -m workbench.jobs.train_watch --db URL JOB_ID`, started detached by `start_training`.
 
 It runs the trainer command in its own process group, copies the run's events into the store
 twice a second, turns a cancel request from any front end into SIGTERM (then SIGKILL after a
@@ -19,7 +19,8 @@ from types import FrameType
 
 from stores.db import make_engine
 from stores.jobs import finish_job, is_cancel_requested
-from stores.training import get_train_run, record_exit, subprocess_env, sync_events
+from stores.training import get_train_run, record_exit, sync_events
+from workbench.jobs.train import subprocess_env
 
 POLL_SECONDS = 0.5
 KILL_GRACE_SECONDS = 120.0
@@ -75,7 +76,7 @@ def _signal_group(pid: int, signum: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and watch one run."""
-    parser = argparse.ArgumentParser(prog="stores.train_watch")
+    parser = argparse.ArgumentParser(prog="workbench.jobs.train_watch")
     parser.add_argument("--db", required=True)
     parser.add_argument("job_id", type=int)
     args = parser.parse_args(argv)

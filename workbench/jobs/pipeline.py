@@ -12,9 +12,10 @@ from sqlalchemy.engine import Engine
 from core.errors import WorkbenchError
 from core.pipeline import PipelineSpec
 from core.training.recipes import load_train_recipe
-from stores.jobs import JobHandle
-from stores.merging import run_merge
-from stores.training import get_train_run, start_training
+from stores.training import get_train_run
+from workbench.jobs.merge import run_merge
+from workbench.jobs.runner import JobHandle
+from workbench.jobs.train import start_training
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +83,8 @@ def _evaluate(
     """Score the final model on CodePrefBench as an eval run whose lineage names this pipeline."""
     from core.evaluation.bench import OBJECTIVES, load_benchmark, resolve_bench_dir
     from core.evaluation.judges import make_judge
-    from stores.evals import create_run, run_evaluation, run_scores
+    from stores.evals import create_run, run_scores
+    from workbench.jobs.evaluate import run_evaluation
 
     benchmark = load_benchmark(resolve_bench_dir(spec.eval_benchmark))
     judge = make_judge(f"hf:{model}" if generative else f"pair-rm:{model}")
@@ -107,9 +109,10 @@ def _export(engine: Engine, spec: PipelineSpec, lineage: dict[str, Any]) -> Pipe
     """Write the training sets the recipes read, recording the export's id and pair-ids hash."""
     from pathlib import Path
 
-    from core.training.export import ExportOptions
     from core.curation.rules import parse_filter
-    from stores.exports import DEFAULT_EXPORT_FILTER, export_store
+    from core.training.export import ExportOptions
+    from stores.exports import DEFAULT_EXPORT_FILTER
+    from workbench.jobs.export import export_store
 
     assert spec.export_out is not None
     info = export_store(engine, parse_filter(spec.export_where or DEFAULT_EXPORT_FILTER), Path(spec.export_out),

@@ -1,0 +1,39 @@
+"""Export runner: stream the filtered pairs to the export writer as a job and record the manifest."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from core.curation.rules import Condition, filter_spec
+from core.training.export import ExportOptions, write_export
+from stores.exports import ExportInfo, export_pairs, record_export
+from stores.pairs import count_pairs
+from stores.tables import utcnow
+from workbench.jobs.runner import JobHandle
+
+
+def export_store(
+    engine: Engine, conditions: Sequence[Condition], out_dir: Path, options: ExportOptions,
+) -> ExportInfo:
+    """Export the pairs matching the filter as a job; store and return the export with its manifest."""
+    options.check()
+    spec = filter_spec(tuple(conditions))
+    total = count_pairs(engine, conditions)
+    job = JobHandle.start(engine, "export", f"Export {total} pairs to {out_dir}",
+                          {"out_dir": str(out_dir), "filter": spec, "formats": list(options.formats)})
+    try:
+        manifest = write_export(
+            export_pairs(engine, conditions), out_dir, options, filter_spec=spec,
+            created_at=utcnow().isoformat(timespec="seconds"), progress=lambda done: job.progress(done, total),
+        )
+        info = record_export(engine, out_dir, options.formats, spec, manifest.pair_ids_hash, manifest.data,
+                             job_id=job.job_id)
+    except BaseException as exc:
+        job.finish("failed", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise
+    job.finish("done", done=info.pair_count, summary={"export_id": info.id, "pairs": info.pair_count,
+                                                       "records": manifest.data["records"]})
+    return info
