@@ -19,7 +19,7 @@ from sqlalchemy.schema import CreateTable
 from sqlmodel import SQLModel, create_engine
 
 from core.errors import StoreError
-from stores.tables import TEXTS_SCHEMA, BlobRow
+from stores.mining.tables import TEXTS_SCHEMA, BlobRow
 
 DEFAULT_DB_FILE = "workbench.db"
 DB_ENV_VAR = "WORKBENCH_DB"

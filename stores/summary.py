@@ -7,7 +7,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from core.models import StoreSummary
-from stores.tables import CommitRow, JobRow, PairRow, RepositoryRow
+from stores.curation.tables import PairRow
+from stores.mining.tables import CommitRow, RepositoryRow
+from stores.tables import JobRow
 
 
 def store_summary(engine: Engine) -> StoreSummary:

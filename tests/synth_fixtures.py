@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from stores.tables import BlobRow, CommitRow, RepositoryRow
+from stores.mining.tables import BlobRow, CommitRow, RepositoryRow
 
 OLD = "def total(xs):\n    result = 0\n    for x in xs:\n        result += x\n    return result\n"
 

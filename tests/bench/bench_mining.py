@@ -52,8 +52,8 @@ def run_ours(repo: str, max_commits: int | None) -> tuple[float, set[Record]]:
     """Mine into a new store (timed), then read every record back from the store (not timed)."""
     from sqlalchemy import text
 
-    from stores.commits import CommitRecorder, upsert_repository
     from stores.db import make_engine
+    from stores.mining.commits import CommitRecorder, upsert_repository
 
     with tempfile.TemporaryDirectory() as folder:
         engine = make_engine(Path(folder) / "bench.db")

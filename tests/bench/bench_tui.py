@@ -92,8 +92,8 @@ async def naive_table(db: Path) -> float:
     from textual.app import App, ComposeResult
     from textual.widgets import DataTable
 
-    from stores.commits import list_commits
     from stores.db import make_engine
+    from stores.mining.commits import list_commits
 
     engine = make_engine(db)
 

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from stores.db import make_engine
 from stores.jobs import list_jobs
-from stores.training import list_checkpoints
+from stores.training.runs import list_checkpoints
 from workbench.cli import app
 
 pytest.importorskip("torch")

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from stores.db import make_engine
-from stores.synthesis_tables import ConversationRow, SynthItemRow
+from stores.synthesis.tables import ConversationRow, SynthItemRow
 from tests.synth_fixtures import add_commits
 from workbench.cli import app
 

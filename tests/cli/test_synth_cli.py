@@ -13,11 +13,11 @@ from pathlib import Path
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
+from stores.curation.tables import PairRow
 from stores.db import make_engine
 from stores.jobs import list_jobs
-from stores.synthesis import item_counts
-from stores.synthesis_tables import ConversationRow, SynthItemRow
-from stores.tables import PairRow
+from stores.synthesis.runs import item_counts
+from stores.synthesis.tables import ConversationRow, SynthItemRow
 from tests.fixtures import HOSTILE_TEXT, stored_pairs
 from tests.llm_server import LoopbackLLM
 from tests.synth_answers import synth_responder

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stores.db import make_engine
-from stores.training import get_train_run, list_checkpoints, list_metrics
+from stores.training.runs import get_train_run, list_checkpoints, list_metrics
 from tests.train_fixtures import write_export, write_recipe
 from workbench.cli import app
 

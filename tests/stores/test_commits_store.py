@@ -13,7 +13,9 @@ from sqlalchemy.engine import Engine
 from core.errors import NotFoundError, StoreError
 from core.mining.events import MineFinished
 from core.mining.mine import mine
-from stores.commits import (
+from stores.db import make_engine
+from stores.migrations import STEPS, migrate, schema_version
+from stores.mining.commits import (
     CommitRecorder,
     count_commits,
     get_commit,
@@ -21,8 +23,6 @@ from stores.commits import (
     stored_commit_shas,
     upsert_repository,
 )
-from stores.db import make_engine
-from stores.migrations import STEPS, migrate, schema_version
 from tests.conftest import GitRepo
 from tests.fixtures import HOSTILE_TEXT
 from workbench.jobs.mine import run_mine_job
@@ -234,6 +234,6 @@ def test_version_1_store_moves_its_texts_beside_it(db_path: Path) -> None:
 
 
 def find_id(engine: Engine, sha: str) -> int:
-    from stores.commits import find_commit_by_sha
+    from stores.mining.commits import find_commit_by_sha
 
     return find_commit_by_sha(engine, sha)

@@ -9,9 +9,9 @@ from sqlalchemy.engine import Engine
 from core.curation.decontamination import BenchSnippet
 from core.curation.pairs import NewPair
 from core.curation.rules import load_rules, parse_filter
-from stores.curation import apply_rules
+from stores.curation.analyses import apply_rules
+from stores.curation.pairs import count_pairs, get_pair, import_pairs, undo_last
 from stores.jobs import list_jobs
-from stores.pairs import count_pairs, get_pair, import_pairs, undo_last
 from workbench.jobs.curate import DecontaminationSummary, analyse_store, decontaminate_store, dedupe_store
 
 BENCH_CODE = "def is_palindrome(text):\n    cleaned = text.lower()\n    return cleaned == cleaned[::-1]\n"
@@ -68,8 +68,8 @@ def test_decontamination_scores_and_flags(engine: Engine) -> None:
 
 def test_export_records_lineage(engine: Engine, tmp_path: Path) -> None:
     from core.training.export import ExportOptions
-    from stores.exports import DEFAULT_EXPORT_FILTER, list_exports
-    from stores.pairs import set_status
+    from stores.curation.pairs import set_status
+    from stores.training.exports import DEFAULT_EXPORT_FILTER, list_exports
     from workbench.jobs.export import export_store
 
     seed(engine)

@@ -15,8 +15,7 @@ from sqlmodel import Session, select
 from core.evaluation.bench import judge_items, load_benchmark
 from core.evaluation.judges import GenerativeJudge, make_judge, parse_judge_spec
 from core.llm.base import ChatRequest, ChatResult
-from stores.eval_tables import EvalResultRow
-from stores.evals import (
+from stores.evaluation.runs import (
     create_run,
     get_run,
     leaderboard,
@@ -26,6 +25,7 @@ from stores.evals import (
     run_scores,
     task_results,
 )
+from stores.evaluation.tables import EvalResultRow
 from stores.jobs import list_jobs
 from workbench.jobs.evaluate import run_evaluation
 

@@ -11,8 +11,7 @@ from sqlalchemy.engine import Engine
 from core.curation.pairs import NewPair, read_pairs_jsonl
 from core.curation.rules import parse_filter
 from core.errors import OptionError
-from stores.jobs import list_jobs
-from stores.pairs import (
+from stores.curation.pairs import (
     count_pairs,
     edit_criteria,
     flip_pair,
@@ -24,6 +23,7 @@ from stores.pairs import (
     set_status,
     undo_last,
 )
+from stores.jobs import list_jobs
 from tests.fixtures import HOSTILE_TEXT
 from workbench.jobs.curate import analyse_store
 

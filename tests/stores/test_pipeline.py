@@ -8,9 +8,9 @@ from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
 from core.pipeline import load_pipeline
-from stores.evals import get_run
+from stores.evaluation.runs import get_run
 from stores.jobs import list_jobs
-from stores.training import list_checkpoints
+from stores.training.runs import list_checkpoints
 from tests.train_fixtures import write_export, write_recipe
 from tests.workbench.test_evaluation_screen import _bench
 from workbench.cli import app
@@ -63,7 +63,7 @@ def test_pipeline_exports_the_pairs_its_recipes_train_on(tiny_model_dir: Path, t
                                                           db_path: Path) -> None:
     pytest.importorskip("torch")
     from core.curation.pairs import NewPair
-    from stores.pairs import import_pairs
+    from stores.curation.pairs import import_pairs
 
     import_pairs(engine, [
         NewPair(f"Sum the list {i}", "efficiency", f"def f(xs):\n    return sum(xs) + {i}\n",

@@ -11,10 +11,10 @@ from sqlmodel import Session, func, select
 
 from core.synthesis.driver import ItemFinished, SynthFinished
 from core.synthesis.records import InstructionRecord
+from stores.curation.tables import PairRow
 from stores.jobs import get_job
-from stores.synthesis import add_instructions, item_counts, list_conversations
-from stores.synthesis_tables import ConversationRow, ResponseCacheRow
-from stores.tables import PairRow
+from stores.synthesis.runs import add_instructions, item_counts, list_conversations
+from stores.synthesis.tables import ConversationRow, ResponseCacheRow
 from tests.fixtures import stored_pairs
 from tests.llm_server import LoopbackLLM
 from tests.synth_answers import synth_responder

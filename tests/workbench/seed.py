@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from stores.db import make_engine
 from stores.jobs import create_job, finish_job
-from stores.tables import BlobRow, CommitRow, RepositoryRow
+from stores.mining.tables import BlobRow, CommitRow, RepositoryRow
 from tests.fixtures import HOSTILE_TEXT
 
 

@@ -11,7 +11,7 @@ from core.evaluation.bench import OBJECTIVES, load_benchmark, objective_file
 from core.evaluation.judges import GenerativeJudge, parse_judge_spec
 from core.llm.base import ChatRequest, ChatResult
 from stores.db import make_engine
-from stores.evals import create_run, get_run
+from stores.evaluation.runs import create_run, get_run
 from tests.fixtures import HOSTILE_TEXT
 from workbench.app import make_app
 from workbench.jobs.evaluate import run_evaluation

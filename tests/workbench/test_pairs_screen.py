@@ -10,9 +10,10 @@ from sqlalchemy.engine import Engine
 from textual.widgets import Input, Static
 
 from core.curation.pairs import NewPair
+from stores.curation.pairs import get_pair, import_pairs
+from stores.curation.tables import PairRow
 from stores.db import make_engine
-from stores.pairs import get_pair, import_pairs
-from stores.tables import PairRow, utcnow
+from stores.tables import utcnow
 from tests.fixtures import HOSTILE_TEXT
 from workbench.app import make_app
 from workbench.jobs.curate import analyse_store

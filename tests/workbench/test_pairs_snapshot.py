@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from core.curation.pairs import NewPair
+from stores.curation.pairs import import_pairs
 from stores.db import make_engine
-from stores.pairs import import_pairs
 from tests.fixtures import HOSTILE_TEXT
 from workbench.app import make_app
 from workbench.jobs.curate import analyse_store

@@ -10,8 +10,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from stores.jobs import create_job, get_job
-from stores.training import list_checkpoints
-from stores.training_tables import TrainMetricRow, TrainRunRow
+from stores.training.runs import list_checkpoints
+from stores.training.tables import TrainMetricRow, TrainRunRow
 from tests.fixtures import HOSTILE_TEXT
 from workbench.app import make_app
 

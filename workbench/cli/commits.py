@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from stores.commits import count_commits, find_commit_by_sha, get_commit, list_commits, list_repositories
+from stores.mining.commits import count_commits, find_commit_by_sha, get_commit, list_commits, list_repositories
 from workbench.cli.common import emit_json, emit_table, engine_of, short_time
 
 commits_app = typer.Typer(help="Browse mined commit records.", no_args_is_help=True)

@@ -9,7 +9,7 @@ import typer
 
 from core.curation.dedupe import DEFAULT_NEAR_THRESHOLD
 from core.curation.rules import filter_spec, load_rules
-from stores.curation import apply_rules
+from stores.curation.analyses import apply_rules
 from workbench.cli.common import emit_json, emit_table, engine_of
 from workbench.cli.progress import StderrProgress
 from workbench.jobs.curate import analyse_store, dedupe_store

@@ -17,7 +17,7 @@ from core.evaluation.bench import parse_objectives, resolve_bench_dir
 from core.evaluation.judges import make_judge, parse_judge_spec
 from core.evaluation.models import EvalFinished, EvalProgress, EvalRunInfo
 from core.evaluation.scoring import RunScores
-from stores.evals import create_run, get_run, leaderboard, list_results, list_runs, rescore_run, run_scores
+from stores.evaluation.runs import create_run, get_run, leaderboard, list_results, list_runs, rescore_run, run_scores
 from workbench.cli.common import emit_json, emit_table, engine_of, short_time, stderr_console, to_jsonable
 from workbench.jobs.evaluate import run_benchmark, run_evaluation
 

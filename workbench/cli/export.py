@@ -9,7 +9,7 @@ import typer
 
 from core.curation.rules import parse_filter
 from core.training.export import DEFAULT_FORMATS, FORMATS, ExportOptions
-from stores.exports import DEFAULT_EXPORT_FILTER
+from stores.training.exports import DEFAULT_EXPORT_FILTER
 from workbench.cli.common import emit_json, engine_of
 from workbench.jobs.export import export_store
 

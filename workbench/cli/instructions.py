@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from core.synthesis.instructions import read_instructions
-from stores.synthesis import add_instructions, list_instructions
+from stores.synthesis.runs import add_instructions, list_instructions
 from workbench.cli.common import emit_json, emit_table, engine_of
 
 instructions_app = typer.Typer(help="Import and list coding instructions (for Critic-Evol).", no_args_is_help=True)

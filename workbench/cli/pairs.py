@@ -9,7 +9,7 @@ import typer
 
 from core.curation.pairs import read_pairs_jsonl
 from core.curation.rules import parse_filter
-from stores.pairs import count_pairs, get_pair, import_pairs, list_pairs, pair_stats
+from stores.curation.pairs import count_pairs, get_pair, import_pairs, list_pairs, pair_stats
 from workbench.cli.common import emit_json, emit_table, engine_of
 
 pairs_app = typer.Typer(help="Import, list and inspect preference pairs.", no_args_is_help=True)

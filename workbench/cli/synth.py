@@ -15,7 +15,7 @@ from rich.text import Text
 from core.llm.accounting import Price
 from core.synthesis.driver import ItemFinished, SynthFinished, SynthProgress
 from core.synthesis.instructions import read_instructions
-from stores.synthesis import add_instructions, all_instruction_ids, list_conversations
+from stores.synthesis.runs import add_instructions, all_instruction_ids, list_conversations
 from workbench.cli.common import emit_json, emit_table, engine_of, stderr_console
 from workbench.jobs.synthesize import SynthConfig, estimate_run, model_names, prepare_run, run_synthesis_job
 

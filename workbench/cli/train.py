@@ -12,7 +12,7 @@ from typer.core import TyperGroup
 
 from core.training.recipes import load_train_recipe
 from core.training.runs import TrainRunInfo
-from stores.training import (
+from stores.training.runs import (
     cancel_train_run,
     get_train_run,
     list_checkpoints,

@@ -15,14 +15,14 @@ from core.curation.decontamination import DEFAULT_THRESHOLD, BenchSnippet, TopMa
 from core.curation.decontamination import scan as decontamination_scan
 from core.curation.dedupe import DEFAULT_NEAR_THRESHOLD, DedupeItem, find_clusters
 from core.curation.rules import Condition
-from stores.curation import (
+from stores.curation.analyses import (
     analysed_pages,
     stale_pairs,
     store_analyses,
     store_analysis_values,
     unanalysed_count,
 )
-from stores.pairs import count_pairs, matching_ids, set_status
+from stores.curation.pairs import count_pairs, matching_ids, set_status
 from workbench.jobs.runner import JobHandle
 
 ANALYSE_CHUNK = 100  # pairs per pool task: large enough to amortise bandit's manager, small for progress

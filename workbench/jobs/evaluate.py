@@ -14,7 +14,15 @@ from core.evaluation.bench import Benchmark, judge_items, load_benchmark
 from core.evaluation.judges import Judge
 from core.evaluation.models import EvalFinished, EvalProgress, EvalRunInfo
 from core.evaluation.scoring import RunScores
-from stores.evals import DEFAULT_CHUNK, JOB_KIND, completed_keys, get_run, record_results, run_scores, set_run_state
+from stores.evaluation.runs import (
+    DEFAULT_CHUNK,
+    JOB_KIND,
+    completed_keys,
+    get_run,
+    record_results,
+    run_scores,
+    set_run_state,
+)
 from workbench.jobs.runner import JobHandle
 
 

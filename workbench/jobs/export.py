@@ -9,9 +9,9 @@ from sqlalchemy.engine import Engine
 
 from core.curation.rules import Condition, filter_spec
 from core.training.export import ExportOptions, write_export
-from stores.exports import ExportInfo, export_pairs, record_export
-from stores.pairs import count_pairs
+from stores.curation.pairs import count_pairs
 from stores.tables import utcnow
+from stores.training.exports import ExportInfo, export_pairs, record_export
 from workbench.jobs.runner import JobHandle
 
 

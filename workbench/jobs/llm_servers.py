@@ -14,7 +14,7 @@ from core.llm.server import start_process, stop_process, vllm_command, wait_heal
 from core.processes import process_alive
 from core.synthesis.records import ServerInfo
 from stores.jobs import create_job, finish_job, update_job
-from stores.synthesis_tables import LlmServerRow
+from stores.synthesis.tables import LlmServerRow
 from stores.tables import utcnow
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from core.errors import WorkbenchError
-from stores.training import record_checkpoint
+from stores.training.runs import record_checkpoint
 from workbench.jobs.runner import JobHandle
 
 

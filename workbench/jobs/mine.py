@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from core.errors import WorkbenchError
 from core.mining.events import CommitMined, MineEvent, MineFinished, MineProgress
 from core.mining.mine import MineOptions, mine, options_as_params, probe_repository
-from stores.commits import CommitRecorder, known_content_keys, stored_commit_shas, upsert_repository
+from stores.mining.commits import CommitRecorder, known_content_keys, stored_commit_shas, upsert_repository
 from workbench.jobs.runner import JobHandle
 
 

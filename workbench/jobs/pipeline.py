@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from core.errors import WorkbenchError
 from core.pipeline import PipelineSpec
 from core.training.recipes import load_train_recipe
-from stores.training import get_train_run
+from stores.training.runs import get_train_run
 from workbench.jobs.merge import run_merge
 from workbench.jobs.runner import JobHandle
 from workbench.jobs.train import start_training
@@ -83,7 +83,7 @@ def _evaluate(
     """Score the final model on CodePrefBench as an eval run whose lineage names this pipeline."""
     from core.evaluation.bench import OBJECTIVES, load_benchmark, resolve_bench_dir
     from core.evaluation.judges import make_judge
-    from stores.evals import create_run, run_scores
+    from stores.evaluation.runs import create_run, run_scores
     from workbench.jobs.evaluate import run_evaluation
 
     benchmark = load_benchmark(resolve_bench_dir(spec.eval_benchmark))
@@ -111,7 +111,7 @@ def _export(engine: Engine, spec: PipelineSpec, lineage: dict[str, Any]) -> Pipe
 
     from core.curation.rules import parse_filter
     from core.training.export import ExportOptions
-    from stores.exports import DEFAULT_EXPORT_FILTER
+    from stores.training.exports import DEFAULT_EXPORT_FILTER
     from workbench.jobs.export import export_store
 
     assert spec.export_out is not None

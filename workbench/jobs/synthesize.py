@@ -18,7 +18,7 @@ from core.synthesis.commit_instruct import CommitInstruct, explain_message
 from core.synthesis.critic_evol import CriticEvol, critic_messages
 from core.synthesis.driver import SynthEvent, SynthFinished, SynthProgress, run_synthesis
 from core.synthesis.steps import SynthesisMethod
-from stores.synthesis import (
+from stores.synthesis.runs import (
     SqlSynthesisStore,
     config_key,
     item_counts,

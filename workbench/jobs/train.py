@@ -14,9 +14,9 @@ from sqlalchemy.engine import Engine
 from core.errors import OptionError, RecipeError
 from core.training.recipes import TrainRecipe
 from core.training.runs import EVENTS_FILE, LOG_FILE, TrainRunInfo, trainer_command
-from stores.exports import export_folder
 from stores.jobs import create_job, update_job
-from stores.training import WATCH_LOG, create_train_run, get_train_run, list_train_runs
+from stores.training.exports import export_folder
+from stores.training.runs import WATCH_LOG, create_train_run, get_train_run, list_train_runs
 
 
 def project_root() -> Path:

@@ -19,7 +19,7 @@ from types import FrameType
 
 from stores.db import make_engine
 from stores.jobs import finish_job, is_cancel_requested
-from stores.training import get_train_run, record_exit, sync_events
+from stores.training.runs import get_train_run, record_exit, sync_events
 from workbench.jobs.train import subprocess_env
 
 POLL_SECONDS = 0.5

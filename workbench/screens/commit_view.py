@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TextArea
 
 from core.mining.records import CommitDetail
-from stores.commits import get_commit
+from stores.mining.commits import get_commit
 
 TEXTAREA_LANGUAGES = {"python", "javascript", "java", "go", "rust", "c", "cpp", "typescript", "ruby",
                       "php", "kotlin", "swift", "scala", "csharp", "shell"}

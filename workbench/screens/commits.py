@@ -16,7 +16,7 @@ from textual.worker import get_current_worker
 
 from core.mining.events import MineFinished, MineProgress, MineStarted
 from core.mining.records import RepositoryInfo, StoredCommit
-from stores.commits import count_commits, list_commits, list_repositories
+from stores.mining.commits import count_commits, list_commits, list_repositories
 from workbench.screens.commit_view import CommitViewScreen
 from workbench.screens.mine_dialog import MineDialog, MineRequest
 from workbench.widgets.commit_table import PAGE_SIZE, CommitTable

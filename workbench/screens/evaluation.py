@@ -157,7 +157,7 @@ class EvaluationScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="eval-refresh", exit_on_error=False)
     def refresh_data(self) -> None:
-        from stores.evals import get_run, leaderboard, run_scores
+        from stores.evaluation.runs import get_run, leaderboard, run_scores
 
         engine = self.app.engine  # type: ignore[attr-defined]
         entries = leaderboard(engine, limit=100)
@@ -237,7 +237,7 @@ class EvaluationScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="eval-results", exit_on_error=False)
     def load_results(self, run_id: int, objective: str) -> None:
-        from stores.evals import list_results
+        from stores.evaluation.runs import list_results
 
         results = list_results(self.app.engine, run_id, objective=objective, limit=2000)  # type: ignore[attr-defined]
         self.post_message(self.ResultsLoaded(run_id, objective, results))
@@ -261,7 +261,7 @@ class EvaluationScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="eval-task", exit_on_error=False)
     def load_task(self, run_id: int, objective: str, task_id: str) -> None:
-        from stores.evals import get_run, task_results
+        from stores.evaluation.runs import get_run, task_results
         from workbench.jobs.evaluate import run_benchmark
 
         engine = self.app.engine  # type: ignore[attr-defined]
@@ -306,7 +306,7 @@ class EvaluationScreen(Screen[None]):
     def run_eval(self, judge_spec: str, bench: str | None, limit: int | None, orders: str) -> None:
         from core.evaluation.bench import load_benchmark, resolve_bench_dir
         from core.evaluation.judges import make_judge, parse_judge_spec
-        from stores.evals import create_run
+        from stores.evaluation.runs import create_run
         from workbench.jobs.evaluate import run_evaluation
 
         engine = self.app.engine  # type: ignore[attr-defined]

@@ -22,9 +22,8 @@ from core.curation.pairs import PairDetail, PairSummary
 from core.curation.rules import ACTIONS, Condition, load_rules, parse_filter
 from core.errors import WorkbenchError
 from core.training.export import DEFAULT_FORMATS, FORMATS, ExportOptions
-from stores.curation import apply_rules
-from stores.jobs import list_jobs
-from stores.pairs import (
+from stores.curation.analyses import apply_rules
+from stores.curation.pairs import (
     count_pairs,
     edit_criteria,
     flip_pair,
@@ -37,6 +36,7 @@ from stores.pairs import (
     status_counts,
     undo_last,
 )
+from stores.jobs import list_jobs
 from workbench.jobs.curate import analyse_store, dedupe_store
 from workbench.jobs.export import export_store
 

@@ -18,7 +18,7 @@ from textual.worker import get_current_worker
 from core.errors import WorkbenchError
 from core.synthesis.driver import SynthFinished, SynthProgress
 from core.synthesis.records import ConversationInfo
-from stores.synthesis import all_instruction_ids, list_conversations
+from stores.synthesis.runs import all_instruction_ids, list_conversations
 from workbench.jobs.synthesize import SynthConfig, estimate_run, prepare_run, run_synthesis_job
 
 REFRESH_SECONDS = 1.0

@@ -15,7 +15,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Log, Static
 
 from core.training.runs import MetricPoint, TrainRunInfo
-from stores.training import cancel_train_run, list_metrics, list_train_runs, read_log_tail
+from stores.training.runs import cancel_train_run, list_metrics, list_train_runs, read_log_tail
 
 REFRESH_SECONDS = 1.0
 LOG_LINES = 200

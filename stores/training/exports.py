@@ -15,9 +15,9 @@ from sqlmodel import Session, col, select
 
 from core.curation.rules import Condition
 from core.training.export import ExportPair
-from stores.curation_tables import ExportRow
-from stores.pairs import filtered
-from stores.tables import PairRow
+from stores.curation.pairs import filtered
+from stores.curation.tables import PairRow
+from stores.training.tables import ExportRow
 
 DEFAULT_EXPORT_FILTER = "status!=rejected status!=flagged duplicate!=true"
 

@@ -14,7 +14,7 @@ from core.errors import NotFoundError
 from core.training.runs import EVENTS_FILE, LOG_FILE, CheckpointInfo, MetricPoint, TrainRunInfo
 from stores.jobs import finish_job, reap_dead_jobs, request_cancel
 from stores.tables import JobRow
-from stores.training_tables import CheckpointRow, TrainMetricRow, TrainRunRow
+from stores.training.tables import CheckpointRow, TrainMetricRow, TrainRunRow
 
 WATCH_LOG = "watch.log"
 _METRIC_FIELDS = ("grad_norm", "tokens_per_s", "samples_per_s", "eta_s", "gpu_mem_gb", "gpu_util")

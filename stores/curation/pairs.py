@@ -15,8 +15,8 @@ from sqlmodel import Session, col, select
 from core.curation.pairs import NewPair, PairDetail, PairStats, PairSummary
 from core.curation.rules import ACTION_STATUS, ANALYSIS_FIELDS, Condition
 from core.errors import NotFoundError, OptionError
-from stores.curation_tables import PairAnalysisRow, ReviewActionRow
-from stores.tables import PairRow, utcnow
+from stores.curation.tables import PairAnalysisRow, PairRow, ReviewActionRow
+from stores.tables import utcnow
 
 IMPORT_BATCH = 500
 
@@ -277,7 +277,7 @@ def status_counts(engine: Engine, conditions: Sequence[Condition] = ()) -> dict[
 
 def pair_source(engine: Engine, pair_id: int) -> str:
     """Plain-text lineage of a pair: its commit (sha, path, message) or its instruction and conversation."""
-    from stores.tables import CommitRow
+    from stores.mining.tables import CommitRow
 
     pair = get_pair(engine, pair_id)
     lines = [f"pair {pair.id} · source {pair.source}"]

@@ -13,9 +13,8 @@ from sqlmodel import Session, col, select
 
 from core.curation.analysis import PairAnalysis, PairCode, findings_to_json, text_hash
 from core.curation.rules import Rule
-from stores.curation_tables import PairAnalysisRow
-from stores.pairs import count_pairs, matching_ids, set_status
-from stores.tables import PairRow
+from stores.curation.pairs import count_pairs, matching_ids, set_status
+from stores.curation.tables import PairAnalysisRow, PairRow
 
 
 def stale_pairs(engine: Engine, chunk: int) -> Iterator[list[PairCode]]:

@@ -63,3 +63,19 @@ class CheckpointRow(SQLModel, table=True):
     problems: str = Field(default="", sa_column=Column(Text, nullable=False))
     lineage_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ExportRow(SQLModel, table=True):
+    """An export: where it went, which pairs (filter and id hash), counts and the manifest."""
+
+    __tablename__ = "exports"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    out_dir: str
+    formats: str
+    filter_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    pair_ids_hash: str
+    pair_count: int
+    manifest_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    job_id: Optional[int] = Field(default=None, foreign_key="jobs.id")
+    created_at: datetime = Field(default_factory=utcnow)

@@ -17,7 +17,7 @@ from core.evaluation.bench import Benchmark, JudgeItem, judge_items
 from core.evaluation.judges import PARSER_VERSION, JudgeOutput, redecide
 from core.evaluation.models import EvalResultInfo, EvalRunInfo, LeaderboardEntry
 from core.evaluation.scoring import RunScores, ScoredResult, score_run
-from stores.eval_tables import EvalResultRow, EvalRunRow
+from stores.evaluation.tables import EvalResultRow, EvalRunRow
 from stores.jobs import ACTIVE_STATES, reap_dead_jobs
 from stores.tables import JobRow, utcnow
 

@@ -10,6 +10,30 @@ from sqlmodel import Field, SQLModel
 from stores.tables import utcnow
 
 
+class PairRow(SQLModel, table=True):
+    """A preference pair: chosen is better than rejected on the criteria, for the instruction."""
+
+    __tablename__ = "pairs"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    source: str = Field(index=True)  # commit-instruct | critic-evol | import | exec
+    status: str = Field(default="pending", index=True)  # pending | accepted | rejected | flagged
+    instruction: str = Field(sa_column=Column(Text, nullable=False))
+    criteria: str = Field(sa_column=Column(Text, nullable=False))
+    chosen: str = Field(sa_column=Column(Text, nullable=False))
+    rejected: str = Field(sa_column=Column(Text, nullable=False))
+    feedback: str = Field(default="", sa_column=Column(Text, nullable=False))
+    language: str = "python"
+    commit_id: Optional[int] = Field(default=None, foreign_key="commits.id")
+    instruction_id: Optional[int] = None
+    conversation_id: Optional[int] = None
+    job_id: Optional[int] = Field(default=None, foreign_key="jobs.id")
+    content_hash: str = Field(sa_column_kwargs={"unique": True})
+    meta_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class PairAnalysisRow(SQLModel, table=True):
     """Analysis of one pair, keyed by pair id; `content_hash` says which content it describes."""
 
@@ -63,17 +87,3 @@ class ReviewActionRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class ExportRow(SQLModel, table=True):
-    """An export: where it went, which pairs (filter and id hash), counts and the manifest."""
-
-    __tablename__ = "exports"
-
-    id: Optional[int] = Field(default=None, primary_key=True)
-    out_dir: str
-    formats: str
-    filter_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
-    pair_ids_hash: str
-    pair_count: int
-    manifest_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
-    job_id: Optional[int] = Field(default=None, foreign_key="jobs.id")
-    created_at: datetime = Field(default_factory=utcnow)

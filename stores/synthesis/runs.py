@@ -18,9 +18,11 @@ from core.synthesis.critic_evol import InstructionSubject
 from core.synthesis.driver import WorkItem
 from core.synthesis.records import ConversationInfo, InstructionRecord, ItemCounts
 from core.synthesis.steps import Failed, Filtered, Outcome, PairDraft, Turn
+from stores.curation.tables import PairRow
 from stores.jobs import ACTIVE_STATES, reap_dead_jobs
-from stores.synthesis_tables import ConversationRow, InstructionRow, ResponseCacheRow, SynthItemRow
-from stores.tables import BlobRow, CommitRow, JobRow, PairRow, utcnow
+from stores.mining.tables import BlobRow, CommitRow
+from stores.synthesis.tables import ConversationRow, InstructionRow, ResponseCacheRow, SynthItemRow
+from stores.tables import JobRow, utcnow
 
 
 def _hash(*parts: str) -> str:

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from core.errors import NotFoundError
 from core.mining.events import CommitMined, MineEvent, MineFinished
 from core.mining.records import CommitDetail, RepositoryInfo, StoredCommit
-from stores.tables import BlobRow, CommitRow, RepositoryRow
+from stores.mining.tables import BlobRow, CommitRow, RepositoryRow
 
 FLUSH_RECORDS = 500
 FLUSH_SECONDS = 0.5

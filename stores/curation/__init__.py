@@ -1,0 +1,1 @@
+"""Curation data: pairs, their analyses and the review log."""

@@ -1,0 +1,1 @@
+"""Evaluation data: eval runs and their per-task results."""

@@ -1,0 +1,1 @@
+"""Mining data: repositories, commit records and their file texts."""

@@ -1,0 +1,1 @@
+"""Synthesis data: instructions, work items, conversations, the response cache and LLM servers."""

@@ -1,0 +1,1 @@
+"""Training data: exports, training runs, metrics and checkpoints."""
