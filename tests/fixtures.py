@@ -10,6 +10,13 @@ if TYPE_CHECKING:
     from core.curation.pairs import PairDetail
 
 HOSTILE_TEXT = "a[/b] [bold]x[/bold] [@click=app.quit]q[/] arr[0]"
+# Terminal attacks: a screen clear, a colour, an OSC 8 link, an OSC 52 clipboard write, NUL, C1 CSI,
+# and a right-to-left override.
+HOSTILE_CONTROLS = (
+    "\x1b[2J\x1b[H \x1b[31mred \x1b]8;;http://x.test\x07link\x1b]8;;\x07 \x1b]52;c;aGk=\x07 nul\x00 \x9b2J "
+    "\u202eevil"
+)
+HOSTILE_ALL = HOSTILE_TEXT + " " + HOSTILE_CONTROLS
 
 
 def stored_pairs(engine: Engine) -> list[PairDetail]:
