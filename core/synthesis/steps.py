@@ -42,6 +42,14 @@ class PairDraft:
 
 
 @dataclass(frozen=True, slots=True)
+class Sampled:
+    """A finished sample: the answer as it came back (execution, not the method, judges it later)."""
+
+    answer: str
+    finish_reason: str = "stop"
+
+
+@dataclass(frozen=True, slots=True)
 class Filtered:
     """The item produced no pair on purpose (verdict NO, critic says good enough, same code)."""
 
@@ -56,7 +64,7 @@ class Failed:
     retryable: bool = False
 
 
-Outcome = Union[PairDraft, Filtered, Failed]
+Outcome = Union[PairDraft, Sampled, Filtered, Failed]
 Step = Union[Turn, Outcome]
 
 
@@ -65,7 +73,7 @@ class SynthesisMethod(Protocol):
 
     @property
     def name(self) -> str:
-        """The method's name (commit-instruct, critic-evol)."""
+        """The method's name (commit-instruct, critic-evol, codeopt-sample)."""
         ...
 
     @property

@@ -159,7 +159,8 @@ def item_counts(engine: Engine, key: str) -> ItemCounts:
             select(SynthItemRow.state, func.count()).where(SynthItemRow.config_key == key).group_by(SynthItemRow.state)
         ).all()
     counts = {state: int(n) for state, n in rows}
-    return ItemCounts(**{name: counts.get(name, 0) for name in ("pending", "claimed", "pair", "filtered", "failed")})
+    names = ("pending", "claimed", "pair", "filtered", "failed", "sampled")
+    return ItemCounts(**{name: counts.get(name, 0) for name in names})
 
 
 def pending_subject_ids(engine: Engine, key: str) -> list[int]:
@@ -267,8 +268,10 @@ class SqlSynthesisStore:
                 item.state, item.reason = "pair", ""
             elif isinstance(outcome, Filtered):
                 item.state, item.reason = "filtered", outcome.reason
-            else:
+            elif isinstance(outcome, Failed):
                 item.state, item.reason, item.retryable = "failed", outcome.reason, outcome.retryable
+            else:
+                raise TypeError(f"{type(outcome).__name__} is not an outcome of {self.method}")
             item.pair_id = pair_id
             item.conversation_id = conversation_id
             item.job_id = self.job_id
