@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from core.execution.problems import Problem
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 # Variant i answers the i-th request for a problem (ten requests cover every variant once).
 PASSING_VARIANTS = (0, 1, 2, 3, 4, 8)
@@ -63,3 +67,50 @@ class PolicyStandIn:
             index = self.seen[k] % 10
             self.seen[k] += 1
         return variant(k, index)
+
+
+def seed_codeopt(engine: Engine, *, hostile: str = "") -> list[int]:
+    """Two problems (the first titled with `hostile`) with ten sampled answers each and fixed verdicts
+    and runtimes, written through the store's own functions (for screens that must look the same each run)."""
+    from sqlmodel import Session, col, select
+
+    from core.execution.runtime import RuntimeStats
+    from core.execution.sandbox import ExecutionResult
+    from core.synthesis.steps import Sampled
+    from stores.execution.problems import add_problems
+    from stores.execution.solutions import (
+        ExecutionScope,
+        SampleConfig,
+        SqlSampleStore,
+        claim_executions,
+        prepare_samples,
+        record_execution,
+    )
+    from stores.synthesis.tables import SynthItemRow
+
+    first = demo_problem(0, note=hostile)
+    if hostile:
+        first = Problem(f"Demo/{hostile}", first.prompt, first.entry_point, first.test, first.canonical_solution)
+    ids, _added = add_problems(engine, [first, demo_problem(1)])
+    config = SampleConfig("seedconfig", f"policy {hostile}".strip(), "codeopt-solve-v1", 0.8, 0.95, 256, 0)
+    prepare_samples(engine, config, ids, 10)
+    store = SqlSampleStore(engine, job_id=None, key=config.key)
+    with Session(engine) as session:
+        items = session.exec(select(SynthItemRow.id, SynthItemRow.subject_id)
+                             .where(SynthItemRow.config_key == config.key).order_by(col(SynthItemRow.id))).all()
+    for item_id, slot_id in items:
+        index = (int(slot_id) - 1) % 10
+        k = 0 if slot_id <= 10 else 1
+        store.finish_item(int(item_id), Sampled(variant(k, index), "stop"), None)
+    for task in claim_executions(engine, None, 100, ExecutionScope()):
+        index = (task.solution_id - 1) % 10
+        if index in PASSING_VARIANTS:
+            median = 0.004 if index == 3 else 0.001 + 0.0001 * index
+            result = ExecutionResult("passed", samples=(median,) * 5, layers=("netns", "uid", "audit"))
+            stats = RuntimeStats(median, 0.01, 5, True)
+        else:
+            detail = f"AssertionError: {hostile}" if index == 5 else "ValueError: no"
+            result = ExecutionResult("failed", detail, layers=("netns", "uid", "audit"))
+            stats = RuntimeStats(None, None, 0, False)
+        record_execution(engine, task.solution_id, result, stats, ",".join(result.layers))
+    return ids
