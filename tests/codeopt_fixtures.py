@@ -114,3 +114,41 @@ def seed_codeopt(engine: Engine, *, hostile: str = "") -> list[int]:
             stats = RuntimeStats(None, None, 0, False)
         record_execution(engine, task.solution_id, result, stats, ",".join(result.layers))
     return ids
+
+
+def seed_solutions(engine: Engine, problem: Problem, verdicts: list[tuple[str, str, float | None]]) -> int:
+    """Store `problem` with one sampled answer per (code, status, median seconds) and that verdict,
+    through the store's own functions; return the problem id."""
+    from sqlmodel import Session, col, select
+
+    from core.execution.runtime import RuntimeStats
+    from core.execution.sandbox import ExecutionResult
+    from core.synthesis.steps import Sampled
+    from stores.execution.problems import add_problems
+    from stores.execution.solutions import (
+        ExecutionScope,
+        SampleConfig,
+        SqlSampleStore,
+        claim_executions,
+        prepare_samples,
+        record_execution,
+    )
+    from stores.synthesis.tables import SynthItemRow
+
+    (problem_id,), _added = add_problems(engine, [problem])
+    config = SampleConfig(f"seed-{problem_id}", "policy", "codeopt-solve-v1", 0.8, 0.95, 256, 0)
+    slots = prepare_samples(engine, config, [problem_id], len(verdicts))
+    store = SqlSampleStore(engine, job_id=None, key=config.key)
+    with Session(engine) as session:
+        items = dict(session.exec(select(SynthItemRow.subject_id, SynthItemRow.id)
+                                  .where(SynthItemRow.config_key == config.key).order_by(col(SynthItemRow.id))).all())
+    for slot, (code, _status, _median) in zip(slots, verdicts):
+        store.finish_item(int(items[slot]), Sampled(f"```python\n{code}```\n", "stop"), None)
+    by_slot = dict(zip(slots, verdicts))
+    for task in claim_executions(engine, None, len(slots), ExecutionScope(config_key=config.key)):
+        _code, status, median = by_slot[task.solution_id]
+        samples = (median,) * 5 if median else ()
+        result = ExecutionResult(status, "" if status == "passed" else "AssertionError: wrong", samples=samples)
+        stats = RuntimeStats(median, 0.01 if median else None, len(samples), bool(median))
+        record_execution(engine, task.solution_id, result, stats, "seeded")
+    return problem_id
