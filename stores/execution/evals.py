@@ -48,15 +48,19 @@ def create_policy_eval(engine: Engine, *, job_id: int | None, model: str, config
         return int(row.id)  # type: ignore[arg-type]
 
 
-def problem_outcomes(engine: Engine, config_key: str, problem_ids: Sequence[int]) -> list[ProblemOutcome]:
-    """Executed samples of a configuration per problem: counts, runtimes of passing ones, code lengths."""
+def problem_outcomes(engine: Engine, config_key: str, problem_ids: Sequence[int],
+                     samples_per_problem: int | None = None) -> list[ProblemOutcome]:
+    """Executed samples of a configuration per problem (the first `samples_per_problem` of each, when
+    given): counts, runtimes of passing ones, code lengths."""
+    query = (
+        select(CodeSolutionRow.problem_id, CodeSolutionRow.status, CodeSolutionRow.runtime_median_s, CodeSolutionRow.code)
+        .where(CodeSolutionRow.config_key == config_key, col(CodeSolutionRow.problem_id).in_(list(problem_ids)),
+               CodeSolutionRow.exec_state == "done")
+    )
+    if samples_per_problem is not None:
+        query = query.where(col(CodeSolutionRow.sample_index) < samples_per_problem)
     with Session(engine) as session:
-        rows = session.exec(
-            select(CodeSolutionRow.problem_id, CodeSolutionRow.status, CodeSolutionRow.runtime_median_s, CodeSolutionRow.code)
-            .where(CodeSolutionRow.config_key == config_key, col(CodeSolutionRow.problem_id).in_(list(problem_ids)),
-                   CodeSolutionRow.exec_state == "done")
-            .order_by(col(CodeSolutionRow.id))
-        ).all()
+        rows = session.exec(query.order_by(col(CodeSolutionRow.id))).all()
     by_problem: dict[int, list[tuple[str, float | None, str]]] = {pid: [] for pid in problem_ids}
     for pid, status, runtime, code in rows:
         by_problem[int(pid)].append((status, runtime, code))

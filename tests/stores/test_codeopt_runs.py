@@ -4,6 +4,7 @@ build pairs, evaluate pass@k; resume, cancel and failure paths keep every stored
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
 
@@ -138,6 +139,16 @@ def test_pass_at_k_of_a_policy_on_five_held_out_problems(engine: Engine) -> None
             return [event async for event in run_policy_eval(engine, run)]
 
         events = asyncio.run(consume())
+        asked = len(server.requests)
+        fewer = dataclasses.replace(run, sampling=dataclasses.replace(run.sampling, samples_per_problem=4), ks=(1, 4))
+
+        async def consume_fewer() -> list[object]:
+            return [event async for event in run_policy_eval(engine, fewer)]
+
+        smaller = asyncio.run(consume_fewer())[-1]
+        assert len(server.requests) == asked  # the first four samples of each problem are reused
+        assert isinstance(smaller, PolicyEvalFinished) and smaller.metrics is not None
+        assert smaller.metrics.samples == 20  # n = 4 per problem, not every sample of the configuration
     final = events[-1]
     assert isinstance(final, PolicyEvalFinished) and final.state == "done" and final.metrics is not None
     assert final.metrics.pass_at[1] == pytest.approx(len(PASSING_VARIANTS) / 10)
@@ -148,9 +159,10 @@ def test_pass_at_k_of_a_policy_on_five_held_out_problems(engine: Engine) -> None
     stored = get_policy_eval(engine, final.eval_id)
     assert stored.state == "done" and stored.metrics["pass_at"]["1"] == pytest.approx(0.6)
     assert stored.problem_ids == tuple(select_problem_ids(engine, held_out)) and stored.seen_problems == 0
-    assert list_policy_evals(engine)[0].id == final.eval_id
+    assert list_policy_evals(engine)[1].id == final.eval_id
     with Session(engine) as session:
         rows = session.exec(select(PolicyEvalProblemRow)).all()
+    rows = [r for r in rows if r.eval_id == final.eval_id]
     assert len(rows) == 5 and all(json.loads(r.pass_at_json)["1"] == pytest.approx(0.6) for r in rows)
     assert get_job(engine, stored.job_id).state == "done"  # type: ignore[arg-type]
 

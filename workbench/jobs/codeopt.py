@@ -476,7 +476,8 @@ async def run_policy_eval(
             if finished is None or finished.stop_reason != "done":
                 state, error = "cancelled", "execution stopped; re-run to resume"
             else:
-                outcomes = problem_outcomes(engine, prepared.config.key, prepared.problem_ids)
+                outcomes = problem_outcomes(engine, prepared.config.key, prepared.problem_ids,
+                                            run.sampling.samples_per_problem)
                 metrics = policy_metrics(outcomes, run.ks)
                 finish_policy_eval(engine, eval_id, "done", metrics=metrics, outcomes=outcomes, ks=run.ks)
                 state, error = "done", None
