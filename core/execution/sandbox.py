@@ -49,6 +49,9 @@ from pathlib import Path
 from core.errors import WorkbenchError
 
 CHILD_SCRIPT = Path(__file__).with_name("sandbox_child.py")
+# Imported by path rather than run as a script, so Python reuses its compiled copy.
+_LAUNCH = (f"import sys; sys.path.insert(0, {str(CHILD_SCRIPT.parent)!r}); "
+           "import sandbox_child; del sys.path[0]; sys.exit(sandbox_child.main(sys.argv))")
 NAMESPACE_LAYERS = ("netns", "pidns", "ipcns", "utsns", "mountns", "newroot")
 SYSTEM_PATHS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin")
 DEVICE_PATHS = ("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom")
@@ -220,7 +223,7 @@ def run_in_sandbox(
     try:
         try:
             process = subprocess.Popen(
-                [python_executable(), "-I", "-S", "-B", str(CHILD_SCRIPT), str(write_fd)],
+                [python_executable(), "-I", "-S", "-c", _LAUNCH, str(write_fd)],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 pass_fds=(write_fd,), start_new_session=True, cwd=base,
                 env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},

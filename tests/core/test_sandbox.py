@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from core.execution.sandbox import (
-    CHILD_SCRIPT,
     Isolation,
     SandboxError,
     SandboxJob,
@@ -58,8 +57,9 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else b"<dir>") for p in sorted(folder.rglob("*"))}
 
 
-def _sandbox_processes(since: float) -> list[int]:
-    """Host pids of sandbox processes started after `since` (seconds since boot) and still alive."""
+def _sandbox_processes(since: float, until: float) -> list[int]:
+    """Host pids of sandbox processes started between `since` and `until` (seconds since boot) and still
+    alive (other tests' sandboxes started in that window end within their own timeouts)."""
     ticks = os.sysconf("SC_CLK_TCK")
     found = []
     for entry in os.listdir("/proc"):
@@ -70,10 +70,10 @@ def _sandbox_processes(since: float) -> list[int]:
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        if str(CHILD_SCRIPT).encode() not in cmdline:
+        if b"sandbox_child.main" not in cmdline:
             continue
         fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] != "Z" and int(fields[19]) / ticks >= since:
+        if fields[0] != "Z" and since <= int(fields[19]) / ticks <= until:
             found.append(int(entry))
     return found
 
@@ -148,6 +148,7 @@ def test_hostile_solution_fails_or_is_killed_and_nothing_outside_changes(
     result = run_in_sandbox(SandboxJob(_hostile(attack, canary, server.getsockname()[1]), CHECK_ONE, "f"),
                             limits=QUICK, timing=NO_TIMING, isolation=LEVELS[level])
     elapsed = time.monotonic() - started
+    until = _uptime() + 0.1
     assert _snapshot(canary) == before
     assert accepted == []
     assert elapsed < QUICK.timeout_s + 5
@@ -156,9 +157,9 @@ def test_hostile_solution_fails_or_is_killed_and_nothing_outside_changes(
     if attack in ("infinite loop", "fork bomb"):
         assert result.status == "timeout"
     deadline = time.monotonic() + 10
-    while _sandbox_processes(since) and time.monotonic() < deadline:
-        time.sleep(0.2)  # other tests' sandboxes end within their own timeouts
-    assert _sandbox_processes(since) == []
+    while _sandbox_processes(since, until) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _sandbox_processes(since, until) == []
 
 
 def test_strongest_level_here_is_namespaces_private_root_and_throwaway_uid() -> None:
