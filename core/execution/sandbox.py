@@ -8,7 +8,8 @@ which are in force):
 - **namespaces**: new network (no interface but a down loopback: no network at all), PID (the
   solution's processes die with it), IPC and UTS namespaces; a mount namespace whose root holds only
   read-only binds of the system folders (/usr, /lib*, /bin, /sbin) and of Python's own prefix, plus
-  the writable work folder (pivot_root into it): nothing else of the machine can be read or
+  the writable work folder (chroot into it when the child drops root, else pivot_root and the old
+  root detached): nothing else of the machine can be read or
   written. As root these need nothing more; as another user, a user namespace comes first where the
   kernel allows unprivileged ones.
 - **uid**: started as root, the child becomes a throwaway uid (random, above 2^20, no home, no

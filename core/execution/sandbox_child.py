@@ -8,7 +8,7 @@ only, because it runs outside the workbench's environment (no site-packages, no 
 The process that starts (the launcher) applies the isolation the spec asks for, each layer failing
 closed with a `SETUP` line: new network, mount, PID, IPC and UTS namespaces (a user namespace
 first when not root); a fresh root made of read-only binds of the system and Python folders plus
-the writable work folder, entered with pivot_root. It then forks the child, which sets the
+the writable work folder, entered with chroot (the child drops root) or pivot_root. It then forks the child, which sets the
 resource limits, becomes a throwaway uid (when started as root), installs the audit hook, and runs
 the solution. Lines on RESULT_FD, each `KIND NONCE TEXT`:
 
@@ -105,7 +105,7 @@ def _bind(libc: _Libc, source: str, target: str, *, read_only: bool, recursive: 
 
 
 def _new_root(libc: _Libc, spec: dict) -> None:  # type: ignore[type-arg]
-    """Build a root of read-only system binds plus the work folder, and pivot into it."""
+    """Build a root of read-only system binds plus the work folder, and enter it."""
     new_root, workdir = spec["new_root"], spec["workdir"]
     libc.mount(None, "/", None, MS_REC | MS_PRIVATE, None, "make mounts private")
     libc.mount("tmpfs", new_root, "tmpfs", MS_NOSUID, "size=1m,mode=755", "tmpfs root")
