@@ -339,7 +339,7 @@ def run_execution_job(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         for future, task in in_flight.items():
-            if not future.done() or future.exception() is not None:
+            if future.cancelled() or not future.done() or future.exception() is not None:
                 release_execution(engine, task.solution_id)
         for task in queue:
             release_execution(engine, task.solution_id)
