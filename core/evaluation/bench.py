@@ -11,27 +11,22 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from core.curation.stripping import strip_comments
 from core.errors import BenchmarkError, OptionError
-from core.evaluation.prompts import Choice
+from core.evaluation.protocols import (
+    DEFAULT_PROTOCOL,
+    VERIFIABLE_OBJECTIVES,
+    WORKBENCH_CRITERIA,
+    Choice,
+    get_protocol,
+)
 
 BENCH_ENV_VAR = "WORKBENCH_BENCH"
 OBJECTIVES: tuple[str, ...] = ("correctness", "efficiency", "security", "human-preference")
-VERIFIABLE_OBJECTIVES: tuple[str, ...] = ("correctness", "efficiency", "security")
 ORDERS: tuple[str, ...] = ("given", "swapped")
 Order = Literal["given", "swapped"]
 
-# Our wording of each objective's criteria, phrased as what the better code does.
-CRITERIA: dict[str, str] = {
-    "correctness": "The code correctly solves the instruction: it returns the right result for "
-    "every valid input, including edge cases.",
-    "efficiency": "The code solves the instruction with the lower time and memory cost on large "
-    "inputs.",
-    "security": "The code avoids security weaknesses such as injection, unsafe deserialization, "
-    "weak cryptography and unsafe file or process handling.",
-    "human-preference": "The code is the one an experienced developer would prefer overall: "
-    "correct, clear, idiomatic and helpful.",
-}
+CRITERIA = WORKBENCH_CRITERIA  # the workbench protocol's wording, kept under its old name
+VERIFIABLE = VERIFIABLE_OBJECTIVES
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +70,7 @@ class JudgeItem:
     code_b: str
     criteria: str
     gt: Choice
+    protocol: str = DEFAULT_PROTOCOL
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -191,12 +187,17 @@ def _task_from_record(record: object, objective: str, where: str) -> BenchTask:
     )
 
 
-def shown_code(task: BenchTask, index: int, *, strip: bool | None = None) -> str:
-    """A choice as a judge sees it: comments and docstrings stripped for verifiable objectives."""
+def shown_codes(task: BenchTask, *, strip: bool | None = None, protocol: str = DEFAULT_PROTOCOL) -> tuple[str, str]:
+    """Both choices as a judge sees them under `protocol` (before layout).
+
+    `strip` None follows the protocol: comments and docstrings go for verifiable objectives only.
+    """
+    rule = get_protocol(protocol)
     if strip is None:
-        strip = task.objective in VERIFIABLE_OBJECTIVES
-    code = task.choices[index]
-    return strip_comments(code, docstrings=True) if strip else code
+        strip = rule.strips(task.objective)
+    if not strip:
+        return task.choices
+    return rule.strip_pair(*task.choices)
 
 
 def judge_items(
@@ -206,15 +207,17 @@ def judge_items(
     orders: str = "both",
     limit: int | None = None,
     strip: bool | None = None,
+    protocol: str = DEFAULT_PROTOCOL,
 ) -> list[JudgeItem]:
-    """Every (task, order) to judge: both orders by default, or only the given one."""
+    """Every (task, order) to judge under `protocol`: both orders by default, or only the given one."""
     if orders not in ("both", "given"):
         raise OptionError(f"orders must be 'both' or 'given', not {orders!r}")
+    rule = get_protocol(protocol)
     wanted_orders = ORDERS if orders == "both" else ("given",)
     items: list[JudgeItem] = []
     for objective in objectives:
         for task in benchmark.tasks.get(objective, ())[: limit if limit else None]:
-            first, second = shown_code(task, 0, strip=strip), shown_code(task, 1, strip=strip)
+            first, second = shown_codes(task, strip=strip, protocol=protocol)
             for order in wanted_orders:
                 swapped = order == "swapped"
                 better_first = (task.gt_choice == 0) != swapped
@@ -226,8 +229,9 @@ def judge_items(
                         instruction=task.instruction,
                         code_a=second if swapped else first,
                         code_b=first if swapped else second,
-                        criteria=CRITERIA[objective],
+                        criteria=rule.criteria[objective],
                         gt="A" if better_first else "B",
+                        protocol=rule.name,
                     )
                 )
     return items

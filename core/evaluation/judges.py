@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from core.errors import LLMError, OptionError
 from core.evaluation.bench import JudgeItem
-from core.evaluation.prompts import generation_prompt
+from core.evaluation.protocols import get_protocol
 
 UNDECIDED = "?"
 DECISIONS = ("A", "B", UNDECIDED)
@@ -78,7 +78,11 @@ def parse_judge_spec(text: str) -> JudgeSpec:
 
 
 class BaselineJudge:
-    """Decides without a model: always A, always B, the shorter or longer code, or a seeded coin."""
+    """Decides without a model: always A, always B, the shorter or longer code, or a seeded coin.
+
+    Equally long codes get the item's protocol's tie decision (codefavor: B, as the reference's
+    `length_bias_eval`; workbench: undecided).
+    """
 
     def __init__(self, spec: JudgeSpec) -> None:
         self.spec = spec
@@ -102,7 +106,7 @@ class BaselineJudge:
             return coin.choice("AB")
         len_a, len_b = len(item.code_a), len(item.code_b)
         if len_a == len_b:
-            return UNDECIDED
+            return get_protocol(item.protocol).length_tie
         shorter = "A" if len_a < len_b else "B"
         if self.name == "shorter":
             return shorter
@@ -152,7 +156,9 @@ class GenerativeJudge:
                 messages=(
                     {
                         "role": "user",
-                        "content": generation_prompt(item.instruction, item.code_a, item.code_b, item.criteria),
+                        "content": get_protocol(item.protocol).generation_prompt(
+                            item.instruction, item.code_a, item.code_b, item.criteria
+                        ),
                     },
                 ),
                 params=self.params,

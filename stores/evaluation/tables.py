@@ -24,6 +24,8 @@ class EvalRunRow(SQLModel, table=True):
     orders: str = "both"
     task_limit: Optional[int] = None
     strip_comments: Optional[bool] = None  # None: the default per objective
+    # The evaluation protocol (core.evaluation.protocols); runs stored before it existed used "workbench".
+    protocol: str = Field(default="codefavor", sa_column_kwargs={"server_default": "workbench"})
     lineage_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     parser_version: str = ""
     state: str = Field(default="created", index=True)  # created | running | done | stopped | failed

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from tests.fixtures import HOSTILE_TEXT
 from workbench.cli import app
 
-BENCH = Path(__file__).resolve().parents[2] / ".." / "shared" / "codeprefbench"
+from tests.fixtures import BENCH_DIR as BENCH  # noqa: E402
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from workbench.cli import app
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "codeprefbench"
+from tests.fixtures import BENCH_DIR  # noqa: E402
 pytestmark = pytest.mark.skipif(not BENCH_DIR.is_dir(), reason="../shared/codeprefbench is absent")
 
 
@@ -22,7 +22,8 @@ def _invoke(db_path: Path, *args: str, env: dict[str, str] | None = None):  # no
 def test_eval_run_show_leaderboard_and_exports(db_path: Path, tmp_path: Path) -> None:
     result = _invoke(db_path, "eval", "run", "--judge", "baseline:always-a", "--orders", "given")
     assert result.exit_code == 0, result.output
-    assert "correctness\t49.2 ± 3.8\t\t49.2\t0\t660\t660" in result.stdout
+    assert "protocol codefavor" in result.stdout
+    assert "correctness\t49.2 ± 3.8\t\t\t49.2\t0\t660\t660" in result.stdout
     assert "human-preference\t55.9" in result.stdout
     assert "1364/1364" in result.stderr
     result = _invoke(db_path, "eval", "run", "--judge", "baseline:shorter", "--limit", "20",
@@ -33,17 +34,29 @@ def test_eval_run_show_leaderboard_and_exports(db_path: Path, tmp_path: Path) ->
     assert [s["objective"] for s in payload["scores"]["objectives"]] == ["correctness", "efficiency"]
 
     listed = _invoke(db_path, "eval", "list")
-    assert listed.stdout.splitlines()[1].startswith("2\tbaseline:shorter\tdone\t80/80\tboth")
+    assert listed.stdout.splitlines()[1].startswith("2\tbaseline:shorter\tcodefavor\tdone\t80/80\tboth")
     shown = _invoke(db_path, "eval", "show", "1")
     assert "lineage: {\"baseline\": \"always-a\"}" in shown.stdout and "verifiable average\t50.5" in shown.stdout
+    assert "protocol: codefavor" in shown.stdout
+    shown = _invoke(db_path, "eval", "show", "2").stdout
+    # Given order, both orders, each with its band, and the order consistency, per objective.
+    assert "objective\tgiven order %\tboth orders %\tconsistency %" in shown
+    correctness = next(line for line in shown.splitlines() if line.startswith("correctness\t")).split("\t")
+    assert correctness[1].count("±") == 1 and correctness[2].count("±") == 1 and correctness[3]
     board = _invoke(db_path, "eval", "leaderboard", "--json")
     assert [row["run"] for row in json.loads(board.stdout)] == sorted(
         [1, 2], key=lambda run: -next(r["verifiable average"] for r in json.loads(board.stdout) if r["run"] == run)
     )
 
     markdown = _invoke(db_path, "eval", "export", "--format", "md")
-    assert markdown.stdout.startswith("| run | judge | orders | correctness |")
-    assert "| 1 | baseline:always-a | given | 49.2 | 51.1 | 51.2 | 50.5 | 55.9 |" in markdown.stdout
+    assert markdown.stdout.startswith("| run | judge | protocol | orders | correctness | correctness ± | correctness both |")
+    row = next(line for line in markdown.stdout.splitlines() if line.startswith("| 1 |")).split(" | ")
+    assert row[1:4] == ["baseline:always-a", "codefavor", "given"] and row[4] == "49.2"
+    assert row[-2] == "50.5" and row[-1] == " |"
+    printed = _invoke(db_path, "eval", "leaderboard").stdout.splitlines()
+    assert printed[0] == "run\tjudge\tprotocol\tcorrectness\tefficiency\tsecurity\thuman-preference\tverifiable average"
+    shorter = next(line for line in printed if line.startswith("2\t")).split("\t")
+    assert shorter[2] == "codefavor" and " / " in shorter[3] and "(c " in shorter[3]
     target = tmp_path / "results.csv"
     exported = _invoke(db_path, "eval", "export", "2", "--format", "csv", "--output", str(target))
     assert exported.exit_code == 0 and f"wrote {target}" in exported.stderr

@@ -30,7 +30,7 @@ from stores.jobs import list_jobs
 from workbench.jobs.evaluate import run_evaluation
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-BENCH_DIR = REPO_ROOT / ".." / "shared" / "codeprefbench"
+from tests.fixtures import BENCH_DIR  # noqa: E402
 pytestmark = pytest.mark.skipif(not BENCH_DIR.is_dir(), reason="../shared/codeprefbench is absent")
 
 # Feedback as chat models really write it: verdicts in several phrasings, a tie and a refusal.
@@ -111,7 +111,11 @@ def test_baseline_runs_rank_in_the_leaderboard(engine: Engine) -> None:
         list(run_evaluation(engine, run_id, make_judge(spec), load_benchmark(BENCH_DIR)))
     board = leaderboard(engine)
     averages = {entry.run.judge_spec: entry.scores.verifiable_average for entry in board}
-    assert averages["baseline:always-a"] == pytest.approx(0.5)
+    both = {entry.run.judge_spec: entry.scores.verifiable_both_average for entry in board}
+    assert both["baseline:always-a"] == pytest.approx(0.5)  # always A is right in exactly one order
+    benchmark = load_benchmark(BENCH_DIR)
+    given_share = [sum(t.gt_choice == 0 for t in benchmark.tasks[o][:40]) / 40 for o in ("correctness", "efficiency", "security")]
+    assert averages["baseline:always-a"] == pytest.approx(sum(given_share) / 3)  # the given order alone
     assert list(averages.values()) == sorted(averages.values(), reverse=True)
     assert [run.id for run in list_runs(engine)] == [2, 1]
 

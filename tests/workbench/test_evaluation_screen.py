@@ -76,8 +76,10 @@ async def test_scores_leaderboard_and_task_drill_down_show_hostile_text_plainly(
         await pilot.pause()
         scores = screen.query_one("#scores", DataTable)
         assert [str(scores.get_row_at(i)[0]) for i in range(scores.row_count)] == [*OBJECTIVES, "verifiable avg"]
-        assert str(scores.get_row_at(0)[2]).startswith("50.0 ±")  # always "A" in both orders
-        assert str(scores.get_row_at(0)[3]) == "0.0"
+        assert str(screen.board.get_row_at(0)[2]) == "codefavor"
+        assert str(scores.get_row_at(0)[2]).startswith("100.0 ±")  # always "A": right in the given order
+        assert str(scores.get_row_at(0)[3]).startswith("50.0 ±")  # and in one of both orders
+        assert str(scores.get_row_at(0)[4]) == "0.0"
         scores.focus()
         await pilot.press("enter")
         await app.workers.wait_for_complete()

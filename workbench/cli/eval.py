@@ -16,7 +16,8 @@ from core.errors import OptionError
 from core.evaluation.bench import parse_objectives, resolve_bench_dir
 from core.evaluation.judges import make_judge, parse_judge_spec
 from core.evaluation.models import EvalFinished, EvalProgress, EvalRunInfo
-from core.evaluation.scoring import RunScores
+from core.evaluation.protocols import DEFAULT_PROTOCOL, PROTOCOL_NAMES, get_protocol
+from core.evaluation.scoring import RunScores, format_accuracy
 from stores.evaluation.runs import create_run, get_run, leaderboard, list_results, list_runs, rescore_run, run_scores
 from workbench.cli.common import emit_json, emit_table, engine_of, short_time, stderr_console, to_jsonable
 from workbench.jobs.evaluate import run_benchmark, run_evaluation
@@ -29,11 +30,12 @@ def _pct(value: Optional[float]) -> str:
 
 
 def score_rows(scores: RunScores) -> list[tuple[str, ...]]:
-    """One table row per objective: accuracy ± band, consistency, always-A, undecided."""
+    """One table row per objective: given-order and both-order accuracy ± band, consistency, ..."""
     rows: list[tuple[str, ...]] = [
         (
             s.objective,
-            f"{_pct(s.accuracy)} ± {_pct(s.band)}",
+            format_accuracy(s.given_accuracy, s.given_band),
+            format_accuracy(s.both_accuracy, s.both_band),
             _pct(s.consistency),
             _pct(s.always_a),
             str(s.undecided),
@@ -42,11 +44,13 @@ def score_rows(scores: RunScores) -> list[tuple[str, ...]]:
         )
         for s in scores.objectives
     ]
-    rows.append(("verifiable average", _pct(scores.verifiable_average), "", "", "", "", ""))
+    rows.append(("verifiable average", _pct(scores.verifiable_average), _pct(scores.verifiable_both_average),
+                 "", "", "", "", ""))
     return rows
 
 
-SCORE_COLUMNS = ["objective", "accuracy %", "consistency %", "always-A %", "undecided", "tasks", "results"]
+SCORE_COLUMNS = ["objective", "given order %", "both orders %", "consistency %", "always-A %", "undecided",
+                 "tasks", "results"]
 
 
 @eval_app.command("run")
@@ -56,6 +60,7 @@ def run_command(
     bench: Optional[str] = typer.Option(None, "--bench", help="Folder of the four *-alignment.jsonl.gz files (or set WORKBENCH_BENCH)."),
     objectives: Optional[list[str]] = typer.Option(None, "--objectives", help="Objectives to run (comma list); default all four."),
     orders: str = typer.Option("both", "--orders", help="both (default) or given (the paper's single order)."),
+    protocol: str = typer.Option(DEFAULT_PROTOCOL, "--protocol", help=f"Judge input layout: {', '.join(PROTOCOL_NAMES)} (codefavor reproduces the paper's reference input)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N tasks of each objective."),
     keep_comments: bool = typer.Option(False, "--keep-comments", help="Do not strip comments for verifiable objectives."),
     resume: Optional[int] = typer.Option(None, "--resume", help="Continue run RUN where it stopped."),
@@ -70,12 +75,15 @@ def run_command(
         run = get_run(engine, resume)
         if judge and judge != run.judge_spec:
             raise OptionError(f"run {resume} uses judge {run.judge_spec!r}; leave out --judge to resume it")
+        if protocol != DEFAULT_PROTOCOL and protocol != run.protocol:
+            raise OptionError(f"run {resume} uses protocol {run.protocol!r}; leave out --protocol to resume it")
         benchmark = run_benchmark(engine, run)
         run_id, spec_text = run.id, run.judge_spec
     else:
         if not judge:
             raise OptionError("pass --judge SPEC (or --resume RUN)")
         spec = parse_judge_spec(judge)
+        get_protocol(protocol)
         chosen = parse_objectives(objectives)
         from core.evaluation.bench import load_benchmark
 
@@ -94,6 +102,7 @@ def run_command(
                 task_limit=limit,
                 strip=False if keep_comments else None,
                 lineage=judge_obj.lineage,
+                protocol=protocol,
             )
         stderr_console.print(f"eval run {run_id}: {spec_text}", markup=False, highlight=False, soft_wrap=True)
         finished = None
@@ -109,7 +118,8 @@ def run_command(
     if as_json:
         emit_json({"run": run, "scores": finished.scores if finished else run_scores(engine, run_id)})
         return
-    typer.echo(f"run {run.id}: {run.judge_spec} on {run.bench_version} ({run.state}, {run.done}/{run.total})")
+    typer.echo(f"run {run.id}: {run.judge_spec} on {run.bench_version}, protocol {run.protocol} "
+               f"({run.state}, {run.done}/{run.total})")
     emit_table(SCORE_COLUMNS, score_rows(run_scores(engine, run_id)))
 
 
@@ -142,8 +152,9 @@ def list_command(
         emit_json(runs)
         return
     emit_table(
-        ["id", "judge", "state", "progress", "orders", "benchmark", "created"],
-        [(r.id, r.judge_spec, r.state, f"{r.done}/{r.total}", r.orders, r.bench_version, short_time(r.created_at)) for r in runs],
+        ["id", "judge", "protocol", "state", "progress", "orders", "benchmark", "created"],
+        [(r.id, r.judge_spec, r.protocol, r.state, f"{r.done}/{r.total}", r.orders, r.bench_version,
+          short_time(r.created_at)) for r in runs],
     )
 
 
@@ -166,7 +177,7 @@ def show_command(
         return
     typer.echo(
         f"run {run.id}: {run.judge_spec} ({run.judge_kind})\n"
-        f"state: {run.state}  progress: {run.done}/{run.total}  orders: {run.orders}\n"
+        f"protocol: {run.protocol}  state: {run.state}  progress: {run.done}/{run.total}  orders: {run.orders}\n"
         f"benchmark: {run.bench_version} at {run.bench_dir}\n"
         f"lineage: {json.dumps(run.lineage, sort_keys=True)}\n"
         f"parser: {run.parser_version}"
@@ -186,23 +197,55 @@ def leaderboard_rows(engine: object) -> list[dict]:
     """Leaderboard rows as plain dicts (percentages), shared by leaderboard and export."""
     rows = []
     for entry in leaderboard(engine):  # type: ignore[arg-type]
-        row: dict = {"run": entry.run.id, "judge": entry.run.judge_spec, "orders": entry.run.orders,
-                     "benchmark": entry.run.bench_version, "state": entry.run.state}
+        row: dict = {"run": entry.run.id, "judge": entry.run.judge_spec, "protocol": entry.run.protocol,
+                     "orders": entry.run.orders, "benchmark": entry.run.bench_version, "state": entry.run.state}
         for score in entry.scores.objectives:
-            row[score.objective] = round(100 * score.accuracy, 1)
-            row[f"{score.objective} ±"] = round(100 * score.band, 1)
-            row[f"{score.objective} consistency"] = (
-                None if score.consistency is None else round(100 * score.consistency, 1)
-            )
-        row["verifiable average"] = (
-            None if entry.scores.verifiable_average is None else round(100 * entry.scores.verifiable_average, 1)
-        )
+            row[score.objective] = _rounded(score.given_accuracy)
+            row[f"{score.objective} ±"] = round(100 * score.given_band, 1)
+            row[f"{score.objective} both"] = _rounded(score.both_accuracy)
+            row[f"{score.objective} both ±"] = round(100 * score.both_band, 1)
+            row[f"{score.objective} consistency"] = _rounded(score.consistency)
+        row["verifiable average"] = _rounded(entry.scores.verifiable_average)
+        row["verifiable average both"] = _rounded(entry.scores.verifiable_both_average)
         rows.append(row)
     return rows
 
 
-LEADERBOARD_COLUMNS = ["run", "judge", "orders", "correctness", "efficiency", "security",
-                       "verifiable average", "human-preference"]
+def _rounded(value: Optional[float]) -> Optional[float]:
+    return None if value is None else round(100 * value, 1)
+
+
+_OBJECTIVE_NAMES = ("correctness", "efficiency", "security", "human-preference")
+LEADERBOARD_COLUMNS = [
+    "run", "judge", "protocol", "orders",
+    *(f"{name}{suffix}" for name in _OBJECTIVE_NAMES for suffix in ("", " ±", " both", " both ±", " consistency")),
+    "verifiable average", "verifiable average both",
+]
+
+
+def leaderboard_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """The printed leaderboard: per objective, `given ± band / both ± band (consistency)`."""
+    columns = ["run", "judge", "protocol", *_OBJECTIVE_NAMES, "verifiable average"]
+    table = []
+    for row in rows:
+        cells = [str(row["run"]), row["judge"], row["protocol"]]
+        for name in _OBJECTIVE_NAMES:
+            cells.append(_objective_cell(row, name))
+        average = _cell(row.get("verifiable average"))
+        both = row.get("verifiable average both")
+        cells.append(f"{average} / {both}" if both is not None else average)
+        table.append(cells)
+    return columns, table
+
+
+def _objective_cell(row: dict, name: str) -> str:
+    if row.get(name) is None and row.get(f"{name} both") is None:
+        return ""
+    given = f"{_cell(row.get(name))} ± {_cell(row.get(f'{name} ±'))}" if row.get(name) is not None else "-"
+    if row.get(f"{name} both") is None:
+        return given
+    consistency = _cell(row.get(f"{name} consistency"))
+    return f"{given} / {row[f'{name} both']} ± {row[f'{name} both ±']} (c {consistency})"
 
 
 @eval_app.command("leaderboard")
@@ -210,12 +253,13 @@ def leaderboard_command(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Compare runs: accuracy per objective, best verifiable average first."""
+    """Compare runs per objective: given-order ± band / both orders ± band (order consistency)."""
     rows = leaderboard_rows(engine_of(ctx))
     if as_json:
         emit_json(rows)
         return
-    emit_table(LEADERBOARD_COLUMNS, [[_cell(row.get(c)) for c in LEADERBOARD_COLUMNS] for row in rows])
+    columns, table = leaderboard_table(rows)
+    emit_table(columns, table)
 
 
 def _cell(value: object) -> str:

@@ -100,7 +100,7 @@ def _evaluate(
             pass
     finally:
         judge.close()
-    scores = {score.objective: round(score.accuracy, 4) for score in run_scores(engine, run_id).objectives}
+    scores = {score.objective: round(score.headline, 4) for score in run_scores(engine, run_id).objectives}
     lineage["eval_scores"] = scores
     yield PipelineStep("eval", f"eval run {run_id} done: {scores}", {"run": run_id, "scores": scores})
 

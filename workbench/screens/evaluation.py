@@ -17,9 +17,9 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Static, TextArea
 from textual.worker import Worker, WorkerState
 
-from core.evaluation.bench import BENCH_ENV_VAR, BenchTask, shown_code
+from core.evaluation.bench import BENCH_ENV_VAR, BenchTask, shown_codes
 from core.evaluation.models import EvalProgress, EvalResultInfo, EvalRunInfo, LeaderboardEntry
-from core.evaluation.scoring import RunScores
+from core.evaluation.scoring import RunScores, format_accuracy
 
 REFRESH_SECONDS = 1.0
 _STATE_STYLE = {"running": "bold green", "done": "", "stopped": "yellow", "interrupted": "yellow", "failed": "red"}
@@ -126,7 +126,7 @@ class EvaluationScreen(Screen[None]):
                 yield Static("Leaderboard", classes="title")
                 yield DataTable(id="board", cursor_type="row")
             with Vertical(id="scores-panel", classes="panel"):
-                yield Static("Scores (accuracy ± 95% band, undecided = ½)", classes="title", markup=False)
+                yield Static("Scores (given order / both orders, ± 95% band, undecided = ½)", classes="title", markup=False)
                 yield DataTable(id="scores", cursor_type="row")
         with Vertical(id="results-panel", classes="panel"):
             yield Static("Results (enter: open the task)", classes="title")
@@ -146,8 +146,8 @@ class EvaluationScreen(Screen[None]):
         return self.query_one("#results", DataTable)
 
     def on_mount(self) -> None:
-        self.board.add_columns("run", "judge", "state", "done", "corr", "eff", "sec", "avg", "human")
-        self.scores_table.add_columns("objective", "done", "acc % ± band", "consist %", "always-A", "undec")
+        self.board.add_columns("run", "judge", "protocol", "state", "done", "corr", "eff", "sec", "avg", "human")
+        self.scores_table.add_columns("objective", "done", "given % ± band", "both % ± band", "consist %", "undec")
         self.results_table.add_columns("task", "order", "truth", "decision", "latency s", "output")
         self.refresh_data()
         self.set_interval(REFRESH_SECONDS, self.refresh_data)
@@ -185,10 +185,11 @@ class EvaluationScreen(Screen[None]):
 
         def acc(objective: str) -> str:
             score = scores.get(objective)
-            return _pct(score.accuracy) if score else ""
+            return _pct(score.headline) if score else ""
 
         return [
-            Text(str(run.id)), Text(run.judge_spec), Text(run.state, style=_STATE_STYLE.get(run.state, "")),
+            Text(str(run.id)), Text(run.judge_spec), Text(run.protocol),
+            Text(run.state, style=_STATE_STYLE.get(run.state, "")),
             Text(f"{run.done}/{run.total}"), Text(acc("correctness")), Text(acc("efficiency")),
             Text(acc("security")), Text(_pct(scores.verifiable_average)), Text(acc("human-preference")),
         ]
@@ -206,18 +207,19 @@ class EvaluationScreen(Screen[None]):
             rows.append([
                 Text(objective),
                 Text(f"{done}/{total}" if total else str(done)),
-                Text(f"{_pct(score.accuracy)} ± {_pct(score.band)}" if score else ""),
+                Text(format_accuracy(score.given_accuracy, score.given_band) if score else ""),
+                Text(format_accuracy(score.both_accuracy, score.both_band) if score else ""),
                 Text(_pct(score.consistency) if score else ""),
-                Text(_pct(score.always_a) if score else ""),
                 Text(str(score.undecided) if score else ""),
             ])
         rows.append([Text("verifiable avg", style="bold"), Text(f"{run.done}/{run.total}"),
-                     Text(_pct(scores.verifiable_average)), Text(""), Text(""), Text("")])
+                     Text(_pct(scores.verifiable_average)), Text(_pct(scores.verifiable_both_average)),
+                     Text(""), Text("")])
         table.add_rows(rows)
         if rows:
             table.move_cursor(row=min(row, len(rows) - 1))
         self.query_one("#eval-status", Static).update(
-            Content(f"run {run.id} · {run.judge_spec} · {run.state} · benchmark {run.bench_version}")
+            Content(f"run {run.id} · {run.judge_spec} · protocol {run.protocol} · {run.state} · benchmark {run.bench_version}")
         )
 
     @on(DataTable.RowSelected, "#board")
@@ -267,9 +269,9 @@ class EvaluationScreen(Screen[None]):
         engine = self.app.engine  # type: ignore[attr-defined]
         run = get_run(engine, run_id)
         task = run_benchmark(engine, run).task(objective, task_id)
+        code_a, code_b = shown_codes(task, strip=run.strip_comments, protocol=run.protocol)
         view = TaskView(
-            run=run, task=task,
-            code_a=shown_code(task, 0, strip=run.strip_comments), code_b=shown_code(task, 1, strip=run.strip_comments),
+            run=run, task=task, code_a=code_a, code_b=code_b,
             results=tuple(task_results(engine, run_id, objective, task_id)),
         )
         self.post_message(self.TaskLoaded(view))
