@@ -21,7 +21,7 @@ def write_export(path: Path, copies: int = 4) -> Path:
         for index in range(copies):
             for instruction, chosen, rejected in CODES:
                 row = {"instruction": f"{instruction} #{index}", "criteria": "correctness", "chosen": chosen,
-                       "rejected": rejected, "feedback": "The first is right."}
+                       "rejected": rejected, "feedback": "[IMPROVED_CODE] is right."}
                 handle.write(json.dumps(row) + "\n")
     return path
 

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from core.errors import RecipeError
+from core.evaluation.prompts import prompt_ids
 from core.training.train_data import TrainExample
 
 IGNORE = -100
@@ -27,18 +28,16 @@ class Encoded:
         return sum(1 for label in self.labels if label != IGNORE)
 
 
-def render_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> str:
-    """The chat-templated prompt, or the turns joined by blank lines for a tokenizer without a template."""
-    if getattr(tokenizer, "chat_template", None):
-        return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
-    return "\n\n".join(message["content"] for message in messages) + "\n\n"
-
 
 def encode(tokenizer: Any, example: TrainExample, modeling: str) -> Encoded:
-    """Chat-template the prompt and append the answer; classification answers must be one token."""
+    """Token ids of one exported example: the prompt as the judge will read it, then the answer.
+
+    The prompt goes through `core.evaluation.prompts.prompt_ids`, the renderer the pairwise judge
+    uses, so training and evaluation see the same ids. Classification answers must be one token;
+    generation answers end with EOS.
+    """
     messages = [{"role": role, "content": content} for role, content in example.messages]
-    prompt = render_prompt(tokenizer, messages)
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    prompt_token_ids = prompt_ids(tokenizer, messages)
     target_ids = tokenizer(example.target, add_special_tokens=False)["input_ids"]
     if modeling == "classification":
         if len(target_ids) != 1:
@@ -48,8 +47,8 @@ def encode(tokenizer: Any, example: TrainExample, modeling: str) -> Encoded:
             )
     elif tokenizer.eos_token_id is not None:
         target_ids = [*target_ids, tokenizer.eos_token_id]
-    ids = (*prompt_ids, *target_ids)
-    labels = (*([IGNORE] * len(prompt_ids)), *target_ids)
+    ids = (*prompt_token_ids, *target_ids)
+    labels = (*([IGNORE] * len(prompt_token_ids)), *target_ids)
     return Encoded(tuple(ids), labels)
 
 

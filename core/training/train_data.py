@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import RecipeError
-from core.evaluation.prompts import classification_prompt, generation_prompt, place, verdict_sentence
+from core.evaluation.protocols import DEFAULT_PROTOCOL, get_protocol, place
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,15 +77,20 @@ def _row_examples(row: Any, modeling: str, where: str) -> Iterator[TrainExample]
 
 
 def _pair_examples(row: dict[str, Any], modeling: str) -> Iterator[TrainExample]:
+    """Both orders of a stored pair, laid out by the row's protocol (default: codefavor), as export does.
+
+    A generation example whose feedback names neither code is skipped, as export drops it.
+    """
+    protocol = get_protocol(str(row.get("protocol") or DEFAULT_PROTOCOL))
     for chosen_first in (True, False):
         code_a, code_b, winner = place(row["chosen"], row["rejected"], chosen_first)
         if modeling == "classification":
-            prompt = classification_prompt(row["instruction"], code_a, code_b, row["criteria"])
+            prompt = protocol.classification_prompt(row["instruction"], code_a, code_b, row["criteria"])
             yield TrainExample((("user", prompt),), winner)
-        else:
-            prompt = generation_prompt(row["instruction"], code_a, code_b, row["criteria"])
-            feedback = str(row.get("feedback") or "").strip()
-            target = f"{feedback}\n\n{verdict_sentence(winner)}" if feedback else verdict_sentence(winner)
+            continue
+        target = protocol.generation_target(str(row.get("feedback") or ""), winner)
+        if target is not None:
+            prompt = protocol.generation_prompt(row["instruction"], code_a, code_b, row["criteria"])
             yield TrainExample((("user", prompt),), target)
 
 

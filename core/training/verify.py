@@ -8,9 +8,8 @@ from pathlib import Path
 
 import torch
 
-from core.evaluation.prompts import classification_prompt
+from core.evaluation.prompts import classification_prompt, render_prompt
 from core.training.checkpoints import CheckpointError, checkpoint_tensors, read_config
-from core.training.packing import render_prompt
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,11 +65,29 @@ def test_export_every_format(tmp_path: Path, db_path: Path) -> None:
                  "--validation", "0", "--json")
     assert result.exit_code == 0, result.output
     manifest = json.loads(result.stdout)
-    assert manifest["pair_count"] == 3 and manifest["records"]["generation"]["train"] == 6
+    # Two pairs have no feedback naming a code: their generation examples are dropped, and counted.
+    assert manifest["pair_count"] == 3 and manifest["records"]["generation"]["train"] == 2
+    assert manifest["dropped"] == {"generation": {"feedback names neither code": 4},
+                                   "chat": {"feedback names neither code": 4}}
+    assert manifest["protocol"] == "codefavor"
     assert json.loads((out / "manifest.json").read_text()) == manifest
     generation = [json.loads(line) for line in (out / "generation" / "train.jsonl").read_text().splitlines()]
     assert generation[0]["completion"].startswith("[CODE_A] uses the builtin.")
     assert json.loads(run(db_path, "jobs", "list", "--kind", "export", "--json").stdout)[0]["state"] == "done"
+
+
+def test_export_default_filter_applies_to_fields_the_filter_leaves_open(tmp_path: Path, db_path: Path) -> None:
+    run(db_path, "pairs", "import", str(write_pairs(tmp_path / "p.jsonl")))
+    from stores.curation.pairs import set_status
+    from stores.db import make_engine
+
+    assert set_status(make_engine(db_path), [2], "reject") == 1
+    manifest = json.loads(run(db_path, "export", "--out", str(tmp_path / "a"), "--json").stdout)
+    assert manifest["pair_count"] == 2 and "status!=rejected" in manifest["filter"]
+    narrowed = json.loads(run(db_path, "export", "--out", str(tmp_path / "b"), "--where", "criteria~secur", "--json").stdout)
+    assert narrowed["pair_count"] == 0  # the security pair is the rejected one
+    chosen = json.loads(run(db_path, "export", "--out", str(tmp_path / "c"), "--where", "status=rejected", "--json").stdout)
+    assert chosen["pair_count"] == 1
 
 
 def test_bad_input_is_one_line_and_store_intact(tmp_path: Path, db_path: Path) -> None:

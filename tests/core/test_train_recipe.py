@@ -72,7 +72,7 @@ def test_pairs_become_both_orders_and_mix_follows_weights(tmp_path: Path) -> Non
     examples = read_examples(data, "classification")
     assert len(examples) == 8 and {e.target for e in examples} == {"A", "B"}
     generation = read_examples(data, "generation")
-    assert generation[0].target.endswith("is better than [CODE_B] on the mentioned criteria.")
+    assert generation[0].target == "[CODE_A] is right.\n[RESULT]\nTherefore, [CODE_A] is better than [CODE_B] on [CRITERIA]."
     small = examples[:2]
     mixed = mix([(examples, 1.0), (small, 3.0)], seed=0)
     assert sum(1 for e in mixed if e in small) > len(mixed) / 2

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from core.curation.rules import parse_filter
+from core.evaluation.protocols import DEFAULT_PROTOCOL, PROTOCOL_NAMES
 from core.training.export import DEFAULT_FORMATS, FORMATS, ExportOptions
 from stores.training.exports import DEFAULT_EXPORT_FILTER
 from workbench.cli.common import emit_json, engine_of
@@ -22,8 +23,11 @@ def export_command(
     out: Path = typer.Option(..., "--out", help="Output folder."),
     formats: str = typer.Option(",".join(DEFAULT_FORMATS), "--format", "-f",
                                 help=f"Comma-separated formats: {', '.join(FORMATS)}."),
-    where: str = typer.Option(DEFAULT_EXPORT_FILTER, "--where", "-w", help="Which pairs (filter conditions)."),
-    one_order: bool = typer.Option(False, "--one-order", help="Only the chosen-first order (default: both)."),
+    where: str = typer.Option(
+        "", "--where", "-w",
+        help=f"Which pairs (filter conditions); fields left open take the default: {DEFAULT_EXPORT_FILTER}."),
+    one_order: bool = typer.Option(False, "--one-order", help="One order per pair, seeded and balanced between A and B (default: both)."),
+    protocol: str = typer.Option(DEFAULT_PROTOCOL, "--protocol", help=f"Prompt layout: {', '.join(PROTOCOL_NAMES)} (the one evaluation uses)."),
     keep_comments: bool = typer.Option(False, "--keep-comments", help="Keep comments and docstrings."),
     seed: int = typer.Option(0, help="Seed of the train/validation split."),
     validation: float = typer.Option(0.05, min=0.0, max=0.99, help="Fraction of pairs in validation."),
@@ -36,7 +40,7 @@ def export_command(
     options = ExportOptions(
         formats=tuple(f.strip() for f in formats.split(",") if f.strip()), both_orders=not one_order,
         strip=not keep_comments, seed=seed, validation_fraction=validation, parquet=parquet, hf=hf,
-        tokenizer=tokenizer,
+        tokenizer=tokenizer, protocol=protocol,
     )
     info = export_store(engine_of(ctx), parse_filter(where), out, options)
     if as_json:

@@ -11,15 +11,19 @@ from core.curation.rules import Condition, filter_spec
 from core.training.export import ExportOptions, write_export
 from stores.curation.pairs import count_pairs
 from stores.tables import utcnow
-from stores.training.exports import ExportInfo, export_pairs, record_export
+from stores.training.exports import ExportInfo, export_conditions, export_pairs, record_export
 from workbench.jobs.runner import JobHandle
 
 
 def export_store(
     engine: Engine, conditions: Sequence[Condition], out_dir: Path, options: ExportOptions,
 ) -> ExportInfo:
-    """Export the pairs matching the filter as a job; store and return the export with its manifest."""
+    """Export the pairs matching the filter (completed by the default export filter) as a job.
+
+    Store and return the export with its manifest.
+    """
     options.check()
+    conditions = export_conditions(conditions)
     spec = filter_spec(tuple(conditions))
     total = count_pairs(engine, conditions)
     job = JobHandle.start(engine, "export", f"Export {total} pairs to {out_dir}",
