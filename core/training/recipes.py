@@ -31,7 +31,16 @@ class DatasetSpec:
 
 @dataclass(frozen=True, slots=True)
 class Hyperparameters:
-    """Optimisation settings; the defaults are the paper's."""
+    """Optimisation settings; the defaults are the paper's.
+
+    CodeFavor (Liu et al., arXiv 2410.03837, Appendix) trains with full fine-tuning for 2 epochs, a
+    global batch of 32, sequences of 2048 tokens packed, cosine schedule after 40 warm-up steps,
+    no weight decay, gradient clipping at 1.0, bf16 and gradient checkpointing, at learning rate
+    5e-6 (2e-6 for Gemma-2-9B), as the reference's Axolotl recipes state
+    (amazon-science/llm-code-preference, scripts/axolotl/recipe/*/*.yaml: num_epochs, learning_rate,
+    micro_batch_size x gradient_accumulation_steps x 8 GPUs, sequence_len, warmup_steps, lr_scheduler,
+    weight_decay, max_grad_norm). `micro_batch_size` is a per-device memory setting, not the paper's.
+    """
 
     batch_size: int = 32
     micro_batch_size: int = 4
@@ -40,7 +49,7 @@ class Hyperparameters:
     learning_rate: float = 5e-6
     schedule: str = "cosine"
     warmup_steps: int = 40
-    epochs: float = 1.0
+    epochs: float = 2.0
     max_steps: int | None = None
     bf16: bool = True
     gradient_checkpointing: bool = True

@@ -18,7 +18,41 @@ def test_defaults_are_the_papers() -> None:
     hyper = recipe.hyperparameters
     assert (hyper.batch_size, hyper.sequence_length, hyper.packing, hyper.learning_rate) == (32, 2048, True, 5e-6)
     assert (hyper.schedule, hyper.warmup_steps, hyper.bf16, hyper.gradient_checkpointing) == ("cosine", 40, True, True)
+    assert (hyper.epochs, hyper.weight_decay, hyper.max_grad_norm) == (2.0, 0.0, 1.0)
     assert recipe.modeling == "classification" and deepspeed_config(recipe) is None
+
+
+# The paper's training setup per base model (Liu et al., arXiv 2410.03837, Appendix), as written in
+# the reference's Axolotl recipes (amazon-science/llm-code-preference, scripts/axolotl/recipe/):
+# base_model, learning_rate, num_epochs, micro_batch_size x gradient_accumulation_steps x 8 GPUs,
+# sequence_len, sample_packing, lr_scheduler, warmup_steps, weight_decay, max_grad_norm, seed.
+PAPER = {
+    "gemma-2-9b": {"base_model": "google/gemma-2-9b-it", "learning_rate": 2e-6},
+    "llama-3-8b": {"base_model": "meta-llama/Meta-Llama-3-8B-Instruct", "learning_rate": 5e-6},
+    "mistral-7b-instruct": {"base_model": "mistralai/Mistral-7B-Instruct-v0.3", "learning_rate": 5e-6},
+    "mistral-nemo": {"base_model": "mistralai/Mistral-Nemo-Instruct-2407", "learning_rate": 5e-6},
+}
+PAPER_SHARED = {"epochs": 2.0, "batch_size": 32, "sequence_length": 2048, "packing": True, "schedule": "cosine",
+                "warmup_steps": 40, "weight_decay": 0.0, "max_grad_norm": 1.0, "bf16": True}
+# Seeds of the reference recipes; mistral/gen-critic-evol-from-llama3-70b.yaml alone uses 111.
+PAPER_SEEDS = {"mistral-7b-instruct-generation-critic-evol": 111}
+
+
+@pytest.mark.parametrize("model", sorted(PAPER))
+@pytest.mark.parametrize("modeling", ["classification", "generation"])
+@pytest.mark.parametrize("data", ["commit-instruct", "critic-evol", "mixture"])
+def test_every_paper_recipe_carries_the_papers_hyperparameters(model: str, modeling: str, data: str) -> None:
+    path = RECIPES / f"{model}-{modeling}-{data}.yaml"
+    recipe = load_train_recipe(path)
+    hyper = recipe.hyperparameters
+    assert (recipe.base_model, recipe.modeling) == (PAPER[model]["base_model"], modeling)
+    assert hyper.learning_rate == PAPER[model]["learning_rate"]
+    assert {key: getattr(hyper, key) for key in PAPER_SHARED} == PAPER_SHARED
+    assert hyper.max_steps is None and recipe.seed == PAPER_SEEDS.get(recipe.name, 666)
+    assert "scripts/axolotl/recipe/" in path.read_text()  # each file names the reference recipe it follows
+    sources = {"commit-instruct": ["exports/commit-instruct"], "critic-evol": ["exports/critic-evol"],
+               "mixture": ["exports/commit-instruct", "exports/critic-evol"]}
+    assert [spec.path for spec in recipe.datasets] == sources[data]
 
 
 @pytest.mark.parametrize(
