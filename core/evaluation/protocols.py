@@ -127,10 +127,21 @@ _WORSE_NAMES = (
 )
 _BETTER = re.compile("|".join(_BETTER_NAMES), re.IGNORECASE)
 _WORSE = re.compile("|".join(_WORSE_NAMES), re.IGNORECASE)
+IMPROVED_TAG = "[IMPROVED_CODE]"
+NAIVE_TAG = "[NAIVE_CODE]"
 _POSITION = re.compile(r"\[CODE_[AB]\]")
 _TRAILING_VERDICT = re.compile(
     r"\s*(?:\[RESULT\]\s*)?(?:Therefore,\s*)?\[CODE_[AB]\] is better than \[CODE_[AB]\] on (?:the mentioned criteria|\[CRITERIA\])\.?\s*$"
 )
+
+
+def name_codes(feedback: str, better_name: str, worse_name: str) -> str | None:
+    """Feedback with every name of the better and the worse code replaced; None if it names neither."""
+    text = _BETTER.sub(lambda _match: better_name, feedback)
+    text = _WORSE.sub(lambda _match: worse_name, text)
+    if better_name not in text and worse_name not in text:
+        return None
+    return text.strip()
 
 
 def name_codes_by_position(feedback: str, better: Choice) -> str | None:
@@ -142,9 +153,10 @@ def name_codes_by_position(feedback: str, better: Choice) -> str | None:
     scripts/axolotl/prepare_data.py).
     """
     worse = "B" if better == "A" else "A"
-    text = _BETTER.sub(f"[CODE_{better}]", feedback)
-    text = _WORSE.sub(f"[CODE_{worse}]", text)
-    text = _TRAILING_VERDICT.sub("", text).strip()
+    named = name_codes(feedback, f"[CODE_{better}]", f"[CODE_{worse}]")
+    if named is None:
+        return None
+    text = _TRAILING_VERDICT.sub("", named).strip()
     return text if _POSITION.search(text) else None
 
 

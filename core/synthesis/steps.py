@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, Union
 
 from core.curation.stripping import parses, strip_comments
+from core.evaluation.protocols import IMPROVED_TAG, NAIVE_TAG, name_codes
 from core.llm.base import Message, SamplingParams
 from core.synthesis.parsing import normalise_code
 
@@ -94,7 +95,17 @@ def finish_pair(
     strip: bool,
     meta: dict[str, Any],
 ) -> Outcome:
-    """Check a candidate pair and strip its comments; a pair, or why it was filtered."""
+    """Check a candidate pair and strip its comments; a pair, or why it was filtered or failed.
+
+    FEEDBACK is mandatory and must name a code; its names for them ([ATTEMPT_2], "the improved
+    code", ...) become the CodeFavor reference's tags [IMPROVED_CODE] and [NAIVE_CODE].
+    """
+    if not feedback.strip():
+        return Failed("no FEEDBACK section")
+    named = name_codes(feedback, IMPROVED_TAG, NAIVE_TAG)
+    if named is None:
+        return Failed(f"the FEEDBACK names neither {IMPROVED_TAG} nor {NAIVE_TAG}")
+    feedback = named
     if strip:
         chosen, rejected = strip_comments(chosen), strip_comments(rejected)
     if not chosen.strip() or not rejected.strip():
