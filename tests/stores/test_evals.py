@@ -114,8 +114,8 @@ def test_baseline_runs_rank_in_the_leaderboard(engine: Engine) -> None:
     both = {entry.run.judge_spec: entry.scores.verifiable_both_average for entry in board}
     assert both["baseline:always-a"] == pytest.approx(0.5)  # always A is right in exactly one order
     benchmark = load_benchmark(BENCH_DIR)
-    given_share = [sum(t.gt_choice == 0 for t in benchmark.tasks[o][:40]) / 40 for o in ("correctness", "efficiency", "security")]
-    assert averages["baseline:always-a"] == pytest.approx(sum(given_share) / 3)  # the given order alone
+    given_share = [sum(t.gt_choice == 0 for t in benchmark.tasks[o][:40]) / 40 for o in ("correctness", "security")]
+    assert averages["baseline:always-a"] == pytest.approx(sum(given_share) / 2)  # the given order alone
     assert list(averages.values()) == sorted(averages.values(), reverse=True)
     assert [run.id for run in list_runs(engine)] == [2, 1]
 
