@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from workbench.cli.arena import arena_app
 from workbench.cli.commits import commits_app
 from workbench.cli.common import CliState, WorkbenchGroup
 from workbench.cli.curate import curate_app
@@ -32,6 +33,7 @@ app.command("mine")(mine_command)
 app.add_typer(commits_app, name="commits")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(eval_app, name="eval")
+app.add_typer(arena_app, name="arena")
 app.add_typer(pairs_app, name="pairs")
 app.add_typer(curate_app, name="curate")
 app.add_typer(decontaminate_app)
