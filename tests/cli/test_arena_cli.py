@@ -263,3 +263,30 @@ def test_list_and_show_commands_keep_hostile_text_inert(db_path: Path, tmp_path:
         assert raw, args
         for forbidden in (b"\x1b", b"\x00", "\u009b".encode(), "\u202e".encode()):
             assert forbidden not in raw, (args, forbidden)
+
+
+def test_a_pairwise_model_of_ours_judges_like_its_reference_loop(db_path: Path, tmp_path: Path,
+                                                                   tiny_model_dir: Path) -> None:
+    from core.evaluation.arena import pairing
+    from core.evaluation.pair_rm import full_logits_decisions, load_model_and_tokenizer
+
+    count = 6
+    ok(invoke(db_path, "arena", "import", str(write_set(tmp_path / "s.jsonl", count))))
+    candidate = {i: f"def f(xs):\n    return sorted(xs)[{i}]\n" for i in range(count)}
+    ok(invoke(db_path, "arena", "import-answers", "s", str(write_answers(tmp_path / "c.jsonl", candidate)),
+              "--model", "cand"))
+    result = ok(invoke(db_path, "arena", "judge", "s", "--candidate", "cand", "--judge", f"pair-rm:{tiny_model_dir}",
+                       "--device", "cpu", "--batch-size", "4", "--json"))
+    payload = json.loads(result.stdout)  # type: ignore[attr-defined]
+    assert (payload["run"]["done"], payload["run"]["lineage"]["device"]) == (2 * count, "cpu")
+    judged = {(j["question"], j["order"]): j["verdict"] for j in json.loads(
+        ok(invoke(db_path, "arena", "export", "1", "--judgements", "-f", "json")).stdout)}  # type: ignore[attr-defined]
+    model, tokenizer = load_model_and_tokenizer(tiny_model_dir, device="cpu", dtype=__import__("torch").float32)
+    items = [pairing(i, order, f"Q{i}: how do I do task {i}?", category_of(i), language_of(i),
+                     (0, candidate[i]), (0, f"BASELINE answer {i}"))
+             for i in range(count) for order in ("given", "swapped")]
+    reference = full_logits_decisions(model, tokenizer, [item.judge_item() for item in items], "cpu")
+    expected = {(f"q{item.question_id}", item.order):
+                "undecided" if decision == "?" else ("better" if decision == item.candidate_side else "worse")
+                for item, decision in zip(items, reference)}
+    assert judged == expected
