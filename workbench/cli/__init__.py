@@ -18,6 +18,7 @@ from workbench.cli.jobs import jobs_app
 from workbench.cli.llm import llm_app
 from workbench.cli.merge import merge_app
 from workbench.cli.mine import mine_command
+from workbench.cli.mutate import commit_signal_command, mutate_command
 from workbench.cli.pairs import pairs_app
 from workbench.cli.synth import synth_app
 from workbench.cli.train import pipeline_app, train_app
@@ -41,6 +42,8 @@ app.add_typer(export_app)
 app.add_typer(train_app, name="train")
 app.add_typer(merge_app)
 app.add_typer(pipeline_app)
+synth_app.command("mutate")(mutate_command)
+synth_app.command("commit-signal")(commit_signal_command)
 app.add_typer(synth_app, name="synth")
 app.add_typer(instructions_app, name="instructions")
 app.add_typer(llm_app, name="llm")
