@@ -290,3 +290,27 @@ def test_a_pairwise_model_of_ours_judges_like_its_reference_loop(db_path: Path, 
                 "undecided" if decision == "?" else ("better" if decision == item.candidate_side else "worse")
                 for item, decision in zip(items, reference)}
     assert judged == expected
+
+
+def test_judging_stops_at_its_budget_resumes_and_runs_one_order_apart(db_path: Path, tmp_path: Path) -> None:
+    ok(invoke(db_path, "arena", "import", str(write_set(tmp_path / "arena40.jsonl", 10))))
+    answers = write_answers(tmp_path / "cand.jsonl", {i: f"CANDIDATE answer {i}" for i in range(10)})
+    ok(invoke(db_path, "arena", "import-answers", "arena40", str(answers), "--model", "cand"))
+    with LoopbackLLM(arena_responder) as server:
+        spec = f"openai:judge@{server.base_url}"
+        first = ok(invoke(db_path, "arena", "judge", "arena40", "--candidate", "cand", "--judge", spec,
+                          "--budget", "500", "--concurrency", "1", "--json"))
+        job = json.loads(first.stdout)["job"]  # type: ignore[attr-defined]
+        assert job["stop_reason"] == "budget" and 0 < job["done"] < 20
+        assert "budget reached" in first.stderr  # type: ignore[attr-defined]
+        shown = json.loads(ok(invoke(db_path, "arena", "runs", "--json")).stdout)  # type: ignore[attr-defined]
+        assert (shown[0]["state"], shown[0]["done"]) == ("stopped", job["done"])
+        resumed = json.loads(ok(invoke(db_path, "arena", "judge", "arena40", "--candidate", "cand", "--judge",
+                                       spec, "--json")).stdout)  # type: ignore[attr-defined]
+        assert (resumed["run"]["id"], resumed["run"]["done"], resumed["run"]["state"]) == (1, 20, "done")
+        assert len(server.requests) == 20
+        given = json.loads(ok(invoke(db_path, "arena", "judge", "arena40", "--candidate", "cand", "--judge", spec,
+                                     "--orders", "given", "--json")).stdout)  # type: ignore[attr-defined]
+    assert (given["run"]["id"], given["run"]["total"], given["scores"]["consistency"]) == (2, 10, None)
+    assert len(server.requests) == 20, "the given order of every question was already in the cache"
+    assert given["job"]["counters"]["cache_hits"] == 10

@@ -6,7 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from textual.widgets import Button, DataTable, Input
+from textual.widgets import Button, DataTable, Input, Static
 
 from core.evaluation.arena import ImportedAnswer as Answer
 from core.evaluation.arena import read_arena_questions
@@ -57,6 +57,12 @@ async def test_the_panel_lists_sets_and_runs_and_breaks_a_run_down(tmp_path: Pat
         assert str(runs.get_row_at(0)[7]).startswith(HOSTILE_TEXT[:20])  # markup shown as typed, cut to fit
         sets = panel.query_one("#arena-sets", DataTable)
         assert [str(cell) for cell in sets.get_row_at(0)[:3]] == ["1", "arena16", "16"]
+        sets.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        status = str(panel.query_one("#arena-status", Static).render())
+        assert "16 questions · categories: algorithms 2, data 2" in status and "languages: javascript 6, python 10" in status
+        assert panel.query_one("#arena-set", Input).value == "1"
         runs.focus()
         await pilot.press("enter")
         await app.workers.wait_for_complete()

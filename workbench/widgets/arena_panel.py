@@ -71,6 +71,7 @@ class ArenaPanel(Vertical):
         self.stop_event = threading.Event()
         self._loading = False
         self._reload = False
+        self._sets: list[ArenaSetInfo] = []
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="arena-form"):
@@ -138,6 +139,7 @@ class ArenaPanel(Vertical):
     @on(Refreshed)
     def show_data(self, message: Refreshed) -> None:
         self._loading = False
+        self._sets = message.sets
         if self._reload:
             self.refresh_data()
         self._replace(self.sets_table, [
@@ -192,7 +194,19 @@ class ArenaPanel(Vertical):
 
     @on(DataTable.RowSelected, "#arena-sets")
     def select_set(self, event: DataTable.RowSelected) -> None:
-        self.query_one("#arena-set", Input).value = str(self.sets_table.get_row_at(event.cursor_row)[0])
+        """Show the set's categories, languages and models, and put it in the judge form."""
+        set_id = int(str(self.sets_table.get_row_at(event.cursor_row)[0]))
+        self.query_one("#arena-set", Input).value = str(set_id)
+        arena_set = next((s for s in self._sets if s.id == set_id), None)
+        if arena_set is not None:
+            def listed(counts: dict[str, int]) -> str:
+                return ", ".join(f"{name} {count}" for name, count in counts.items())
+
+            self.query_one("#arena-status", Static).update(Content(one_line(
+                f"set {arena_set.id} {arena_set.name} · {arena_set.questions} questions · categories: "
+                f"{listed(arena_set.categories)} · languages: {listed(arena_set.languages)} · answers: "
+                f"{listed(arena_set.models)}"
+            )))
 
     @on(Button.Pressed, "#arena-start")
     def start(self) -> None:
