@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.curation.analysis import BanditRunner, normalise
+from core.curation.analysis import BanditFinding, BanditRunner, normalise
 from core.evaluation.bench import CRITERIA
 from core.synthesis.mutation_kinds import (
     MUTATION_OBJECTIVES,
@@ -214,10 +214,17 @@ def _candidates(function: MinedFunction, objective: str, seed: int, counts: Muta
     return found
 
 
-def _added_findings(before: Sequence[Any], after: Sequence[Any]) -> tuple[str, ...]:
-    """bandit test ids found more often in `after` than in `before` (one entry per extra finding)."""
-    extra = Counter(f.test_id for f in after) - Counter(f.test_id for f in before)
-    return tuple(sorted(extra.elements()))
+# Low-severity findings (assert statements, importing subprocess or pickle) say little about how
+# secure a function is: only medium and high ones make or break a security pair.
+COUNTED_SEVERITIES = ("MEDIUM", "HIGH")
+
+
+def _added_findings(before: Sequence[BanditFinding], after: Sequence[BanditFinding]) -> tuple[str, ...]:
+    """Medium or high bandit test ids found more often in `after` than in `before` (one per extra finding)."""
+    def counted(findings: Sequence[BanditFinding]) -> Counter[str]:
+        return Counter(f.test_id for f in findings if f.severity.upper() in COUNTED_SEVERITIES)
+
+    return tuple(sorted((counted(after) - counted(before)).elements()))
 
 
 def _pair(function: MinedFunction, candidate: _Candidate, added: tuple[str, ...] = ()) -> MutationPair:
