@@ -26,6 +26,7 @@ class NewPair:
     source: str = "import"
     language: str = "python"
     meta: dict[str, Any] = field(default_factory=dict)
+    commit_id: int | None = None  # lineage: the mined commit record the pair comes from
 
     @property
     def content_hash(self) -> str:

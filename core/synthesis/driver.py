@@ -11,7 +11,7 @@ from typing import Any, Protocol, Union
 from core.errors import LLMError
 from core.llm.accounting import Meter, cache_key
 from core.llm.base import ChatBackend, ChatRequest, ChatResult
-from core.synthesis.steps import Exchange, Failed, Filtered, Outcome, PairDraft, SynthesisMethod, Turn
+from core.synthesis.steps import Answered, Exchange, Failed, Filtered, Outcome, PairDraft, SynthesisMethod, Turn
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +54,7 @@ class SynthCounters:
     claimed: int = 0
     done: int = 0
     pairs: int = 0
+    answers: int = 0
     filtered: int = 0
     failed: int = 0
     released: int = 0
@@ -72,8 +73,8 @@ class SynthCounters:
     def snapshot(self) -> dict[str, Any]:
         """Plain values for a job summary or an event."""
         return {
-            "done": self.done, "pairs": self.pairs, "filtered": self.filtered, "failed": self.failed,
-            "released": self.released, "in_flight": self.in_flight, "requests": self.requests,
+            "done": self.done, "pairs": self.pairs, "answers": self.answers, "filtered": self.filtered,
+            "failed": self.failed, "released": self.released, "in_flight": self.in_flight, "requests": self.requests,
             "cache_hits": self.cache_hits, "tokens": self.tokens, "cost": round(self.cost, 6),
             "elapsed_s": round(self.elapsed_s, 2), "rate": round(self.rate, 3),
         }
@@ -91,7 +92,7 @@ class ItemFinished:
     """One item reached its outcome."""
 
     item_id: int
-    outcome: str  # pair | filtered | failed
+    outcome: str  # pair | answer | filtered | failed
     reason: str
 
 
@@ -112,9 +113,11 @@ class _Stop(Exception):
 
 
 def outcome_label(outcome: Outcome) -> str:
-    """pair, filtered or failed."""
+    """pair, answer, filtered or failed."""
     if isinstance(outcome, PairDraft):
         return "pair"
+    if isinstance(outcome, Answered):
+        return "answer"
     return "filtered" if isinstance(outcome, Filtered) else "failed"
 
 
@@ -181,7 +184,7 @@ async def run_synthesis(
                 step = Failed(f"internal error while parsing: {type(exc).__name__}: {exc}")
             if not isinstance(step, Turn):
                 store.finish_item(item.item_id, step, conversation_id)
-                reason = "" if isinstance(step, PairDraft) else step.reason
+                reason = step.reason if isinstance(step, (Filtered, Failed)) else ""
                 return ItemFinished(item.item_id, outcome_label(step), reason)
             try:
                 result, conversation_id = await ask(item, step)
@@ -199,6 +202,8 @@ async def run_synthesis(
         counters.done += 1
         if finished.outcome == "pair":
             counters.pairs += 1
+        elif finished.outcome == "answer":
+            counters.answers += 1
         elif finished.outcome == "filtered":
             counters.filtered += 1
         else:

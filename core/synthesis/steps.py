@@ -43,6 +43,15 @@ class PairDraft:
 
 
 @dataclass(frozen=True, slots=True)
+class Answered:
+    """A finished single answer that is the item's product instead of a pair (an arena answer or verdict)."""
+
+    text: str
+    finish_reason: str = "stop"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Filtered:
     """The item produced no pair on purpose (verdict NO, critic says good enough, same code)."""
 
@@ -57,7 +66,7 @@ class Failed:
     retryable: bool = False
 
 
-Outcome = Union[PairDraft, Filtered, Failed]
+Outcome = Union[PairDraft, Answered, Filtered, Failed]
 Step = Union[Turn, Outcome]
 
 

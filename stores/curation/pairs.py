@@ -39,7 +39,7 @@ def import_pairs(engine: Engine, pairs: Iterable[NewPair], *, job_id: int | None
                 session.add(PairRow(
                     source=pair.source, instruction=pair.instruction, criteria=pair.criteria,
                     chosen=pair.chosen, rejected=pair.rejected, feedback=pair.feedback,
-                    language=pair.language, job_id=job_id, content_hash=pair.content_hash,
+                    language=pair.language, commit_id=pair.commit_id, job_id=job_id, content_hash=pair.content_hash,
                     meta_json=json.dumps(pair.meta, ensure_ascii=False, default=str),
                 ))
                 added += 1

@@ -267,8 +267,10 @@ class SqlSynthesisStore:
                 item.state, item.reason = "pair", ""
             elif isinstance(outcome, Filtered):
                 item.state, item.reason = "filtered", outcome.reason
-            else:
+            elif isinstance(outcome, Failed):
                 item.state, item.reason, item.retryable = "failed", outcome.reason, outcome.retryable
+            else:  # synthesis methods end in pairs; a bare answer is an arena outcome
+                item.state, item.reason = "failed", "the method returned an answer instead of a pair"
             item.pair_id = pair_id
             item.conversation_id = conversation_id
             item.job_id = self.job_id

@@ -20,6 +20,7 @@ from textual.worker import Worker, WorkerState
 from core.evaluation.bench import BENCH_ENV_VAR, BenchTask, shown_codes
 from core.evaluation.models import EvalProgress, EvalResultInfo, EvalRunInfo, LeaderboardEntry
 from core.evaluation.scoring import RunScores, format_accuracy
+from workbench.widgets.arena_panel import ArenaPanel
 
 REFRESH_SECONDS = 1.0
 _STATE_STYLE = {"running": "bold green", "done": "", "stopped": "yellow", "interrupted": "yellow", "failed": "red"}
@@ -78,7 +79,10 @@ class EvaluationScreen(Screen[None]):
         Binding("s", "start", "Start run"),
         Binding("x", "stop", "Stop run"),
         Binding("r", "refresh", "Refresh"),
+        Binding("a", "toggle_arena", "Arena"),
     ]
+    # The CodePrefBench widgets, hidden while the arena panel is shown.
+    BENCH_PARTS = ("#eval-form", "#eval-status", "#eval-top", "#results-panel")
 
     class Refreshed(Message):
         def __init__(self, entries: list[LeaderboardEntry], selected: LeaderboardEntry | None) -> None:
@@ -131,6 +135,7 @@ class EvaluationScreen(Screen[None]):
         with Vertical(id="results-panel", classes="panel"):
             yield Static("Results (enter: open the task)", classes="title")
             yield DataTable(id="results", cursor_type="row")
+        yield ArenaPanel(id="arena")
         yield Footer()
 
     @property
@@ -146,6 +151,7 @@ class EvaluationScreen(Screen[None]):
         return self.query_one("#results", DataTable)
 
     def on_mount(self) -> None:
+        self.query_one(ArenaPanel).display = False
         self.board.add_columns("run", "judge", "protocol", "state", "done", "corr", "eff", "sec", "avg", "human")
         self.scores_table.add_columns("objective", "done", "given % ± band", "both % ± band", "consist %", "undec")
         self.results_table.add_columns("task", "order", "truth", "decision", "latency s", "output")
@@ -303,6 +309,17 @@ class EvaluationScreen(Screen[None]):
 
     def action_stop(self) -> None:
         self.stop_event.set()
+        self.query_one(ArenaPanel).stop()
+
+    def action_toggle_arena(self) -> None:
+        """Switch between the CodePrefBench view and the arena panel."""
+        arena = self.query_one(ArenaPanel)
+        arena.display = not arena.display
+        for selector in self.BENCH_PARTS:
+            self.query_one(selector).display = not arena.display
+        if arena.display:
+            arena.refresh_data()
+            arena.runs_table.focus()
 
     @work(thread=True, exclusive=True, group="eval-run", exit_on_error=False)
     def run_eval(self, judge_spec: str, bench: str | None, limit: int | None, orders: str) -> None:

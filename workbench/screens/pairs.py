@@ -37,8 +37,8 @@ from stores.curation.pairs import (
     undo_last,
 )
 from stores.jobs import list_jobs
-from workbench.jobs.curate import analyse_store, dedupe_store
 from stores.training.exports import export_conditions
+from workbench.jobs.curate import analyse_store, dedupe_store
 from workbench.jobs.export import export_store
 
 PAGE_SIZE = 200
