@@ -77,7 +77,7 @@ def _start(engine: Engine, spec: str, *, limit: int, lineage: dict | None = None
 
 def test_generative_judge_results_are_stored_and_rescored_without_calls(engine: Engine) -> None:
     backend = ReplayBackend()
-    judge = GenerativeJudge(parse_judge_spec("replay-judge"), backend)
+    judge = GenerativeJudge(parse_judge_spec("openai:replay-judge"), backend)
     run_id = _start(engine, "replay-judge", limit=5, lineage=judge.lineage)
     events = list(run_evaluation(engine, run_id, judge, load_benchmark(BENCH_DIR), chunk_size=7))
     judge.close()

@@ -52,7 +52,7 @@ async def test_scores_leaderboard_and_task_drill_down_show_hostile_text_plainly(
     bench = _bench(tmp_path / "bench")
     db_path = tmp_path / "wb.db"
     engine = make_engine(db_path)
-    judge = GenerativeJudge(parse_judge_spec(HOSTILE_TEXT), HostileBackend())
+    judge = GenerativeJudge(parse_judge_spec(f"openai:{HOSTILE_TEXT}"), HostileBackend())
     benchmark = load_benchmark(bench)
     run_id = create_run(engine, judge_spec=HOSTILE_TEXT, judge_kind="generative", benchmark=benchmark,
                         objectives=OBJECTIVES, lineage=judge.lineage)

@@ -8,7 +8,10 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from core.curation.rules import Condition, filter_spec
+from core.errors import DataError
+from core.localmodels import require_local_model
 from core.training.export import ExportOptions, write_export
+from core.outputs import check_output_folder
 from stores.curation.pairs import count_pairs
 from stores.tables import utcnow
 from stores.training.exports import ExportInfo, export_pairs, record_export
@@ -16,12 +19,23 @@ from workbench.jobs.runner import JobHandle
 
 
 def export_store(
-    engine: Engine, conditions: Sequence[Condition], out_dir: Path, options: ExportOptions,
+    engine: Engine, conditions: Sequence[Condition], out_dir: Path, options: ExportOptions, *, force: bool = False,
 ) -> ExportInfo:
-    """Export the pairs matching the filter as a job; store and return the export with its manifest."""
+    """Export the pairs matching the filter as a job; store and return the export with its manifest.
+
+    Checked before the job starts: the options, the output folder (a non-empty one only with
+    `force`), the tokenizer (a local folder) and that at least one pair matches; a check that
+    fails raises OptionError or DataError and writes nothing.
+    """
     options.check()
+    check_output_folder(out_dir, allow_existing=force)
+    if options.tokenizer:
+        require_local_model(options.tokenizer, what="--tokenizer")
     spec = filter_spec(tuple(conditions))
     total = count_pairs(engine, conditions)
+    if total == 0:
+        shown = " ".join(spec) or "(all)"
+        raise DataError(f"no pairs match {shown}: nothing to export (see `workbench pairs stats`)")
     job = JobHandle.start(engine, "export", f"Export {total} pairs to {out_dir}",
                           {"out_dir": str(out_dir), "filter": spec, "formats": list(options.formats)})
     try:
