@@ -97,8 +97,10 @@ def code_tokens(code: str) -> tuple[str, ...]:
         for token in tokenize.generate_tokens(io.StringIO(source).readline):
             if token.type in (tokenize.NL, tokenize.NEWLINE, tokenize.ENDMARKER):
                 continue
-            tokens.append(tokenize.tok_name[token.type] if token.type in (tokenize.INDENT, tokenize.DEDENT)
-                          else token.string)
+            if token.type in (tokenize.INDENT, tokenize.DEDENT):
+                tokens.append(tokenize.tok_name[token.type])
+            else:  # a comment token carries the line's trailing spaces
+                tokens.append(token.string.rstrip() if token.type == tokenize.COMMENT else token.string)
         return tuple(tokens)
     except (tokenize.TokenError, IndentationError, SyntaxError):
         return tuple(source.split())

@@ -29,6 +29,7 @@ from stores.synthesis.runs import (
     prepare_items,
     select_commit_ids,
 )
+from workbench.jobs.forms import whole_number
 from workbench.jobs.llm_servers import resolve_server
 from workbench.jobs.runner import JobHandle
 
@@ -86,16 +87,6 @@ def check_budget(text: str | None) -> Budget:
     return budget
 
 
-def _whole_number(text: str, name: str) -> int | None:
-    value = text.strip()
-    if not value:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise OptionError(f"{name} must be a whole number, not {value!r}") from None
-
-
 def config_from_form(
     method: str,
     *,
@@ -109,8 +100,8 @@ def config_from_form(
     """A validated SynthConfig from a form's text fields (the TUI's Synthesis screen); raises
     OptionError with the message the CLI gives for the same value."""
     config = SynthConfig(
-        method, critic=critic.strip(), draft=draft.strip() or None, limit=_whole_number(limit, "limit"),
-        concurrency=_whole_number(concurrency, "concurrency") or 16, budget=budget.strip() or None,
+        method, critic=critic.strip(), draft=draft.strip() or None, limit=whole_number(limit, "limit"),
+        concurrency=whole_number(concurrency, "concurrency") or 16, budget=budget.strip() or None,
         instruction_ids=instruction_ids,
     )
     config.validate()
