@@ -130,12 +130,15 @@ def _record(node: yaml.Node, path: KeyPath, document: YamlDocument) -> None:
         seen: dict[str, Location] = {}
         for key_node, value_node in node.value:
             key = str(key_node.value)
-            if key in seen:
+            # Keys a merge (`<<: *anchor`) brought in lie outside this mapping; an own key overrides them.
+            own = node.start_mark.index <= key_node.start_mark.index <= node.end_mark.index
+            if key in seen and own:
                 line, column = _mark(key_node)
                 dotted = display_path((*path, key))
                 raise RecipeError(f"{document.source}:{line}:{column}: {dotted}: key given twice "
                                   f"(first at line {seen[key][0]})")
-            seen[key] = _mark(key_node)
+            if own:
+                seen[key] = _mark(key_node)
             document.keys[path + (key,)] = _mark(key_node)
             _record(value_node, (*path, key), document)
     elif isinstance(node, yaml.SequenceNode):

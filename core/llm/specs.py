@@ -86,8 +86,8 @@ def check_spec(spec: str, env: Mapping[str, str] | None = None) -> BackendSpec:
     parsed = parse_spec(spec)
     options = parsed.options
     for name in ("concurrency", "retries", "batch_size", "max_tokens"):
-        if name in options:
-            _int_option(options, name, 1, spec)
+        if name in options and _int_option(options, name, 1, spec) < 0:
+            raise OptionError(f"model spec {spec!r}: {name} must not be negative")
     if "timeout" in options:
         try:
             timeout = float(options["timeout"])

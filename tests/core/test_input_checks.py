@@ -117,6 +117,7 @@ def test_pairs_jsonl_refuses_the_same_code_with_its_line(tmp_path: Path) -> None
         ("openai:gpt-4o", {"OPENAI_API_KEY": "sk-1\nx"}, "holds a line break"),
         ("openai:m@http://h:1/v1?timeout=0", {}, "timeout must be a positive number"),
         ("openai:m@http://h:1/v1?retries=x", {}, "retries must be a whole number"),
+        ("openai:m@http://h:1/v1?retries=-1", {}, "retries must not be negative"),
         ("hf:/no/such/model", {}, "is not a local folder or .gguf file, and hub downloads are unavailable"),
         ("vllm:abc", {}, "takes the id"),
     ],

@@ -77,6 +77,15 @@ def test_exponent_without_a_dot_is_a_number(tmp_path: Path) -> None:
     assert load_train_recipe(_recipe_file(tmp_path, text.replace("5e-6", "5.0e-6"))).hyperparameters == hyper
 
 
+def test_a_merge_key_may_be_overridden_but_a_key_may_not_repeat(tmp_path: Path) -> None:
+    from core.config import parse_yaml
+
+    merged = parse_yaml("base: &b {batch_size: 8, packing: false}\nh:\n  <<: *b\n  batch_size: 16\n", source="m.yaml")
+    assert merged.data["h"] == {"batch_size": 16, "packing": False}
+    with pytest.raises(RecipeError, match="m.yaml:4:3: h.batch_size: key given twice"):
+        parse_yaml("h:\n  <<: {packing: false}\n  batch_size: 8\n  batch_size: 16\n", source="m.yaml")
+
+
 def test_recipe_from_dict_round_trips_and_validates() -> None:
     from dataclasses import replace
 
