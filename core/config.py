@@ -194,7 +194,8 @@ def describe_error(
     locations = [tuple(e["loc"]) for e in errors]
     # A list whose items failed is also "too short" afterwards: only the items' own errors count.
     errors = [e for e, loc in zip(errors, locations)
-              if not (e["type"] == "too_short" and any(other[: len(loc)] == loc and other != loc for other in locations))]
+              if not (e["type"] == "too_short"
+                      and any(other[: len(loc)] == loc and other != loc for other in locations))]
     # An unknown key first: it is often the typo behind a "missing" one.
     errors.sort(key=lambda e: e["type"] not in ("extra_forbidden", "unexpected_keyword_argument"))
     error = errors[0]

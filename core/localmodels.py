@@ -51,7 +51,8 @@ def require_local_model(
         return
     kind = "folder or " + "/".join(files) + " file" if files else "folder"
     raise OptionError(f"{what}: {name} is not a local {kind}, and hub downloads are unavailable "
-                      f"(download it first and pass its folder, or set {HUB_DOWNLOADS_ENV}=1 where the hub is reachable)")
+                      f"(download it first and pass its folder, "
+                      f"or set {HUB_DOWNLOADS_ENV}=1 where the hub is reachable)")
 
 
 def context_length(folder: str | Path) -> int | None:

@@ -14,8 +14,8 @@ from typing import Literal
 from core.curation.pairs import same_code
 from core.curation.stripping import strip_comments
 from core.errors import BenchmarkError, OptionError
-from core.jsonl import lone_surrogate
 from core.evaluation.prompts import Choice
+from core.jsonl import lone_surrogate
 
 BENCH_ENV_VAR = "WORKBENCH_BENCH"
 OBJECTIVES: tuple[str, ...] = ("correctness", "efficiency", "security", "human-preference")

@@ -84,7 +84,8 @@ def _json_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _csv_rows(path: Path, suffix: str) -> list[tuple[int, dict[str, Any]]]:
-    reader = csv.DictReader(io.StringIO(_decoded(path), newline=""), dialect="excel-tab" if suffix == ".tsv" else "excel")
+    dialect = "excel-tab" if suffix == ".tsv" else "excel"
+    reader = csv.DictReader(io.StringIO(_decoded(path), newline=""), dialect=dialect)
     rows = []
     try:
         for row in reader:

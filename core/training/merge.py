@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
-from core.training.checkpoints import CheckpointError, TensorEntry, checkpoint_tensors, read_config, side_files
 from core.outputs import check_output_folder
+from core.training.checkpoints import CheckpointError, TensorEntry, checkpoint_tensors, read_config, side_files
 from core.training.weights import merge_weights
 
 TORCH_DTYPES = {

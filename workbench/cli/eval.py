@@ -17,9 +17,9 @@ from core.evaluation.bench import parse_objectives, resolve_bench_dir
 from core.evaluation.judges import check_judge_spec, make_judge
 from core.evaluation.models import EvalFinished, EvalProgress, EvalRunInfo
 from core.evaluation.scoring import RunScores
-from stores.evaluation.runs import create_run, get_run, leaderboard, list_results, list_runs, rescore_run, run_scores
 from core.outputs import check_output_file
 from core.textsafe import one_line
+from stores.evaluation.runs import create_run, get_run, leaderboard, list_results, list_runs, rescore_run, run_scores
 from workbench.cli.common import (
     echo_line,
     echo_text,

@@ -8,9 +8,9 @@ from typing import Optional
 import typer
 
 from core.curation.rules import parse_filter
+from core.outputs import check_output_folder
 from core.training.export import DEFAULT_FORMATS, FORMATS, ExportOptions
 from stores.training.exports import DEFAULT_EXPORT_FILTER
-from core.outputs import check_output_folder
 from workbench.cli.common import echo_line, emit_json, engine_of
 from workbench.jobs.export import export_store
 

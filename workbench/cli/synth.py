@@ -114,7 +114,7 @@ def _config(ctx: typer.Context, config: SynthConfig, price_in: Optional[float], 
     return SynthConfig(**{**config.__dict__, "prices": prices})
 
 
-def _budget_option(value: Optional[str]) -> Optional[str]:
+def _budget_option(value: str | None) -> str | None:
     """`--budget` is checked while options are parsed, so a bad one is a usage error (exit 2)."""
     if value is not None:
         try:

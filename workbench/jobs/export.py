@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
 from core.curation.rules import Condition, filter_spec
-from core.errors import DataError
+from core.errors import DataError, OptionError
 from core.localmodels import require_local_model
-from core.training.export import ExportOptions, write_export
 from core.outputs import check_output_folder
+from core.training.export import ExportOptions, write_export
 from stores.curation.pairs import count_pairs
 from stores.tables import utcnow
 from stores.training.exports import ExportInfo, export_pairs, record_export
@@ -31,6 +32,10 @@ def export_store(
     check_output_folder(out_dir, allow_existing=force)
     if options.tokenizer:
         require_local_model(options.tokenizer, what="--tokenizer")
+    if (options.parquet or options.hf) and importlib.util.find_spec("pyarrow") is None:
+        raise OptionError("parquet and datasets output need the ml extra (pip install -e '.[ml]')")
+    if options.hf and importlib.util.find_spec("datasets") is None:
+        raise OptionError("datasets output needs the ml extra (pip install -e '.[ml]')")
     spec = filter_spec(tuple(conditions))
     total = count_pairs(engine, conditions)
     if total == 0:

@@ -15,9 +15,9 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Log, Static
 
 from core.errors import OptionError
+from core.outputs import check_output_folder
 from core.textsafe import one_line
 from core.training.runs import MetricPoint, TrainRunInfo
-from core.outputs import check_output_folder
 from core.training.weights import merge_weights
 from stores.training.runs import cancel_train_run, list_metrics, list_train_runs, read_log_tail
 
