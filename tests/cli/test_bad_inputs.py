@@ -297,6 +297,8 @@ CASES: dict[str, Case] = {
     # the store
     "store-foreign-read": Case("pairs list", 1, "is not a workbench store (it holds other tables: notes)", db="{ws}/foreign.db"),
     "store-foreign-write": Case("mine {ws}/repo", 1, "is not a workbench store", db="{ws}/foreign.db"),
+    "store-foreign-url": Case("jobs list", 1, "is not a workbench store (it holds other tables: notes)",
+                              db="sqlite:///file:{ws}/foreign.db?mode=ro&uri=true"),
     "store-garbage": Case("jobs list", 1, "is not a workbench store (not a SQLite database)", db="{ws}/garbage.db"),
     "store-missing-pairs": Case("pairs list", 1, "no workbench store at", db="{ws}/typo.db"),
     "store-missing-jobs": Case("jobs list", 1, "no workbench store at", db="{ws}/typo.db"),
