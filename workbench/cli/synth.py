@@ -169,7 +169,7 @@ def critic_evol_command(
                 budget=budget).validate()
     records = read_instructions(instructions, field=field) if instructions is not None else None
     engine = engine_of(ctx)
-    if instructions is not None and records is not None:
+    if records is not None:
         ids, added = add_instructions(engine, records, source=str(instructions))
         stderr_console.print(Text(one_line(f"{instructions}: {len(ids)} instructions ({added} new)")), soft_wrap=True)
     else:
