@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from core.errors import RecipeError
+from pydantic import ConfigDict, Field, Strict, TypeAdapter
+from pydantic.dataclasses import dataclass as config_dataclass
+
+from core.config import FieldProblem, KeyPath, read_yaml, validate_document
+from core.errors import OptionError, RecipeError
+from core.training.recipes import load_train_recipe
+
+_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False)
+Text = Annotated[str, Strict(), Field(min_length=1)]
+ExportFormat = Literal["classification", "generation", "dpo", "chat"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,59 +34,125 @@ class PipelineSpec:
     export_where: str | None = None
 
 
+@config_dataclass(frozen=True, config=_CONFIG)
+class MergeSection:
+    """`merge:` the folder for the merged model and one positive weight per training recipe."""
+
+    out: Text
+    weights: tuple[Annotated[float, Strict(), Field(gt=0)], ...] | None = None
+
+
+@config_dataclass(frozen=True, config=_CONFIG)
+class EvalSection:
+    """`eval:` the CodePrefBench folder and an optional number of tasks per objective."""
+
+    benchmark: Text | None = None
+    limit: Annotated[int, Strict(), Field(ge=1)] | None = None
+
+
+@config_dataclass(frozen=True, config=_CONFIG)
+class ExportSection:
+    """`export:` the folder the recipes read their datasets from, the formats and the pair filter."""
+
+    out: Text
+    formats: Annotated[tuple[ExportFormat, ...], Field(min_length=1)] = ("classification",)
+    where: Annotated[str, Strict()] | None = None
+
+    def __post_init__(self) -> None:
+        from core.curation.rules import parse_filter
+
+        try:
+            parse_filter(self.where)
+        except OptionError as exc:
+            raise FieldProblem("where", str(exc)) from None
+
+
+@config_dataclass(frozen=True, config=_CONFIG)
+class PipelineFile:
+    """A pipeline file as written."""
+
+    train: Annotated[tuple[Text, ...], Field(min_length=1)]
+    name: Text | None = None
+    merge: MergeSection | None = None
+    eval: EvalSection | None = None
+    export: ExportSection | None = None
+
+    def __post_init__(self) -> None:
+        if self.merge is None:
+            return
+        if len(self.train) < 2:
+            raise FieldProblem("merge", "merging needs at least two training recipes")
+        if self.merge.weights is not None and len(self.merge.weights) != len(self.train):
+            raise FieldProblem("merge.weights", f"one positive number per training recipe ({len(self.train)}), "
+                                                f"not {len(self.merge.weights)}")
+
+
+_PIPELINE = TypeAdapter(PipelineFile)
+_HINTS = {
+    "train": "list the training recipes to run",
+    "train[]": "a recipe path",
+    "merge.out": "the folder for the merged model",
+    "merge.weights": "one positive number per training recipe",
+    "eval": "a mapping with 'benchmark' (a folder) and optional 'limit'",
+    "eval.benchmark": "the CodePrefBench folder, as a path",
+    "eval.limit": "a positive number of tasks per objective",
+    "export.out": "the folder the recipes read their datasets from",
+    "export.formats": "a list such as [classification, generation]",
+    "export.where": "filter conditions as one string",
+}
+_SECTIONS = {"merge": MergeSection, "eval": EvalSection, "export": ExportSection}
+
+
+def _known_keys(path: KeyPath) -> tuple[str, ...]:
+    if not path:
+        return tuple(f.name for f in fields(PipelineFile))
+    section = _SECTIONS.get(str(path[0]))
+    return tuple(f.name for f in fields(section)) if section else ()
+
+
 def load_pipeline(path: str | Path) -> PipelineSpec:
-    """Read a pipeline file (a mapping with a `train` list), or wrap a single training recipe."""
-    import yaml
+    """Read a pipeline file (a mapping with a `train` list), or wrap a single training recipe.
 
+    Raises OptionError for a missing file and RecipeError, with file:line:column and key, for one
+    that is not valid (a recipe file is validated as a recipe).
+    """
     pipeline_path = Path(path)
-    try:
-        data: Any = yaml.safe_load(pipeline_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise RecipeError(f"{pipeline_path}: no such pipeline or recipe file") from exc
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"{pipeline_path}: not valid YAML") from exc
+    document = read_yaml(pipeline_path, what="pipeline or recipe")
+    data: Any = document.data
     if isinstance(data, dict) and "base_model" in data:  # a training recipe: train, then evaluate
+        load_train_recipe(pipeline_path)
         return PipelineSpec(pipeline_path.stem, (str(pipeline_path),), None, None, None, str(pipeline_path))
-    if not isinstance(data, dict) or not isinstance(data.get("train"), list) or not data["train"]:
-        raise RecipeError(f"{pipeline_path}: key 'train': list the training recipes to run")
+    if not isinstance(data, dict):
+        raise RecipeError(f"{document.where(())}: a pipeline is a YAML mapping with a 'train' list of recipes")
+    spec = validate_document(_PIPELINE, document, known_keys=_known_keys, hints=_HINTS)
     base = pipeline_path.parent
-    train = tuple(str(_relative(base, item, pipeline_path)) for item in data["train"])
-    weights, out = None, None
-    merge = data.get("merge")
+    train = tuple(str(_relative(base, item)) for item in spec.train)
+    merge, evaluation, export = spec.merge, spec.eval or EvalSection(), spec.export
+    weights = None
     if merge is not None:
-        if not isinstance(merge, dict) or not isinstance(merge.get("out"), str):
-            raise RecipeError(f"{pipeline_path}: key 'merge.out': give the folder for the merged model")
-        raw = merge.get("weights") or [1.0] * len(train)
-        if (not isinstance(raw, list) or len(raw) != len(train)
-                or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in raw)):
-            raise RecipeError(f"{pipeline_path}: key 'merge.weights': one positive number per training recipe")
-        if len(train) < 2:
-            raise RecipeError(f"{pipeline_path}: key 'merge': merging needs at least two training recipes")
-        weights, out = tuple(float(w) for w in raw), merge["out"]
-    evaluation = data.get("eval")
-    if evaluation is not None and not isinstance(evaluation, dict):
-        raise RecipeError(f"{pipeline_path}: key 'eval': a mapping with 'benchmark' (a folder) and optional 'limit'")
-    benchmark = (evaluation or {}).get("benchmark")
-    limit = (evaluation or {}).get("limit")
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-        raise RecipeError(f"{pipeline_path}: key 'eval.limit': a positive number of tasks per objective")
-    if benchmark is not None and not isinstance(benchmark, str):
-        raise RecipeError(f"{pipeline_path}: key 'eval.benchmark': the CodePrefBench folder, as a path")
-    export = data.get("export")
-    if export is not None and (not isinstance(export, dict) or not isinstance(export.get("out"), str)):
-        raise RecipeError(f"{pipeline_path}: key 'export.out': the folder the recipes read their datasets from")
-    formats = (export or {}).get("formats", ["classification"])
-    if not isinstance(formats, list) or not formats or not all(isinstance(f, str) for f in formats):
-        raise RecipeError(f"{pipeline_path}: key 'export.formats': a list such as [classification, generation]")
-    where = (export or {}).get("where")
-    if where is not None and not isinstance(where, str):
-        raise RecipeError(f"{pipeline_path}: key 'export.where': filter conditions as one string")
-    return PipelineSpec(str(data.get("name") or pipeline_path.stem), train, weights, out, benchmark,
-                        str(pipeline_path), limit, (export or {}).get("out"), tuple(formats), where)
+        weights = tuple(float(w) for w in merge.weights) if merge.weights else (1.0,) * len(train)
+    return PipelineSpec(
+        spec.name or pipeline_path.stem, train, weights, merge.out if merge else None, evaluation.benchmark,
+        str(pipeline_path), evaluation.limit, export.out if export else None,
+        tuple(export.formats) if export else ("classification",), export.where if export else None,
+    )
 
 
-def _relative(base: Path, item: Any, source: Path) -> Path:
-    if not isinstance(item, str):
-        raise RecipeError(f"{source}: key 'train': each entry is a recipe path")
+def check_pipeline(spec: PipelineSpec) -> None:
+    """Check what a pipeline needs before any stage starts: every recipe valid, the benchmark folder present.
+
+    Raises OptionError or RecipeError; nothing is written.
+    """
+    for recipe_path in spec.train:
+        try:
+            load_train_recipe(recipe_path)
+        except OptionError as exc:
+            raise RecipeError(f"{spec.source_path}: train: {exc}") from None
+    if spec.eval_benchmark is not None and not Path(spec.eval_benchmark).expanduser().is_dir():
+        raise RecipeError(f"{spec.source_path}: eval.benchmark: {spec.eval_benchmark} is not a folder "
+                          "(the CodePrefBench folder)")
+
+
+def _relative(base: Path, item: str) -> Path:
     path = Path(item)
     return path if path.is_absolute() or path.exists() else base / path

@@ -9,15 +9,15 @@ better, better, tie, worse, much worse), or `undecided` when no verdict can be r
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.errors import OptionError
+from core.errors import DataError, OptionError
 from core.evaluation.bench import CRITERIA, JudgeItem
+from core.jsonl import read_jsonl_objects
 from core.llm.base import Message, SamplingParams
 from core.synthesis.steps import Answered, Exchange, Failed, Step, Turn
 
@@ -120,29 +120,7 @@ def pairing(
 # ---- reading files ---------------------------------------------------------------------------------
 
 def _records(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise OptionError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise OptionError(f"{path}:{line}: not UTF-8 text") from None
-    records: list[tuple[int, dict[str, Any]]] = []
-    for number, line_text in enumerate(text.split("\n"), start=1):
-        if not line_text.strip():
-            continue
-        try:
-            record = json.loads(line_text)
-        except json.JSONDecodeError as exc:
-            raise OptionError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise OptionError(f"{path}:{number}: expected a JSON object")
-        records.append((number, record))
-    if not records:
-        raise OptionError(f"{path}: no records (the file is empty)")
-    return records
+    return list(read_jsonl_objects(path))
 
 
 def _text_field(record: dict[str, Any], names: Sequence[str], where: str, *, required: bool) -> str | None:
@@ -150,35 +128,26 @@ def _text_field(record: dict[str, Any], names: Sequence[str], where: str, *, req
         if name in record and record[name] is not None:
             value = record[name]
             if not isinstance(value, str):
-                raise OptionError(f"{where}: field {name!r} must be text")
+                raise DataError(f"{where}: field {name!r} must be text")
             if required and not value.strip():
-                raise OptionError(f"{where}: field {name!r} is empty")
-            _refuse_surrogates(value, where, name)
+                raise DataError(f"{where}: field {name!r} is empty")
             return value
     if required:
-        raise OptionError(f"{where}: missing field {names[0]!r}")
+        raise DataError(f"{where}: missing field {names[0]!r}")
     return None
-
-
-def _refuse_surrogates(value: str, where: str, name: str) -> None:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise OptionError(f"{where}: field {name!r} holds a lone surrogate escape") from None
 
 
 def _external_id(record: dict[str, Any], where: str) -> str:
     value = record.get("id")
     if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
-        raise OptionError(f"{where}: missing field 'id' (a non-empty string or integer)")
-    _refuse_surrogates(str(value), where, "id")
+        raise DataError(f"{where}: missing field 'id' (a non-empty string or integer)")
     return str(value)
 
 
 def read_arena_questions(path: Path) -> ArenaSetFile:
     """Read a JSONL arena set: `id`, `question`, `category`, `language`, optional `baseline_answer`.
 
-    Raises OptionError naming the file and line of the first bad record (missing or non-text
+    Raises DataError naming the file and line of the first bad record (missing or non-text
     field, duplicate id, bad JSON, not UTF-8), or when the file holds no record.
     """
     questions: list[ArenaQuestion] = []
@@ -187,7 +156,7 @@ def read_arena_questions(path: Path) -> ArenaSetFile:
         where = f"{path}:{number}"
         external_id = _external_id(record, where)
         if external_id in seen:
-            raise OptionError(f"{where}: duplicate id {external_id!r} (first on line {seen[external_id]})")
+            raise DataError(f"{where}: duplicate id {external_id!r} (first on line {seen[external_id]})")
         seen[external_id] = number
         question = _text_field(record, ("question",), where, required=True)
         category = _text_field(record, ("category",), where, required=True)
@@ -212,7 +181,7 @@ def read_arena_answers(path: Path) -> list[ImportedAnswer]:
         where = f"{path}:{number}"
         external_id = _external_id(record, where)
         if external_id in seen:
-            raise OptionError(f"{where}: duplicate id {external_id!r} (first on line {seen[external_id]})")
+            raise DataError(f"{where}: duplicate id {external_id!r} (first on line {seen[external_id]})")
         seen[external_id] = number
         text = _text_field(record, ANSWER_FIELDS, where, required=True)
         assert text is not None

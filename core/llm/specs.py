@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from core.errors import OptionError
 from core.llm.base import ChatBackend
@@ -50,9 +51,72 @@ def parse_spec(spec: str) -> BackendSpec:
         if scheme in body:
             model, _, url = body.rpartition(scheme)
             base_url = scheme[1:] + url
-    if not model:
-        raise OptionError(f"model spec {spec!r}: the model name is empty")
+    if base_url == DEFAULT_OPENAI_URL and "@" in body:
+        raise OptionError(f"model spec {spec!r}: after '@' comes the server's URL, starting with http:// or https:// "
+                          "(openai:MODEL@http://HOST:PORT/v1)")
+    if not model.strip():
+        raise OptionError(f"model spec {spec!r}: the model name is empty (openai:MODEL[@URL])")
+    if any(char.isspace() for char in model):
+        raise OptionError(f"model spec {spec!r}: the model name holds white space")
+    _check_url(base_url, spec)
     return BackendSpec("openai", model, base_url=base_url, options=options)
+
+
+def _check_url(url: str, spec: str) -> None:
+    """Raise OptionError unless `url` names a host and a valid port over http or https."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise OptionError(f"model spec {spec!r}: {url!r} is not an http(s) URL with a host")
+    try:
+        port = parts.port
+    except ValueError:
+        raise OptionError(f"model spec {spec!r}: the port in {url!r} is not a number from 1 to 65535") from None
+    if port == 0:
+        raise OptionError(f"model spec {spec!r}: port 0 is not a port a server listens on")
+
+
+def check_spec(spec: str, env: Mapping[str, str] | None = None) -> BackendSpec:
+    """Parse a model spec and check what can be known before any data loads or request is sent.
+
+    On top of `parse_spec`: the options' values, the API key (`?key_env=VAR` must name a set
+    variable; the hosted default URL needs a key; a key must be one line), and for `hf:PATH` that
+    PATH is a local folder or .gguf file (hub downloads are unavailable). Raises OptionError.
+    """
+    environ = os.environ if env is None else env
+    parsed = parse_spec(spec)
+    options = parsed.options
+    for name in ("concurrency", "retries", "batch_size", "max_tokens"):
+        if name in options and _int_option(options, name, 1, spec) < 0:
+            raise OptionError(f"model spec {spec!r}: {name} must not be negative")
+    if "timeout" in options:
+        try:
+            timeout = float(options["timeout"])
+        except ValueError:
+            raise OptionError(f"model spec {spec!r}: timeout must be a number of seconds") from None
+        if not 0 < timeout < float("inf"):
+            raise OptionError(f"model spec {spec!r}: timeout must be a positive number of seconds")
+    if parsed.kind == "hf":
+        from core.localmodels import require_local_model
+
+        require_local_model(parsed.target, what=f"model spec {spec!r}", files=(".gguf",))
+    elif parsed.kind == "vllm":
+        if not parsed.target.isdigit():
+            raise OptionError(f"model spec {spec!r}: vllm:SERVER_ID takes the id `workbench llm list` shows")
+    else:
+        key_env = options.get("key_env", "OPENAI_API_KEY")
+        if "key_env" in options and not key_env:
+            raise OptionError(f"model spec {spec!r}: key_env is empty; name the variable holding the API key")
+        key = environ.get(key_env, "")
+        if "key_env" in options and not key:
+            raise OptionError(f"model spec {spec!r}: ${key_env} (named by key_env) is not set")
+        if not key and parsed.base_url == DEFAULT_OPENAI_URL:
+            raise OptionError(
+                f"model spec {spec!r}: the hosted OpenAI API needs a key: set ${key_env}, "
+                "or name a server: openai:MODEL@http://HOST:PORT/v1"
+            )
+        if any(char in key for char in "\r\n\x00"):
+            raise OptionError(f"model spec {spec!r}: the API key in ${key_env} holds a line break or NUL")
+    return parsed
 
 
 _KNOWN_OPTIONS = {"key_env", "concurrency", "timeout", "retries", "batch_size", "device", "dtype", "max_tokens"}

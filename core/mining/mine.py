@@ -29,6 +29,7 @@ from core.mining.gitio import (
     open_repository,
     parse_log,
     start_log,
+    verify_history,
     verify_rev,
 )
 from core.mining.languages import DEFAULT_LANGUAGES, extension_map, language_of
@@ -173,14 +174,21 @@ class RepositoryProbe:
     head_sha: str
 
 
-def probe_repository(path: str, options: MineOptions = MineOptions()) -> RepositoryProbe:
-    """Check that `path` can be mined with `options` (repository, rev, languages, license) or raise."""
+def probe_repository(path: str, options: MineOptions = MineOptions(), *, walk: bool = False) -> RepositoryProbe:
+    """Check that `path` can be mined with `options` (repository, rev, languages, license) or raise.
+
+    With `walk`, also read every commit the run will visit (not the files), so a corrupt history
+    is refused before any job or row is written.
+    """
     extension_map(options.languages)
     allowed_licenses = normalize_allow_list(options.licenses)
     repo = open_repository(path)
     try:
         if not options.all_branches:
             verify_rev(repo, options.rev or "HEAD")
+        if walk:
+            revs = ["--branches", "--remotes"] if options.all_branches else [options.rev or "HEAD"]
+            verify_history(repo, revs, options.max_commits)
         license_id = repository_license(repo)
         if allowed_licenses and license_id not in allowed_licenses:
             raise RepositoryError(

@@ -12,7 +12,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from core.errors import NotFoundError, OptionError
+from core.errors import DataError, NotFoundError, OptionError
 from core.evaluation.arena import (
     ORDERS,
     ArenaPairing,
@@ -169,7 +169,7 @@ def import_answers(
     job_id: int | None = None,
 ) -> tuple[int, int]:
     """Store a model's answers once per question: (added, already stored). Nothing is stored when an
-    answer names a question the set lacks (OptionError)."""
+    answer names a question the set lacks (DataError)."""
     if not model.strip():
         raise OptionError("answers need a non-empty model name")
     with Session(engine) as session:
@@ -178,7 +178,7 @@ def import_answers(
         ).all())
         unknown = [a.external_id for a in answers if a.external_id not in ids]
         if unknown:
-            raise OptionError(f"{source}: {len(unknown)} answer(s) name questions the set lacks, "
+            raise DataError(f"{source}: {len(unknown)} answer(s) name questions the set lacks, "
                               f"first {unknown[0]!r}")
         stored = set(session.exec(
             select(ArenaAnswerRow.question_id).where(ArenaAnswerRow.model == model,

@@ -183,14 +183,14 @@ def cancel_train_run(engine: Engine, job_id: int) -> TrainRunInfo:
 
 
 def read_log_tail(path: str | Path, max_lines: int = 200, max_bytes: int = 64_000) -> list[str]:
-    """The last lines of a log file (empty when it does not exist yet)."""
+    """The last lines of a log file (empty when it does not exist yet or its path cannot name a file)."""
     try:
         with Path(path).open("rb") as handle:
             handle.seek(0, os.SEEK_END)
             size = handle.tell()
             handle.seek(max(0, size - max_bytes))
             data = handle.read()
-    except FileNotFoundError:
+    except (OSError, ValueError):  # missing, unreadable, or a stored path holding a NUL
         return []
     lines = data.decode("utf-8", errors="replace").replace("\r", "\n").splitlines()
     return [line for line in lines if line.strip()][-max_lines:]

@@ -214,20 +214,20 @@ def test_budget_stops_generation_and_a_rerun_completes(db_path: Path, tmp_path: 
 
 def test_bad_input_is_one_line_and_stores_nothing(db_path: Path, tmp_path: Path) -> None:
     ok(invoke(db_path, "arena", "import", str(write_set(tmp_path / "s.jsonl", 3))))
-    cases = [
-        (["arena", "show", "nope"], "arena set 'nope' does not exist"),
-        (["arena", "judge", "s", "--candidate", "x", "--judge", "baseline:shorter"], "the candidate 'x' has no answers"),
-        (["arena", "judge", "s", "--candidate", "baseline", "--judge", "baseline:nonsense"], "unknown baseline"),
+    cases = [  # (arguments, exit code: 2 for a usage error, 1 for bad data, message)
+        (["arena", "show", "nope"], 1, "arena set 'nope' does not exist"),
+        (["arena", "judge", "s", "--candidate", "x", "--judge", "baseline:shorter"], 1, "the candidate 'x' has no answers"),
+        (["arena", "judge", "s", "--candidate", "baseline", "--judge", "baseline:nonsense"], 2, "unknown baseline"),
         (["arena", "judge", "s", "--candidate", "baseline", "--judge", "baseline:shorter", "--orders", "some"],
-         "orders must be"),
-        (["arena", "answer", "s", "--model", "gpt-4o"], "model spec 'gpt-4o'"),
-        (["arena", "import", str(tmp_path / "missing.jsonl")], "cannot read"),
-        (["arena", "export", "--format", "xml"], "unknown export format"),
-        (["arena", "scores", "9"], "arena run 9 does not exist"),
+         2, "orders must be"),
+        (["arena", "answer", "s", "--model", "gpt-4o"], 2, "gpt-4o"),
+        (["arena", "import", str(tmp_path / "missing.jsonl")], 2, "no such file"),
+        (["arena", "export", "--format", "xml"], 2, "unknown export format"),
+        (["arena", "scores", "9"], 1, "arena run 9 does not exist"),
     ]
-    for args, message in cases:
+    for args, code, message in cases:
         result = invoke(db_path, *args)
-        assert result.exit_code == 1, (args, result.output)  # type: ignore[attr-defined]
+        assert result.exit_code == code, (args, result.output)  # type: ignore[attr-defined]
         assert result.stderr.startswith("error: ") and message in result.stderr, result.stderr  # type: ignore[attr-defined]
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output  # type: ignore[attr-defined]
     stray = write_answers(tmp_path / "stray.jsonl", {0: "fine", 7: "no such question"})

@@ -139,12 +139,12 @@ def test_commit_signal_pairs_take_the_new_code_of_a_fix(db_path: Path) -> None:
 
 
 def test_offline_sources_need_mined_python_and_known_objectives(db_path: Path) -> None:
-    for args, message in [
-        (["synth", "mutate"], "no mined Python commit records"),
-        (["synth", "commit-signal"], "no mined Python commit records"),
-        (["synth", "mutate", "--objective", "style"], "unknown objective 'style'"),
+    for args, message, code in [  # 1 for data the store lacks, 2 for a usage error
+        (["synth", "mutate"], "no mined Python commit records", 1),
+        (["synth", "commit-signal"], "no mined Python commit records", 1),
+        (["synth", "mutate", "--objective", "style"], "unknown objective 'style'", 2),
     ]:
         result = invoke(db_path, *args)
-        assert result.exit_code == 1, result.output  # type: ignore[attr-defined]
+        assert result.exit_code == code, result.output  # type: ignore[attr-defined]
         assert result.stderr.startswith("error: ") and message in result.stderr  # type: ignore[attr-defined]
     assert list_jobs(make_engine(db_path)) == []

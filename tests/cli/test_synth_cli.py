@@ -56,16 +56,17 @@ def test_commit_instruct_command_reports_counts_and_pairs_show(db_path: Path) ->
 
 def test_bad_options_are_one_line_errors(db_path: Path, tmp_path: Path) -> None:
     result = invoke(db_path, "synth", "commit-instruct", "--critic", "gpt-4o")
-    assert result.exit_code == 1 and "model spec 'gpt-4o'" in result.stderr  # type: ignore[attr-defined]
+    assert result.exit_code == 2 and "model spec 'gpt-4o'" in result.stderr  # type: ignore[attr-defined]
     assert "Traceback" not in result.output  # type: ignore[attr-defined]
     result = invoke(db_path, "synth", "commit-instruct", "--critic", "openai:m@http://127.0.0.1:9/v1")
     assert result.exit_code == 1 and "no mined commits" in result.stderr  # type: ignore[attr-defined]
-    result = invoke(db_path, "synth", "commit-instruct", "--critic", "openai:m", "--budget", "lots")
-    assert result.exit_code == 1 and "budget 'lots'" in result.stderr  # type: ignore[attr-defined]
+    result = invoke(db_path, "synth", "commit-instruct", "--critic", "openai:m@http://127.0.0.1:9/v1",
+                    "--budget", "lots")
+    assert result.exit_code == 2 and "budget 'lots'" in result.stderr  # type: ignore[attr-defined]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "ok"}\n{not json\n', encoding="utf-8")
     result = invoke(db_path, "instructions", "import", str(bad))
-    assert result.exit_code == 1 and "bad.jsonl:2: not valid JSON" in result.stderr  # type: ignore[attr-defined]
+    assert result.exit_code == 1 and "bad.jsonl:2:2: not valid JSON" in result.stderr  # type: ignore[attr-defined]
 
 
 def test_unreachable_server_fails_items_with_reason_and_rerun_retries(db_path: Path) -> None:

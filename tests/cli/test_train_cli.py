@@ -88,11 +88,17 @@ def test_bad_recipe_is_one_line_and_nothing_starts(tmp_path: Path) -> None:
     recipe.write_text("base_model: m\nmodeling: regression\ndatasets: [x.jsonl]\n")
     result = CliRunner().invoke(app, ["--db", str(db), "train", str(recipe)])
     assert result.exit_code == 1
-    assert result.stderr.strip().splitlines() == [f"error: {recipe}: key 'modeling': must be one of classification, generation, not 'regression'"]
+    assert result.stderr.strip().splitlines() == [
+        f"error: {recipe}:2:11: modeling: input should be 'classification' or 'generation', not 'regression'"]
+    assert not db.exists()  # the recipe is checked before the store opens
+    make_engine(db).dispose()
     missing = CliRunner().invoke(app, ["--db", str(db), "train", "show", "99"])
     assert missing.exit_code == 1 and "training run 99 does not exist" in missing.stderr
     absent = tmp_path / "r.yaml"
-    absent.write_text("base_model: m\ndatasets: [nowhere.jsonl]\n")
+    absent.write_text("base_model: org/not-here\ndatasets: [nowhere.jsonl]\n")
+    result = CliRunner().invoke(app, ["--db", str(db), "train", str(absent)])
+    assert result.exit_code == 1 and "base_model: org/not-here is not a local folder, and hub downloads" in result.stderr
+    absent.write_text(f"base_model: {tmp_path}\ndatasets: [nowhere.jsonl]\n")
     result = CliRunner().invoke(app, ["--db", str(db), "train", str(absent)])
     assert result.exit_code == 1 and "does not exist; export it first" in result.stderr
     assert CliRunner().invoke(app, ["--db", str(db), "train", "list"]).stdout.strip().count("\n") == 0
@@ -102,19 +108,21 @@ def test_multi_gpu_without_deepspeed_is_refused(tiny_model_dir: Path, tmp_path: 
     data = write_export(tmp_path / "train.jsonl", copies=1)
     recipe = write_recipe(tmp_path / "r.yaml", tiny_model_dir, data, tmp_path / "run")
     result = CliRunner().invoke(app, ["--db", str(tmp_path / "wb.db"), "train", str(recipe), "--gpus", "2"])
-    assert result.exit_code == 1 and "deepspeed.stage" in result.stderr
+    assert result.exit_code == 2 and "deepspeed.stage" in result.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_trainer_failure_ends_the_job_failed_with_its_error(tmp_path: Path) -> None:
     db = tmp_path / "wb.db"
     data = write_export(tmp_path / "train.jsonl", copies=1)
+    (tmp_path / "no-such-model").mkdir()  # a folder, so the launch checks pass, that holds no model
     recipe = write_recipe(tmp_path / "r.yaml", tmp_path / "no-such-model", data, tmp_path / "run")
     run_id = _start(tmp_path, db, recipe)
     engine = make_engine(db)
     _wait_for(lambda: not get_train_run(engine, run_id).is_active)
     run = get_train_run(engine, run_id)
     assert run.state == "failed" and run.exit_code == 1
-    assert run.error and "no-such-model" in run.error
+    assert run.error
     assert "Traceback" in (tmp_path / "run" / "train.log").read_text()
     shown = CliRunner().invoke(app, ["--db", str(db), "jobs", "show", str(run_id)])
     assert "param command: " in shown.stdout and "core.training.train_main" in shown.stdout

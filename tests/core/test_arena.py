@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import OptionError
+from core.errors import DataError, OptionError
 from core.evaluation.arena import (
     UNDECIDED,
     ArenaJudgeMethod,
@@ -47,7 +47,7 @@ def test_reading_a_set_keeps_file_order_lowercases_languages_and_hashes_the_cont
 @pytest.mark.parametrize(
     ("lines", "message"),
     [
-        ([json.dumps(_question(1)), "{not json"], "set.jsonl:2: not valid JSON"),
+        ([json.dumps(_question(1)), "{not json"], "set.jsonl:2:2: not valid JSON"),
         ([json.dumps(_question(1)), json.dumps(_question(1))], "set.jsonl:2: duplicate id 'q1' (first on line 1)"),
         ([json.dumps({"id": "a", "question": "q", "language": "go"})], "set.jsonl:1: missing field 'category'"),
         ([json.dumps({"id": "a", "question": 3, "category": "c", "language": "go"})], "field 'question' must be text"),
@@ -61,19 +61,19 @@ def test_reading_a_set_keeps_file_order_lowercases_languages_and_hashes_the_cont
 def test_bad_sets_are_refused_with_file_and_line(tmp_path: Path, lines: list[str], message: str) -> None:
     path = tmp_path / "set.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with pytest.raises(OptionError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
         read_arena_questions(path)
 
 
 def test_non_utf8_and_answer_files(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_bytes(json.dumps(_question(1)).encode() + b"\n" + b'{"id": "\xff"}\n')
-    with pytest.raises(OptionError, match="bad.jsonl:2: not UTF-8"):
+    with pytest.raises(DataError, match="bad.jsonl:2:9: not UTF-8"):
         read_arena_questions(path)
     answers = _write(tmp_path / "a.jsonl", [{"id": "q1", "answer": "A1"}, {"id": 2, "response": "A2"}])
     assert [(a.external_id, a.text) for a in read_arena_answers(answers)] == [("q1", "A1"), ("2", "A2")]
     _write(answers, [{"id": "q1"}])
-    with pytest.raises(OptionError, match="missing field 'answer'"):
+    with pytest.raises(DataError, match="missing field 'answer'"):
         read_arena_answers(answers)
 
 

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from core.errors import RecipeError
-from core.training.recipes import deepspeed_config, load_train_recipe, parse_train_recipe
+from core.training.recipes import deepspeed_config, load_train_recipe, parse_train_recipe, recipe_from_dict
 from core.training.train_data import mix, read_examples
 from tests.train_fixtures import write_export
 
@@ -58,32 +59,92 @@ def test_every_paper_recipe_carries_the_papers_hyperparameters(model: str, model
 @pytest.mark.parametrize(
     ("change", "key"),
     [
-        ({"modeling": "regression"}, "'modeling'"),
-        ({"datasets": []}, "'datasets'"),
-        ({"datasets": [{"path": "a", "export": 1}]}, "'datasets[0]'"),
-        ({"datasets": [{"path": "a", "weight": -1}]}, "'datasets[0].weight'"),
-        ({"hyperparameters": {"learning_rate": "5e-6"}}, "'hyperparameters.learning_rate'"),
-        ({"hyperparameters": {"batch_size": 30, "micro_batch_size": 4}}, "'hyperparameters.micro_batch_size'"),
-        ({"hyperparameters": {"lr": 1.0}}, "'hyperparameters.lr'"),
-        ({"deepspeed": {"stage": 1}}, "'deepspeed.stage'"),
-        ({"deepspeed": {"stage": 2, "offload": "all"}}, "'deepspeed.offload'"),
-        ({"colour": "red"}, "'colour'"),
+        ({"modeling": "regression"}, "modeling"),
+        ({"datasets": []}, "datasets"),
+        ({"datasets": [{"path": "a", "export": 1}]}, "datasets[0]"),
+        ({"datasets": [{"path": "a", "weight": -1}]}, "datasets[0].weight"),
+        ({"datasets": [{"path": "a", "weight": float("inf")}]}, "datasets[0].weight"),
+        ({"hyperparameters": {"learning_rate": "fast"}}, "hyperparameters.learning_rate"),
+        ({"hyperparameters": {"batch_size": 30, "micro_batch_size": 4}}, "hyperparameters.micro_batch_size"),
+        ({"hyperparameters": {"lr": 1.0}}, "hyperparameters.lr"),
+        ({"hyperparameters": {"sequence_length": 1_000_000_000_000}}, "hyperparameters.sequence_length"),
+        ({"hyperparameters": {"batch_size": True}}, "hyperparameters.batch_size"),
+        ({"deepspeed": {"stage": 1}}, "deepspeed.stage"),
+        ({"deepspeed": {"stage": 2, "offload": "all"}}, "deepspeed.offload"),
+        ({"colour": "red"}, "colour"),
+        ({"seed": "42"}, "seed"),
     ],
 )
 def test_errors_name_file_key_and_fix(change: dict, key: str) -> None:
     with pytest.raises(RecipeError) as caught:
         parse_train_recipe({**BASE, **change}, source="recipes/x.yaml")
-    message = str(caught.value)
-    assert message.startswith("recipes/x.yaml: key ") and key in message
+    assert str(caught.value).startswith(f"recipes/x.yaml: {key}: ")
+
+
+def _recipe_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "r.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_yaml_errors_give_line_and_column(tmp_path: Path) -> None:
+    head = "name: r\nbase_model: m\ndatasets:\n  - path: d.jsonl\nhyperparameters:\n  batch_size: 8\n"
+    cases = {
+        "\tmicro_batch_size: 4\n": ("r.yaml:7:1: not valid YAML", "'\\t'"),
+        "  learnig_rate: 1.0e-5\n": ("r.yaml:7:3: hyperparameters.learnig_rate: unknown key", "did you mean learning_rate?"),
+        "  sequence_length: 1000000000000\n": ("r.yaml:7:20: hyperparameters.sequence_length:", "1048576"),
+        "  micro_batch_size: 3\n": ("r.yaml:7:21: hyperparameters.micro_batch_size: must divide batch_size (8)", ""),
+        "name: again\n": ("r.yaml:7:1: name: key given twice (first at line 1)", ""),
+    }
+    for tail, (start, detail) in cases.items():
+        with pytest.raises(RecipeError) as caught:
+            load_train_recipe(_recipe_file(tmp_path, head + tail))
+        message = str(caught.value)
+        assert message.startswith(str(tmp_path / start)) and detail in message, message
+        assert "\n" not in message
+
+
+def test_exponent_without_a_dot_is_a_number(tmp_path: Path) -> None:
+    text = "base_model: m\ndatasets: [d.jsonl]\nhyperparameters: {learning_rate: 5e-6, epochs: 2E0, weight_decay: 1e-2}\n"
+    hyper = load_train_recipe(_recipe_file(tmp_path, text)).hyperparameters
+    assert (hyper.learning_rate, hyper.epochs, hyper.weight_decay) == (5e-6, 2.0, 0.01)
+    assert load_train_recipe(_recipe_file(tmp_path, text.replace("5e-6", "5.0e-6"))).hyperparameters == hyper
+
+
+def test_a_merge_key_may_be_overridden_but_a_key_may_not_repeat(tmp_path: Path) -> None:
+    from core.config import parse_yaml
+
+    merged = parse_yaml("base: &b {batch_size: 8, packing: false}\nh:\n  <<: *b\n  batch_size: 16\n", source="m.yaml")
+    assert merged.data["h"] == {"batch_size": 16, "packing": False}
+    with pytest.raises(RecipeError, match="m.yaml:4:3: h.batch_size: key given twice"):
+        parse_yaml("h:\n  <<: {packing: false}\n  batch_size: 8\n  batch_size: 16\n", source="m.yaml")
+
+
+def test_recipe_from_dict_round_trips_and_validates() -> None:
+    from dataclasses import replace
+
+    recipe = parse_train_recipe({**BASE, "datasets": [{"export": 3, "weight": 2}]}, source="r.yaml")
+    assert recipe_from_dict(json.loads(json.dumps(recipe.to_dict()))) == recipe
+    broken = recipe.to_dict()
+    broken["hyperparameters"]["sequence_length"] = 8
+    with pytest.raises(RecipeError, match="r.yaml: hyperparameters.sequence_length: "):
+        recipe_from_dict(broken)
+    with pytest.raises(ValueError):  # replace() validates as well
+        replace(recipe.hyperparameters, batch_size=-1)
 
 
 def test_bad_yaml_and_missing_file(tmp_path: Path) -> None:
+    from core.errors import OptionError
+
     bad = tmp_path / "bad.yaml"
     bad.write_text("base_model: [unclosed\n")
-    with pytest.raises(RecipeError, match="bad.yaml: not valid YAML"):
+    with pytest.raises(RecipeError, match="bad.yaml:2:1: not valid YAML"):
         load_train_recipe(bad)
-    with pytest.raises(RecipeError, match="no such recipe file"):
+    with pytest.raises(OptionError, match="no such recipe file"):
         load_train_recipe(tmp_path / "nope.yaml")
+    bad.write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(RecipeError, match="bad.yaml:1:10: not UTF-8"):
+        load_train_recipe(bad)
 
 
 def test_zero3_config_gathers_weights_on_save() -> None:

@@ -49,7 +49,8 @@ def test_pipeline_file_errors_name_the_key(tmp_path: Path) -> None:
     bad.write_text("train: [a.yaml, b.yaml]\nmerge: {weights: [1], out: x}\n")
     result = CliRunner().invoke(app, ["--db", str(tmp_path / "wb.db"), "pipeline", str(bad)])
     assert result.exit_code == 1
-    assert result.stderr.strip() == f"error: {bad}: key 'merge.weights': one positive number per training recipe"
+    assert result.stderr.strip() == (f"error: {bad}:2:18: merge.weights: one positive number per training recipe (2), "
+                                     "not 1")
 
 
 def test_shipped_pipelines_load() -> None:

@@ -52,7 +52,7 @@ async def test_scores_leaderboard_and_task_drill_down_show_hostile_text_plainly(
     bench = _bench(tmp_path / "bench")
     db_path = tmp_path / "wb.db"
     engine = make_engine(db_path)
-    judge = GenerativeJudge(parse_judge_spec(HOSTILE_TEXT), HostileBackend())
+    judge = GenerativeJudge(parse_judge_spec(f"openai:{HOSTILE_TEXT}"), HostileBackend())
     benchmark = load_benchmark(bench)
     run_id = create_run(engine, judge_spec=HOSTILE_TEXT, judge_kind="generative", benchmark=benchmark,
                         objectives=OBJECTIVES, lineage=judge.lineage)
@@ -156,3 +156,22 @@ def test_evaluation_screen_snapshot(tmp_path: Path, snap_compare, monkeypatch) -
         await pilot.pause()
 
     assert snap_compare(make_app(engine=engine), terminal_size=(140, 40), run_before=select_first_run)
+
+
+async def test_a_bad_limit_or_judge_is_a_notice_not_a_crash(tmp_path: Path) -> None:
+    app = make_app(db_path=tmp_path / "wb.db")
+    seen: list[object] = []
+    async with app.run_test(size=(140, 40), message_hook=seen.append) as pilot:
+        await pilot.press("e")
+        await pilot.pause()
+        screen = app.screen
+        for judge, limit in (("baseline:always-a", "-"), ("baseline:alwys-a", ""), ("pairrm:x", "")):
+            screen.query_one("#judge").value = judge  # type: ignore[attr-defined]
+            screen.query_one("#limit").value = limit  # type: ignore[attr-defined]
+            screen.action_start()  # type: ignore[attr-defined]
+            await pilot.pause()
+            assert app.is_running and not screen.query_one("#start").disabled  # type: ignore[attr-defined]
+        notices = [str(n.message) for n in app._notifications]
+        assert any("limit must be a whole number, not '-'" in n for n in notices)
+        assert any("unknown baseline 'alwys-a'" in n for n in notices)
+        assert any("unknown judge kind 'pairrm'" in n for n in notices)

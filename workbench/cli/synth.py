@@ -12,12 +12,21 @@ import typer
 from rich.live import Live
 from rich.text import Text
 
+from core.errors import WorkbenchError
 from core.llm.accounting import Price
 from core.synthesis.driver import ItemFinished, SynthFinished, SynthProgress
 from core.synthesis.instructions import read_instructions
+from core.textsafe import one_line
 from stores.synthesis.runs import add_instructions, all_instruction_ids, list_conversations
-from workbench.cli.common import emit_json, emit_table, engine_of, stderr_console
-from workbench.jobs.synthesize import SynthConfig, estimate_run, model_names, prepare_run, run_synthesis_job
+from workbench.cli.common import emit_json, emit_table, engine_of, reader_engine_of, stderr_console
+from workbench.jobs.synthesize import (
+    SynthConfig,
+    check_budget,
+    estimate_run,
+    model_names,
+    prepare_run,
+    run_synthesis_job,
+)
 
 synth_app = typer.Typer(help="Turn commits and instructions into preference pairs with LLMs.", no_args_is_help=True)
 
@@ -81,7 +90,7 @@ async def _drive(engine: Any, config: SynthConfig, key: str) -> tuple[int, Synth
                     last_line = time.monotonic()
                     stderr_console.print(Text(line), soft_wrap=True)
             elif isinstance(event, ItemFinished) and event.outcome == "failed" and not tty:
-                stderr_console.print(Text(f"item {event.item_id} failed: {event.reason}"), soft_wrap=True)
+                stderr_console.print(Text(one_line(f"item {event.item_id} failed: {event.reason}")), soft_wrap=True)
             elif isinstance(event, SynthFinished):
                 final = event
                 if live is not None:
@@ -105,6 +114,19 @@ def _config(ctx: typer.Context, config: SynthConfig, price_in: Optional[float], 
     return SynthConfig(**{**config.__dict__, "prices": prices})
 
 
+def _budget_option(value: str | None) -> str | None:
+    """`--budget` is checked while options are parsed, so a bad one is a usage error (exit 2)."""
+    if value is not None:
+        try:
+            check_budget(value)
+        except WorkbenchError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value
+
+
+BUDGET_HELP = "Stop starting requests after this: 50000 / 50k tokens or $2.50."
+
+
 @synth_app.command("commit-instruct")
 def commit_instruct_command(
     ctx: typer.Context,
@@ -112,10 +134,10 @@ def commit_instruct_command(
     limit: Optional[int] = typer.Option(None, min=1, help="Use the first N mined commit files (by id)."),
     language: Optional[str] = typer.Option(None, help="Only commit files of this language."),
     concurrency: int = typer.Option(16, min=1, max=4096, help="Items (and requests) in flight at once."),
-    budget: Optional[str] = typer.Option(None, help="Stop starting requests after this: 50000 / 50k tokens or $2.50."),
+    budget: Optional[str] = typer.Option(None, help=BUDGET_HELP, callback=_budget_option),
     keep_comments: bool = typer.Option(False, "--keep-comments", help="Keep comments in the pairs' code."),
-    price_in: Optional[float] = typer.Option(None, help="USD per 1M prompt tokens (default: built-in table, else 0)."),
-    price_out: Optional[float] = typer.Option(None, help="USD per 1M completion tokens."),
+    price_in: Optional[float] = typer.Option(None, min=0, help="USD per 1M prompt tokens (default: built-in table, else 0)."),
+    price_out: Optional[float] = typer.Option(None, min=0, help="USD per 1M completion tokens."),
     estimate_only: bool = typer.Option(False, "--estimate", help="Print the cost estimate and stop."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable summary on stdout."),
 ) -> None:
@@ -134,18 +156,22 @@ def critic_evol_command(
     field: Optional[str] = typer.Option(None, help="Column holding the instruction text."),
     limit: Optional[int] = typer.Option(None, min=1, help="Use the first N instructions."),
     concurrency: int = typer.Option(16, min=1, max=4096, help="Items (and requests) in flight at once."),
-    budget: Optional[str] = typer.Option(None, help="Stop starting requests after this: 50000 / 50k tokens or $2.50."),
+    budget: Optional[str] = typer.Option(None, help=BUDGET_HELP, callback=_budget_option),
     keep_comments: bool = typer.Option(False, "--keep-comments", help="Keep comments in the pairs' code."),
-    price_in: Optional[float] = typer.Option(None, help="USD per 1M prompt tokens."),
-    price_out: Optional[float] = typer.Option(None, help="USD per 1M completion tokens."),
+    price_in: Optional[float] = typer.Option(None, min=0, help="USD per 1M prompt tokens."),
+    price_out: Optional[float] = typer.Option(None, min=0, help="USD per 1M completion tokens."),
     estimate_only: bool = typer.Option(False, "--estimate", help="Print the cost estimate and stop."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable summary on stdout."),
 ) -> None:
     """Draft an answer to each instruction, then let a few-shot critic stop or improve it."""
+    # Options and the instruction file are checked before anything is stored.
+    SynthConfig("critic-evol", critic=critic, draft=draft, limit=limit, concurrency=concurrency,
+                budget=budget).validate()
+    records = read_instructions(instructions, field=field) if instructions is not None else None
     engine = engine_of(ctx)
-    if instructions is not None:
-        ids, added = add_instructions(engine, read_instructions(instructions, field=field), source=str(instructions))
-        stderr_console.print(Text(f"{instructions}: {len(ids)} instructions ({added} new)"), soft_wrap=True)
+    if records is not None:
+        ids, added = add_instructions(engine, records, source=str(instructions))
+        stderr_console.print(Text(one_line(f"{instructions}: {len(ids)} instructions ({added} new)")), soft_wrap=True)
     else:
         ids = all_instruction_ids(engine)
     config = SynthConfig("critic-evol", critic=critic, draft=draft, instruction_ids=tuple(ids), limit=limit,
@@ -161,7 +187,7 @@ def conversations_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output, with messages."),
 ) -> None:
     """List recent LLM exchanges with their item's outcome."""
-    rows = list_conversations(engine_of(ctx), limit=limit, item_id=item)
+    rows = list_conversations(reader_engine_of(ctx), limit=limit, item_id=item)
     if as_json:
         emit_json(rows)
         return

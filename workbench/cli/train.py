@@ -20,7 +20,17 @@ from stores.training.runs import (
     list_train_runs,
     read_log_tail,
 )
-from workbench.cli.common import emit_json, emit_table, engine_of, short_time, state, stderr_console
+from workbench.cli.common import (
+    echo_line,
+    echo_text,
+    emit_json,
+    emit_table,
+    engine_of,
+    reader_engine_of,
+    short_time,
+    state,
+    stderr_console,
+)
 from workbench.jobs.train import start_training
 
 
@@ -64,12 +74,13 @@ def start_command(
     cli = state(ctx)
     from stores.db import resolve_db_url
 
-    run = start_training(engine_of(ctx), load_train_recipe(recipe), db_url=resolve_db_url(cli.db),
+    train_recipe = load_train_recipe(recipe)  # checked before the store opens
+    run = start_training(engine_of(ctx), train_recipe, db_url=resolve_db_url(cli.db),
                          gpus=gpus, nodes=nodes, hostfile=hostfile)
     if as_json:
         emit_json(run)
         return
-    typer.echo(f"training run {run.job_id} started: {run.run_dir}")
+    echo_line(f"training run {run.job_id} started: {run.run_dir}")
     stderr_console.print(f"watch it with: workbench train show {run.job_id} / logs {run.job_id} --follow", markup=False)
 
 
@@ -80,7 +91,7 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List training runs, newest first."""
-    runs = list_train_runs(engine_of(ctx), limit=limit)
+    runs = list_train_runs(reader_engine_of(ctx), limit=limit)
     if as_json:
         emit_json(runs)
         return
@@ -98,7 +109,7 @@ def show_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output, with every logged step."),
 ) -> None:
     """Show a run: state, latest figures, checkpoints and lineage."""
-    engine = engine_of(ctx)
+    engine = reader_engine_of(ctx)
     run = get_train_run(engine, run_id)
     checkpoints = list_checkpoints(engine, job_id=run_id)
     if as_json:
@@ -118,7 +129,7 @@ def show_command(
     if run.error:
         lines.append(f"error: {run.error}")
     lines += [f"checkpoint: {c.path} ({'verified' if c.verified else 'NOT verified: ' + c.problems})" for c in checkpoints]
-    typer.echo("\n".join(lines))
+    echo_text("\n".join(lines))
 
 
 @train_app.command("logs")
@@ -129,18 +140,18 @@ def logs_command(
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines until the run ends."),
 ) -> None:
     """Print the end of a run's log (the trainer's stdout and stderr)."""
-    engine = engine_of(ctx)
+    engine = reader_engine_of(ctx)
     run = get_train_run(engine, run_id)
     shown = read_log_tail(run.log_path, max_lines=lines)
     for line in shown:
-        typer.echo(line)
+        echo_line(line)
     while follow and run.is_active:
         time.sleep(1.0)
         run = get_train_run(engine, run_id)
         tail = read_log_tail(run.log_path, max_lines=200)
         overlap = next((i for i in range(len(tail), 0, -1) if tail[:i] == shown[-i:]), 0)
         for line in tail[overlap:]:
-            typer.echo(line)
+            echo_line(line)
         shown = tail
         sys.stdout.flush()
 
@@ -148,7 +159,7 @@ def logs_command(
 @train_app.command("cancel")
 def cancel_command(ctx: typer.Context, run_id: int = typer.Argument(..., help="Run id (its job id).")) -> None:
     """Stop a run: the trainer saves a checkpoint to resume from and exits."""
-    run = cancel_train_run(engine_of(ctx), run_id)
+    run = cancel_train_run(reader_engine_of(ctx), run_id)
     typer.echo(f"run {run.job_id}: {'cancel requested' if run.is_active else 'already ' + run.state}")
 
 
@@ -158,7 +169,7 @@ def checkpoints_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List checkpoints from runs and merges, with verification and lineage."""
-    checkpoints = list_checkpoints(engine_of(ctx))
+    checkpoints = list_checkpoints(reader_engine_of(ctx))
     if as_json:
         emit_json(checkpoints)
         return
@@ -179,10 +190,12 @@ def pipeline_command(
     gpus: int = typer.Option(0, "--gpus", min=0, help="GPUs per training run."),
 ) -> None:
     """Run train -> merge (-> eval) one stage after another, storing the lineage in a pipeline job."""
-    from core.pipeline import load_pipeline
+    from core.pipeline import check_pipeline, load_pipeline
     from stores.db import resolve_db_url
     from workbench.jobs.pipeline import run_pipeline
 
     cli = state(ctx)
-    for step in run_pipeline(engine_of(ctx), load_pipeline(pipeline), db_url=resolve_db_url(cli.db), gpus=gpus):
-        typer.echo(f"{step.stage}: {step.message}")
+    spec = load_pipeline(pipeline)
+    check_pipeline(spec)  # before the store opens
+    for step in run_pipeline(engine_of(ctx), spec, db_url=resolve_db_url(cli.db), gpus=gpus):
+        echo_line(f"{step.stage}: {step.message}")

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from core.errors import OptionError
+from core.errors import DataError, OptionError
 from core.evaluation.arena import (
     JUDGE_PROMPT_VERSION,
     VERDICT_PARSER_VERSION,
@@ -167,7 +167,7 @@ async def run_judge_job(
     arena_set = get_arena_set(engine, config.set_ref)
     for role, model in (("candidate", config.candidate), ("baseline", config.baseline)):
         if not arena_set.models.get(model):
-            raise OptionError(
+            raise DataError(
                 f"the {role} {model!r} has no answers on set {arena_set.name!r} (models with answers: "
                 f"{', '.join(arena_set.models) or 'none'}); run `workbench arena answer` or `arena import-answers`"
             )

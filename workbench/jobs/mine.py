@@ -36,7 +36,7 @@ def run_mine_job(
     A cancel request from this process (`cancel`) or from any front end (`workbench jobs cancel`)
     stops the run after the current batch; what was stored stays.
     """
-    probe = probe_repository(path, options)
+    probe = probe_repository(path, options, walk=True)
     repository = upsert_repository(engine, probe.path, license=probe.license, head_sha=probe.head_sha)
     job = JobHandle.start(engine, "mine", f"mine {probe.path}",
                           {"path": probe.path, **options_as_params(options)})

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from core.curation.analysis import BanditRunner
 from core.curation.pairs import NewPair
-from core.errors import OptionError
+from core.errors import DataError, OptionError
 from core.synthesis.commit_instruct import CommitSubject
 from core.synthesis.mutation import (
     COMMIT_SIGNAL_SOURCE,
@@ -66,7 +66,7 @@ def parse_objectives(values: list[str] | None) -> tuple[str, ...]:
 def _records(engine: Engine, limit: int | None) -> list[int]:
     ids = select_commit_ids(engine, limit=limit, language="python")
     if not ids:
-        raise OptionError("no mined Python commit records in the store: run `workbench mine REPO` first")
+        raise DataError("no mined Python commit records in the store: run `workbench mine REPO` first")
     return ids
 
 

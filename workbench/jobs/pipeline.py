@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from core.errors import WorkbenchError
-from core.pipeline import PipelineSpec
+from core.pipeline import PipelineSpec, check_pipeline
 from core.training.recipes import load_train_recipe
 from stores.training.runs import get_train_run
 from workbench.jobs.merge import run_merge
@@ -36,7 +36,11 @@ def run_pipeline(
     poll_seconds: float = 2.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[PipelineStep]:
-    """Run the chain one stage at a time as a `pipeline` job whose summary is the lineage."""
+    """Run the chain one stage at a time as a `pipeline` job whose summary is the lineage.
+
+    Every recipe and the benchmark folder are checked before the job starts (`check_pipeline`).
+    """
+    check_pipeline(spec)
     job = JobHandle.start(engine, "pipeline", f"pipeline {spec.name}", {"file": spec.source_path})
     lineage: dict[str, Any] = {"pipeline": spec.source_path, "train_runs": [], "checkpoints": []}
     try:
@@ -115,7 +119,8 @@ def _export(engine: Engine, spec: PipelineSpec, lineage: dict[str, Any]) -> Pipe
     from workbench.jobs.export import export_store
 
     assert spec.export_out is not None
+    # The pipeline's own export folder: a re-run refreshes it.
     info = export_store(engine, parse_filter(spec.export_where or DEFAULT_EXPORT_FILTER), Path(spec.export_out),
-                        ExportOptions(formats=spec.export_formats))
+                        ExportOptions(formats=spec.export_formats), force=True)
     lineage["export"] = {"id": info.id, "out": info.out_dir, "pair_ids_hash": info.pair_ids_hash}
     return PipelineStep("export", f"export {info.id}: {info.pair_count} pairs into {info.out_dir}", {"export": info.id})

@@ -10,10 +10,11 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from core.errors import OptionError
-from core.llm.accounting import CostEstimate, Meter, Price, estimate_tokens, parse_budget, price_for
+from core.errors import DataError, OptionError
+from core.llm.accounting import Budget, CostEstimate, Meter, Price, estimate_tokens, parse_budget, price_for
 from core.llm.base import ChatBackend
-from core.llm.specs import make_backend, parse_spec
+from core.llm.specs import check_spec, make_backend, parse_spec
+from core.mining.languages import extension_map
 from core.synthesis.commit_instruct import CommitInstruct, explain_message
 from core.synthesis.critic_evol import CriticEvol, critic_messages
 from core.synthesis.driver import SynthEvent, SynthFinished, SynthProgress, run_synthesis
@@ -28,10 +29,12 @@ from stores.synthesis.runs import (
     prepare_items,
     select_commit_ids,
 )
+from workbench.jobs.forms import whole_number
 from workbench.jobs.llm_servers import resolve_server
 from workbench.jobs.runner import JobHandle
 
 METHODS = ("commit-instruct", "critic-evol")
+MAX_CONCURRENCY = 4096
 # Completion tokens expected per item, for estimates before a run: (commit-instruct, critic-evol).
 _EXPECTED_COMPLETION = {"commit-instruct": 1200, "critic-evol": 900}
 _ESTIMATE_SAMPLE = 500
@@ -53,17 +56,56 @@ class SynthConfig:
     prices: Mapping[str, Price] = field(default_factory=dict)
 
     def validate(self) -> None:
-        """Raise OptionError for a config that cannot run."""
+        """Raise OptionError for a config that cannot run, before any data is read or request sent:
+        the method, the model specs with their keys and local paths, the limit, concurrency and budget."""
         if self.method not in METHODS:
             raise OptionError(f"unknown synthesis method {self.method!r} (use {' or '.join(METHODS)})")
-        parse_spec(self.critic)
+        if not self.critic.strip():
+            raise OptionError("give a critic model spec (--critic SPEC), e.g. openai:MODEL@http://HOST:PORT/v1")
+        check_spec(self.critic)
         if self.method == "critic-evol":
             if not self.draft:
                 raise OptionError("critic-evol needs --draft SPEC for the model that answers instructions")
-            parse_spec(self.draft)
-        if self.concurrency < 1:
-            raise OptionError("concurrency must be at least 1")
-        parse_budget(self.budget)
+            check_spec(self.draft)
+        if self.language is not None:
+            extension_map((self.language,))
+        if self.limit is not None and self.limit < 1:
+            raise OptionError(f"limit must be a whole number of 1 or more, not {self.limit}")
+        if not 1 <= self.concurrency <= MAX_CONCURRENCY:
+            raise OptionError(f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, not {self.concurrency}")
+        check_budget(self.budget)
+
+
+def check_budget(text: str | None) -> Budget:
+    """Read a `--budget` value (tokens such as 50k, or dollars such as $2.50); it must be above zero.
+
+    Raises OptionError, the same for the CLI option and the TUI field.
+    """
+    budget = parse_budget(text)
+    if budget.max_tokens == 0 or budget.max_cost == 0:
+        raise OptionError(f"budget {text!r}: must be more than zero")
+    return budget
+
+
+def config_from_form(
+    method: str,
+    *,
+    critic: str,
+    draft: str = "",
+    limit: str = "",
+    concurrency: str = "",
+    budget: str = "",
+    instruction_ids: tuple[int, ...] | None = None,
+) -> SynthConfig:
+    """A validated SynthConfig from a form's text fields (the TUI's Synthesis screen); raises
+    OptionError with the message the CLI gives for the same value."""
+    config = SynthConfig(
+        method, critic=critic.strip(), draft=draft.strip() or None, limit=whole_number(limit, "limit"),
+        concurrency=whole_number(concurrency, "concurrency") or 16, budget=budget.strip() or None,
+        instruction_ids=instruction_ids,
+    )
+    config.validate()
+    return config
 
 
 def make_method(config: SynthConfig) -> SynthesisMethod:
@@ -104,13 +146,13 @@ def prepare_run(engine: Engine, config: SynthConfig) -> str:
     if config.method == "commit-instruct":
         subject_ids = select_commit_ids(engine, limit=config.limit, language=config.language)
         if not subject_ids:
-            raise OptionError("no mined commits in the store: run `workbench mine REPO` first")
+            raise DataError("no mined commits in the store: run `workbench mine REPO` first")
     else:
         subject_ids = list(config.instruction_ids or [])
         if config.limit is not None:
             subject_ids = subject_ids[: config.limit]
         if not subject_ids:
-            raise OptionError("no instructions: pass --instructions FILE or import some first")
+            raise DataError("no instructions: pass --instructions FILE or import some first")
     prepare_items(engine, config.method, key, subject_ids)
     return key
 

@@ -17,9 +17,12 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Static, TextArea
 from textual.worker import Worker, WorkerState
 
+from core.errors import WorkbenchError
 from core.evaluation.bench import BENCH_ENV_VAR, BenchTask, shown_codes
 from core.evaluation.models import EvalProgress, EvalResultInfo, EvalRunInfo, LeaderboardEntry
 from core.evaluation.scoring import RunScores, format_accuracy
+from core.textsafe import one_line
+from workbench.jobs.forms import eval_form
 from workbench.widgets.arena_panel import ArenaPanel
 
 REFRESH_SECONDS = 1.0
@@ -293,17 +296,17 @@ class EvaluationScreen(Screen[None]):
     def action_start(self) -> None:
         if self.query_one("#start", Button).disabled:
             return
-        judge = self.query_one("#judge", Input).value.strip()
-        if not judge:
-            self.notify("enter a judge spec first", severity="warning", markup=False)
+        try:  # the CLI's checks, before anything loads
+            spec, limit = eval_form(self.query_one("#judge", Input).value, self.query_one("#limit", Input).value)
+        except WorkbenchError as exc:
+            self.notify(one_line(str(exc), 300), severity="warning", markup=False)
             return
-        limit_text = self.query_one("#limit", Input).value.strip()
         self.stop_event = threading.Event()
         self.query_one("#start", Button).disabled = True
         self.run_eval(
-            judge,
+            spec.text,
             self.query_one("#bench", Input).value.strip() or None,
-            int(limit_text) if limit_text else None,
+            limit,
             "given" if self.query_one("#given-only", Checkbox).value else "both",
         )
 

@@ -21,6 +21,7 @@ from core.curation.analysis import changed_lines
 from core.curation.pairs import PairDetail, PairSummary
 from core.curation.rules import ACTIONS, Condition, load_rules, parse_filter
 from core.errors import WorkbenchError
+from core.textsafe import one_line
 from core.training.export import DEFAULT_FORMATS, FORMATS, ExportOptions
 from stores.curation.analyses import apply_rules
 from stores.curation.pairs import (
@@ -443,7 +444,7 @@ class PairsScreen(Screen[None]):
         try:
             self.conditions = parse_filter(event.value)
         except WorkbenchError as exc:
-            self.notify(str(exc), severity="error", markup=False)
+            self.notify(one_line(str(exc), 300), severity="error", markup=False)
             return
         self.filter_text = event.value.strip()
         self.reload()
