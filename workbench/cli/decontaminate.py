@@ -10,7 +10,7 @@ import typer
 from core.curation.decontamination import BENCH_ENV_VAR, DEFAULT_THRESHOLD, cdf_csv, cdf_svg, load_benchmark_snippets
 from core.errors import OptionError
 from workbench.cli.common import emit_json, emit_table, engine_of
-from workbench.cli.progress import StderrProgress
+from workbench.cli.progress import CommandProgress
 from workbench.jobs.curate import DecontaminationSummary, decontaminate_store
 
 decontaminate_app = typer.Typer()
@@ -32,15 +32,14 @@ def decontaminate_command(
     if cdf_out is not None and cdf_out.suffix not in (".csv", ".svg"):
         raise OptionError(f"--cdf-out {cdf_out}: use a .csv or .svg file name")
     snippets = load_benchmark_snippets(bench)
-    progress = StderrProgress("scanned sides")
     summary: DecontaminationSummary | None = None
-    for event in decontaminate_store(engine_of(ctx), snippets, threshold=threshold, flag=flag,
-                                     workers=workers, sample=sample):
-        if isinstance(event, DecontaminationSummary):
-            summary = event
-        else:
-            progress.update(event.done, event.total)
-    progress.close()
+    with CommandProgress("scanning pair sides") as progress:
+        for event in decontaminate_store(engine_of(ctx), snippets, threshold=threshold, flag=flag,
+                                         workers=workers, sample=sample):
+            if isinstance(event, DecontaminationSummary):
+                summary = event
+            else:
+                progress.update(event.done, event.total)
     if summary is None:
         typer.echo("cancelled")
         raise typer.Exit(code=1)

@@ -9,7 +9,8 @@ import typer
 from typer.core import TyperCommand
 
 from core.errors import OptionError
-from workbench.cli.common import emit_json, engine_of, stderr_console
+from workbench.cli.common import emit_json, engine_of
+from workbench.cli.progress import CommandProgress
 from workbench.jobs.merge import run_merge
 
 merge_app = typer.Typer()
@@ -57,12 +58,13 @@ def merge_command(
     if len(chosen) != len(checkpoints):
         raise OptionError(f"{len(checkpoints)} checkpoints but {len(chosen)} weights; give one --weights per checkpoint")
     finished = None
-    for event in run_merge(engine_of(ctx), checkpoints, chosen, out, verify=verify):
-        name = type(event).__name__
-        if name == "MergeProgress":
-            stderr_console.print(f"merged {event.done}/{event.total} tensors", markup=False)
-        elif name == "MergeFinished":
-            finished = event
+    with CommandProgress("merging tensors") as progress:
+        for event in run_merge(engine_of(ctx), checkpoints, chosen, out, verify=verify):
+            name = type(event).__name__
+            if name == "MergeProgress":
+                progress.update(event.done, event.total)
+            elif name == "MergeFinished":
+                finished = event
     assert finished is not None
     if as_json:
         emit_json(finished)
