@@ -5,11 +5,12 @@ from __future__ import annotations
 import ast
 import gzip
 import json
+import os
 import random
 import sysconfig
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / ".." / "shared" / "codeprefbench"
+BENCH = Path(os.environ.get("WORKBENCH_BENCH") or Path(__file__).resolve().parents[2] / ".." / "shared" / "codeprefbench")
 
 
 def bench_choices(folder: Path = BENCH) -> list[list[str]]:
