@@ -108,8 +108,9 @@ def radon_metrics(code: str) -> tuple[float, float, int, float]:
 class BanditRunner:
     """Runs bandit in-process on many snippets with one manager per batch, caching by content hash.
 
-    Only bandit's public API is used (`discover_files`, `run_tests`, `get_issue_list`): snippets are
-    written to a private temporary folder, which costs about the same CPU as feeding bytes in.
+    Uses bandit's public API (`BanditManager.discover_files`, `run_tests`, `get_issue_list`): the
+    snippets of a batch are written to a private temporary folder, one file each, and scanned as
+    bandit scans a project.
     """
 
     def __init__(self) -> None:
@@ -125,25 +126,28 @@ class BanditRunner:
         todo = {text_hash(code): code for code in codes if code.strip()}
         missing = {key: code for key, code in todo.items() if key not in self._cache}
         if missing:
-            found: dict[str, list[BanditFinding]] = {key: [] for key in missing}
-            with tempfile.TemporaryDirectory(prefix="workbench-bandit-") as folder:
-                keys_by_path: dict[str, str] = {}
-                for key, code in missing.items():
-                    path = Path(folder) / f"{key}.py"
-                    path.write_bytes(code.encode("utf-8", "surrogatepass"))
-                    keys_by_path[str(path)] = key
-                manager = self._manager_type(self._config, "file", quiet=True)
-                manager.discover_files(list(keys_by_path))
-                manager.run_tests()
-                for issue in manager.get_issue_list():
-                    owner = keys_by_path.get(issue.fname)
-                    if owner is not None:
-                        found[owner].append(
-                            BanditFinding(issue.test_id, str(issue.severity), str(issue.confidence), int(issue.lineno))
-                        )
-            for key in missing:
-                self._cache[key] = tuple(sorted(found[key], key=lambda f: (f.line, f.test_id)))
+            found = self._run(missing)
+            for name in missing:
+                self._cache[name] = tuple(sorted(found[name], key=lambda f: (f.line, f.test_id)))
         return [self._cache.get(text_hash(code), ()) if code.strip() else () for code in codes]
+
+    def _run(self, snippets: dict[str, str]) -> dict[str, list[BanditFinding]]:
+
+        found: dict[str, list[BanditFinding]] = {name: [] for name in snippets}
+        with tempfile.TemporaryDirectory(prefix="workbench-bandit-") as folder:
+            paths = {}
+            for name, code in snippets.items():
+                path = Path(folder) / f"{name}.py"
+                path.write_bytes(code.encode("utf-8", "surrogatepass"))
+                paths[str(path)] = name
+            manager = self._manager_type(self._config, "file", quiet=True)
+            manager.discover_files(sorted(paths))
+            manager.run_tests()
+            for issue in manager.get_issue_list():
+                found[paths[issue.fname]].append(
+                    BanditFinding(issue.test_id, str(issue.severity), str(issue.confidence), int(issue.lineno))
+                )
+        return found
 
 
 def _diff_size(chosen: str, rejected: str) -> int:

@@ -13,9 +13,12 @@ from typing import IO, Any
 import git
 
 from core.errors import RepositoryError
+from core.mining.paths import decode_path
 
 # Fields of one commit header; each is NUL-terminated and the record starts with \x1e.
-LOG_FORMAT = "%x1e%H%x00%P%x00%an%x00%ae%x00%aI%x00%B%x00"
+# %at: the author date as seconds since the epoch, the one form that names the instant whatever the
+# offset (git prints %aI offsets such as +99:99 as stored).
+LOG_FORMAT = "%x1e%H%x00%P%x00%an%x00%ae%x00%at%x00%B%x00"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +30,7 @@ class RawChange:
     old_blob: str
     new_blob: str
     status: str  # M, A, D, R, C, T
-    old_path: str
+    old_path: str  # decoded with surrogateescape (core.mining.paths.decode_path): lossless
     path: str
 
 
@@ -39,7 +42,7 @@ class RawCommit:
     parents: tuple[str, ...]
     author: str
     author_email: str
-    authored_at: str
+    authored_at: str  # %at: seconds since the epoch, empty when git could not read the date
     message: str
     changes: tuple[RawChange, ...]
 
@@ -92,13 +95,13 @@ def parse_log(tokens: Iterator[bytes]) -> Iterator[RawCommit]:
             if token[:1] == b":" or token[:2] == b"\n:":
                 old_mode, new_mode, old_blob, new_blob, status = token.lstrip(b"\n:").split(b" ", 4)
                 kind = status[:1].decode("ascii")
-                first = _decode(next(tokens, b""))
-                second = _decode(next(tokens, b"")) if kind in ("R", "C") else first
+                first = decode_path(next(tokens, b""))
+                second = decode_path(next(tokens, b"")) if kind in ("R", "C") else first
                 changes.append(RawChange(old_mode.decode(), new_mode.decode(), old_blob.decode(),
                                          new_blob.decode(), kind, first, second))
             token = next(tokens, None)
         yield RawCommit(sha, tuple(parents.decode().split()), _decode(author), _decode(email),
-                        date.decode(), _decode(message), tuple(changes))
+                        date.decode("ascii", "replace"), _decode(message), tuple(changes))
 
 
 def git_said(exc: git.GitCommandError) -> str:

@@ -26,7 +26,8 @@ def test_eval_run_show_leaderboard_and_exports(db_path: Path, tmp_path: Path) ->
     assert "protocol codefavor" in result.stdout
     assert "correctness\t49.2 ± 3.8\t\t\t49.2\t0\t660\t660" in result.stdout
     assert "human-preference\t55.9" in result.stdout
-    assert "1364/1364" in result.stderr
+    assert "(done, 1364/1364)" in result.stdout
+    assert result.stderr.strip() == "eval run 1: baseline:always-a"  # no progress line off a terminal
     result = _invoke(db_path, "eval", "run", "--judge", "baseline:shorter", "--limit", "20",
                      "--objectives", "correctness", "--objectives", "efficiency", "--json")
     assert result.exit_code == 0, result.output

@@ -189,3 +189,31 @@ def test_read_only_store_without_its_texts_file_still_lists(db_path: Path, make_
     record_id = json.loads(listed.stdout)["commits"][0]["id"]
     shown = runner.invoke(app, ["--db", read_only, "commits", "show", str(record_id), "--json"])
     assert shown.exit_code == 0 and json.loads(shown.stdout)["new_text"] == ""  # an empty stand-in, no crash
+
+
+def test_non_utf8_names_are_all_stored_and_shown_safely(db_path: Path, tmp_path: Path) -> None:
+    from tests.core.test_mining_integrity import fast_import
+
+    names = [b"caf\xe9.py", b"caf\xe8.py", b"\x1b]52;c;aGk=\x07clip.py"]
+    fast_import(tmp_path / "r", [("init", {name: b"x = 1\n" for name in names}),
+                                 ("fix \x1b[2J", {name: b"x = 2  # " + name.hex().encode() for name in names})])
+    result = invoke(db_path, "mine", str(tmp_path / "r"), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    listed = json.loads(invoke(db_path, "commits", "list", "--json").stdout)
+    assert summary["records"] == listed["total"] == 3  # the summary is what was stored
+    # Valid UTF-8 names stay as they are (JSON escapes their controls); others are quoted.
+    assert sorted(row["path"] for row in listed["commits"]) == ["\x1b]52;c;aGk=\x07clip.py", '"caf\\xe8.py"',
+                                                               '"caf\\xe9.py"']
+    table = invoke(db_path, "commits", "list").stdout
+    assert '"caf\\xe9.py"' in table and '"caf\\xe8.py"' in table
+    assert "\x1b" not in table and "\x07" not in table
+    shown = invoke(db_path, "commits", "show", "1")
+    assert shown.exit_code == 0 and "\x1b" not in shown.stdout and "fix ␛[2J" in shown.stdout
+
+
+def test_mine_prints_no_progress_off_a_terminal(db_path: Path, make_repo: Callable[[str], GitRepo]) -> None:
+    repo = small_repo(make_repo)
+    result = invoke(db_path, "mine", str(repo.path))
+    assert result.exit_code == 0 and result.stderr == ""
+    assert result.stdout.startswith("job 1: 1 records from 2 file changes in 2 commits")

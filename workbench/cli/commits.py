@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from core.textsafe import one_line, visible
 from stores.mining.commits import count_commits, find_commit_by_sha, get_commit, list_commits, list_repositories
 from workbench.cli.common import echo_text, emit_json, emit_table, reader_engine_of, short_time
 
@@ -34,8 +35,8 @@ def list_command(
         return
     emit_table(
         ["id", "repo", "sha", "date", "author", "+", "-", "path", "subject"],
-        [(c.id, c.repository_name, c.sha[:10], short_time(c.authored_at), c.author, c.lines_added,
-          c.lines_removed, c.path, c.subject) for c in rows],
+        [(c.id, one_line(c.repository_name), c.sha[:10], short_time(c.authored_at), one_line(c.author),
+          c.lines_added, c.lines_removed, one_line(c.path), one_line(c.subject)) for c in rows],
     )
 
 
@@ -56,14 +57,16 @@ def show_command(
     if as_json:
         emit_json(commit)
         return
+    # Names, paths, messages and code come from the repository: shown through core.textsafe.
+    renamed = f" (renamed from {one_line(commit.old_path)})" if commit.old_path != commit.path else ""
     header = [
-        f"record {commit.id} · {commit.repository_name} · {commit.language}",
+        f"record {commit.id} · {one_line(commit.repository_name)} · {commit.language}",
         f"commit {commit.sha} (parent {commit.parent_sha[:10]})",
-        f"author {commit.author} <{commit.author_email}> {commit.authored_at.isoformat()}",
-        f"path {commit.path}" + (f" (renamed from {commit.old_path})" if commit.old_path != commit.path else ""),
+        f"author {one_line(commit.author)} <{one_line(commit.author_email)}> {commit.authored_at.isoformat()}",
+        f"path {one_line(commit.path)}{renamed}",
         f"+{commit.lines_added} -{commit.lines_removed}",
         "",
-        *("    " + line for line in commit.message.rstrip("\n").splitlines()),
+        *("    " + visible(line) for line in commit.message.rstrip("\n").splitlines()),
         "",
     ]
     echo_text("\n".join(header))
@@ -85,4 +88,4 @@ def repos_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--jso
         emit_json(repositories)
         return
     emit_table(["id", "name", "license", "records", "path"],
-               [(r.id, r.name, r.license or "unknown", r.commit_count, r.path) for r in repositories])
+               [(r.id, one_line(r.name), r.license or "unknown", r.commit_count, one_line(r.path)) for r in repositories])

@@ -11,7 +11,7 @@ from core.curation.decontamination import BENCH_ENV_VAR, DEFAULT_THRESHOLD, cdf_
 from core.errors import OptionError
 from core.outputs import check_output_file
 from workbench.cli.common import echo_line, emit_json, emit_table, engine_of
-from workbench.cli.progress import StderrProgress
+from workbench.cli.progress import CommandProgress
 from workbench.jobs.curate import DecontaminationSummary, decontaminate_store
 
 decontaminate_app = typer.Typer()
@@ -33,15 +33,14 @@ def decontaminate_command(
     if cdf_out is not None:  # checked before the benchmark loads or any side is scanned
         check_output_file(cdf_out, what="--cdf-out", suffixes=(".csv", ".svg"))
     snippets = load_benchmark_snippets(bench)
-    progress = StderrProgress("scanned sides")
     summary: DecontaminationSummary | None = None
-    for event in decontaminate_store(engine_of(ctx), snippets, threshold=threshold, flag=flag,
-                                     workers=workers, sample=sample):
-        if isinstance(event, DecontaminationSummary):
-            summary = event
-        else:
-            progress.update(event.done, event.total)
-    progress.close()
+    with CommandProgress("scanning pair sides") as progress:
+        for event in decontaminate_store(engine_of(ctx), snippets, threshold=threshold, flag=flag,
+                                         workers=workers, sample=sample):
+            if isinstance(event, DecontaminationSummary):
+                summary = event
+            else:
+                progress.update(event.done, event.total)
     if summary is None:
         typer.echo("cancelled")
         raise typer.Exit(code=1)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -32,6 +30,7 @@ from workbench.cli.common import (
     stderr_console,
     to_jsonable,
 )
+from workbench.cli.progress import CommandProgress
 from workbench.jobs.evaluate import run_benchmark, run_evaluation
 
 ORDERS = ("both", "given")
@@ -126,12 +125,12 @@ def run_command(
             )
         stderr_console.print(one_line(f"eval run {run_id}: {spec_text}"), markup=False, highlight=False, soft_wrap=True)
         finished = None
-        progress = _ProgressLine()
-        for event in run_evaluation(engine, run_id, judge_obj, benchmark, chunk_size=chunk_size):
-            if isinstance(event, EvalProgress):
-                progress.show(event)
-            elif isinstance(event, EvalFinished):
-                finished = event
+        with CommandProgress("judging tasks") as progress:
+            for event in run_evaluation(engine, run_id, judge_obj, benchmark, chunk_size=chunk_size):
+                if isinstance(event, EvalProgress):
+                    progress.update(event.done, event.total, description=_objective_counts(event))
+                elif isinstance(event, EvalFinished):
+                    finished = event
     finally:
         judge_obj.close()
     run = get_run(engine, run_id)
@@ -143,21 +142,10 @@ def run_command(
     emit_table(SCORE_COLUMNS, score_rows(run_scores(engine, run_id)))
 
 
-class _ProgressLine:
-    """Progress on stderr: rewritten in place on a terminal, one line every few seconds otherwise."""
-
-    def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
-        self.last = float("-inf")
-
-    def show(self, event: EvalProgress) -> None:
-        now = time.monotonic()
-        if not self.tty and now - self.last < 5 and event.done < event.total:
-            return
-        self.last = now
-        parts = [f"{o} {event.done_by_objective.get(o, 0)}/{t}" for o, t in event.total_by_objective.items()]
-        line = f"{event.done}/{event.total}  " + "  ".join(parts)
-        stderr_console.print(line, markup=False, highlight=False, soft_wrap=True, end="\r" if self.tty else "\n")
+def _objective_counts(event: EvalProgress) -> str:
+    """Tasks judged per objective, for the progress line."""
+    return "  ".join(f"{objective} {event.done_by_objective.get(objective, 0)}/{total}"
+                     for objective, total in event.total_by_objective.items())
 
 
 @eval_app.command("list")

@@ -10,7 +10,8 @@ from typer.core import TyperCommand
 
 from core.outputs import check_output_folder
 from core.training.weights import merge_weights
-from workbench.cli.common import echo_line, emit_json, engine_of, stderr_console
+from workbench.cli.common import echo_line, emit_json, engine_of
+from workbench.cli.progress import CommandProgress
 from workbench.jobs.merge import run_merge
 
 merge_app = typer.Typer()
@@ -59,12 +60,13 @@ def merge_command(
     chosen = merge_weights(weights, len(checkpoints))  # before the store opens or any tensor is read
     check_output_folder(out)
     finished = None
-    for event in run_merge(engine_of(ctx), checkpoints, chosen, out, verify=verify):
-        name = type(event).__name__
-        if name == "MergeProgress":
-            stderr_console.print(f"merged {event.done}/{event.total} tensors", markup=False)
-        elif name == "MergeFinished":
-            finished = event
+    with CommandProgress("merging tensors") as progress:
+        for event in run_merge(engine_of(ctx), checkpoints, chosen, out, verify=verify):
+            name = type(event).__name__
+            if name == "MergeProgress":
+                progress.update(event.done, event.total)
+            elif name == "MergeFinished":
+                finished = event
     assert finished is not None
     if as_json:
         emit_json(finished)

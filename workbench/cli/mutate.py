@@ -11,7 +11,7 @@ import typer
 from core.synthesis.mutation import OfflineFinished, OfflineProgress
 from core.textsafe import one_line
 from workbench.cli.common import engine_of, stderr_console, to_jsonable
-from workbench.cli.progress import StderrProgress
+from workbench.cli.progress import CommandProgress
 from workbench.jobs.mutate import (
     MutationConfig,
     OfflineEvent,
@@ -22,16 +22,13 @@ from workbench.jobs.mutate import (
 
 
 def _finish(events: Iterator[OfflineEvent], label: str, as_json: bool) -> None:
-    progress = StderrProgress(label)
     finished: OfflineFinished | None = None
-    try:
+    with CommandProgress(label) as progress:
         for event in events:
             if isinstance(event, OfflineProgress):
                 progress.update(event.done, event.total)
             else:
                 finished = event
-    finally:
-        progress.close()
     assert finished is not None
     counters: dict[str, Any] = finished.counters
     if as_json:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.live import Live
 from rich.text import Text
 
 from core.errors import WorkbenchError
@@ -19,6 +17,7 @@ from core.synthesis.instructions import read_instructions
 from core.textsafe import one_line
 from stores.synthesis.runs import add_instructions, all_instruction_ids, list_conversations
 from workbench.cli.common import emit_json, emit_table, engine_of, reader_engine_of, stderr_console
+from workbench.cli.progress import CommandProgress
 from workbench.jobs.synthesize import (
     SynthConfig,
     check_budget,
@@ -74,30 +73,17 @@ def _run(ctx: typer.Context, config: SynthConfig, *, estimate_only: bool, as_jso
 
 async def _drive(engine: Any, config: SynthConfig, key: str) -> tuple[int, SynthFinished]:
     tty = sys.stderr.isatty()
-    last_line = 0.0
     job_id = 0
     final: SynthFinished | None = None
-    live = Live(Text(""), console=stderr_console, refresh_per_second=4, transient=False) if tty else None
-    if live is not None:
-        live.start()
-    try:
+    with CommandProgress("starting") as progress:
         async for job_id, event in run_synthesis_job(engine, config, key=key):
             if isinstance(event, SynthProgress):
-                line = progress_line(event.counters)
-                if live is not None:
-                    live.update(Text(line))
-                elif time.monotonic() - last_line >= 2.0:
-                    last_line = time.monotonic()
-                    stderr_console.print(Text(line), soft_wrap=True)
+                counters = event.counters
+                progress.update(counters["done"], description=progress_line(counters))
             elif isinstance(event, ItemFinished) and event.outcome == "failed" and not tty:
                 stderr_console.print(Text(one_line(f"item {event.item_id} failed: {event.reason}")), soft_wrap=True)
             elif isinstance(event, SynthFinished):
                 final = event
-                if live is not None:
-                    live.update(Text(progress_line(event.counters)))
-    finally:
-        if live is not None:
-            live.stop()
     assert final is not None
     return job_id, final
 
