@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from core.errors import OptionError
 from core.llm.base import ChatBackend
@@ -42,9 +43,8 @@ def parse_spec(spec: str) -> BackendSpec:
         path, _, query = rest.rpartition("?") if "?" in rest else (rest, "", "")
         return BackendSpec("hf", path, options=_options(query, spec))
     body, _, query = rest.partition("?")
-    options = _options(query, spec)
     if kind == "vllm":
-        return BackendSpec("vllm", body, options=options)
+        return BackendSpec("vllm", body, options=_options(query, spec))
     model, base_url = body, DEFAULT_OPENAI_URL
     for scheme in ("@http://", "@https://"):
         if scheme in body:
@@ -52,10 +52,27 @@ def parse_spec(spec: str) -> BackendSpec:
             base_url = scheme[1:] + url
     if not model:
         raise OptionError(f"model spec {spec!r}: the model name is empty")
-    return BackendSpec("openai", model, base_url=base_url, options=options)
+    if base_url == DEFAULT_OPENAI_URL:
+        return BackendSpec("openai", model, base_url=base_url, options=_options(query, spec))
+    # With an explicit URL, parameters that are not ours belong to the URL (`?api-version=...`).
+    pairs = parse_qsl(query, keep_blank_values=True) if query else []
+    for name, _value in pairs:
+        if name not in _KNOWN_OPTIONS:
+            _refuse_near_miss(name, spec)
+    url_query = urlencode([(name, value) for name, value in pairs if name not in _KNOWN_OPTIONS])
+    options = {name: value for name, value in pairs if name in _KNOWN_OPTIONS}
+    return BackendSpec("openai", model, base_url=base_url + (f"?{url_query}" if url_query else ""), options=options)
 
 
-_KNOWN_OPTIONS = {"key_env", "concurrency", "timeout", "retries", "batch_size", "device", "dtype", "max_tokens"}
+def _refuse_near_miss(name: str, spec: str) -> None:
+    close = difflib.get_close_matches(name, sorted(_KNOWN_OPTIONS), n=1, cutoff=0.75)
+    if close:
+        raise OptionError(f"model spec {spec!r}: unknown option {name!r}; did you mean {close[0]!r}?")
+
+
+_KNOWN_OPTIONS = {
+    "key_env", "concurrency", "timeout", "connect_timeout", "retries", "batch_size", "device", "dtype", "max_tokens",
+}
 
 
 def _options(query: str, spec: str) -> dict[str, str]:
@@ -89,7 +106,9 @@ def make_backend(
     - `openai:MODEL@http://HOST:PORT/v1` — any OpenAI-compatible server (vLLM, SGLang, llama.cpp,
       hosted APIs). Without `@URL` it is `https://api.openai.com/v1`. The API key is read from the
       environment variable named by `?key_env=VAR` (default `OPENAI_API_KEY`); it is never stored.
-      Options: `concurrency` (default 32), `timeout` seconds (default 120), `retries` (default 6).
+      Options: `concurrency` (default 32), `timeout` seconds to wait for the answer (default 120),
+      `connect_timeout` seconds to connect (default 10), `retries` (default 6). Other parameters
+      after an explicit URL stay on the URL (`@https://HOST/openai/deployments/D?api-version=2024-06-01`).
     - `hf:PATH` — a local transformers model folder, or a `.gguf` file, generating in batches on
       GPU when there is one, else CPU. Options: `batch_size` (default 8), `device`, `dtype`, and
       `max_tokens` (a cap on new tokens per answer, for small models on CPU).
@@ -118,15 +137,22 @@ def make_backend(
         if resolve_server is None:
             raise OptionError(f"model spec {spec!r}: a managed vLLM server needs the store to resolve it")
         base_url, model = resolve_server(parsed.target)
-    try:
-        timeout = float(options.get("timeout", 120))
-    except ValueError:
-        raise OptionError(f"model spec {spec!r}: timeout must be a number of seconds") from None
     return OpenAIChatBackend(
         model,
         base_url,
         api_key_env=options.get("key_env", "OPENAI_API_KEY"),
         concurrency=concurrency or _int_option(options, "concurrency", 32, spec),
-        timeout_s=timeout,
+        timeout_s=_seconds_option(options, "timeout", 120.0, spec),
+        connect_timeout_s=_seconds_option(options, "connect_timeout", 10.0, spec),
         retry=RetryPolicy(max_retries=_int_option(options, "retries", 6, spec)),
     )
+
+
+def _seconds_option(options: dict[str, str], name: str, default: float, spec: str) -> float:
+    try:
+        value = float(options.get(name, default))
+    except ValueError:
+        raise OptionError(f"model spec {spec!r}: {name} must be a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise OptionError(f"model spec {spec!r}: {name} must be a positive number of seconds")
+    return value
