@@ -29,7 +29,8 @@ async def test_start_job_shows_counters_and_hostile_conversation(tmp_path: Path)
             screen.query_one("#critic").value = f"openai:critic@{server.base_url}"  # type: ignore[attr-defined]
             await pilot.click("#start")
             await pilot.pause()
-            await app.workers.wait_for_complete()
+            # Only the run: the periodic refresh may replace (cancel) its own exclusive worker meanwhile.
+            await app.workers.wait_for_complete([w for w in app.workers if w.group == "synth-run"])
             await pilot.pause()
             screen.refresh_conversations()
             await app.workers.wait_for_complete()

@@ -152,7 +152,9 @@ class SynthesisScreen(Screen[None]):
                     if isinstance(event, SynthProgress):
                         self.post_message(self.Progressed(event.counters))
                     elif isinstance(event, SynthFinished):
-                        self.post_message(self.Progressed(event.counters, f"job {job_id}: {event.stop_reason}"))
+                        failure = event.counters.get("failure") or ""
+                        line = f"job {job_id}: {event.stop_reason}" + (f": {failure}" if failure else "")
+                        self.post_message(self.Progressed(event.counters, line))
 
             asyncio.run(drive())
         except WorkbenchError as exc:
