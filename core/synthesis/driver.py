@@ -283,17 +283,37 @@ async def run_synthesis(
             params = replace(params, max_tokens=params.max_tokens * 2)
         raise AssertionError("unreachable")
 
+    pending_writes: set[asyncio.Future[PairStored | None]] = set()
+
+    def count(written: asyncio.Future[PairStored | None], finished: ItemFinished) -> None:
+        # Counted when the outcome is in the store, even if the run was interrupted meanwhile.
+        pending_writes.discard(written)
+        if written.cancelled() or written.exception() is not None:
+            return
+        counters.done += 1
+        if finished.outcome == "pair":
+            counters.pairs += 1
+            stored = written.result()
+            counters.new_pairs += stored == "new"
+            counters.duplicate_pairs += stored == "duplicate"
+        elif finished.outcome == "filtered":
+            counters.filtered += 1
+        else:
+            counters.failed += 1
+            counters.count_failure(finished.kind, finished.reason)
+
     async def finish(item: WorkItem, outcome: Outcome, conversation_id: int | None, kind: str = "") -> ItemFinished:
-        stored = await off_loop(store.finish_item, item.item_id, outcome, conversation_id)
-        if stored == "new":
-            counters.new_pairs += 1
-        elif stored == "duplicate":
-            counters.duplicate_pairs += 1
         if isinstance(outcome, Failed):
-            counters.count_failure(kind or "answer", outcome.reason)
-            return ItemFinished(item.item_id, "failed", outcome.reason, kind or "answer")
-        reason = "" if isinstance(outcome, PairDraft) else outcome.reason
-        return ItemFinished(item.item_id, outcome_label(outcome), reason)
+            finished = ItemFinished(item.item_id, "failed", outcome.reason, kind or "answer")
+        else:
+            finished = ItemFinished(item.item_id, outcome_label(outcome),
+                                    "" if isinstance(outcome, PairDraft) else outcome.reason)
+        written = loop.run_in_executor(executor, functools.partial(store.finish_item, item.item_id, outcome,
+                                                                   conversation_id))
+        pending_writes.add(written)
+        written.add_done_callback(functools.partial(count, finished=finished))
+        await asyncio.shield(written)
+        return finished
 
     async def process(item: WorkItem) -> ItemFinished | None:
         exchanges: tuple[Exchange, ...] = ()
@@ -326,15 +346,6 @@ async def run_synthesis(
                 return await finish(item, outcome, conversation_id, "internal")
             exchanges = (*exchanges, Exchange(step, result.text, result.finish_reason))
 
-    def count(finished: ItemFinished) -> None:
-        counters.done += 1
-        if finished.outcome == "pair":
-            counters.pairs += 1
-        elif finished.outcome == "filtered":
-            counters.filtered += 1
-        else:
-            counters.failed += 1
-
     def refresh() -> dict[str, Any]:
         counters.elapsed_s = clock() - started
         sync_usage()
@@ -365,7 +376,6 @@ async def run_synthesis(
             for task in done:
                 finished = task.result()
                 if finished is not None:
-                    count(finished)
                     yield finished
             if clock() - last_progress >= progress_interval_s:
                 last_progress = clock()
@@ -375,6 +385,8 @@ async def run_synthesis(
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if pending_writes:  # outcomes being written when the run stopped: let them land and be counted
+            await asyncio.gather(*pending_writes, return_exceptions=True)
         executor.shutdown(wait=False)
     usage = {
         model: {"requests": u.requests, "prompt_tokens": u.prompt_tokens,

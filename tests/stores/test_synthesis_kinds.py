@@ -293,23 +293,26 @@ async def test_requests_in_flight_complete_while_the_store_is_write_locked(engin
         async def heartbeat() -> None:
             while True:
                 beats.append((time.monotonic(), counters.answers))
+                if not locker.is_alive() and "start" not in window and counters.answers >= 10 \
+                        and counters.in_flight >= 2:
+                    locker.start()
                 await asyncio.sleep(0.05)
 
-        beating = asyncio.create_task(heartbeat())
         locker = threading.Thread(target=hold_write_lock)
+        beating = asyncio.create_task(heartbeat())
         try:
             async for event in run_synthesis(CommitInstruct(), store, {"critic": backend}, concurrency=8,
                                              counters=counters):
-                if not locker.is_alive() and "start" not in window and counters.answers >= 10:
-                    locker.start()
                 if isinstance(event, SynthFinished):
                     assert event.stop_reason == "done"
         finally:
             beating.cancel()
             await backend.aclose()
-            locker.join()
+            if locker.is_alive() or "start" in window:
+                locker.join()
     during = [(moment, answers) for moment, answers in beats if window["start"] <= moment <= window["end"]]
     gaps = [later[0] - earlier[0] for earlier, later in zip(during, during[1:])]
-    assert window["in_flight"] >= 1 and max(gaps) < 0.5, "the event loop waited for the store"
+    # A loop that waited for the store would stop beating for the whole 3 s; a busy machine delays a beat far less.
+    assert window["in_flight"] >= 1 and max(gaps) < 1.5, "the event loop waited for the store"
     assert during[-1][1] - during[0][1] >= window["in_flight"], "requests in flight did not complete"
     assert item_counts(engine, key).pair == 24 and counters.done == 24
