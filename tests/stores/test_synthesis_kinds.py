@@ -163,27 +163,32 @@ def test_a_truncated_answer_is_asked_again_with_more_tokens(engine: Engine) -> N
         assert count_rows(engine, ResponseCacheRow) == 3
 
 
-@pytest.mark.parametrize("method", ["commit-instruct", "critic-evol"])
-def test_an_answer_always_cut_never_becomes_a_pair_and_a_rerun_recovers(engine: Engine, method: str) -> None:
+@pytest.mark.parametrize(("method", "faults", "cut_at", "asked_again"), [
+    ("commit-instruct", ("", "", "truncate", "truncate", "truncate"), 6144, 1),  # the written pair
+    ("critic-evol", ("", "truncate", "truncate", "truncate"), 6144, 1),  # the critique
+    ("critic-evol", ("truncate", "truncate", "truncate"), 4096, 2),  # the draft: the rejected side
+])
+def test_an_answer_always_cut_never_becomes_a_pair_and_a_rerun_recovers(
+    engine: Engine, method: str, faults: tuple[str, ...], cut_at: int, asked_again: int
+) -> None:
     ids, _ = add_instructions(engine, [InstructionRecord("Count the words in a text.")])
     add_commits(engine, ["Fix total #1"])
     with LoopbackLLM(synth_responder) as server:
         if method == "commit-instruct":
             config = SynthConfig(method, critic=f"openai:critic@{server.base_url}", concurrency=1)
-            server.add_faults("", "", "truncate", "truncate", "truncate")
         else:
             config = SynthConfig(method, critic=f"openai:c@{server.base_url}", draft=f"openai:d@{server.base_url}",
                                  instruction_ids=tuple(ids), concurrency=1)
-            server.add_faults("", "truncate", "truncate", "truncate")
+        server.add_faults(*faults)
         events = run(engine, config)
         assert [(e.outcome, e.kind) for e in finished(events)] == [("failed", "truncated")]
-        assert "cut at max_tokens=6144 after 3 attempts" in finished(events)[0].reason
+        assert f"cut at max_tokens={cut_at} after 3 attempts" in finished(events)[0].reason
         assert count_rows(engine, PairRow) == 0
         sent = len(server.requests)
 
         again = run(engine, config)  # the server now answers in full: the item recovers
         assert [e.outcome for e in finished(again)] == ["pair"]
-        assert len(server.requests) == sent + 1  # only the cut turn is asked again; the rest is cached
+        assert len(server.requests) == sent + asked_again  # the cut turn and those after it; the rest is cached
     assert count_rows(engine, PairRow) == 1
 
 
