@@ -179,6 +179,11 @@ class LoopbackLLM:
             await writer.drain()
             await asyncio.sleep(30)
             return False
+        if fault == "reset":  # the answer starts, then the connection is reset
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"choi")
+            await writer.drain()
+            writer.transport.abort()
+            return False
         if fault == "badchunk":  # a chunk-size line of 70,000 hex digits
             writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"f" * 70_000 + b"\r\n")
             await writer.drain()

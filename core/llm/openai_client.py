@@ -227,7 +227,7 @@ class OpenAIChatBackend:
             reason = os.strerror(errno) if errno else _first_line(exc.os_error)
             raise _Retryable(LLMRequestError(f"connection failed: {reason} ({exc.host}:{exc.port})",
                                              kind="connect", retryable=True)) from None
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientPayloadError) as exc:
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:  # reset, cut short
             raise _Retryable(LLMRequestError(f"connection failed: {type(exc).__name__}: {_first_line(exc)}",
                                              kind="connect", retryable=True)) from None
         except aiohttp.ClientResponseError as exc:  # the answer is not well-formed HTTP/1.x

@@ -45,7 +45,7 @@ async def test_answer_carries_text_usage_latency(server: LoopbackLLM) -> None:
     assert server.requests[0]["model"] == "loop-model" and server.requests[0]["max_tokens"] == 16
 
 
-@pytest.mark.parametrize("fault", ["429:0.05", "500", "drop", "badjson"])
+@pytest.mark.parametrize("fault", ["429:0.05", "500", "drop", "badjson", "reset"])
 async def test_transient_faults_are_retried(server: LoopbackLLM, fault: str) -> None:
     server.add_faults(fault, fault)
     result, backend = await ask(server)
