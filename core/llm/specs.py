@@ -109,6 +109,7 @@ def make_backend(
       Options: `concurrency` (default 32), `timeout` seconds to wait for the answer (default 120),
       `connect_timeout` seconds to connect (default 10), `retries` (default 6). Other parameters
       after an explicit URL stay on the URL (`@https://HOST/openai/deployments/D?api-version=2024-06-01`).
+      Proxies come from HTTP(S)_PROXY, then ALL_PROXY, unless NO_PROXY (http:// proxies only).
     - `hf:PATH` — a local transformers model folder, or a `.gguf` file, generating in batches on
       GPU when there is one, else CPU. Options: `batch_size` (default 8), `device`, `dtype`, and
       `max_tokens` (a cap on new tokens per answer, for small models on CPU).
