@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from core.errors import OptionError
 from core.llm.base import ChatBackend
@@ -43,9 +44,8 @@ def parse_spec(spec: str) -> BackendSpec:
         path, _, query = rest.rpartition("?") if "?" in rest else (rest, "", "")
         return BackendSpec("hf", path, options=_options(query, spec))
     body, _, query = rest.partition("?")
-    options = _options(query, spec)
     if kind == "vllm":
-        return BackendSpec("vllm", body, options=options)
+        return BackendSpec("vllm", body, options=_options(query, spec))
     model, base_url = body, DEFAULT_OPENAI_URL
     for scheme in ("@http://", "@https://"):
         if scheme in body:
@@ -59,7 +59,16 @@ def parse_spec(spec: str) -> BackendSpec:
     if any(char.isspace() for char in model):
         raise OptionError(f"model spec {spec!r}: the model name holds white space")
     _check_url(base_url, spec)
-    return BackendSpec("openai", model, base_url=base_url, options=options)
+    if base_url == DEFAULT_OPENAI_URL:
+        return BackendSpec("openai", model, base_url=base_url, options=_options(query, spec))
+    # With an explicit URL, parameters that are not ours belong to the URL (`?api-version=...`).
+    pairs = parse_qsl(query, keep_blank_values=True) if query else []
+    for name, _value in pairs:
+        if name not in _KNOWN_OPTIONS:
+            _refuse_near_miss(name, spec)
+    url_query = urlencode([(name, value) for name, value in pairs if name not in _KNOWN_OPTIONS])
+    options = {name: value for name, value in pairs if name in _KNOWN_OPTIONS}
+    return BackendSpec("openai", model, base_url=base_url + (f"?{url_query}" if url_query else ""), options=options)
 
 
 def _check_url(url: str, spec: str) -> None:
@@ -88,13 +97,15 @@ def check_spec(spec: str, env: Mapping[str, str] | None = None) -> BackendSpec:
     for name in ("concurrency", "retries", "batch_size", "max_tokens"):
         if name in options and _int_option(options, name, 1, spec) < 0:
             raise OptionError(f"model spec {spec!r}: {name} must not be negative")
-    if "timeout" in options:
+    for name in ("timeout", "connect_timeout"):
+        if name not in options:
+            continue
         try:
-            timeout = float(options["timeout"])
+            seconds = float(options[name])
         except ValueError:
-            raise OptionError(f"model spec {spec!r}: timeout must be a number of seconds") from None
-        if not 0 < timeout < float("inf"):
-            raise OptionError(f"model spec {spec!r}: timeout must be a positive number of seconds")
+            raise OptionError(f"model spec {spec!r}: {name} must be a number of seconds") from None
+        if not 0 < seconds < float("inf"):
+            raise OptionError(f"model spec {spec!r}: {name} must be a positive number of seconds")
     if parsed.kind == "hf":
         from core.localmodels import require_local_model
 
@@ -119,7 +130,15 @@ def check_spec(spec: str, env: Mapping[str, str] | None = None) -> BackendSpec:
     return parsed
 
 
-_KNOWN_OPTIONS = {"key_env", "concurrency", "timeout", "retries", "batch_size", "device", "dtype", "max_tokens"}
+def _refuse_near_miss(name: str, spec: str) -> None:
+    close = difflib.get_close_matches(name, sorted(_KNOWN_OPTIONS), n=1, cutoff=0.75)
+    if close:
+        raise OptionError(f"model spec {spec!r}: unknown option {name!r}; did you mean {close[0]!r}?")
+
+
+_KNOWN_OPTIONS = {
+    "key_env", "concurrency", "timeout", "connect_timeout", "retries", "batch_size", "device", "dtype", "max_tokens",
+}
 
 
 def _options(query: str, spec: str) -> dict[str, str]:
@@ -153,7 +172,10 @@ def make_backend(
     - `openai:MODEL@http://HOST:PORT/v1` — any OpenAI-compatible server (vLLM, SGLang, llama.cpp,
       hosted APIs). Without `@URL` it is `https://api.openai.com/v1`. The API key is read from the
       environment variable named by `?key_env=VAR` (default `OPENAI_API_KEY`); it is never stored.
-      Options: `concurrency` (default 32), `timeout` seconds (default 120), `retries` (default 6).
+      Options: `concurrency` (default 32), `timeout` seconds to wait for the answer (default 120),
+      `connect_timeout` seconds to connect (default 10), `retries` (default 6). Other parameters
+      after an explicit URL stay on the URL (`@https://HOST/openai/deployments/D?api-version=2024-06-01`).
+      Proxies come from HTTP(S)_PROXY, then ALL_PROXY, unless NO_PROXY (http:// proxies only).
     - `hf:PATH` — a local transformers model folder, or a `.gguf` file, generating in batches on
       GPU when there is one, else CPU. Options: `batch_size` (default 8), `device`, `dtype`, and
       `max_tokens` (a cap on new tokens per answer, for small models on CPU).
@@ -182,15 +204,22 @@ def make_backend(
         if resolve_server is None:
             raise OptionError(f"model spec {spec!r}: a managed vLLM server needs the store to resolve it")
         base_url, model = resolve_server(parsed.target)
-    try:
-        timeout = float(options.get("timeout", 120))
-    except ValueError:
-        raise OptionError(f"model spec {spec!r}: timeout must be a number of seconds") from None
     return OpenAIChatBackend(
         model,
         base_url,
         api_key_env=options.get("key_env", "OPENAI_API_KEY"),
         concurrency=concurrency or _int_option(options, "concurrency", 32, spec),
-        timeout_s=timeout,
+        timeout_s=_seconds_option(options, "timeout", 120.0, spec),
+        connect_timeout_s=_seconds_option(options, "connect_timeout", 10.0, spec),
         retry=RetryPolicy(max_retries=_int_option(options, "retries", 6, spec)),
     )
+
+
+def _seconds_option(options: dict[str, str], name: str, default: float, spec: str) -> float:
+    try:
+        value = float(options.get(name, default))
+    except ValueError:
+        raise OptionError(f"model spec {spec!r}: {name} must be a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise OptionError(f"model spec {spec!r}: {name} must be a positive number of seconds")
+    return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.widgets import Button, DataTable, Static, TextArea
+from textual.worker import WorkerCancelled
 
 from stores.db import make_engine
 from stores.jobs import list_jobs
@@ -30,10 +31,15 @@ async def test_start_job_shows_counters_and_hostile_conversation(tmp_path: Path)
             screen.query_one("#critic").value = f"openai:critic@{server.base_url}"  # type: ignore[attr-defined]
             await pilot.click("#start")
             await pilot.pause()
-            await app.workers.wait_for_complete()
+            # Only the run: the periodic refresh may replace (cancel) its own exclusive worker meanwhile.
+            await app.workers.wait_for_complete([w for w in app.workers if w.group == "synth-run"])
             await pilot.pause()
-            screen.refresh_conversations()
-            await app.workers.wait_for_complete()
+            for _attempt in range(5):  # a periodic refresh may cancel this one; its own result comes too
+                try:
+                    await screen.refresh_conversations().wait()
+                    break
+                except WorkerCancelled:
+                    continue
             await pilot.pause()
             counters = str(screen.query_one("#counters", Static).render())
             assert "pairs 1" in counters and "filtered 1" in counters

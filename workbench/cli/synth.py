@@ -16,11 +16,12 @@ from core.synthesis.driver import ItemFinished, SynthFinished, SynthProgress
 from core.synthesis.instructions import read_instructions
 from core.textsafe import one_line
 from stores.synthesis.runs import add_instructions, all_instruction_ids, list_conversations
-from workbench.cli.common import emit_json, emit_table, engine_of, reader_engine_of, stderr_console
+from workbench.cli.common import emit_json, emit_table, engine_of, fail, reader_engine_of, stderr_console
 from workbench.cli.progress import CommandProgress
 from workbench.jobs.synthesize import (
     SynthConfig,
     check_budget,
+    check_budget_price,
     estimate_run,
     model_names,
     prepare_run,
@@ -30,6 +31,8 @@ from workbench.jobs.synthesize import (
 synth_app = typer.Typer(help="Turn commits and instructions into preference pairs with LLMs.", no_args_is_help=True)
 
 SPEC_HELP = "Model spec: openai:MODEL@URL (key from $OPENAI_API_KEY or ?key_env=VAR), hf:PATH or vllm:SERVER_ID."
+# Exit status of a run that finished but left failed items (1 is bad input, 2 a usage error).
+EXIT_ITEMS_FAILED = 3
 
 
 def progress_line(counters: dict[str, Any]) -> str:
@@ -37,8 +40,8 @@ def progress_line(counters: dict[str, Any]) -> str:
     return (
         f"in flight {counters['in_flight']}  done {counters['done']}  "
         f"pairs {counters['pairs']} / filtered {counters['filtered']} / failed {counters['failed']}  "
-        f"requests {counters['requests']} (cached {counters['cache_hits']})  tokens {counters['tokens']:,}  "
-        f"cost ${counters['cost']:.4f}  {counters['rate']:.2f} items/s"
+        f"requests {counters['requests']} (retries {counters['retries']}, cached {counters['cache_hits']})  "
+        f"tokens {counters['tokens']:,}  cost ${counters['cost']:.4f}  {counters['rate']:.2f} items/s"
     )
 
 
@@ -62,13 +65,27 @@ def _run(ctx: typer.Context, config: SynthConfig, *, estimate_only: bool, as_jso
         c = final.counters
         typer.echo(
             f"job {job_id}: {final.stop_reason}: {c['done']} items this run "
-            f"({c['pairs']} pairs, {c['filtered']} filtered, {c['failed']} failed); "
-            f"{c['requests']} requests, {c['cache_hits']} cache hits, {c['tokens']:,} tokens, ${c['cost']:.4f}"
+            f"({c['pairs']} pairs: {c['new_pairs']} new, {c['duplicate_pairs']} duplicates; "
+            f"{c['filtered']} filtered, {c['failed']} failed); {c['requests']} requests "
+            f"({c['retries']} retries), {c['answers']} answers, {c['cache_hits']} cache hits, "
+            f"{c['tokens']:,} tokens, ${c['cost']:.4f}"
         )
     if final.stop_reason == "budget":
-        stderr_console.print(Text("budget reached: no new requests were started; re-run to resume", style="yellow"))
+        stderr_console.print(Text(budget_line(final.counters, config.budget or ""), style="yellow"), soft_wrap=True)
     elif final.stop_reason == "cancelled":
         stderr_console.print(Text("cancelled; re-run the same command to resume", style="yellow"))
+    if final.counters["failed"]:
+        raise fail(final.counters["failure"], code=EXIT_ITEMS_FAILED)
+
+
+def budget_line(counters: dict[str, Any], budget: str) -> str:
+    """What reaching the budget cost: how far the answers that crossed it went over."""
+    if counters["budget_overshoot_cost"] or "$" in budget or "usd" in budget.lower():
+        spent = f"${counters['cost']:.4f} spent (${counters['budget_overshoot_cost']:.4f} over)"
+    else:
+        spent = f"{counters['tokens']:,} tokens spent ({counters['budget_overshoot_tokens']:,} over)"
+    return (f"budget reached ({budget}): {spent}, by the answer that crossed it and the "
+            f"{counters['budget_in_flight']} requests then in flight; no new requests were started; re-run to resume")
 
 
 async def _drive(engine: Any, config: SynthConfig, key: str) -> tuple[int, SynthFinished]:
@@ -81,7 +98,8 @@ async def _drive(engine: Any, config: SynthConfig, key: str) -> tuple[int, Synth
                 counters = event.counters
                 progress.update(counters["done"], description=progress_line(counters))
             elif isinstance(event, ItemFinished) and event.outcome == "failed" and not tty:
-                stderr_console.print(Text(one_line(f"item {event.item_id} failed: {event.reason}")), soft_wrap=True)
+                line = f"item {event.item_id} failed: {one_line(event.reason, 300)}"
+                stderr_console.print(Text(line), soft_wrap=True)
             elif isinstance(event, SynthFinished):
                 final = event
     assert final is not None
@@ -127,7 +145,11 @@ def commit_instruct_command(
     estimate_only: bool = typer.Option(False, "--estimate", help="Print the cost estimate and stop."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable summary on stdout."),
 ) -> None:
-    """Explain each mined commit, keep the clear improvements, and write a pair from each."""
+    """Explain each mined commit, keep the clear improvements, and write a pair from each.
+
+    Exit status: 0 when every item ended as a pair or filtered; 3 when some items failed (one line on
+    stderr says how many and why; re-running retries the LLM failures); 1 on bad input; 2 on a usage error.
+    """
     config = SynthConfig("commit-instruct", critic=critic, limit=limit, language=language, concurrency=concurrency,
                          budget=budget, strip_comments=not keep_comments)
     _run(ctx, _config(ctx, config, price_in, price_out), estimate_only=estimate_only, as_json=as_json)
@@ -149,12 +171,16 @@ def critic_evol_command(
     estimate_only: bool = typer.Option(False, "--estimate", help="Print the cost estimate and stop."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable summary on stdout."),
 ) -> None:
-    """Draft an answer to each instruction, then let a few-shot critic stop or improve it."""
-    # Options and the instruction file are checked before anything is stored.
-    SynthConfig("critic-evol", critic=critic, draft=draft, limit=limit, concurrency=concurrency,
-                budget=budget).validate()
-    records = read_instructions(instructions, field=field) if instructions is not None else None
+    """Draft an answer to each instruction, then let a few-shot critic stop or improve it.
+
+    Exit status: 0 when every item ended as a pair or filtered; 3 when some items failed (one line on
+    stderr says how many and why; re-running retries the LLM failures); 1 on bad input; 2 on a usage error.
+    """
+    # Options, prices and the instruction file are checked before anything is stored.
     engine = engine_of(ctx)
+    check_budget_price(engine, _config(ctx, SynthConfig("critic-evol", critic=critic, draft=draft, limit=limit,
+                                                        concurrency=concurrency, budget=budget), price_in, price_out))
+    records = read_instructions(instructions, field=field) if instructions is not None else None
     if records is not None:
         ids, added = add_instructions(engine, records, source=str(instructions))
         stderr_console.print(Text(one_line(f"{instructions}: {len(ids)} instructions ({added} new)")), soft_wrap=True)

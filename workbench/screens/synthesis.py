@@ -31,9 +31,11 @@ def counters_text(counters: dict[str, Any]) -> str:
     return (
         f"in flight {counters.get('in_flight', 0)}   done {counters.get('done', 0)}   "
         f"rate {counters.get('rate', 0.0):.2f} items/s\n"
-        f"pairs {counters.get('pairs', 0)}   filtered {counters.get('filtered', 0)}   "
+        f"pairs {counters.get('pairs', 0)} (new {counters.get('new_pairs', 0)}, "
+        f"duplicates {counters.get('duplicate_pairs', 0)})   filtered {counters.get('filtered', 0)}   "
         f"failed {counters.get('failed', 0)}\n"
-        f"requests {counters.get('requests', 0)} (cached {counters.get('cache_hits', 0)})   "
+        f"requests {counters.get('requests', 0)} (retries {counters.get('retries', 0)}, "
+        f"cached {counters.get('cache_hits', 0)})\n"
         f"tokens {counters.get('tokens', 0):,}   cost ${counters.get('cost', 0.0):.4f}"
     )
 
@@ -157,7 +159,9 @@ class SynthesisScreen(Screen[None]):
                     if isinstance(event, SynthProgress):
                         self.post_message(self.Progressed(event.counters))
                     elif isinstance(event, SynthFinished):
-                        self.post_message(self.Progressed(event.counters, f"job {job_id}: {event.stop_reason}"))
+                        failure = event.counters.get("failure") or ""
+                        line = f"job {job_id}: {event.stop_reason}" + (f": {failure}" if failure else "")
+                        self.post_message(self.Progressed(event.counters, line))
 
             asyncio.run(drive())
         except WorkbenchError as exc:
