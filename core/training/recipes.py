@@ -1,4 +1,10 @@
-"""Training recipes: load YAML, validate into frozen models, and derive the DeepSpeed config."""
+"""Training recipes: load YAML, validate into frozen models, and derive the DeepSpeed config.
+
+A recipe trains by supervised fine-tuning (`method: sft`: pairwise preference models as in CodeFavor,
+arXiv 2410.03837 section 3, or a policy on chosen solutions) or by DPO (`method: dpo`: a policy on
+(chosen, rejected) pairs, Rafailov et al. 2023, with Code-Optimise's dynamic pair selection, arXiv
+2406.12502 section 3.3).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,10 @@ from typing import Any
 
 from core.errors import RecipeError
 
-MODELINGS = ("classification", "generation")
+METHODS = ("sft", "dpo")
+MODELINGS = ("classification", "generation", "policy")
+PAIR_SELECTIONS = ("dynamic", "all")
+DPO_LOSSES = ("sigmoid", "ipo", "hinge", "robust")
 SCHEDULES = ("cosine", "linear", "constant")
 OFFLOADS = ("none", "optimizer", "all")
 DEEPSPEED_STAGES = (0, 2, 3)
@@ -31,7 +40,12 @@ class DatasetSpec:
 
 @dataclass(frozen=True, slots=True)
 class Hyperparameters:
-    """Optimisation settings; the defaults are the paper's."""
+    """Optimisation settings; the defaults are the paper's.
+
+    `batch_size` and `micro_batch_size` count training sequences per optimizer step and per forward pass
+    on one device. With `packing` (SFT only) a sequence is a row of up to `sequence_length` tokens holding
+    several examples, each attending only to itself; without it, a sequence is one example.
+    """
 
     batch_size: int = 32
     micro_batch_size: int = 4
@@ -59,6 +73,19 @@ class DeepSpeedSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class DpoSpec:
+    """DPO settings: the KL weight beta, the loss, and how pairs are drawn each epoch.
+
+    `pair_selection: dynamic` draws one new (chosen, rejected) pair per problem (`group`) at every epoch,
+    seeded (Code-Optimise, arXiv 2406.12502 section 3.3); `all` trains on every pair every epoch.
+    """
+
+    beta: float = 0.1
+    loss_type: str = "sigmoid"
+    pair_selection: str = "dynamic"
+
+
+@dataclass(frozen=True, slots=True)
 class TrainRecipe:
     """Everything a training run needs, validated."""
 
@@ -72,6 +99,8 @@ class TrainRecipe:
     seed: int = 42
     gguf_file: str | None = None
     source_path: str | None = None
+    method: str = "sft"
+    dpo: DpoSpec = field(default_factory=DpoSpec)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (what the trainer subprocess reads)."""
@@ -79,8 +108,8 @@ class TrainRecipe:
 
 
 _TOP_KEYS = {
-    "name", "base_model", "gguf_file", "modeling", "datasets", "hyperparameters", "deepspeed", "seed",
-    "output_dir",
+    "name", "base_model", "gguf_file", "method", "modeling", "datasets", "hyperparameters", "deepspeed", "dpo",
+    "seed", "output_dir",
 }
 _HYPER_TYPES: dict[str, type] = {
     "batch_size": int, "micro_batch_size": int, "sequence_length": int, "packing": bool,
@@ -118,9 +147,16 @@ def parse_train_recipe(data: Any, *, source: str = "<recipe>") -> TrainRecipe:
     base_model = data.get("base_model")
     if not isinstance(base_model, str) or not base_model.strip():
         raise err("base_model", "set it to a model folder or a hub id such as mistralai/Mistral-7B-Instruct-v0.2")
-    modeling = data.get("modeling", "classification")
+    method = data.get("method", "sft")
+    if method not in METHODS:
+        raise err("method", f"must be one of {', '.join(METHODS)}, not {method!r}")
+    modeling = data.get("modeling", "policy" if method == "dpo" else "classification")
     if modeling not in MODELINGS:
         raise err("modeling", f"must be one of {', '.join(MODELINGS)}, not {modeling!r}")
+    if method == "dpo" and modeling != "policy":
+        raise err("modeling", "DPO trains a policy: set modeling to policy (or leave it out)")
+    if data.get("dpo") is not None and method != "dpo":
+        raise err("dpo", "DPO settings need method: dpo")
     datasets = _parse_datasets(data.get("datasets"), err)
     name = data.get("name") or Path(source).stem
     if not isinstance(name, str):
@@ -134,17 +170,25 @@ def parse_train_recipe(data: Any, *, source: str = "<recipe>") -> TrainRecipe:
     seed = data.get("seed", 42)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise err("seed", "must be an integer")
+    hyper_data = data.get("hyperparameters") or {}
+    hyperparameters = _parse_hyper(hyper_data, err)
+    if method == "dpo":
+        if isinstance(hyper_data, dict) and hyper_data.get("packing") is True:
+            raise err("hyperparameters.packing", "DPO batches whole pairs and cannot pack; set packing: false")
+        hyperparameters = replace(hyperparameters, packing=False)
     return TrainRecipe(
         name=name,
         base_model=base_model,
         modeling=modeling,
         datasets=datasets,
         output_dir=output_dir,
-        hyperparameters=_parse_hyper(data.get("hyperparameters") or {}, err),
+        hyperparameters=hyperparameters,
         deepspeed=_parse_deepspeed(data.get("deepspeed") or {}, err),
         seed=seed,
         gguf_file=gguf_file,
         source_path=source,
+        method=method,
+        dpo=_parse_dpo(data.get("dpo") or {}, err),
     )
 
 
@@ -238,6 +282,24 @@ def _parse_deepspeed(value: Any, err: Any) -> DeepSpeedSpec:
     return DeepSpeedSpec(stage=int(stage), offload=str(offload))
 
 
+def _parse_dpo(value: Any, err: Any) -> DpoSpec:
+    if not isinstance(value, dict):
+        raise err("dpo", "must be a mapping such as {beta: 0.1, pair_selection: dynamic}")
+    extra = sorted(set(map(str, value)) - {"beta", "loss_type", "pair_selection"})
+    if extra:
+        raise err(f"dpo.{extra[0]}", "unknown key; use beta, loss_type and pair_selection")
+    beta = value.get("beta", 0.1)
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 < beta < math.inf:
+        raise err("dpo.beta", "must be a positive number (0.1 is usual)")
+    loss_type = value.get("loss_type", "sigmoid")
+    if loss_type not in DPO_LOSSES:
+        raise err("dpo.loss_type", f"must be one of {', '.join(DPO_LOSSES)}")
+    selection = value.get("pair_selection", "dynamic")
+    if selection not in PAIR_SELECTIONS:
+        raise err("dpo.pair_selection", f"must be one of {', '.join(PAIR_SELECTIONS)}")
+    return DpoSpec(beta=float(beta), loss_type=str(loss_type), pair_selection=str(selection))
+
+
 def recipe_from_dict(data: dict[str, Any]) -> TrainRecipe:
     """Rebuild a recipe from `TrainRecipe.to_dict()` output (the trainer's input file)."""
     return TrainRecipe(
@@ -251,15 +313,23 @@ def recipe_from_dict(data: dict[str, Any]) -> TrainRecipe:
         seed=data.get("seed", 42),
         gguf_file=data.get("gguf_file"),
         source_path=data.get("source_path"),
+        method=data.get("method", "sft"),
+        dpo=DpoSpec(**data.get("dpo", {})),
     )
 
 
-def deepspeed_config(recipe: TrainRecipe, world_size: int = 1) -> dict[str, Any] | None:
-    """The DeepSpeed JSON config for a recipe, or None when the recipe trains without DeepSpeed."""
-    spec, hyper = recipe.deepspeed, recipe.hyperparameters
+def deepspeed_config(recipe: TrainRecipe) -> dict[str, Any] | None:
+    """The DeepSpeed JSON config of a recipe, or None when the recipe trains without DeepSpeed.
+
+    Only the ZeRO stage and offloading are set here; every "auto" value (batch sizes, accumulation,
+    clipping, bf16, bucket sizes) is filled by the transformers Trainer from the same recipe, so the
+    two can never disagree.
+    """
+    spec = recipe.deepspeed
     if spec.stage == 0:
         return None
-    zero: dict[str, Any] = {"stage": spec.stage, "overlap_comm": True, "contiguous_gradients": True}
+    zero: dict[str, Any] = {"stage": spec.stage, "overlap_comm": True, "contiguous_gradients": True,
+                            "reduce_bucket_size": "auto"}
     if spec.offload in ("optimizer", "all"):
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
     if spec.offload == "all":
@@ -267,13 +337,14 @@ def deepspeed_config(recipe: TrainRecipe, world_size: int = 1) -> dict[str, Any]
     if spec.stage == 3:
         # Without this a ZeRO-3 save writes empty placeholder tensors instead of the weights.
         zero["stage3_gather_16bit_weights_on_model_save"] = True
-    accumulation = max(1, hyper.batch_size // (hyper.micro_batch_size * max(1, world_size)))
+        zero["stage3_prefetch_bucket_size"] = "auto"
+        zero["stage3_param_persistence_threshold"] = "auto"
     return {
-        "train_micro_batch_size_per_gpu": hyper.micro_batch_size,
-        "gradient_accumulation_steps": accumulation,
-        "train_batch_size": hyper.micro_batch_size * accumulation * max(1, world_size),
-        "gradient_clipping": hyper.max_grad_norm,
-        "bf16": {"enabled": hyper.bf16},
+        "train_micro_batch_size_per_gpu": "auto",
+        "gradient_accumulation_steps": "auto",
+        "train_batch_size": "auto",
+        "gradient_clipping": "auto",
+        "bf16": {"enabled": "auto"},
         "zero_optimization": zero,
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,

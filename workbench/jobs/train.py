@@ -13,7 +13,8 @@ from sqlalchemy.engine import Engine
 
 from core.errors import OptionError, RecipeError
 from core.training.recipes import TrainRecipe
-from core.training.runs import EVENTS_FILE, LOG_FILE, TrainRunInfo, trainer_command
+from core.training.revision import model_revision
+from core.training.runs import EVENTS_FILE, LOG_FILE, STOP_FILE, TrainRunInfo, launch_files, trainer_command
 from stores.jobs import create_job, update_job
 from stores.training.exports import export_folder
 from stores.training.runs import WATCH_LOG, create_train_run, get_train_run, list_train_runs
@@ -59,11 +60,16 @@ def start_training(
     busy = [run.job_id for run in list_train_runs(engine, limit=1000) if run.is_active and run.run_dir == str(run_dir)]
     if busy:
         raise OptionError(f"run {busy[0]} is still training in {run_dir}; cancel it or change output_dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
     command = trainer_command(recipe, run_dir, gpus=gpus, nodes=nodes, hostfile=hostfile)
+    files = launch_files(recipe, run_dir, gpus=gpus, nodes=nodes, hostfile=hostfile)
+    revision = model_revision(recipe.base_model, recipe.gguf_file)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / STOP_FILE).unlink(missing_ok=True)  # a cancelled run's request must not stop its resumption
     (run_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2), encoding="utf-8")
+    for name, text in files.items():
+        (run_dir / name).write_text(text, encoding="utf-8")
     params = {"recipe": recipe.source_path, "run_dir": str(run_dir), "gpus": gpus, "nodes": nodes,
-              "command": " ".join(command)}
+              "command": " ".join(command), "launch_files": sorted(files), **revision.to_lineage()}
     job_id = create_job(engine, "train", f"train {recipe.name}", params, log_path=str(run_dir / LOG_FILE))
     events = run_dir / EVENTS_FILE
     # A resumed folder already holds the earlier run's events; this run's rows start after them.
