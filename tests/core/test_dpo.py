@@ -6,11 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from core.errors import RecipeError
 from core.training.preference import draw_pairs, group_members, prompt_group, read_preference_records
 from core.training.recipes import load_train_recipe, parse_train_recipe
 from tests.train_fixtures import write_preference_pairs, write_recipe
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "train"
 
 
 def test_each_epoch_draws_one_pair_per_group_seeded() -> None:
@@ -87,6 +90,28 @@ def test_dpo_draws_a_new_pair_per_problem_each_epoch_and_logs_it(tiny_model_dir:
     assert _events(tmp_path / "run", "checkpoint")[-1]["verified"] is True
 
 
+def _shipped(name: str, model_dir: Path, data: Path, out: Path, recipe_path: Path) -> Path:
+    """A shipped recipe pointed at the tiny offline model and a temporary export."""
+    raw = yaml.safe_load((RECIPES / name).read_text(encoding="utf-8"))
+    raw.update(base_model=str(model_dir), datasets=[str(data)], output_dir=str(out))
+    recipe_path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return recipe_path
+
+
+def test_the_shipped_dpo_smoke_recipe_runs_with_the_tiny_model(tiny_model_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("trl")
+    from core.training.trainer import train
+
+    data = write_preference_pairs(tmp_path / "dpo" / "train.jsonl", groups=4, pairs_per_group=3)
+    recipe = load_train_recipe(_shipped("smollm2-135m-dpo-code-optimise-cpu-smoke.yaml", tiny_model_dir, data,
+                                        tmp_path / "run", tmp_path / "r.yaml"))
+    outcome = train(recipe, tmp_path / "run")
+    assert outcome.state == "done" and outcome.step == recipe.hyperparameters.max_steps
+    epochs = [draw["epoch"] for draw in _events(tmp_path / "run", "pair_draw")]
+    assert epochs == list(range(len(epochs))) and len(epochs) >= 2  # one logged draw per epoch
+    assert _events(tmp_path / "run", "checkpoint")[-1]["verified"] is True
+
+
 def test_sft_on_chosen_solutions_learns_each_distinct_solution_once(tiny_model_dir: Path, tmp_path: Path) -> None:
     pytest.importorskip("trl")
     from core.training.train_data import read_examples
@@ -95,8 +120,9 @@ def test_sft_on_chosen_solutions_learns_each_distinct_solution_once(tiny_model_d
     data = write_preference_pairs(tmp_path / "dpo" / "train.jsonl", groups=4, pairs_per_group=3)
     examples = read_examples(data, "policy")
     assert len(examples) == 4 and all(example.target.startswith("def f") for example in examples)
-    recipe_path = write_recipe(tmp_path / "r.yaml", tiny_model_dir, data, tmp_path / "run", modeling="policy",
-                               batch_size=4, micro_batch_size=2, max_steps=2)
-    outcome = train(load_train_recipe(recipe_path), tmp_path / "run")
-    assert outcome.state == "done" and outcome.step == 2
+    recipe = load_train_recipe(_shipped("smollm2-135m-sft-code-optimise-cpu-smoke.yaml", tiny_model_dir, data,
+                                        tmp_path / "run", tmp_path / "r.yaml"))
+    assert (recipe.method, recipe.modeling) == ("sft", "policy")
+    outcome = train(recipe, tmp_path / "run")
+    assert outcome.state == "done" and outcome.step == recipe.hyperparameters.max_steps
     assert _events(tmp_path / "run", "info")[0]["message"].startswith("4 examples")
