@@ -98,6 +98,12 @@ def _check_launch(recipe: TrainRecipe, gpus: int, nodes: int, hostfile: Path | N
         )
     if nodes > 1 and hostfile is None:
         raise OptionError(f"{nodes} nodes need --hostfile (one 'host slots=N' line per node)")
+    hyper, processes = recipe.hyperparameters, max(1, gpus) * nodes
+    if hyper.batch_size % (hyper.micro_batch_size * processes):
+        raise OptionError(
+            f"{recipe.source_path}: key 'hyperparameters.batch_size': {hyper.batch_size} is not a multiple of "
+            f"micro_batch_size {hyper.micro_batch_size} x {processes} processes; change one of them or --gpus"
+        )
     if recipe.deepspeed.stage and importlib.util.find_spec("deepspeed") is None:
         raise OptionError(
             f"{recipe.source_path}: deepspeed.stage is {recipe.deepspeed.stage} but DeepSpeed is not installed; "

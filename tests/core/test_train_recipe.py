@@ -100,6 +100,8 @@ def test_launcher_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     launched = ["py", "-m", "accelerate.commands.launch", "--config_file", str(tmp_path / "accelerate.yaml"),
                 "--module", "core.training.train_main", str(tmp_path)]
     assert trainer_command(plain, tmp_path, gpus=2, python="py") == launched  # DDP on the GPUs of one node
+    with pytest.raises(OptionError, match="'hyperparameters.batch_size': 32 is not a multiple of micro_batch_size 4 x 3"):
+        trainer_command(plain, tmp_path, gpus=3)
     with pytest.raises(OptionError, match="key 'deepspeed.stage'"):
         trainer_command(plain, tmp_path, gpus=2, nodes=2, hostfile=Path("hosts"))
     zero3 = parse_train_recipe({**BASE, "deepspeed": {"stage": 3}}, source="r.yaml")

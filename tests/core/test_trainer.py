@@ -36,7 +36,9 @@ def test_tiny_model_loss_goes_down_in_20_steps_and_checkpoint_verifies(tiny_mode
     assert (Path(outcome.checkpoint or "") / "verified.json").is_file()
 
 
-def test_resume_continues_from_the_last_checkpoint(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_resume_continues_from_the_last_checkpoint(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from core.training.trainer import latest_checkpoint, train
 
     data = write_export(tmp_path / "train.jsonl", copies=2)
@@ -46,8 +48,18 @@ def test_resume_continues_from_the_last_checkpoint(tiny_model_dir: Path, tmp_pat
     first = train(load_train_recipe(recipe_path), tmp_path / "run", should_stop=lambda: next(answers, True))
     assert first.state == "cancelled" and first.step == 2
     assert latest_checkpoint(tmp_path / "run") == tmp_path / "run" / "checkpoints" / "checkpoint-2"
+    loads: list[dict] = []
+    real_load = torch.load
+
+    def recording_load(*args: object, **kwargs: object) -> object:
+        loads.append(dict(kwargs))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", recording_load)
     second = train(load_train_recipe(recipe_path), tmp_path / "run")
     assert second.state == "done" and second.step == 4
+    # Optimizer, scheduler and RNG states come back through torch.load, never able to run code.
+    assert len(loads) >= 3 and all(kwargs.get("weights_only") is True for kwargs in loads)
     resumed = [e for e in _events(tmp_path / "run", "status") if e["state"] == "resumed"]
     assert resumed and resumed[0]["step"] == 2
     assert [event["step"] for event in _events(tmp_path / "run", "metric")] == [1, 2, 3, 4]
