@@ -48,9 +48,10 @@ def load_model(source: str, gguf_file: str | None, dtype: torch.dtype, attention
     extra = {"gguf_file": gguf_file} if gguf_file else {}
     tokenizer = AutoTokenizer.from_pretrained(source, **extra)
     model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, attn_implementation=attention, **extra)
-    if gguf_file and getattr(model, "hf_quantizer", None) is not None:
+    quantizer: Any = getattr(model, "hf_quantizer", None)
+    if gguf_file and quantizer is not None:
         # GGUF weights are de-quantized on load; still marked quantized, the model refuses to train and to save.
-        model.hf_quantizer.remove_quantization_config(model)
+        quantizer.remove_quantization_config(model)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer, model

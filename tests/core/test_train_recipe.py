@@ -104,7 +104,8 @@ def test_launcher_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         trainer_command(plain, tmp_path, gpus=3)
     with pytest.raises(OptionError, match="key 'deepspeed.stage'"):
         trainer_command(plain, tmp_path, gpus=2, nodes=2, hostfile=Path("hosts"))
-    zero3 = parse_train_recipe({**BASE, "deepspeed": {"stage": 3}}, source="r.yaml")
+    zero3 = parse_train_recipe({**BASE, "deepspeed": {"stage": 3}, "hyperparameters": {"micro_batch_size": 1}},
+                               source="r.yaml")
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "deepspeed" else real_find_spec(name, *a))
@@ -133,7 +134,8 @@ def test_launch_files_are_accelerate_and_deepspeed_configs(tmp_path: Path, monke
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: object() if name == "deepspeed" else real_find_spec(name, *a))
-    zero3 = parse_train_recipe({**BASE, "deepspeed": {"stage": 3}}, source="r.yaml")
+    zero3 = parse_train_recipe({**BASE, "deepspeed": {"stage": 3}, "hyperparameters": {"micro_batch_size": 2}},
+                               source="r.yaml")
     files = launch_files(zero3, tmp_path, gpus=8, nodes=2, hostfile=Path("/shared/hosts"))
     (tmp_path / "accelerate.yaml").write_text(files["accelerate.yaml"])
     config = load_config_from_file(str(tmp_path / "accelerate.yaml"))
