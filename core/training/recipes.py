@@ -44,7 +44,10 @@ class Hyperparameters:
 
     `batch_size` and `micro_batch_size` count training sequences per optimizer step and per forward pass
     on one device. With `packing` (SFT only) a sequence is a row of up to `sequence_length` tokens holding
-    several examples, each attending only to itself; without it, a sequence is one example.
+    several examples, each attending only to itself; without it, a sequence is one example. Rows are what
+    the CodeFavor reference counts too: it trains with axolotl's sample packing, micro_batch_size 4 on
+    8 GPUs for its batch of 32, sequence_len 2048 (amazon-science/llm-code-preference,
+    scripts/axolotl/recipe/).
     """
 
     batch_size: int = 32
