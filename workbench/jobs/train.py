@@ -14,7 +14,16 @@ from sqlalchemy.engine import Engine
 from core.errors import OptionError, RecipeError
 from core.training.recipes import TrainRecipe
 from core.training.revision import model_revision
-from core.training.runs import EVENTS_FILE, LOG_FILE, STOP_FILE, TrainRunInfo, launch_files, trainer_command
+from core.training.runs import (
+    ACCELERATE_CONFIG,
+    DEEPSPEED_CONFIG,
+    EVENTS_FILE,
+    LOG_FILE,
+    STOP_FILE,
+    TrainRunInfo,
+    launch_files,
+    trainer_command,
+)
 from stores.jobs import create_job, update_job
 from stores.training.exports import export_folder
 from stores.training.runs import WATCH_LOG, create_train_run, get_train_run, list_train_runs
@@ -66,6 +75,8 @@ def start_training(
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / STOP_FILE).unlink(missing_ok=True)  # a cancelled run's request must not stop its resumption
     (run_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2), encoding="utf-8")
+    for name in (ACCELERATE_CONFIG, DEEPSPEED_CONFIG):  # an earlier run's launch files must not mislead
+        (run_dir / name).unlink(missing_ok=True)
     for name, text in files.items():
         (run_dir / name).write_text(text, encoding="utf-8")
     params = {"recipe": recipe.source_path, "run_dir": str(run_dir), "gpus": gpus, "nodes": nodes,
