@@ -98,6 +98,8 @@ def _check_launch(recipe: TrainRecipe, gpus: int, nodes: int, hostfile: Path | N
         )
     if nodes > 1 and hostfile is None:
         raise OptionError(f"{nodes} nodes need --hostfile (one 'host slots=N' line per node)")
+    if hostfile is not None and not hostfile.expanduser().is_file():
+        raise OptionError(f"--hostfile {hostfile}: no such file")
     hyper, processes = recipe.hyperparameters, max(1, gpus) * nodes
     if hyper.batch_size % (hyper.micro_batch_size * processes):
         raise OptionError(
@@ -143,7 +145,8 @@ def launch_files(
         deepspeed: dict[str, Any] = {"deepspeed_config_file": str(run_dir / DEEPSPEED_CONFIG),
                                      "zero3_init_flag": recipe.deepspeed.stage == 3}
         if nodes > 1:
-            deepspeed.update(deepspeed_multinode_launcher="pdsh", deepspeed_hostfile=str(hostfile))
+            deepspeed.update(deepspeed_multinode_launcher="pdsh",
+                             deepspeed_hostfile=str(Path(str(hostfile)).expanduser().resolve()))
         config["deepspeed_config"] = deepspeed
         files[DEEPSPEED_CONFIG] = json.dumps(ds_config, indent=2) + "\n"
     # JSON is valid YAML, and needs no YAML writer here.

@@ -9,7 +9,9 @@ position ids restarting per example, SDPA over one block-diagonal mask per row),
 baseline. Without --model it builds a small random-init Llama (hidden 128, 2 layers) with the test
 tokenizer. Example lengths follow code pairs: a pairwise prompt around two snippets of 5-60 lines.
 Prints real (non-padding) tokens per second of each, best of --rounds interleaved rounds (the first
-step of each run warms up and is not timed), and the ratios; no assertion.
+step of each run warms up and is not timed), and the ratios; no assertion. On CPU the seconds are the
+process's CPU seconds (torch limited to one thread), so other work on a shared machine does not skew
+the ratios; on a GPU they are wall-clock seconds after a synchronize.
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ import torch
 from core.evaluation.prompts import classification_prompt
 from core.training.packing import IGNORE, Encoded, completion_columns, encode
 from core.training.train_data import TrainExample
+
+def clock() -> float:
+    """CPU seconds of this process on CPU, wall-clock seconds after the GPU's queue drains on CUDA."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+        return time.perf_counter()
+    return time.process_time()
+
 
 LINES = ["    total = total + values[index] * weight", "for index in range(len(values)):",
          "if value is None:\n        return default", "result.append(transform(item))", "import os, sys"]
@@ -102,13 +112,13 @@ def hand_written(model_dir: Path, items: list[Encoded], packing: bool, args: arg
     batches = [_collate(rows[start:start + args.rows], pad_id, packing) for start in range(0, len(rows), args.rows)]
     tokens, seconds = 0, 0.0
     for step in range(args.steps + 1):
-        started = time.perf_counter()
+        started = clock()
         for batch in batches:
             _summed_target_loss(model, {key: value.to(device) for key, value in batch.items()}).backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if step:
-            seconds += time.perf_counter() - started
+            seconds += clock() - started
             tokens += sum(len(item.input_ids) for item in items)
     return tokens / seconds
 
@@ -127,7 +137,7 @@ def trl_trainer(model_dir: Path, items: list[Encoded], packing: bool, args: argp
             self.marks: list[tuple[float, int]] = []
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            self.marks.append((time.perf_counter(), state.num_input_tokens_seen))
+            self.marks.append((clock(), state.num_input_tokens_seen))
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     attention = packed_attention_implementation() if packing else "sdpa"
@@ -139,11 +149,11 @@ def trl_trainer(model_dir: Path, items: list[Encoded], packing: bool, args: argp
         packing_strategy="bfd", max_length=args.seq if packing else None, include_num_input_tokens_seen="non_padding",
         seed=0, use_cpu=not torch.cuda.is_available(),
     )
-    clock = StepClock()
-    trainer = SFTTrainer(model=model, args=config, processing_class=tokenizer, callbacks=[clock],
+    step_clock = StepClock()
+    trainer = SFTTrainer(model=model, args=config, processing_class=tokenizer, callbacks=[step_clock],
                          train_dataset=Dataset.from_dict(completion_columns(items)))
     trainer.train()
-    (first_time, first_tokens), (last_time, last_tokens) = clock.marks[0], clock.marks[-1]
+    (first_time, first_tokens), (last_time, last_tokens) = step_clock.marks[0], step_clock.marks[-1]
     return (last_tokens - first_tokens) / (last_time - first_time)
 
 
@@ -154,7 +164,7 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=48)
     parser.add_argument("--seq", type=int, default=2048)
     parser.add_argument("--rows", type=int, default=4, help="sequences per micro batch")
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the best of each is kept")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best of each is kept")
     args = parser.parse_args()
     torch.set_num_threads(1)
     import datasets

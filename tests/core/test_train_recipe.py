@@ -102,8 +102,10 @@ def test_launcher_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert trainer_command(plain, tmp_path, gpus=2, python="py") == launched  # DDP on the GPUs of one node
     with pytest.raises(OptionError, match="'hyperparameters.batch_size': 32 is not a multiple of micro_batch_size 4 x 3"):
         trainer_command(plain, tmp_path, gpus=3)
+    hosts = tmp_path / "hosts"
+    hosts.write_text("node1 slots=8\nnode2 slots=8\n")
     with pytest.raises(OptionError, match="key 'deepspeed.stage'"):
-        trainer_command(plain, tmp_path, gpus=2, nodes=2, hostfile=Path("hosts"))
+        trainer_command(plain, tmp_path, gpus=2, nodes=2, hostfile=hosts)
     zero3 = parse_train_recipe({**BASE, "deepspeed": {"stage": 3}, "hyperparameters": {"micro_batch_size": 1}},
                                source="r.yaml")
     real_find_spec = importlib.util.find_spec
@@ -114,7 +116,9 @@ def test_launcher_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "deepspeed" else None)
     with pytest.raises(OptionError, match="--hostfile"):
         trainer_command(zero3, tmp_path, gpus=8, nodes=2)
-    command = trainer_command(zero3, tmp_path, gpus=8, nodes=2, hostfile=Path("hosts"), python=sys.executable)
+    with pytest.raises(OptionError, match="--hostfile nowhere: no such file"):
+        trainer_command(zero3, tmp_path, gpus=8, nodes=2, hostfile=Path("nowhere"))
+    command = trainer_command(zero3, tmp_path, gpus=8, nodes=2, hostfile=hosts, python=sys.executable)
     assert command[1:] == launched[1:]
 
 
@@ -136,12 +140,14 @@ def test_launch_files_are_accelerate_and_deepspeed_configs(tmp_path: Path, monke
                         lambda name, *a: object() if name == "deepspeed" else real_find_spec(name, *a))
     zero3 = parse_train_recipe({**BASE, "deepspeed": {"stage": 3}, "hyperparameters": {"micro_batch_size": 2}},
                                source="r.yaml")
-    files = launch_files(zero3, tmp_path, gpus=8, nodes=2, hostfile=Path("/shared/hosts"))
+    hosts = tmp_path / "hosts"
+    hosts.write_text("node1 slots=8\nnode2 slots=8\n")
+    files = launch_files(zero3, tmp_path, gpus=8, nodes=2, hostfile=hosts)
     (tmp_path / "accelerate.yaml").write_text(files["accelerate.yaml"])
     config = load_config_from_file(str(tmp_path / "accelerate.yaml"))
     assert (config.distributed_type, config.num_processes, config.num_machines) == ("DEEPSPEED", 16, 2)
     assert config.deepspeed_config == {
         "deepspeed_config_file": str(tmp_path / "deepspeed.json"), "zero3_init_flag": True,
-        "deepspeed_multinode_launcher": "pdsh", "deepspeed_hostfile": "/shared/hosts",
+        "deepspeed_multinode_launcher": "pdsh", "deepspeed_hostfile": str(hosts),
     }
     assert json.loads(files["deepspeed.json"])["zero_optimization"]["stage"] == 3
