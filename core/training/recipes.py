@@ -1,4 +1,10 @@
-"""Training recipes: load YAML, validate into frozen pydantic dataclasses, and derive the DeepSpeed config."""
+"""Training recipes: load YAML, validate into frozen pydantic dataclasses, and derive the DeepSpeed config.
+
+A recipe trains by supervised fine-tuning (`method: sft`: pairwise preference models as in CodeFavor,
+arXiv 2410.03837 section 3, or a policy on chosen solutions) or by DPO (`method: dpo`: a policy on
+(chosen, rejected) pairs, Rafailov et al. 2023, with Code-Optimise's dynamic pair selection, arXiv
+2406.12502 section 3.3).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,10 @@ from pydantic.dataclasses import dataclass
 from core.config import FieldProblem, KeyPath, YamlDocument, read_yaml, validate_document
 from core.errors import OptionError, RecipeError
 
-MODELINGS = ("classification", "generation")
+METHODS = ("sft", "dpo")
+MODELINGS = ("classification", "generation", "policy")
+PAIR_SELECTIONS = ("dynamic", "all")
+DPO_LOSSES = ("sigmoid", "ipo", "hinge", "robust")
 SCHEDULES = ("cosine", "linear", "constant")
 OFFLOADS = ("none", "optimizer", "all")
 DEEPSPEED_STAGES = (0, 2, 3)
@@ -70,6 +79,13 @@ class Hyperparameters:
     (amazon-science/llm-code-preference, scripts/axolotl/recipe/*/*.yaml: num_epochs, learning_rate,
     micro_batch_size x gradient_accumulation_steps x 8 GPUs, sequence_len, warmup_steps, lr_scheduler,
     weight_decay, max_grad_norm). `micro_batch_size` is a per-device memory setting, not the paper's.
+
+    `batch_size` and `micro_batch_size` count training sequences per optimizer step and per forward pass
+    on one device. With `packing` (SFT only) a sequence is a row of up to `sequence_length` tokens holding
+    several examples, each attending only to itself; without it, a sequence is one example. Rows are what
+    the CodeFavor reference counts too: it trains with axolotl's sample packing, micro_batch_size 4 on
+    8 GPUs for its batch of 32, sequence_len 2048 (amazon-science/llm-code-preference,
+    scripts/axolotl/recipe/).
     """
 
     batch_size: Annotated[int, Strict(), Field(gt=0, le=MAX_SEQUENCE_LENGTH)] = 32
@@ -109,12 +125,25 @@ class DeepSpeedSpec:
 
 
 @dataclass(frozen=True, slots=True, config=_CONFIG)
+class DpoSpec:
+    """DPO settings: the KL weight beta, the loss, and how pairs are drawn each epoch.
+
+    `pair_selection: dynamic` draws one new (chosen, rejected) pair per problem (`group`) at every epoch,
+    seeded (Code-Optimise, arXiv 2406.12502 section 3.3); `all` trains on every pair every epoch.
+    """
+
+    beta: PositiveFloat = 0.1
+    loss_type: Literal["sigmoid", "ipo", "hinge", "robust"] = "sigmoid"
+    pair_selection: Literal["dynamic", "all"] = "dynamic"
+
+
+@dataclass(frozen=True, slots=True, config=_CONFIG)
 class TrainRecipe:
     """Everything a training run needs, validated."""
 
     name: Text
     base_model: Text
-    modeling: Literal["classification", "generation"]
+    modeling: Literal["classification", "generation", "policy"]
     datasets: Annotated[tuple[Annotated[DatasetSpec, BeforeValidator(_path_shorthand)], ...], Field(min_length=1)]
     output_dir: Text
     hyperparameters: Annotated[Hyperparameters, BeforeValidator(_empty_as_default)] = Field(
@@ -123,6 +152,8 @@ class TrainRecipe:
     seed: Int = 42
     gguf_file: Text | None = None
     source_path: str | None = None
+    method: Literal["sft", "dpo"] = "sft"
+    dpo: Annotated[DpoSpec, BeforeValidator(_empty_as_default)] = Field(default_factory=DpoSpec)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (what the trainer subprocess reads; `recipe_from_dict` reads it back)."""
@@ -154,6 +185,8 @@ def _known_keys(path: KeyPath) -> tuple[str, ...]:
         return tuple(f.name for f in fields(Hyperparameters))
     if path[0] == "deepspeed":
         return ("stage", "offload")
+    if path[0] == "dpo":
+        return tuple(f.name for f in fields(DpoSpec))
     return ()
 
 
@@ -179,14 +212,27 @@ def _validate(document: YamlDocument) -> TrainRecipe:
     if "source_path" in values:
         raise RecipeError(f"{document.where(('source_path',), key=True)}: source_path: unknown key; "
                           f"known keys: {', '.join(sorted(_FILE_KEYS))}")
-    # The name defaults to the file's; the output folder to runs/NAME; the modeling to classification.
+    # The name defaults to the file's; the output folder to runs/NAME; the modeling to classification
+    # (a policy for DPO).
     if values.get("name") is None:
         values["name"] = Path(document.source).stem
     if values.get("output_dir") is None and isinstance(values["name"], str):
         values["output_dir"] = f"runs/{values['name']}"
-    values.setdefault("modeling", "classification")
+    dpo = values.get("method") == "dpo"
+    values.setdefault("modeling", "policy" if dpo else "classification")
     values["source_path"] = document.source
+    hyper = values.get("hyperparameters")
+    if dpo and isinstance(hyper, dict) and hyper.get("packing") is True:
+        raise RecipeError(f"{document.where(('hyperparameters', 'packing'))}: hyperparameters.packing: DPO batches "
+                          "whole pairs and cannot pack; set packing: false")
+    if dpo:  # pairs are never packed, so the default (packing on) does not apply
+        values["hyperparameters"] = {**(hyper if isinstance(hyper, dict) else {}), "packing": False}
     recipe = validate_document(_RECIPE, document, values, known_keys=_known_keys, hints=_HINTS)
+    if recipe.method == "dpo" and recipe.modeling != "policy":
+        raise RecipeError(f"{document.where(('modeling',))}: modeling: DPO trains a policy: set modeling to "
+                          "policy (or leave it out)")
+    if "dpo" in values and values["dpo"] is not None and recipe.method != "dpo":
+        raise RecipeError(f"{document.where(('dpo',), key=True)}: dpo: DPO settings need method: dpo")
     for index, spec in enumerate(recipe.datasets):
         if spec.path is not None and spec.export_id is not None:
             raise RecipeError(f"{document.where(('datasets', index))}: datasets[{index}]: give exactly one of "
@@ -222,12 +268,18 @@ def check_base_model(recipe: TrainRecipe) -> None:
                           f"is longer than the base model's context ({limit} tokens in its config.json)")
 
 
-def deepspeed_config(recipe: TrainRecipe, world_size: int = 1) -> dict[str, Any] | None:
-    """The DeepSpeed JSON config for a recipe, or None when the recipe trains without DeepSpeed."""
-    spec, hyper = recipe.deepspeed, recipe.hyperparameters
+def deepspeed_config(recipe: TrainRecipe) -> dict[str, Any] | None:
+    """The DeepSpeed JSON config of a recipe, or None when the recipe trains without DeepSpeed.
+
+    Only the ZeRO stage and offloading are set here; every "auto" value (batch sizes, accumulation,
+    clipping, bf16, bucket sizes) is filled by the transformers Trainer from the same recipe, so the
+    two can never disagree.
+    """
+    spec = recipe.deepspeed
     if spec.stage == 0:
         return None
-    zero: dict[str, Any] = {"stage": spec.stage, "overlap_comm": True, "contiguous_gradients": True}
+    zero: dict[str, Any] = {"stage": spec.stage, "overlap_comm": True, "contiguous_gradients": True,
+                            "reduce_bucket_size": "auto"}
     if spec.offload in ("optimizer", "all"):
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
     if spec.offload == "all":
@@ -235,13 +287,14 @@ def deepspeed_config(recipe: TrainRecipe, world_size: int = 1) -> dict[str, Any]
     if spec.stage == 3:
         # Without this a ZeRO-3 save writes empty placeholder tensors instead of the weights.
         zero["stage3_gather_16bit_weights_on_model_save"] = True
-    accumulation = max(1, hyper.batch_size // (hyper.micro_batch_size * max(1, world_size)))
+        zero["stage3_prefetch_bucket_size"] = "auto"
+        zero["stage3_param_persistence_threshold"] = "auto"
     return {
-        "train_micro_batch_size_per_gpu": hyper.micro_batch_size,
-        "gradient_accumulation_steps": accumulation,
-        "train_batch_size": hyper.micro_batch_size * accumulation * max(1, world_size),
-        "gradient_clipping": hyper.max_grad_norm,
-        "bf16": {"enabled": hyper.bf16},
+        "train_micro_batch_size_per_gpu": "auto",
+        "gradient_accumulation_steps": "auto",
+        "train_batch_size": "auto",
+        "gradient_clipping": "auto",
+        "bf16": {"enabled": "auto"},
         "zero_optimization": zero,
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,

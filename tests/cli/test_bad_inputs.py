@@ -281,7 +281,7 @@ CASES: dict[str, Case] = {
     "train-hub-name": Case("train {ws}/recipes/hub-name.yaml", 1, "hub downloads are unavailable"),
     "train-bad-number": Case("train {ws}/recipes/bad-number.yaml", 1, "hyperparameters.epochs: input should be a valid number"),
     "train-duplicate-key": Case("train {ws}/recipes/duplicate.yaml", 1, "duplicate.yaml:10:3: hyperparameters.learning_rate: key given twice (first at line 9)"),
-    "train-gpus": Case("train {ws}/recipes/ok.yaml --gpus 2", 2, "deepspeed.stage"),
+    "train-nodes": Case("train {ws}/recipes/ok.yaml --gpus 2 --nodes 2", 2, "deepspeed.stage"),
     "pipeline-weights": Case("pipeline {ws}/recipes/pipeline-weights.yaml", 1, "merge.weights: one positive number per"),
     "pipeline-missing-recipe": Case("pipeline {ws}/recipes/pipeline-missing.yaml", 1, "no such recipe file"),
     # merge

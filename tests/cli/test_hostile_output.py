@@ -26,7 +26,7 @@ from stores.jobs import create_job, finish_job
 from stores.synthesis.runs import add_instructions
 from stores.synthesis.tables import ConversationRow, LlmServerRow, ResponseCacheRow, SynthItemRow
 from stores.training.runs import create_train_run, record_checkpoint
-from stores.training.tables import ExportRow, TrainMetricRow
+from stores.training.tables import ExportRow, TrainMetricRow, TrainPairDrawRow
 from tests.conftest import GIT_ENV
 from tests.fixtures import HOSTILE_ALL
 from workbench.cli import app
@@ -112,6 +112,7 @@ def _seed(root: Path) -> Path:
                       lineage={"from": HOSTILE_ALL})
     with Session(engine) as session:
         session.add(TrainMetricRow(job_id=train_job, step=1, time=1.0, loss=0.5, lr=1e-5))
+        session.add(TrainPairDrawRow(job_id=train_job, epoch=0, group_key=HOSTILE_ALL, row=0, pair_id=1))
         item = SynthItemRow(method="commit-instruct", config_key="k", subject_id=1, state="failed", reason=HOSTILE_ALL)
         session.add(item)
         session.commit()

@@ -149,10 +149,12 @@ def test_bad_yaml_and_missing_file(tmp_path: Path) -> None:
 
 def test_zero3_config_gathers_weights_on_save() -> None:
     recipe = parse_train_recipe({**BASE, "deepspeed": {"stage": 3, "offload": "optimizer"}})
-    config = deepspeed_config(recipe, world_size=2)
+    config = deepspeed_config(recipe)
     assert config is not None
     assert config["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"] is True
-    assert config["train_batch_size"] == 32 and config["gradient_accumulation_steps"] == 4
+    assert config["zero_optimization"]["offload_optimizer"]["device"] == "cpu"
+    # Batch sizes, accumulation, clipping and bf16 come from the Trainer's arguments, so they cannot disagree.
+    assert config["train_batch_size"] == config["gradient_accumulation_steps"] == "auto"
 
 
 def test_every_shipped_recipe_is_valid() -> None:
@@ -182,20 +184,65 @@ def test_unknown_row_shape_names_the_line(tmp_path: Path) -> None:
 
 
 def test_launcher_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+    import sys
+
     from core.errors import OptionError
     from core.training.runs import trainer_command
 
     plain = parse_train_recipe(BASE, source="r.yaml")
     assert trainer_command(plain, tmp_path, python="py") == ["py", "-m", "core.training.train_main", str(tmp_path)]
+    launched = ["py", "-m", "accelerate.commands.launch", "--config_file", str(tmp_path / "accelerate.yaml"),
+                "--module", "core.training.train_main", str(tmp_path)]
+    assert trainer_command(plain, tmp_path, gpus=2, python="py") == launched  # DDP on the GPUs of one node
+    with pytest.raises(OptionError, match="'hyperparameters.batch_size': 32 is not a multiple of micro_batch_size 4 x 3"):
+        trainer_command(plain, tmp_path, gpus=3)
+    hosts = tmp_path / "hosts"
+    hosts.write_text("node1 slots=8\nnode2 slots=8\n")
     with pytest.raises(OptionError, match="key 'deepspeed.stage'"):
-        trainer_command(plain, tmp_path, gpus=2)
-    zero3 = parse_train_recipe({**BASE, "deepspeed": {"stage": 3}}, source="r.yaml")
-    monkeypatch.setenv("PATH", str(tmp_path))
+        trainer_command(plain, tmp_path, gpus=2, nodes=2, hostfile=hosts)
+    zero3 = parse_train_recipe({**BASE, "deepspeed": {"stage": 3}, "hyperparameters": {"micro_batch_size": 1}},
+                               source="r.yaml")
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "deepspeed" else real_find_spec(name, *a))
     with pytest.raises(OptionError, match="pip install deepspeed"):
         trainer_command(zero3, tmp_path)
-    launcher = tmp_path / "deepspeed"
-    launcher.write_text("#!/bin/sh\n")
-    launcher.chmod(0o755)
-    command = trainer_command(zero3, tmp_path / "run", gpus=8, nodes=2, hostfile=Path("hosts"))
-    assert command == [str(launcher), "--hostfile", "hosts", "--num_nodes", "2", "--num_gpus", "8",
-                       "--module", "core.training.train_main", str(tmp_path / "run")]
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "deepspeed" else None)
+    with pytest.raises(OptionError, match="--hostfile"):
+        trainer_command(zero3, tmp_path, gpus=8, nodes=2)
+    with pytest.raises(OptionError, match="--hostfile nowhere: no such file"):
+        trainer_command(zero3, tmp_path, gpus=8, nodes=2, hostfile=Path("nowhere"))
+    command = trainer_command(zero3, tmp_path, gpus=8, nodes=2, hostfile=hosts, python=sys.executable)
+    assert command[1:] == launched[1:]
+
+
+def test_launch_files_are_accelerate_and_deepspeed_configs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+    import json
+
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    from core.training.runs import launch_files
+
+    assert launch_files(parse_train_recipe(BASE), tmp_path) == {}  # one process: no launcher
+    ddp = launch_files(parse_train_recipe(BASE), tmp_path, gpus=4)
+    (tmp_path / "accelerate.yaml").write_text(ddp["accelerate.yaml"])
+    config = load_config_from_file(str(tmp_path / "accelerate.yaml"))
+    assert (config.distributed_type, config.num_processes, config.num_machines) == ("MULTI_GPU", 4, 1)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: object() if name == "deepspeed" else real_find_spec(name, *a))
+    zero3 = parse_train_recipe({**BASE, "deepspeed": {"stage": 3}, "hyperparameters": {"micro_batch_size": 2}},
+                               source="r.yaml")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("node1 slots=8\nnode2 slots=8\n")
+    files = launch_files(zero3, tmp_path, gpus=8, nodes=2, hostfile=hosts)
+    (tmp_path / "accelerate.yaml").write_text(files["accelerate.yaml"])
+    config = load_config_from_file(str(tmp_path / "accelerate.yaml"))
+    assert (config.distributed_type, config.num_processes, config.num_machines) == ("DEEPSPEED", 16, 2)
+    assert config.deepspeed_config == {
+        "deepspeed_config_file": str(tmp_path / "deepspeed.json"), "zero3_init_flag": True,
+        "deepspeed_multinode_launcher": "pdsh", "deepspeed_hostfile": str(hosts),
+    }
+    assert json.loads(files["deepspeed.json"])["zero_optimization"]["stage"] == 3

@@ -14,6 +14,7 @@ from stores.db import make_engine
 from stores.evaluation.arena import add_arena_set, get_arena_run, import_answers
 from tests.arena_fixtures import CATEGORIES, write_set
 from tests.fixtures import HOSTILE_TEXT
+from tests.workbench.pilot import click
 from workbench.app import make_app
 from workbench.jobs.arena import JudgeConfig, run_judge_job
 from workbench.screens.evaluation import EvaluationScreen
@@ -88,7 +89,7 @@ async def test_a_judging_started_from_the_panel_shows_live_and_finishes(tmp_path
         panel.query_one("#arena-set", Input).value = "arena16"
         panel.query_one("#arena-candidate", Input).value = HOSTILE_TEXT
         panel.query_one("#arena-judge", Input).value = "baseline:longer"
-        await pilot.click("#arena-start")
+        await click(pilot, "#arena-start")
         await app.workers.wait_for_complete()
         await pilot.pause()
         await app.workers.wait_for_complete()
@@ -101,7 +102,7 @@ async def test_a_judging_started_from_the_panel_shows_live_and_finishes(tmp_path
         assert not panel.query_one("#arena-start", Button).disabled
 
         panel.query_one("#arena-candidate", Input).value = "nobody"
-        await pilot.click("#arena-start")
+        await click(pilot, "#arena-start")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.is_running and not panel.query_one("#arena-start", Button).disabled

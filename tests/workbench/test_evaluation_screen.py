@@ -13,6 +13,7 @@ from core.llm.base import ChatRequest, ChatResult
 from stores.db import make_engine
 from stores.evaluation.runs import create_run, get_run
 from tests.fixtures import HOSTILE_TEXT
+from tests.workbench.pilot import click
 from workbench.app import make_app
 from workbench.jobs.evaluate import run_evaluation
 from workbench.screens.evaluation import EvaluationScreen, TaskDetailScreen
@@ -112,7 +113,7 @@ async def test_a_run_started_from_the_screen_updates_the_scores(tmp_path: Path) 
         assert isinstance(screen, EvaluationScreen)
         screen.query_one("#judge", Input).value = "baseline:shorter"
         screen.query_one("#bench", Input).value = str(bench)
-        await pilot.click("#start")
+        await click(pilot, "#start")
         await app.workers.wait_for_complete()
         await pilot.pause()
         await app.workers.wait_for_complete()
@@ -126,13 +127,13 @@ async def test_a_run_started_from_the_screen_updates_the_scores(tmp_path: Path) 
         assert not screen.query_one("#start", Button).disabled
 
         screen.query_one("#judge", Input).value = "baseline:nonsense"
-        await pilot.click("#start")
+        await click(pilot, "#start")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.is_running and not screen.query_one("#start", Button).disabled
 
 
-def test_evaluation_screen_snapshot(tmp_path: Path, snap_compare, monkeypatch) -> None:  # noqa: ANN001
+def test_evaluation_screen_snapshot(tmp_path: Path, snap_compare, monkeypatch) -> None:
     monkeypatch.setenv("WORKBENCH_BENCH", "/data/codeprefbench")
     bench = _bench(tmp_path / "bench")
     engine = make_engine(tmp_path / "wb.db")
@@ -143,7 +144,7 @@ def test_evaluation_screen_snapshot(tmp_path: Path, snap_compare, monkeypatch) -
         run_id = create_run(engine, judge_spec=spec, judge_kind="baseline", benchmark=benchmark, objectives=OBJECTIVES)
         list(run_evaluation(engine, run_id, make_judge(spec), benchmark))
 
-    async def select_first_run(pilot) -> None:  # noqa: ANN001
+    async def select_first_run(pilot) -> None:
         await pilot.press("e")
         await pilot.pause()
         for field in pilot.app.screen.query(Input):

@@ -13,6 +13,7 @@ from tests.fixtures import HOSTILE_TEXT, stored_pairs
 from tests.llm_server import LoopbackLLM
 from tests.synth_answers import synth_responder
 from tests.synth_fixtures import add_commits
+from tests.workbench.pilot import click
 from workbench.app import make_app
 from workbench.screens.synthesis import SynthesisScreen
 
@@ -29,7 +30,7 @@ async def test_start_job_shows_counters_and_hostile_conversation(tmp_path: Path)
             screen = app.screen
             assert isinstance(screen, SynthesisScreen)
             screen.query_one("#critic").value = f"openai:critic@{server.base_url}"  # type: ignore[attr-defined]
-            await pilot.click("#start")
+            await click(pilot, "#start")
             await pilot.pause()
             # Only the run: the periodic refresh may replace (cancel) its own exclusive worker meanwhile.
             await app.workers.wait_for_complete([w for w in app.workers if w.group == "synth-run"])
@@ -64,7 +65,7 @@ async def test_bad_spec_is_reported_not_raised(tmp_path: Path) -> None:
         await pilot.pause()
         screen = app.screen
         screen.query_one("#critic").value = "not-a-spec [bold]x[/]"  # type: ignore[attr-defined]
-        await pilot.click("#start")
+        await click(pilot, "#start")
         await app.workers.wait_for_complete()
         await pilot.pause()
         status = str(screen.query_one("#status", Static).render())
@@ -91,7 +92,7 @@ async def test_form_values_get_the_clis_messages_and_never_end_the_app(tmp_path:
             screen.query_one("#limit").value = limit  # type: ignore[attr-defined]
             screen.query_one("#concurrency").value = concurrency  # type: ignore[attr-defined]
             screen.query_one("#budget").value = budget  # type: ignore[attr-defined]
-            await pilot.click("#start")
+            await click(pilot, "#start")
             await pilot.pause()
             await pilot.pause()
             assert app.is_running

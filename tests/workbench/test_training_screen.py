@@ -12,6 +12,7 @@ from stores.jobs import create_job, get_job
 from stores.training.runs import list_checkpoints
 from stores.training.tables import TrainMetricRow, TrainRunRow
 from tests.fixtures import HOSTILE_TEXT
+from tests.workbench.pilot import click
 from workbench.app import make_app
 
 
@@ -81,7 +82,7 @@ async def test_merge_dialog_merges_two_checkpoints(tmp_path: Path, engine: Engin
         dialog.query_one("#merge-inputs").value = f"{first} {second}"
         dialog.query_one("#merge-weights").value = "1 3"
         dialog.query_one("#merge-out").value = str(tmp_path / "merged")
-        await pilot.click("#merge-start")
+        await click(pilot, "#merge-start")
         await pilot.pause()
         await app.workers.wait_for_complete()
         await pilot.pause()
@@ -101,12 +102,12 @@ async def test_merge_dialog_refuses_bad_weights_like_the_cli(tmp_path: Path, eng
         dialog.query_one("#merge-inputs").value = "a b"
         dialog.query_one("#merge-weights").value = "1"
         dialog.query_one("#merge-out").value = "out"
-        await pilot.click("#merge-start")
+        await click(pilot, "#merge-start")
         await pilot.pause()
         assert "give one weight per checkpoint" in str(dialog.query_one("#merge-error").render())
         assert type(app.screen).__name__ == "MergeDialog"
         dialog.query_one("#merge-weights").value = "inf 1"  # the CLI's check, shared
-        await pilot.click("#merge-start")
+        await click(pilot, "#merge-start")
         await pilot.pause()
         assert "merge weight 'inf' is not a finite number" in str(dialog.query_one("#merge-error").render())
         assert type(app.screen).__name__ == "MergeDialog"

@@ -17,6 +17,7 @@ from stores.training.runs import (
     get_train_run,
     list_checkpoints,
     list_metrics,
+    list_pair_draws,
     list_train_runs,
     read_log_tail,
 )
@@ -112,8 +113,10 @@ def show_command(
     engine = reader_engine_of(ctx)
     run = get_train_run(engine, run_id)
     checkpoints = list_checkpoints(engine, job_id=run_id)
+    draws = list_pair_draws(engine, run_id)
     if as_json:
-        emit_json({"run": run, "metrics": list_metrics(engine, run_id), "checkpoints": checkpoints})
+        emit_json({"run": run, "metrics": list_metrics(engine, run_id), "checkpoints": checkpoints,
+                   "pair_draws": draws})
         return
     lines = [
         f"run {run.job_id}: {run.name} ({run.state})",
@@ -123,6 +126,14 @@ def show_command(
         f"command: {' '.join(run.command)}",
         f"progress: {_progress(run)} steps",
     ]
+    if run.lineage.get("base_model"):
+        revision = run.lineage.get("base_revision") or "unknown"
+        lines.append(f"base model: {run.lineage['base_model']} @ {revision} ({run.lineage.get('base_revision_kind')})")
+    epochs = sorted({draw["epoch"] for draw in draws})
+    for epoch in epochs:
+        drawn = [draw for draw in draws if draw["epoch"] == epoch]
+        lines.append(f"pairs drawn at epoch {epoch}: {len(drawn)} groups, rows "
+                     + ", ".join(str(draw["row"]) for draw in drawn[:20]) + (" ..." if len(drawn) > 20 else ""))
     lines += [f"{key}: {_figure(value)}" for key, value in sorted(run.latest.items())]
     if run.exit_code is not None:
         lines.append(f"exit status: {run.exit_code}")

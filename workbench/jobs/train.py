@@ -13,7 +13,17 @@ from sqlalchemy.engine import Engine
 
 from core.errors import RecipeError, WorkbenchError
 from core.training.recipes import TrainRecipe, check_base_model
-from core.training.runs import EVENTS_FILE, LOG_FILE, TrainRunInfo, trainer_command
+from core.training.revision import model_revision
+from core.training.runs import (
+    ACCELERATE_CONFIG,
+    DEEPSPEED_CONFIG,
+    EVENTS_FILE,
+    LOG_FILE,
+    STOP_FILE,
+    TrainRunInfo,
+    launch_files,
+    trainer_command,
+)
 from stores.jobs import create_job, update_job
 from stores.training.exports import export_folder
 from stores.training.runs import WATCH_LOG, create_train_run, get_train_run, list_train_runs
@@ -65,13 +75,20 @@ def start_training(
     if busy:
         raise WorkbenchError(f"run {busy[0]} is still training in {run_dir}; cancel it or change output_dir")
     command = trainer_command(recipe, run_dir, gpus=gpus, nodes=nodes, hostfile=hostfile)
+    files = launch_files(recipe, run_dir, gpus=gpus, nodes=nodes, hostfile=hostfile)
+    revision = model_revision(recipe.base_model, recipe.gguf_file)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / STOP_FILE).unlink(missing_ok=True)  # a cancelled run's request must not stop its resumption
         (run_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2), encoding="utf-8")
+        for name in (ACCELERATE_CONFIG, DEEPSPEED_CONFIG):  # an earlier run's launch files must not mislead
+            (run_dir / name).unlink(missing_ok=True)
+        for name, text in files.items():
+            (run_dir / name).write_text(text, encoding="utf-8")
     except OSError as exc:
         raise RecipeError(f"{recipe.source_path}: output_dir: cannot write {run_dir}: {exc.strerror or exc}") from None
     params = {"recipe": recipe.source_path, "run_dir": str(run_dir), "gpus": gpus, "nodes": nodes,
-              "command": " ".join(command)}
+              "command": " ".join(command), "launch_files": sorted(files), **revision.to_lineage()}
     job_id = create_job(engine, "train", f"train {recipe.name}", params, log_path=str(run_dir / LOG_FILE))
     events = run_dir / EVENTS_FILE
     # A resumed folder already holds the earlier run's events; this run's rows start after them.
