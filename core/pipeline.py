@@ -1,7 +1,13 @@
-"""Pipeline files: which training recipes to run, how to merge their results, what to evaluate."""
+"""Pipeline files: where pairs come from, how they are curated and exported, which training recipes to
+run, how to merge their results, and what to evaluate.
+
+Every section but `train` is optional; stages run in the order sources, curate, export, train, merge,
+eval, each as the job the matching CLI command would start.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -16,6 +22,41 @@ from core.training.recipes import load_train_recipe
 _CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False)
 Text = Annotated[str, Strict(), Field(min_length=1)]
 ExportFormat = Literal["classification", "generation", "dpo", "chat"]
+Objective = Literal["correctness", "efficiency", "security", "human-preference"]
+MutationObjective = Literal["correctness", "security", "efficiency"]
+Positive = Annotated[int, Strict(), Field(ge=1)]
+Similarity = Annotated[float, Field(ge=1, le=100)]
+
+
+@dataclass(frozen=True, slots=True)
+class MineSource:
+    """One git repository to mine (a path on this machine), with an optional rev and commit cap."""
+
+    path: str
+    rev: str | None = None
+    max_commits: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourcesSpec:
+    """The offline pair sources: repositories to mine, then mutation and commit-signal pairs from them."""
+
+    mine: tuple[MineSource, ...] = ()
+    mutation_objectives: tuple[str, ...] | None = None  # None: no mutation pairs
+    mutation_limit: int | None = None
+    mutation_seed: int = 0
+    commit_signal: bool = False
+    commit_signal_limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CurateSpec:
+    """Curation before export: analysis, exact and near dedupe, decontamination against the benchmark."""
+
+    dedupe: bool = True
+    near_threshold: float | None = 90.0
+    decontaminate: bool = True
+    contamination_threshold: float = 80.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +73,54 @@ class PipelineSpec:
     export_out: str | None = None
     export_formats: tuple[str, ...] = ("classification",)
     export_where: str | None = None
+    sources: SourcesSpec | None = None
+    curate: CurateSpec | None = None
+    eval_objectives: tuple[str, ...] | None = None
+    eval_orders: str = "both"
+
+
+@config_dataclass(frozen=True, config=_CONFIG)
+class MineEntry:
+    """`sources.mine[]`: a repository path, and optionally `rev` and `max_commits`."""
+
+    path: Text
+    rev: Text | None = None
+    max_commits: Positive | None = None
+
+
+@config_dataclass(frozen=True, config=_CONFIG)
+class MutationEntry:
+    """`sources.mutation`: rule-based evolution of the mined functions (objectives, record limit, seed)."""
+
+    objectives: Annotated[tuple[MutationObjective, ...], Field(min_length=1)] = ("correctness", "security", "efficiency")
+    limit: Positive | None = None
+    seed: Annotated[int, Strict(), Field(ge=0)] = 0
+
+
+@config_dataclass(frozen=True, config=_CONFIG)
+class CommitSignalEntry:
+    """`sources.commit_signal`: pairs from commits that removed a bandit finding (record limit)."""
+
+    limit: Positive | None = None
+
+
+@config_dataclass(frozen=True, config=_CONFIG)
+class SourcesSection:
+    """`sources:` repositories to mine and the offline pair makers to run over them."""
+
+    mine: tuple[MineEntry, ...] = ()
+    mutation: MutationEntry | None = None
+    commit_signal: CommitSignalEntry | None = None
+
+
+@config_dataclass(frozen=True, config=_CONFIG)
+class CurateSection:
+    """`curate:` dedupe (exact, and near at `near_threshold`) and decontamination at `contamination_threshold`."""
+
+    dedupe: Annotated[bool, Strict()] = True
+    near_threshold: Similarity | None = 90.0
+    decontaminate: Annotated[bool, Strict()] = True
+    contamination_threshold: Similarity = 80.0
 
 
 @config_dataclass(frozen=True, config=_CONFIG)
@@ -48,6 +137,8 @@ class EvalSection:
 
     benchmark: Text | None = None
     limit: Annotated[int, Strict(), Field(ge=1)] | None = None
+    objectives: Annotated[tuple[Objective, ...], Field(min_length=1)] | None = None
+    orders: Literal["both", "given"] = "both"
 
 
 @config_dataclass(frozen=True, config=_CONFIG)
@@ -76,8 +167,13 @@ class PipelineFile:
     merge: MergeSection | None = None
     eval: EvalSection | None = None
     export: ExportSection | None = None
+    sources: SourcesSection | None = None
+    curate: CurateSection | None = None
 
     def __post_init__(self) -> None:
+        if self.curate is not None and self.curate.decontaminate and (self.eval is None or not self.eval.benchmark):
+            raise FieldProblem("curate.decontaminate", "decontamination reads the benchmark named by eval.benchmark; "
+                                                       "name it, or set decontaminate: false")
         if self.merge is None:
             return
         if len(self.train) < 2:
@@ -99,13 +195,23 @@ _HINTS = {
     "export.out": "the folder the recipes read their datasets from",
     "export.formats": "a list such as [classification, generation]",
     "export.where": "filter conditions as one string",
+    "sources.mine": "a list of mappings with 'path' (a git repository) and optional 'rev', 'max_commits'",
+    "sources.mutation.objectives": "a list such as [correctness, security, efficiency]",
+    "eval.objectives": "a list such as [correctness, efficiency, security, human-preference]",
+    "eval.orders": "both (the paper's protocol plus order consistency) or given",
 }
-_SECTIONS = {"merge": MergeSection, "eval": EvalSection, "export": ExportSection}
+_SECTIONS: dict[str, Any] = {"merge": MergeSection, "eval": EvalSection, "export": ExportSection,
+                             "sources": SourcesSection, "curate": CurateSection}
+_SUBSECTIONS: dict[tuple[str, str], Any] = {("sources", "mine"): MineEntry, ("sources", "mutation"): MutationEntry,
+                                            ("sources", "commit_signal"): CommitSignalEntry}
 
 
 def _known_keys(path: KeyPath) -> tuple[str, ...]:
     if not path:
         return tuple(f.name for f in fields(PipelineFile))
+    if len(path) >= 2:
+        sub = _SUBSECTIONS.get((str(path[0]), str(path[1])))
+        return tuple(f.name for f in fields(sub)) if sub else ()
     section = _SECTIONS.get(str(path[0]))
     return tuple(f.name for f in fields(section)) if section else ()
 
@@ -131,10 +237,26 @@ def load_pipeline(path: str | Path) -> PipelineSpec:
     weights = None
     if merge is not None:
         weights = tuple(float(w) for w in merge.weights) if merge.weights else (1.0,) * len(train)
+    sources = None
+    if spec.sources is not None:
+        mutation, signal = spec.sources.mutation, spec.sources.commit_signal
+        sources = SourcesSpec(
+            mine=tuple(MineSource(str(_relative(base, entry.path)), entry.rev, entry.max_commits)
+                       for entry in spec.sources.mine),
+            mutation_objectives=tuple(mutation.objectives) if mutation else None,
+            mutation_limit=mutation.limit if mutation else None, mutation_seed=mutation.seed if mutation else 0,
+            commit_signal=signal is not None, commit_signal_limit=signal.limit if signal else None,
+        )
+    curate = None
+    if spec.curate is not None:
+        curate = CurateSpec(spec.curate.dedupe, spec.curate.near_threshold, spec.curate.decontaminate,
+                            spec.curate.contamination_threshold)
     return PipelineSpec(
-        spec.name or pipeline_path.stem, train, weights, merge.out if merge else None, evaluation.benchmark,
+        spec.name or pipeline_path.stem, train, weights, merge.out if merge else None,
+        str(_relative(base, evaluation.benchmark)) if evaluation.benchmark else None,
         str(pipeline_path), evaluation.limit, export.out if export else None,
         tuple(export.formats) if export else ("classification",), export.where if export else None,
+        sources, curate, tuple(evaluation.objectives) if evaluation.objectives else None, evaluation.orders,
     )
 
 
@@ -151,8 +273,12 @@ def check_pipeline(spec: PipelineSpec) -> None:
     if spec.eval_benchmark is not None and not Path(spec.eval_benchmark).expanduser().is_dir():
         raise RecipeError(f"{spec.source_path}: eval.benchmark: {spec.eval_benchmark} is not a folder "
                           "(the CodePrefBench folder)")
+    for source in spec.sources.mine if spec.sources else ():
+        if not Path(source.path).expanduser().exists():
+            raise RecipeError(f"{spec.source_path}: sources.mine: {source.path} does not exist (a git repository)")
 
 
 def _relative(base: Path, item: str) -> Path:
+    """`item` as written when it is absolute or exists from here, else relative to the pipeline file's folder."""
     path = Path(item)
-    return path if path.is_absolute() or path.exists() else base / path
+    return path if path.is_absolute() or path.exists() else Path(os.path.normpath(base / path))

@@ -200,7 +200,8 @@ def pipeline_command(
     pipeline: Path = typer.Argument(..., help="A pipeline file (recipes/pipeline/*.yaml) or one training recipe."),
     gpus: int = typer.Option(0, "--gpus", min=0, help="GPUs per training run."),
 ) -> None:
-    """Run train -> merge (-> eval) one stage after another, storing the lineage in a pipeline job."""
+    """Run the stages the file names (sources, curate, export, train, merge, eval) one after another, storing
+    the lineage in a pipeline job."""
     from core.pipeline import check_pipeline, load_pipeline
     from stores.db import resolve_db_url
     from workbench.jobs.pipeline import run_pipeline
