@@ -76,7 +76,7 @@ def seed_codeopt(engine: Engine, *, hostile: str = "") -> list[int]:
 
     from core.execution.runtime import RuntimeStats
     from core.execution.sandbox import ExecutionResult
-    from core.synthesis.steps import Sampled
+    from core.synthesis.steps import Answered
     from stores.execution.problems import add_problems
     from stores.execution.solutions import (
         ExecutionScope,
@@ -101,7 +101,7 @@ def seed_codeopt(engine: Engine, *, hostile: str = "") -> list[int]:
     for item_id, slot_id in items:
         index = (int(slot_id) - 1) % 10
         k = 0 if slot_id <= 10 else 1
-        store.finish_item(int(item_id), Sampled(variant(k, index), "stop"), None)
+        store.finish_item(int(item_id), Answered(variant(k, index), "stop"), None)
     for task in claim_executions(engine, None, 100, ExecutionScope()):
         index = (task.solution_id - 1) % 10
         if index in PASSING_VARIANTS:
@@ -123,7 +123,7 @@ def seed_solutions(engine: Engine, problem: Problem, verdicts: list[tuple[str, s
 
     from core.execution.runtime import RuntimeStats
     from core.execution.sandbox import ExecutionResult
-    from core.synthesis.steps import Sampled
+    from core.synthesis.steps import Answered
     from stores.execution.problems import add_problems
     from stores.execution.solutions import (
         ExecutionScope,
@@ -143,7 +143,7 @@ def seed_solutions(engine: Engine, problem: Problem, verdicts: list[tuple[str, s
         items = dict(session.exec(select(SynthItemRow.subject_id, SynthItemRow.id)
                                   .where(SynthItemRow.config_key == config.key).order_by(col(SynthItemRow.id))).all())
     for slot, (code, _status, _median) in zip(slots, verdicts):
-        store.finish_item(int(items[slot]), Sampled(f"```python\n{code}```\n", "stop"), None)
+        store.finish_item(int(items[slot]), Answered(f"```python\n{code}```\n", "stop"), None)
     by_slot = dict(zip(slots, verdicts))
     for task in claim_executions(engine, None, len(slots), ExecutionScope(config_key=config.key)):
         _code, status, median = by_slot[task.solution_id]

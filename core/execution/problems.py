@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.errors import OptionError
+from core.errors import DataError, OptionError
+from core.jsonl import decode_line, open_input, read_jsonl_objects
 
 HUMANEVAL_COUNT = 164
 SOURCES = ("humaneval", "mbpp", "jsonl")
@@ -56,11 +57,11 @@ def defines_function(code: str, name: str) -> bool:
 
 def _check_problem(problem: Problem, where: str) -> Problem:
     if not problem.prompt.strip():
-        raise OptionError(f"{where}: the prompt is empty")
+        raise DataError(f"{where}: the prompt is empty")
     if not problem.entry_point.isidentifier():
-        raise OptionError(f"{where}: entry_point {problem.entry_point!r} is not a Python name")
+        raise DataError(f"{where}: entry_point {problem.entry_point!r} is not a Python name")
     if not defines_function(problem.test, "check"):
-        raise OptionError(f"{where}: the test code does not parse or defines no check(candidate) function")
+        raise DataError(f"{where}: the test code does not parse or defines no check(candidate) function")
     return problem
 
 
@@ -69,7 +70,7 @@ def _text(record: dict[str, Any], key: str, where: str, *, required: bool = True
     if value is None and not required:
         return ""
     if not isinstance(value, str):
-        raise OptionError(f"{where}: missing or non-text field {key!r}")
+        raise DataError(f"{where}: missing or non-text field {key!r}")
     return value
 
 
@@ -102,11 +103,11 @@ def mbpp_problem(record: dict[str, Any], where: str) -> Problem:
     description = _text(record, "text", where, required=False) or _text(record, "prompt", where)
     tests = record.get("test_list")
     if not isinstance(tests, list) or not tests or not all(isinstance(t, str) for t in tests):
-        raise OptionError(f"{where}: test_list must be a non-empty list of assert statements")
+        raise DataError(f"{where}: test_list must be a non-empty list of assert statements")
     code = _text(record, "code", where, required=False)
     entry_point = _mbpp_entry_point(code, tests)
     if entry_point is None:
-        raise OptionError(f"{where}: cannot tell the function under test from code or test_list")
+        raise DataError(f"{where}: cannot tell the function under test from code or test_list")
     setup_lines = [_text(record, "test_setup_code", where, required=False)]
     imports = record.get("test_imports") or []
     if isinstance(imports, list):
@@ -138,31 +139,36 @@ def parse_problem(record: dict[str, Any], where: str, *, source: str = "jsonl") 
 
 
 def read_problems_jsonl(path: Path, *, source: str = "jsonl") -> Iterator[Problem]:
-    """Problems from a JSONL file (gzip when it ends in .gz); OptionError names the first bad line."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise OptionError(f"{path}: cannot read ({exc.strerror})") from None
-    if path.suffix == ".gz":
+    """Problems from a JSONL file (gzip when it ends in .gz).
+
+    Raises OptionError when the file cannot be read, DataError naming `file:line` for the first bad
+    line (not UTF-8, not JSON, not an object, not a problem) or for a file with no problem.
+    """
+    if path.suffix != ".gz":
+        for number, record in read_jsonl_objects(path, what="problems"):
+            yield parse_problem(record, f"{path}:{number}", source=source)
+        return
+    with open_input(path) as handle:
         try:
-            raw = gzip.decompress(raw)
+            raw = gzip.decompress(handle.read())
         except (OSError, EOFError):
-            raise OptionError(f"{path}: not a gzip file") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise OptionError(f"{path}: not UTF-8 text") from None
-    for number, line in enumerate(text.splitlines(), start=1):
+            raise DataError(f"{path}: not a gzip file") from None
+    count = 0
+    for number, line_bytes in enumerate(raw.split(b"\n"), start=1):
+        line = decode_line(line_bytes, path, number)
         if not line.strip():
             continue
         where = f"{path}:{number}"
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise OptionError(f"{where}: not valid JSON ({exc.msg})") from None
+            raise DataError(f"{where}: not valid JSON ({exc.msg})") from None
         if not isinstance(record, dict):
-            raise OptionError(f"{where}: expected a JSON object")
+            raise DataError(f"{where}: expected a JSON object")
+        count += 1
         yield parse_problem(record, where, source=source)
+    if count == 0:
+        raise DataError(f"{path}: no problems: the file is empty or holds only blank lines")
 
 
 def humaneval_path() -> Path:

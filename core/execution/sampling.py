@@ -14,7 +14,7 @@ from typing import Any
 from core.execution.problems import Problem
 from core.execution.solutions import solve_messages
 from core.llm.base import SamplingParams
-from core.synthesis.steps import Exchange, Sampled, Step, Turn
+from core.synthesis.steps import Answered, Exchange, Step, Turn
 
 METHOD = "codeopt-sample"
 PROMPT_VERSION = "codeopt-solve-v1"
@@ -46,4 +46,4 @@ class SolutionSampler:
             seed = (self.params.seed or 0) + subject.sample_index
             return Turn("solve", POLICY_ROLE, solve_messages(subject.problem), replace(self.params, seed=seed))
         last = exchanges[-1]
-        return Sampled(last.answer, last.finish_reason)
+        return Answered(last.answer, last.finish_reason)

@@ -19,7 +19,7 @@ from core.execution.runtime import RuntimeStats
 from core.execution.sampling import METHOD, SampleSubject
 from core.execution.sandbox import ExecutionResult
 from core.execution.solutions import read_answer
-from core.synthesis.steps import Outcome, Sampled
+from core.synthesis.steps import Answered, Outcome
 from stores.curation.pairs import import_pairs
 from stores.curation.tables import PairRow
 from stores.execution.problems import load_problems
@@ -123,7 +123,7 @@ class SqlSampleStore(SqlSynthesisStore):
 
     def finish_item(self, item_id: int, outcome: Outcome, conversation_id: int | None) -> None:
         """Store a sampled answer and its code in the slot, or record why the item failed."""
-        if not isinstance(outcome, Sampled):
+        if not isinstance(outcome, Answered):
             super().finish_item(item_id, outcome, conversation_id)
             return
         with Session(self.engine) as session:
@@ -134,7 +134,7 @@ class SqlSampleStore(SqlSynthesisStore):
             if slot is None:
                 raise NotFoundError(f"solution slot {item.subject_id} does not exist")
             problem = load_problems(self.engine, [slot.problem_id])[slot.problem_id]
-            answer = read_answer(outcome.answer, outcome.finish_reason, problem)
+            answer = read_answer(outcome.text, outcome.finish_reason, problem)
             slot.answer, slot.code, slot.code_hash = answer.text, answer.code, code_hash(answer.code)
             slot.finish_reason, slot.sampled, slot.conversation_id = answer.finish_reason, True, conversation_id
             slot.exec_state, slot.status, slot.detail = "pending", "", ""

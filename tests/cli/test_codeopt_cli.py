@@ -71,7 +71,7 @@ def test_sample_execute_pairs_and_eval_from_the_command_line(tmp_path: Path, db_
                       "--held-out-fraction", "0.3", "--json")
         assert sampled.exit_code == 0, sampled.stderr
         summary = json.loads(sampled.stdout)
-        assert summary["stop_reason"] == "done" and summary["samples"] == 10 * summary["problems"]
+        assert summary["stop_reason"] == "done" and summary["answered"] == 10 * summary["problems"]
         executed = run(db_path, "codeopt", "execute", "--workers", "2", "--timeout", "5", "--json")
         assert executed.exit_code == 0, executed.stderr
         counts = json.loads(executed.stdout)

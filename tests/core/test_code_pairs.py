@@ -16,7 +16,7 @@ from core.execution.runtime import runtime_stats
 from core.execution.sampling import SampleSubject, SolutionSampler
 from core.execution.solutions import instruction, read_answer, solution_code, solution_program
 from core.llm.base import SamplingParams
-from core.synthesis.steps import Exchange, Sampled, Turn
+from core.synthesis.steps import Answered, Exchange, Turn
 
 PROBLEM = Problem(
     task_id="Demo/1", prompt='from typing import List\n\n\ndef total(xs: List[int]) -> int:\n    """Sum xs."""\n',
@@ -56,7 +56,7 @@ def test_sampler_asks_once_with_a_seed_per_sample_and_keeps_the_answer() -> None
     assert (first.params.seed, third.params.seed) == (100, 102)
     assert "```python\nfrom typing import List" in instruction(PROBLEM)
     done = sampler.next_step(SampleSubject(1, PROBLEM, 0), (Exchange(first, "```python\nx\n```", "length"),))
-    assert done == Sampled("```python\nx\n```", "length")
+    assert done == Answered("```python\nx\n```", "length")
     assert read_answer("```python\nx = 1\n```", "length", PROBLEM).truncated
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import OptionError
+from core.errors import DataError, OptionError
 from core.execution.problems import (
     ProblemSelection,
     load_humaneval,
@@ -93,17 +93,25 @@ def test_humaneval_shape_from_a_gzip_file(tmp_path: Path) -> None:
 def test_bad_records_name_file_and_line(tmp_path: Path, record: object, message: str) -> None:
     good = {"task_id": "ok", "prompt": "def f():\n", "entry_point": "f", "test": "def check(c):\n    pass\n"}
     path = _write(tmp_path / "p.jsonl", [good, record])
-    with pytest.raises(OptionError, match=rf"p\.jsonl:2: .*{re.escape(message)}"):
+    with pytest.raises(DataError, match=rf"p\.jsonl:2: .*{re.escape(message)}"):
         list(read_problems_jsonl(path))
 
 
 def test_not_json_and_missing_files_are_one_line_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{not json\n")
-    with pytest.raises(OptionError, match=r"bad\.jsonl:1: not valid JSON"):
+    with pytest.raises(DataError, match=r"bad\.jsonl:1:(\d+:)? not valid JSON"):
         list(read_problems_jsonl(bad))
-    with pytest.raises(OptionError, match="cannot read"):
+    with pytest.raises(OptionError, match="no such file"):
         list(read_problems_jsonl(tmp_path / "missing.jsonl"))
+    gz = tmp_path / "bad.jsonl.gz"
+    gz.write_bytes(b"not gzip")
+    with pytest.raises(DataError, match="not a gzip file"):
+        list(read_problems_jsonl(gz))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n\n")
+    with pytest.raises(DataError, match="no problems"):
+        list(read_problems_jsonl(empty))
 
 
 def test_split_is_stable_and_near_the_fraction() -> None:

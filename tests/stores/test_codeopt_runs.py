@@ -79,7 +79,7 @@ def test_sample_ten_for_ten_problems_run_them_and_get_pairs(engine: Engine) -> N
     with LoopbackLLM(stand_in) as server:
         run = SamplingRun(model=f"openai:policy@{server.base_url}", samples_per_problem=10, concurrency=8)
         finished = sample(engine, run)
-        assert finished.stop_reason == "done" and finished.counters["samples"] == 100
+        assert finished.stop_reason == "done" and finished.counters["answered"] == 100
         assert len(server.requests) == 100
         assert {r["seed"] for r in server.requests} == set(range(10))
         assert all(r["temperature"] == 0.8 and r["top_p"] == 0.95 for r in server.requests)
@@ -183,11 +183,11 @@ def test_a_budget_stops_sampling_and_the_next_run_resumes(engine: Engine) -> Non
     with LoopbackLLM(PolicyStandIn()) as server:
         limited = SamplingRun(model=f"openai:policy@{server.base_url}", samples_per_problem=5, concurrency=1, budget="40")
         first = sample(engine, limited)
-        assert first.stop_reason == "budget" and 0 < first.counters["samples"] < 20
+        assert first.stop_reason == "budget" and 0 < first.counters["answered"] < 20
         full = SamplingRun(model=f"openai:policy@{server.base_url}", samples_per_problem=5, concurrency=4)
         second = sample(engine, full)
         assert second.stop_reason == "done"
-        assert first.counters["samples"] + second.counters["samples"] == 20
+        assert first.counters["answered"] + second.counters["answered"] == 20
         assert len(server.requests) == 20
     assert len(list_solutions(engine)) == 20
 
@@ -236,7 +236,7 @@ def test_hf_backend_samples_with_a_seed_each_in_shared_batches(engine: Engine, t
     add_problems(engine, demo_problems(2))
     run = SamplingRun(model=f"hf:{tiny_model_dir}?batch_size=8", samples_per_problem=3, max_tokens=8, concurrency=8)
     finished = sample(engine, run)
-    assert finished.stop_reason == "done" and finished.counters["samples"] == 6
+    assert finished.stop_reason == "done" and finished.counters["answered"] == 6
     solutions = list_solutions(engine)
     assert len(solutions) == 6 and all(s.finish_reason in ("stop", "length") for s in solutions)
     assert sample(engine, run).counters["requests"] == 0

@@ -4,8 +4,8 @@ execution, execution-labelled pairs and policy evaluation (Code-Optimise, arXiv 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Optional
 
@@ -22,7 +22,7 @@ from stores.execution.evals import list_policy_evals
 from stores.execution.problems import add_problems, get_problem, list_problems
 from stores.execution.solutions import ExecutionScope, list_solutions
 from workbench.cli.common import emit_json, emit_table, engine_of, stderr_console
-from workbench.cli.progress import StderrProgress
+from workbench.cli.progress import CommandProgress
 from workbench.jobs.codeopt import (
     ExecutionProgress,
     ExecutionRun,
@@ -124,7 +124,7 @@ def _split_option(default: str) -> Any:
 
 
 def _sampling_line(counters: dict[str, Any]) -> str:
-    return (f"samples {counters['samples']}  failed {counters['failed']}  requests {counters['requests']} "
+    return (f"samples {counters['answered']}  failed {counters['failed']}  requests {counters['requests']} "
             f"(cached {counters['cache_hits']})  tokens {counters['tokens']:,}  {counters['rate']:.2f}/s")
 
 
@@ -154,21 +154,20 @@ def sample_command(
     _usage(run.validate)
     engine = engine_of(ctx)
     prepared = prepare_sampling(engine, run)
-    progress = StderrProgress("sampled")
 
-    async def drive() -> tuple[int, SynthFinished]:
+    async def drive(progress: CommandProgress) -> tuple[int, SynthFinished]:
         final: SynthFinished | None = None
         job_id = 0
         async for job_id, event in run_sampling_job(engine, run, prepared=prepared):
             if isinstance(event, SynthProgress):
-                progress.update(event.counters["samples"], len(prepared.slot_ids))
+                progress.update(event.counters["answered"], len(prepared.slot_ids))
             elif isinstance(event, SynthFinished):
                 final = event
         assert final is not None
         return job_id, final
 
-    job_id, final = asyncio.run(drive())
-    progress.close()
+    with CommandProgress("sampling solutions") as progress:
+        job_id, final = asyncio.run(drive(progress))
     summary = {"job_id": job_id, "config_key": prepared.config.key, "problems": len(prepared.problem_ids),
                "slots": len(prepared.slot_ids), "stop_reason": final.stop_reason, **final.counters}
     if as_json:
@@ -205,14 +204,13 @@ def execute_command(
 ) -> None:
     """Run every sampled, unexecuted solution with its tests in the sandbox."""
     run = _execution_run(workers, timeout, memory_mb, measure, cv_target, max_runs, config)
-    progress = StderrProgress("executed")
     summary: ExecutionSummary | None = None
-    for event in run_execution_job(engine_of(ctx), run):
-        if isinstance(event, ExecutionProgress):
-            progress.update(event.done, event.total)
-        else:
-            summary = event
-    progress.close()
+    with CommandProgress("executing solutions") as progress:
+        for event in run_execution_job(engine_of(ctx), run):
+            if isinstance(event, ExecutionProgress):
+                progress.update(event.done, event.total)
+            else:
+                summary = event
     assert summary is not None
     if as_json:
         emit_json(summary)
@@ -306,9 +304,8 @@ def eval_command(
         ks=k_values, execution=_execution_run(workers, timeout, 2048, True, 0.1, 30, None),
     )
     _usage(run.validate)
-    progress = StderrProgress("evaluated")
 
-    async def drive() -> PolicyEvalFinished:
+    async def drive(progress: CommandProgress) -> PolicyEvalFinished:
         final: PolicyEvalFinished | None = None
         async for event in run_policy_eval(engine_of(ctx), run):
             if isinstance(event, ExecutionProgress):
@@ -318,8 +315,8 @@ def eval_command(
         assert final is not None
         return final
 
-    final = asyncio.run(drive())
-    progress.close()
+    with CommandProgress("evaluating the policy") as progress:
+        final = asyncio.run(drive(progress))
     if as_json:
         emit_json(final)
     elif final.metrics is not None:

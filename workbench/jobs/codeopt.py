@@ -140,7 +140,7 @@ async def run_sampling_job(
     try:
         backend = _backend(engine, run.model, run.concurrency)
         events = run_synthesis(sampler, store, {POLICY_ROLE: backend}, concurrency=run.concurrency, meter=meter,
-                               cancel=lambda: cancel() or job.cancel_requested())
+                               cancel=lambda: cancel() or job.cancel_requested(), keep_truncated=True)
         async for event in events:
             if isinstance(event, SynthProgress):
                 job.progress(before.sampled + event.counters["done"], before.total, event.counters)

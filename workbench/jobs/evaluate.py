@@ -53,7 +53,8 @@ def run_evaluation(
     chunk_size = chunk_size or int(getattr(judge, "preferred_chunk", DEFAULT_CHUNK))
     run = get_run(engine, run_id)
     items = judge_items(
-        benchmark, objectives=run.objectives, orders=run.orders, limit=run.task_limit, strip=run.strip_comments
+        benchmark, objectives=run.objectives, orders=run.orders, limit=run.task_limit, strip=run.strip_comments,
+        protocol=run.protocol,
     )
     done_keys = completed_keys(engine, run_id)
     pending = [item for item in items if item.key not in done_keys]
@@ -64,7 +65,7 @@ def run_evaluation(
     done = len(done_keys)
     handle = JobHandle.start(
         engine, JOB_KIND, f"eval run {run_id}: {run.judge_spec}",
-        {"run_id": run_id, "judge": run.judge_spec, "bench_version": run.bench_version},
+        {"run_id": run_id, "judge": run.judge_spec, "bench_version": run.bench_version, "protocol": run.protocol},
     )
     set_run_state(engine, run_id, "running", job_id=handle.job_id)
     state, error = "done", None
@@ -98,7 +99,7 @@ def run_evaluation(
 
 
 def _summary(scores: RunScores) -> dict[str, Any]:
-    summary: dict[str, Any] = {s.objective: round(100 * s.accuracy, 1) for s in scores.objectives}
+    summary: dict[str, Any] = {s.objective: round(100 * s.headline, 1) for s in scores.objectives}
     if scores.verifiable_average is not None:
         summary["verifiable average"] = round(100 * scores.verifiable_average, 1)
     return summary

@@ -17,11 +17,14 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Static, TextArea
 from textual.worker import Worker, WorkerState
 
-from core.evaluation.bench import BENCH_ENV_VAR, BenchTask, shown_code
+from core.errors import WorkbenchError
+from core.evaluation.bench import BENCH_ENV_VAR, BenchTask, shown_codes
 from core.evaluation.models import EvalProgress, EvalResultInfo, EvalRunInfo, LeaderboardEntry
-from core.evaluation.scoring import RunScores
+from core.evaluation.scoring import RunScores, format_accuracy
 from core.execution.records import PolicyEvalInfo
 from core.textsafe import one_line
+from workbench.jobs.forms import eval_form
+from workbench.widgets.arena_panel import ArenaPanel
 
 REFRESH_SECONDS = 1.0
 _STATE_STYLE = {"running": "bold green", "done": "", "stopped": "yellow", "interrupted": "yellow", "cancelled": "yellow",
@@ -81,7 +84,10 @@ class EvaluationScreen(Screen[None]):
         Binding("s", "start", "Start run"),
         Binding("x", "stop", "Stop run"),
         Binding("r", "refresh", "Refresh"),
+        Binding("a", "toggle_arena", "Arena"),
     ]
+    # The CodePrefBench widgets, hidden while the arena panel is shown.
+    BENCH_PARTS = ("#eval-form", "#eval-status", "#eval-top", "#eval-bottom")
 
     class Refreshed(Message):
         def __init__(self, entries: list[LeaderboardEntry], selected: LeaderboardEntry | None,
@@ -131,7 +137,7 @@ class EvaluationScreen(Screen[None]):
                 yield Static("Leaderboard", classes="title")
                 yield DataTable(id="board", cursor_type="row")
             with Vertical(id="scores-panel", classes="panel"):
-                yield Static("Scores (accuracy ± 95% band, undecided = ½)", classes="title", markup=False)
+                yield Static("Scores (given order / both orders, ± 95% band, undecided = ½)", classes="title", markup=False)
                 yield DataTable(id="scores", cursor_type="row")
         with Horizontal(id="eval-bottom"):
             with Vertical(id="results-panel", classes="panel"):
@@ -141,6 +147,7 @@ class EvaluationScreen(Screen[None]):
                 yield Static("Policy models: pass@k, runtime, length (held-out problems)",
                              classes="title", markup=False)
                 yield DataTable(id="policy", cursor_type="row")
+        yield ArenaPanel(id="arena")
         yield Footer()
 
     @property
@@ -160,8 +167,9 @@ class EvaluationScreen(Screen[None]):
         return self.query_one("#policy", DataTable)
 
     def on_mount(self) -> None:
-        self.board.add_columns("run", "judge", "state", "done", "corr", "eff", "sec", "avg", "human")
-        self.scores_table.add_columns("objective", "done", "acc % ± band", "consist %", "always-A", "undec")
+        self.query_one(ArenaPanel).display = False
+        self.board.add_columns("run", "judge", "protocol", "state", "done", "corr", "eff", "sec", "avg", "human")
+        self.scores_table.add_columns("objective", "done", "given % ± band", "both % ± band", "consist %", "undec")
         self.results_table.add_columns("task", "order", "truth", "decision", "latency s", "output")
         self.policy_table.add_columns("id", "model", "state", "problems", "n", "pass@k %", "runtime ms", "chars")
         self.refresh_data()
@@ -222,10 +230,11 @@ class EvaluationScreen(Screen[None]):
 
         def acc(objective: str) -> str:
             score = scores.get(objective)
-            return _pct(score.accuracy) if score else ""
+            return _pct(score.headline) if score else ""
 
         return [
-            Text(str(run.id)), Text(run.judge_spec), Text(run.state, style=_STATE_STYLE.get(run.state, "")),
+            Text(str(run.id)), Text(run.judge_spec), Text(run.protocol),
+            Text(run.state, style=_STATE_STYLE.get(run.state, "")),
             Text(f"{run.done}/{run.total}"), Text(acc("correctness")), Text(acc("efficiency")),
             Text(acc("security")), Text(_pct(scores.verifiable_average)), Text(acc("human-preference")),
         ]
@@ -243,18 +252,19 @@ class EvaluationScreen(Screen[None]):
             rows.append([
                 Text(objective),
                 Text(f"{done}/{total}" if total else str(done)),
-                Text(f"{_pct(score.accuracy)} ± {_pct(score.band)}" if score else ""),
+                Text(format_accuracy(score.given_accuracy, score.given_band) if score else ""),
+                Text(format_accuracy(score.both_accuracy, score.both_band) if score else ""),
                 Text(_pct(score.consistency) if score else ""),
-                Text(_pct(score.always_a) if score else ""),
                 Text(str(score.undecided) if score else ""),
             ])
         rows.append([Text("verifiable avg", style="bold"), Text(f"{run.done}/{run.total}"),
-                     Text(_pct(scores.verifiable_average)), Text(""), Text(""), Text("")])
+                     Text(_pct(scores.verifiable_average)), Text(_pct(scores.verifiable_both_average)),
+                     Text(""), Text("")])
         table.add_rows(rows)
         if rows:
             table.move_cursor(row=min(row, len(rows) - 1))
         self.query_one("#eval-status", Static).update(
-            Content(f"run {run.id} · {run.judge_spec} · {run.state} · benchmark {run.bench_version}")
+            Content(f"run {run.id} · {run.judge_spec} · protocol {run.protocol} · {run.state} · benchmark {run.bench_version}")
         )
 
     @on(DataTable.RowSelected, "#board")
@@ -304,9 +314,9 @@ class EvaluationScreen(Screen[None]):
         engine = self.app.engine  # type: ignore[attr-defined]
         run = get_run(engine, run_id)
         task = run_benchmark(engine, run).task(objective, task_id)
+        code_a, code_b = shown_codes(task, strip=run.strip_comments, protocol=run.protocol)
         view = TaskView(
-            run=run, task=task,
-            code_a=shown_code(task, 0, strip=run.strip_comments), code_b=shown_code(task, 1, strip=run.strip_comments),
+            run=run, task=task, code_a=code_a, code_b=code_b,
             results=tuple(task_results(engine, run_id, objective, task_id)),
         )
         self.post_message(self.TaskLoaded(view))
@@ -322,22 +332,33 @@ class EvaluationScreen(Screen[None]):
     def action_start(self) -> None:
         if self.query_one("#start", Button).disabled:
             return
-        judge = self.query_one("#judge", Input).value.strip()
-        if not judge:
-            self.notify("enter a judge spec first", severity="warning", markup=False)
+        try:  # the CLI's checks, before anything loads
+            spec, limit = eval_form(self.query_one("#judge", Input).value, self.query_one("#limit", Input).value)
+        except WorkbenchError as exc:
+            self.notify(one_line(str(exc), 300), severity="warning", markup=False)
             return
-        limit_text = self.query_one("#limit", Input).value.strip()
         self.stop_event = threading.Event()
         self.query_one("#start", Button).disabled = True
         self.run_eval(
-            judge,
+            spec.text,
             self.query_one("#bench", Input).value.strip() or None,
-            int(limit_text) if limit_text else None,
+            limit,
             "given" if self.query_one("#given-only", Checkbox).value else "both",
         )
 
     def action_stop(self) -> None:
         self.stop_event.set()
+        self.query_one(ArenaPanel).stop()
+
+    def action_toggle_arena(self) -> None:
+        """Switch between the CodePrefBench view and the arena panel."""
+        arena = self.query_one(ArenaPanel)
+        arena.display = not arena.display
+        for selector in self.BENCH_PARTS:
+            self.query_one(selector).display = not arena.display
+        if arena.display:
+            arena.refresh_data()
+            arena.runs_table.focus()
 
     @work(thread=True, exclusive=True, group="eval-run", exit_on_error=False)
     def run_eval(self, judge_spec: str, bench: str | None, limit: int | None, orders: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from rich.text import Text
@@ -18,8 +19,9 @@ from textual.worker import get_current_worker
 from core.errors import WorkbenchError
 from core.synthesis.driver import SynthFinished, SynthProgress
 from core.synthesis.records import ConversationInfo
+from core.textsafe import one_line
 from stores.synthesis.runs import all_instruction_ids, list_conversations
-from workbench.jobs.synthesize import SynthConfig, estimate_run, prepare_run, run_synthesis_job
+from workbench.jobs.synthesize import SynthConfig, config_from_form, estimate_run, prepare_run, run_synthesis_job
 
 REFRESH_SECONDS = 1.0
 
@@ -29,9 +31,11 @@ def counters_text(counters: dict[str, Any]) -> str:
     return (
         f"in flight {counters.get('in_flight', 0)}   done {counters.get('done', 0)}   "
         f"rate {counters.get('rate', 0.0):.2f} items/s\n"
-        f"pairs {counters.get('pairs', 0)}   filtered {counters.get('filtered', 0)}   "
+        f"pairs {counters.get('pairs', 0)} (new {counters.get('new_pairs', 0)}, "
+        f"duplicates {counters.get('duplicate_pairs', 0)})   filtered {counters.get('filtered', 0)}   "
         f"failed {counters.get('failed', 0)}\n"
-        f"requests {counters.get('requests', 0)} (cached {counters.get('cache_hits', 0)})   "
+        f"requests {counters.get('requests', 0)} (retries {counters.get('retries', 0)}, "
+        f"cached {counters.get('cache_hits', 0)})\n"
         f"tokens {counters.get('tokens', 0):,}   cost ${counters.get('cost', 0.0):.4f}"
     )
 
@@ -113,23 +117,24 @@ class SynthesisScreen(Screen[None]):
         return self.query_one(f"#{widget_id}", Input).value.strip()
 
     def _config(self) -> SynthConfig:
+        """The form as a validated config (the CLI's checks); raises OptionError naming the field."""
         method = str(self.query_one("#method", Select).value)
-        limit = self._value("limit")
-        concurrency = self._value("concurrency") or "16"
-        ids: tuple[int, ...] | None = None
-        if method == "critic-evol":
-            ids = tuple(all_instruction_ids(self.app.engine))  # type: ignore[attr-defined]
-        return SynthConfig(method, critic=self._value("critic"), draft=self._value("draft") or None,
-                           limit=int(limit) if limit else None, concurrency=int(concurrency),
-                           budget=self._value("budget") or None, instruction_ids=ids)
+        return config_from_form(method, critic=self._value("critic"), draft=self._value("draft"),
+                                limit=self._value("limit"), concurrency=self._value("concurrency"),
+                                budget=self._value("budget"))
 
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:
         if self.query_one("#start", Button).disabled:
             return
+        try:
+            config = self._config()
+        except WorkbenchError as exc:
+            self.query_one("#status", Static).update(Content(f"error: {one_line(str(exc), 300)}"))
+            return
         self.query_one("#start", Button).disabled = True
         self.query_one("#stop", Button).disabled = False
-        self.run_job(self._config())
+        self.run_job(config)
 
     @on(Button.Pressed, "#stop")
     def action_stop(self) -> None:
@@ -143,6 +148,8 @@ class SynthesisScreen(Screen[None]):
         worker = get_current_worker()
         engine = self.app.engine  # type: ignore[attr-defined]
         try:
+            if config.method == "critic-evol":  # a store read: here in the worker, not on the event loop
+                config = replace(config, instruction_ids=tuple(all_instruction_ids(engine)))
             key = prepare_run(engine, config)
             self.post_message(self.Notice(estimate_run(engine, config, key).describe()))
 
@@ -152,11 +159,13 @@ class SynthesisScreen(Screen[None]):
                     if isinstance(event, SynthProgress):
                         self.post_message(self.Progressed(event.counters))
                     elif isinstance(event, SynthFinished):
-                        self.post_message(self.Progressed(event.counters, f"job {job_id}: {event.stop_reason}"))
+                        failure = event.counters.get("failure") or ""
+                        line = f"job {job_id}: {event.stop_reason}" + (f": {failure}" if failure else "")
+                        self.post_message(self.Progressed(event.counters, line))
 
             asyncio.run(drive())
         except WorkbenchError as exc:
-            self.post_message(self.Progressed({}, f"error: {exc}"))
+            self.post_message(self.Progressed({}, f"error: {one_line(str(exc), 300)}"))
 
     @on(Progressed)
     def show_progress(self, message: Progressed) -> None:
@@ -170,7 +179,7 @@ class SynthesisScreen(Screen[None]):
 
     @on(Notice)
     def show_notice(self, message: Notice) -> None:
-        self.query_one("#status", Static).update(Content(message.text))
+        self.query_one("#status", Static).update(Content(one_line(message.text, 300)))
 
     @work(thread=True, exclusive=True, group="synth-refresh", exit_on_error=False)
     def refresh_conversations(self) -> None:
