@@ -192,6 +192,25 @@ def test_a_budget_stops_sampling_and_the_next_run_resumes(engine: Engine) -> Non
     assert len(list_solutions(engine)) == 20
 
 
+def test_an_answer_cut_at_max_tokens_is_a_sample_and_is_not_asked_again(engine: Engine) -> None:
+    # Re-asking a cut answer with more tokens (as synthesis does) would drop failing samples and
+    # inflate pass@k; the cut solution is stored as it came back and runs like any other.
+    add_problems(engine, demo_problems(2))
+
+    def cut(messages: list[dict[str, str]]) -> dict[str, str]:
+        return {"content": "```python\ndef add_", "finish_reason": "length"}
+
+    with LoopbackLLM(cut) as server:
+        run = SamplingRun(model=f"openai:policy@{server.base_url}", samples_per_problem=3, concurrency=2)
+        finished = sample(engine, run)
+        assert finished.stop_reason == "done" and finished.counters["answered"] == 6
+        assert finished.counters["failed"] == 0 and len(server.requests) == 6
+    solutions = list_solutions(engine)
+    assert len(solutions) == 6 and {s.finish_reason for s in solutions} == {"length"}
+    assert execute(engine).failed == 6
+    assert {s.status for s in list_solutions(engine)} <= {"failed", "error"}
+
+
 def test_a_sandbox_that_cannot_start_fails_the_job_and_records_no_verdict(engine: Engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     add_problems(engine, demo_problems(2))
     with LoopbackLLM(PolicyStandIn()) as server:
