@@ -8,8 +8,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from core.training.preference import read_preference_records
+from stores.db import make_engine
 from tests.codeopt_fixtures import PolicyStandIn, demo_problem
-from tests.fixtures import HOSTILE_ALL
+from tests.fixtures import HOSTILE_ALL, stored_pairs
 from tests.llm_server import LoopbackLLM
 from workbench.cli import app
 
@@ -82,6 +84,16 @@ def test_sample_execute_pairs_and_eval_from_the_command_line(tmp_path: Path, db_
         assert made["correctness"] == 12 * summary["problems"] and made["efficiency"] == 0
         stats = json.loads(run(db_path, "pairs", "stats", "--json").stdout)["stats"]
         assert stats["by_source"] == {"code-optimise": made["added"]}
+        # The DPO export carries each pair's problem id as `group`, so the trainer draws per problem.
+        exported = run(db_path, "export", "--out", str(tmp_path / "out"), "--format", "dpo")
+        assert exported.exit_code == 0, exported.stderr
+        rows = [json.loads(line) for split in ("train", "validation")
+                for line in (tmp_path / "out" / "dpo" / f"{split}.jsonl").read_text().splitlines()]
+        problem_of = {pair.id: str(pair.meta["problem_id"]) for pair in stored_pairs(make_engine(db_path))}
+        assert len(rows) == made["added"] and all(row["group"] == problem_of[row["pair_id"]] for row in rows)
+        records = [r for split in ("train", "validation")
+                   for r in read_preference_records(tmp_path / "out" / "dpo" / f"{split}.jsonl")]
+        assert len({r.group for r in records}) == summary["problems"]
         evaluated = run(db_path, "codeopt", "eval", "--model", spec, "-n", "4", "--k", "1,4", "--split", "held-out",
                         "--held-out-fraction", "0.3", "--workers", "2", "--timeout", "5")
         assert evaluated.exit_code == 0, evaluated.stderr
