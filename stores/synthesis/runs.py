@@ -164,7 +164,8 @@ def item_counts(engine: Engine, key: str) -> ItemCounts:
             select(SynthItemRow.state, func.count()).where(SynthItemRow.config_key == key).group_by(SynthItemRow.state)
         ).all()
     counts = {state: int(n) for state, n in rows}
-    return ItemCounts(**{name: counts.get(name, 0) for name in ("pending", "claimed", "pair", "filtered", "failed")})
+    names = ("pending", "claimed", "pair", "filtered", "failed", "sampled")
+    return ItemCounts(**{name: counts.get(name, 0) for name in names})
 
 
 def pending_subject_ids(engine: Engine, key: str) -> list[int]:

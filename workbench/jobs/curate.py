@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from core.curation.analysis import analyse_stream
-from core.curation.decontamination import DEFAULT_THRESHOLD, BenchSnippet, TopMatch, cdf
+from core.curation.decontamination import DEFAULT_THRESHOLD, BenchSnippet, TopMatch, cdf, problem_text
 from core.curation.decontamination import scan as decontamination_scan
 from core.curation.dedupe import DEFAULT_NEAR_THRESHOLD, DedupeItem, find_clusters
 from core.curation.rules import Condition
@@ -22,7 +22,7 @@ from stores.curation.analyses import (
     store_analysis_values,
     unanalysed_count,
 )
-from stores.curation.pairs import count_pairs, matching_ids, set_status
+from stores.curation.pairs import count_pairs, matching_ids, pair_instructions, set_status
 from workbench.jobs.runner import JobHandle
 
 ANALYSE_CHUNK = 100  # pairs per pool task: large enough to amortise bandit's manager, small for progress
@@ -125,16 +125,21 @@ class DecontaminationSummary:
     cdf_sample: int
     seconds: float
     unanalysed: int
+    bench_instructions: int = 0
+    contaminated_instructions: int = 0
 
 
 def decontaminate_store(
     engine: Engine, bench: Sequence[BenchSnippet], *, threshold: float = DEFAULT_THRESHOLD,
     flag: bool = True, workers: int = 2, sample: int = 1000, seed: int = 0, chunk: int = 200,
+    instructions: Sequence[BenchSnippet] = (),
 ) -> Iterator[DecontaminationProgress | DecontaminationSummary]:
     """Score every side of every analysed pair against the benchmark; flag pending pairs >= threshold.
 
     Scores at or above the threshold are exact top-1 values; the CDF comes from exact top-1 scores
-    (no floor) of a seeded sample of sides. Yields progress, then the summary.
+    (no floor) of a seeded sample of sides. With `instructions` (benchmark problem texts), each
+    pair's problem text is scored too and `contamination` is the highest of its three scores.
+    Yields progress, then the summary.
     """
     started = time.monotonic()
     job = JobHandle.start(engine, "decontaminate", "Decontaminate against CodePrefBench",
@@ -157,16 +162,20 @@ def decontaminate_store(
             if job.cancel_requested():
                 job.finish("cancelled", done=len(scores))
                 return
+        problem_matches = _problem_matches(engine, ids, instructions, threshold, workers, chunk)
         values: dict[int, dict[str, Any]] = {}
         contaminated: list[int] = []
         for index, pair_id in enumerate(ids):
             chosen_match, rejected_match = scores[2 * index], scores[2 * index + 1]
-            best = max((m for m in (chosen_match, rejected_match) if m.score is not None),
-                       key=lambda m: m.score or 0.0, default=None)
+            candidates = [(m, bench) for m in (chosen_match, rejected_match) if m.score is not None]
+            problem_match = problem_matches.get(pair_id)
+            if problem_match is not None and problem_match.score is not None:
+                candidates.append((problem_match, instructions))
+            best, source = max(candidates, key=lambda c: c[0].score or 0.0, default=(None, bench))
             values[pair_id] = {
                 "contamination_chosen": chosen_match.score, "contamination_rejected": rejected_match.score,
                 "contamination": best.score if best else None,
-                "contamination_task": bench[best.bench_index].task_id if best and best.bench_index is not None else None,
+                "contamination_task": source[best.bench_index].task_id if best and best.bench_index is not None else None,
             }
             if best is not None:
                 contaminated.append(pair_id)
@@ -191,6 +200,23 @@ def decontaminate_store(
         contaminated_sides=sum(1 for m in scores if m.score is not None), flagged=flagged,
         cdf=cdf(sample_scores, floor=0.0), cdf_sample=len(sample_scores),
         seconds=round(time.monotonic() - started, 2), unanalysed=unanalysed_count(engine),
+        bench_instructions=len(instructions),
+        contaminated_instructions=sum(1 for m in problem_matches.values() if m.score is not None),
     )
     job.finish("done", done=total, summary=asdict(summary))
     yield summary
+
+
+def _problem_matches(engine: Engine, pair_ids: Sequence[int], instructions: Sequence[BenchSnippet], threshold: float,
+                     workers: int, chunk: int) -> dict[int, TopMatch]:
+    """Top-1 match of each pair's problem text among the benchmark's, each distinct text scanned once."""
+    if not instructions or not pair_ids:
+        return {}
+    problems = {pair_id: problem_text(text) for pair_id, text in pair_instructions(engine, pair_ids).items()}
+    distinct = sorted(set(problems.values()))
+    chunks = (distinct[start:start + chunk] for start in range(0, len(distinct), chunk))
+    found = [m for matches in decontamination_scan(chunks, [s.code for s in instructions], floor=threshold,
+                                                   workers=min(workers, max(1, len(distinct) // chunk)), strip=False)
+             for m in matches]
+    by_text = dict(zip(distinct, found))
+    return {pair_id: by_text[text] for pair_id, text in problems.items()}

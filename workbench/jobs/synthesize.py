@@ -117,13 +117,14 @@ def make_method(config: SynthConfig) -> SynthesisMethod:
 
 def model_names(config: SynthConfig, engine: Engine) -> dict[str, str]:
     """Role -> model name (what cache keys and accounting use)."""
-    names = {"critic": _model_name(config.critic, engine)}
+    names = {"critic": model_name_of(config.critic, engine)}
     if config.method == "critic-evol" and config.draft:
-        names["draft"] = _model_name(config.draft, engine)
+        names["draft"] = model_name_of(config.draft, engine)
     return names
 
 
-def _model_name(spec: str, engine: Engine) -> str:
+def model_name_of(spec: str, engine: Engine) -> str:
+    """The model name a spec's backend reports (what cache keys, accounting and lineage use)."""
     parsed = parse_spec(spec)
     if parsed.kind == "vllm":
         return resolve_server(engine, parsed.target)[1]
@@ -242,7 +243,7 @@ async def run_synthesis_job(
     counts = item_counts(engine, key)
     params: dict[str, Any] = {k: v for k, v in asdict(config).items() if k not in ("prices", "instruction_ids")}
     params["config_key"] = key
-    title = f"{config.method} with {_model_name(config.critic, engine)}"
+    title = f"{config.method} with {model_name_of(config.critic, engine)}"
     job = JobHandle.start(engine, "synth", title, params)
     method = make_method(config)
     store = SqlSynthesisStore(
