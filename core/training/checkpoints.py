@@ -138,3 +138,39 @@ def side_files(checkpoint: Path) -> list[Path]:
             if path.is_file():
                 found[path.name] = path
     return [found[name] for name in sorted(found)]
+
+
+# The trainer writes this file last into a checkpoint folder (core.training.trainer.STATE_FILE): a
+# folder without it, or one still named `step-N.partial`, is unfinished and cannot be resumed from.
+TRAINER_STATE_FILE = "trainer_state.json"
+
+
+@dataclass(frozen=True, slots=True)
+class RunCheckpoints:
+    """A run folder's checkpoints: complete ones (a re-run resumes from the newest) and unfinished ones."""
+
+    complete: tuple[str, ...]
+    partial: tuple[str, ...]
+
+    def describe(self) -> str:
+        """One line on whether the run can be resumed, and from where."""
+        if self.complete:
+            return f"resumable from {Path(self.complete[-1]).name} (start the same recipe again)"
+        if self.partial:
+            names = ", ".join(Path(path).name for path in self.partial)
+            return f"nothing resumable: only {names}, an unfinished checkpoint; a re-run starts from step 0"
+        return "nothing resumable: no checkpoint was saved; a re-run starts from step 0"
+
+
+def run_checkpoints(run_dir: str | Path) -> RunCheckpoints:
+    """The `checkpoints/step-N` folders of a run, complete ones sorted by step (no torch needed)."""
+    folder = Path(run_dir) / "checkpoints"
+    complete: list[tuple[int, str]] = []
+    partial: list[str] = []
+    for path in sorted(folder.glob("step-*")) if folder.is_dir() else []:
+        step = path.name.removeprefix("step-")
+        if step.isdigit() and (path / TRAINER_STATE_FILE).is_file():
+            complete.append((int(step), str(path)))
+        elif path.is_dir():
+            partial.append(str(path))
+    return RunCheckpoints(tuple(path for _step, path in sorted(complete)), tuple(partial))
