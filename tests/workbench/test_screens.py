@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from textual.widgets import Input, Select, Static, TextArea
+from textual.widgets import Input, Select, Static
 
 from tests.conftest import GitRepo
 from tests.fixtures import HOSTILE_TEXT
@@ -16,6 +16,7 @@ from workbench.screens.commits import CommitsScreen
 from workbench.screens.dashboard import DashboardScreen
 from workbench.screens.help import HelpScreen
 from workbench.widgets.commit_table import PAGE_SIZE, CommitTable
+from workbench.widgets.diff_view import DiffView
 
 
 def static_text(widget: Static) -> str:
@@ -88,7 +89,9 @@ async def test_commit_view_shows_hostile_text_as_plain_text(tmp_path: Path) -> N
         assert isinstance(screen, CommitViewScreen)
         header = static_text(screen.query_one("#commit-header", Static))
         assert f"Use sum() {HOSTILE_TEXT}" in header and "[red]not markup[/red]" in header
-        assert screen.query_one("#new", TextArea).text.endswith(f"return sum(xs)  # {HOSTILE_TEXT}\n")
+        diff = screen.query_one(DiffView).diff
+        assert diff is not None and diff.rows[-1].left == f"    return s  # {HOSTILE_TEXT}"
+        assert [row.right for row in diff.rows if row.right] == ["def total(xs):", f"    return sum(xs)  # {HOSTILE_TEXT}"]
         await pilot.press("v")
         await pilot.pause()
         assert screen.query_one("#unified").display and not screen.query_one("#sides").display
@@ -115,7 +118,7 @@ async def test_mine_from_the_tui(tmp_path: Path, make_repo: Callable[[str], GitR
         assert isinstance(app.screen, CommitsScreen)
         assert app.screen.query_one(CommitTable).row_count == 1
         status = static_text(app.screen.query_one("#mine-status", Static))
-        assert "done: 1 records from 2 commits" in status
+        assert "job 1 done: 1 records stored from 2 commits" in status
         assert any(isinstance(m, CommitsScreen.MineProgressed) for m in seen)
         repo_filter = app.screen.query_one("#repo-filter", Select)
         repo_filter.value = 1  # the repository just mined

@@ -31,7 +31,7 @@ async def test_start_job_shows_counters_and_hostile_conversation(tmp_path: Path)
             await pilot.pause()
             await app.workers.wait_for_complete()
             await pilot.pause()
-            screen.refresh_conversations()
+            screen.read_store(None)
             await app.workers.wait_for_complete()
             await pilot.pause()
             counters = str(screen.query_one("#counters", Static).render())
@@ -63,16 +63,3 @@ async def test_bad_spec_is_reported_not_raised(tmp_path: Path) -> None:
         status = str(screen.query_one("#status", Static).render())
         assert status.startswith("error: model spec") and "[bold]x[/]" in status
         assert not screen.query_one("#start", Button).disabled
-
-
-def test_synthesis_screen_snapshot(snap_compare: object, tmp_path: Path) -> None:
-    engine = make_engine(tmp_path / "wb.db")
-    app = make_app(engine=engine, clock=lambda: 0.0)
-
-    async def open_screen(pilot: object) -> None:
-        await pilot.press("s")  # type: ignore[attr-defined]
-        await pilot.pause()  # type: ignore[attr-defined]
-        await app.workers.wait_for_complete()
-        await pilot.pause()  # type: ignore[attr-defined]
-
-    assert snap_compare(app, terminal_size=(120, 30), run_before=open_screen)  # type: ignore[operator]

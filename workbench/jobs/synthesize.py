@@ -61,9 +61,42 @@ class SynthConfig:
             if not self.draft:
                 raise OptionError("critic-evol needs --draft SPEC for the model that answers instructions")
             parse_spec(self.draft)
+        if self.limit is not None and self.limit < 1:
+            raise OptionError(f"limit must be a whole number of 1 or more, not {self.limit}")
         if self.concurrency < 1:
             raise OptionError("concurrency must be at least 1")
         parse_budget(self.budget)
+
+
+def _whole_number(text: str, name: str) -> int | None:
+    value = text.strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise OptionError(f"{name} must be a whole number, not {value!r}") from None
+
+
+def config_from_form(
+    method: str,
+    *,
+    critic: str,
+    draft: str = "",
+    limit: str = "",
+    concurrency: str = "",
+    budget: str = "",
+    instruction_ids: tuple[int, ...] | None = None,
+) -> SynthConfig:
+    """A validated SynthConfig from a form's text fields (the TUI's Synthesis screen); raises
+    OptionError with the message the CLI gives for the same value."""
+    config = SynthConfig(
+        method, critic=critic.strip(), draft=draft.strip() or None, limit=_whole_number(limit, "limit"),
+        concurrency=_whole_number(concurrency, "concurrency") or 16, budget=budget.strip() or None,
+        instruction_ids=instruction_ids,
+    )
+    config.validate()
+    return config
 
 
 def make_method(config: SynthConfig) -> SynthesisMethod:
