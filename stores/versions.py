@@ -12,11 +12,9 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from stores.curation.tables import PairAnalysisRow, PairRow
-from stores.evaluation.tables import EvalResultRow, EvalRunRow
-from stores.mining.tables import CommitRow, RepositoryRow
-from stores.synthesis.tables import ConversationRow
 from stores.tables import JobRow
+
+# Each stamp imports its stage's tables when first called: a screen pays only for its own stage.
 
 # Jobs that rewrite analysis columns without touching a pair's own row (duplicate and contamination marks).
 _PAIR_JOB_KINDS = ("analyse", "dedupe", "decontaminate")
@@ -32,6 +30,8 @@ def _jobs_stamp(session: Session, kinds: tuple[str, ...]) -> Stamp:
 
 def pairs_stamp(engine: Engine) -> Stamp:
     """Changes when a pair is added, reviewed, edited or undone, or its analysis, duplicate or contamination mark changes."""
+    from stores.curation.tables import PairAnalysisRow, PairRow
+
     with Session(engine) as session:
         pairs = tuple(session.exec(select(func.count(), func.max(PairRow.updated_at)).select_from(PairRow)).one())
         analyses = tuple(session.exec(
@@ -41,6 +41,8 @@ def pairs_stamp(engine: Engine) -> Stamp:
 
 def commits_stamp(engine: Engine) -> Stamp:
     """Changes when commit records or repositories are added."""
+    from stores.mining.tables import CommitRow, RepositoryRow
+
     with Session(engine) as session:
         return (
             session.exec(select(func.max(CommitRow.id))).one(),
@@ -50,6 +52,8 @@ def commits_stamp(engine: Engine) -> Stamp:
 
 def evaluation_stamp(engine: Engine) -> Stamp:
     """Changes when an evaluation run is created, records results, or changes state."""
+    from stores.evaluation.tables import EvalResultRow, EvalRunRow
+
     with Session(engine) as session:
         states = tuple(sorted(session.exec(
             select(EvalRunRow.state, func.count()).group_by(EvalRunRow.state)).all()))
@@ -60,5 +64,7 @@ def evaluation_stamp(engine: Engine) -> Stamp:
 
 def synthesis_stamp(engine: Engine) -> Stamp:
     """Changes when a conversation is recorded or a synthesis job reports progress."""
+    from stores.synthesis.tables import ConversationRow
+
     with Session(engine) as session:
         return (session.exec(select(func.max(ConversationRow.id))).one(), _jobs_stamp(session, ("synth",)))

@@ -21,7 +21,6 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from stores.db import DB_ENV_VAR
-from workbench.jobs.train import subprocess_env
 
 
 @dataclass
@@ -64,6 +63,8 @@ def run_detached(engine: Engine, commands: Sequence[Sequence[str]]) -> DetachedR
     cli = [sys.executable, "-m", "workbench.cli"]
     # One shell runs the commands in order; `&&` stops at the first failure.
     script = " && ".join(shlex.join((*cli, *command)) for command in commands)
+    from workbench.jobs.train import subprocess_env  # deferred: it imports the training stage
+
     env = subprocess_env()
     # The URL goes through the environment, not the command line, where `ps` would show a password.
     env[DB_ENV_VAR] = engine.url.render_as_string(hide_password=False)

@@ -6,9 +6,9 @@ from typing import Any, ClassVar
 
 from textual import on
 from textual.binding import Binding
-from textual.events import ScreenResume
+from textual.events import ScreenResume, ScreenSuspend
 from textual.screen import Screen
-from textual.widgets import Input, TextArea
+from textual.widgets import Input
 
 
 class StageScreen(Screen[None]):
@@ -35,7 +35,13 @@ class StageScreen(Screen[None]):
                 widget.focus()
                 return
 
+    @on(ScreenSuspend)
+    def _note_why_suspended(self) -> None:
+        # Still on the active stack: a dialog opened over this screen (it gives focus back itself);
+        # otherwise the user switched to another screen.
+        self._under_dialog = self in self.app.screen_stack
+
     @on(ScreenResume)
     def _focus_list_on_return(self) -> None:
-        if self.focused is None or isinstance(self.focused, (Input, TextArea)):
+        if not getattr(self, "_under_dialog", False) or self.focused is None or isinstance(self.focused, Input):
             self.action_navigate()

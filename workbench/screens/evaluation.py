@@ -159,7 +159,7 @@ class EvaluationScreen(StageScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="eval-form"):
-            judge = Input(placeholder="baseline:shorter | pair-rm:PATH | openai:MODEL@URL", id="judge")
+            judge = Input(placeholder="baseline:shorter", id="judge")
             judge.border_title = "judge"
             yield judge
             bench = Input(value=os.environ.get(BENCH_ENV_VAR, ""), placeholder="CodePrefBench folder", id="bench")

@@ -20,8 +20,6 @@ from core.curation.rules import ACTIONS, Condition, filter_spec, load_rules, par
 from core.errors import WorkbenchError
 from core.sidebyside import SideBySide, align
 from core.textsafe import one_line
-from core.training.export import ExportOptions
-from stores.curation.analyses import apply_rules
 from stores.curation.pairs import (
     count_pairs,
     edit_criteria,
@@ -38,8 +36,9 @@ from stores.curation.pairs import (
     undo_action,
 )
 from stores.jobs import list_jobs
-from stores.training.exports import DEFAULT_EXPORT_FILTER, export_conditions
 from stores.versions import Stamp, pairs_stamp
+# Export, rules and training modules are imported by the actions that need them: opening the screen
+# should not pay for them.
 from workbench.screens.base import StageScreen
 from workbench.screens.dialogs import AskDialog, TextDialog, confirm
 from workbench.screens.pairs_dialogs import (
@@ -284,6 +283,7 @@ class PairsScreen(StageScreen):
         self.total_matching: int | None = None
         self._stamp: Stamp | None = None
         self._loading_pair: int | None = None
+        self._store_total: int | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -378,7 +378,7 @@ class PairsScreen(StageScreen):
                 table.move_cursor(row=0)
                 self.load_pair(message.pairs[0].id)
             else:
-                self.show_pair(None)
+                self.show_pair(None, self._empty_text())
 
     @on(PairTable.MoreWanted)
     def load_more(self, message: PairTable.MoreWanted) -> None:
@@ -392,8 +392,13 @@ class PairsScreen(StageScreen):
         arrow = "↓" if self.query_state.descending else "↑"
         text = f"{total:,} pairs · {status_mix(message.by_status)} · by {order.split(' (')[0]} {arrow}"
         self.query_one("#counts", Static).update(line(text))
+        self._store_total = message.store_total
         if total == 0:
-            self.show_pair(None, NO_MATCH if self.conditions and message.store_total else NO_PAIRS)
+            self.show_pair(None, self._empty_text())
+
+    def _empty_text(self) -> str:
+        """What an empty list means: an empty store (how to fill it) or a filter that matches nothing."""
+        return NO_MATCH if self.conditions and self._store_total != 0 else NO_PAIRS
 
     @on(DataTable.RowHighlighted, "#pairs")
     def follow_cursor(self) -> None:
@@ -419,6 +424,7 @@ class PairsScreen(StageScreen):
 
     def show_pair(self, pair: PairDetail | None, empty: str = "", diff: SideBySide | None = None) -> None:
         """Fill the review pane; every text from the pair is shown as plain, visible text."""
+        same_pair = pair is not None and self.pair is not None and self.pair.id == pair.id
         self.pair = pair
         if pair is None:
             for widget_id in ("instruction", "criteria", "rejected-metrics", "chosen-metrics"):
@@ -441,7 +447,7 @@ class PairsScreen(StageScreen):
         self.query_one("#chosen-metrics", Static).update(line(_metrics_line(pair.analysis, "chosen")))
         if diff is not None:
             self.diff_view.show(diff, left_title=f"rejected · {diff.left_count} lines",
-                                right_title=f"chosen · {diff.right_count} lines")
+                                right_title=f"chosen · {diff.right_count} lines", keep_position=same_pair)
 
     # freshness ---------------------------------------------------------------------------------
 
@@ -478,7 +484,7 @@ class PairsScreen(StageScreen):
         if message.generation == self.generation:
             self.pair_table.replace_rows(message.pairs, message.exhausted)
             if not message.pairs:
-                self.show_pair(None, NO_MATCH if self.conditions else NO_PAIRS)
+                self.show_pair(None, self._empty_text())
 
     # filter, sort, jump --------------------------------------------------------------------------
 
@@ -564,6 +570,8 @@ class PairsScreen(StageScreen):
             confirm(self.app, data["title"], data["body"], data["label"],
                     lambda: self.run_bulk(data["choice"], self.query_state.conditions))
         elif message.kind == "export":
+            from stores.training.exports import DEFAULT_EXPORT_FILTER
+
             self.app.push_screen(ExportDialog(self.filter_text, data["by_status"], data["accepted"], data["default"],
                                               DEFAULT_EXPORT_FILTER), self.export_chosen)
         elif message.kind == "undo":
@@ -691,6 +699,8 @@ class PairsScreen(StageScreen):
     @work(thread=True, exclusive=True, group="pairs-bulk", exit_on_error=False)
     def check_bulk(self, choice: str, conditions: tuple[Condition, ...], filter_text: str) -> None:
         """Count what the action would change (rules: per rule, within the filter), then ask to confirm."""
+        from stores.curation.analyses import apply_rules
+
         scope = filter_text or "every pair (no filter)"
         if choice in ACTIONS:
             matching = count_pairs(self.engine, conditions)
@@ -713,6 +723,8 @@ class PairsScreen(StageScreen):
 
     @work(thread=True, exclusive=True, group="pairs-bulk", exit_on_error=False)
     def run_bulk(self, choice: str, conditions: tuple[Condition, ...]) -> None:
+        from stores.curation.analyses import apply_rules
+
         try:
             if choice in ACTIONS:
                 changed = set_status(self.engine, matching_ids(self.engine, conditions), choice,
@@ -775,6 +787,8 @@ class PairsScreen(StageScreen):
 
     @work(thread=True, exclusive=True, group="pairs-export", exit_on_error=False)
     def open_export(self, conditions: tuple[Condition, ...]) -> None:
+        from stores.training.exports import export_conditions
+
         by_status = status_counts(self.engine, conditions)
         accepted = count_pairs(self.engine, export_conditions((*conditions, Condition("status", "=", "accepted"))))
         default = count_pairs(self.engine, export_conditions(conditions))
@@ -793,6 +807,7 @@ class PairsScreen(StageScreen):
 
     @work(thread=True, exclusive=True, group="pairs-export", exit_on_error=False)
     def run_export(self, choice: ExportChoice, conditions: tuple[Condition, ...]) -> None:
+        from core.training.export import ExportOptions
         from workbench.jobs.export import export_store
 
         if choice.accepted_only:

@@ -14,7 +14,6 @@ from textual.widgets import Button, Checkbox, Input, Label, OptionList, RadioBut
 from textual.widgets.option_list import Option
 
 from core.curation.rules import ACTIONS
-from core.training.export import DEFAULT_FORMATS, FORMATS
 from workbench.screens.dialogs import DIALOG_CSS
 from workbench.widgets.plain import code, line
 
@@ -124,6 +123,8 @@ class ExportDialog(ModalScreen[ExportChoice | None]):
         self.default_filter = default_filter
 
     def compose(self) -> ComposeResult:
+        from core.training.export import DEFAULT_FORMATS, FORMATS  # deferred: only an export needs it
+
         with Vertical(id="dialog"):
             yield Static("Export pairs for training", classes="dialog-title")
             yield Static(line(f"filter: {self.filter_text or '(none)'} · {status_mix(self.by_status)}"), id="mix")
@@ -149,7 +150,7 @@ class ExportDialog(ModalScreen[ExportChoice | None]):
     @on(Button.Pressed, "#start")
     def submit(self) -> None:
         out = self.query_one("#export-out", Input).value.strip()
-        formats = tuple(fmt for fmt in FORMATS if self.query_one(f"#format-{fmt}", Checkbox).value)
+        formats = tuple(box.id.removeprefix("format-") for box in self.query(Checkbox) if box.value and box.id)
         accepted_only = self.query_one("#accepted-only", RadioButton).value
         problem = ""
         if not out:

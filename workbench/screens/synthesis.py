@@ -115,7 +115,7 @@ class SynthesisScreen(StageScreen):
             with Horizontal(classes="form-row"):
                 yield _labelled(Select([("Commit-Instruct", "commit-instruct"), ("Critic-Evol", "critic-evol")],
                                        value="commit-instruct", allow_blank=False, id="method"), "method")
-                yield _labelled(Input(placeholder="openai:MODEL@http://host:port/v1", id="critic"), "critic model")
+                yield _labelled(Input(placeholder="openai:MODEL@URL", id="critic"), "critic model")
                 yield _labelled(Input(placeholder="Critic-Evol only", id="draft"), "draft model")
             with Horizontal(classes="form-row"):
                 yield _labelled(Input(placeholder="all", id="limit"), "limit")
@@ -128,7 +128,7 @@ class SynthesisScreen(StageScreen):
                 yield Static(block(counters_text({})), id="counters")
                 yield Static(id="status", classes="muted")
                 yield DataTable(id="conversations", cursor_type="row")
-            yield TextArea(id="conversation-view", read_only=True, soft_wrap=True)
+            yield TextArea(code(NO_CONVERSATIONS), id="conversation-view", read_only=True, soft_wrap=True)
         yield Footer(compact=True)
 
     @property

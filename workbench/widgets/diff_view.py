@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 from rich.segment import Segment
-from rich.text import Text
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
@@ -15,7 +14,6 @@ from core.sidebyside import DiffRow, SideBySide, word_changes
 from core.textsafe import one_line
 
 CONTEXT_ROWS = 3  # rows of unchanged text kept above a change when jumping to it
-TAB_SIZE = 4
 
 
 class DiffView(ScrollView, can_focus=True):
@@ -59,8 +57,9 @@ class DiffView(ScrollView, can_focus=True):
     # content ---------------------------------------------------------------------------------
 
     def show(self, diff: SideBySide | None, *, left_title: str = "old", right_title: str = "new",
-             placeholder: str | None = None) -> None:
-        """Show a diff (None: the placeholder) and scroll to its first change."""
+             placeholder: str | None = None, keep_position: bool = False) -> None:
+        """Show a diff (None: the placeholder) and scroll to its first change; with `keep_position` (the
+        same text read again) stay where the reader is."""
         self.diff = diff
         self.left_title, self.right_title = left_title, right_title
         if placeholder is not None:
@@ -68,8 +67,13 @@ class DiffView(ScrollView, can_focus=True):
         self._row_strip.cache_clear()
         self._gutter = len(str(max(diff.left_count, diff.right_count) if diff else 0)) + 1
         self._longest = max(diff.max_left, diff.max_right) if diff else 0
-        self.current_change = 0 if diff and diff.changes else None
         self._update_virtual_size()
+        if keep_position and diff is not None:
+            if self.current_change is not None and self.current_change >= len(diff.changes):
+                self.current_change = len(diff.changes) - 1 if diff.changes else None
+            self.refresh()
+            return
+        self.current_change = 0 if diff and diff.changes else None
         self.scroll_to(0, 0, animate=False, immediate=True)
         if self.current_change is not None:
             self.call_after_refresh(self._scroll_to_change, self.current_change)
@@ -187,14 +191,40 @@ class DiffView(ScrollView, can_focus=True):
         base = self.rich_style
         if changed:
             base = self.get_component_rich_style("diff-view--removed" if side == "left" else "diff-view--added")
-        word = self.get_component_rich_style("diff-view--removed-word" if side == "left" else "diff-view--added-word")
+        word = base + self.get_component_rich_style(
+            "diff-view--removed-word" if side == "left" else "diff-view--added-word", partial=True)
         gutter_style = base + self.get_component_rich_style("diff-view--gutter", partial=True)
         marker = ("-" if side == "left" else "+") if changed else " "
-        gutter = Strip([Segment(f"{number:>{self._gutter - 1}}{marker}", gutter_style)])
-        text = Text(line, no_wrap=True, end="")
-        text.stylize(base)  # a span, not the Text's own style, which Text.render does not apply
+        segments = [Segment(f"{number:>{self._gutter - 1}}{marker}", gutter_style)]
+        # Segments straight from the spans: cheaper than a rich Text for every visible row of every page.
+        body: list[Segment] = []
+        position = 0
         for start, end in spans:
-            text.stylize(word, start, end)
-        text.expand_tabs(TAB_SIZE)
-        body = Strip(text.render(self.app.console)).crop_extend(scroll_x, scroll_x + width - self._gutter, base)
-        return Strip.join([gutter, body])
+            if start > position:
+                body.append(Segment(line[position:start], base))
+            body.append(Segment(line[start:end], word))
+            position = end
+        if position < len(line) or not body:
+            body.append(Segment(line[position:], base))
+        text_width = width - self._gutter
+        return Strip.join([Strip(segments), Strip(body).crop_extend(scroll_x, scroll_x + text_width, base)])
+
+    # scrolling without animation: a page is drawn once, not over a dozen frames -------------------
+
+    def action_page_down(self) -> None:
+        self.scroll_page_down(animate=False)
+
+    def action_page_up(self) -> None:
+        self.scroll_page_up(animate=False)
+
+    def action_scroll_down(self) -> None:
+        self.scroll_down(animate=False)
+
+    def action_scroll_up(self) -> None:
+        self.scroll_up(animate=False)
+
+    def action_scroll_home(self) -> None:
+        self.scroll_home(animate=False)
+
+    def action_scroll_end(self) -> None:
+        self.scroll_end(animate=False)

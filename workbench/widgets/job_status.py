@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.message import Message
@@ -12,7 +13,9 @@ from textual.widgets import Static
 from core.models import JobInfo
 from core.textsafe import one_line
 from stores.jobs import get_job, list_jobs
-from workbench.jobs.detached import DetachedRun
+
+if TYPE_CHECKING:
+    from workbench.jobs.detached import DetachedRun
 
 POLL_SECONDS = 1.0
 
