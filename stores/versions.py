@@ -29,7 +29,8 @@ def _jobs_stamp(session: Session, kinds: tuple[str, ...]) -> Stamp:
 
 
 def pairs_stamp(engine: Engine) -> Stamp:
-    """Changes when a pair is added, reviewed, edited or undone, or its analysis, duplicate or contamination mark changes."""
+    """Changes when a pair is added, reviewed, edited or undone, or its analysis, duplicate or
+    contamination mark changes."""
     from stores.curation.tables import PairAnalysisRow, PairRow
 
     with Session(engine) as session:

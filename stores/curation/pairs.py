@@ -135,7 +135,8 @@ def list_pairs(
             conditions,
         ).order_by(*order).limit(limit)
         if after_id is not None:
-            query = query.where(col(PairRow.id) < after_id if descending and sort == "id" else col(PairRow.id) > after_id)
+            backwards = descending and sort == "id"
+            query = query.where(col(PairRow.id) < after_id if backwards else col(PairRow.id) > after_id)
         if offset:
             query = query.offset(offset)
         rows = session.execute(query).all()
@@ -367,7 +368,8 @@ def _restore(session: Session, action: ReviewActionRow, after: dict[str, dict[st
             skipped += 1
             continue
         expected = (after or {}).get(str(pair_id))
-        if after is not None and (expected is None or any(getattr(row, key) != value for key, value in expected.items())):
+        changed_since = expected is None or any(getattr(row, key) != value for key, value in expected.items())
+        if after is not None and changed_since:
             skipped += 1
             continue
         for key, value in values.items():

@@ -11,7 +11,9 @@ from textual.worker import WorkerCancelled
 
 # What must never reach the terminal as text: C0 controls (ESC, NUL, ...), DEL, C1 controls and
 # bidirectional or invisible format characters.
-UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
 
 
 async def settle(app: Any, pilot: Any, rounds: int = 3) -> None:

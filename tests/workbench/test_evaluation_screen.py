@@ -10,10 +10,11 @@ from textual.widgets import Button, DataTable, Input, TextArea
 from core.evaluation.bench import OBJECTIVES, load_benchmark, objective_file
 from core.evaluation.judges import GenerativeJudge, parse_judge_spec
 from core.llm.base import ChatRequest, ChatResult
+from core.textsafe import one_line
 from stores.db import make_engine
 from stores.evaluation.runs import create_run, get_run
-from core.textsafe import one_line
 from tests.fixtures import HOSTILE_TEXT
+from tests.workbench.helpers import settle
 from workbench.app import make_app
 from workbench.jobs.evaluate import run_evaluation
 from workbench.screens.evaluation import EvaluationScreen, TaskDetailScreen
@@ -66,15 +67,13 @@ async def test_scores_leaderboard_and_task_drill_down_show_hostile_text_plainly(
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, EvaluationScreen)
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         board = screen.query_one("#board", DataTable)
         assert board.row_count == 1
         assert str(board.get_row_at(0)[1]) == one_line(HOSTILE_TEXT, 28)  # long judge specs are cut
         board.focus()
         await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         scores = screen.query_one("#scores", DataTable)
         assert [str(scores.get_row_at(i)[0]) for i in range(scores.row_count)] == [*OBJECTIVES, "verifiable avg"]
         assert str(screen.board.get_row_at(0)[2]) == "codefavor"
@@ -83,14 +82,12 @@ async def test_scores_leaderboard_and_task_drill_down_show_hostile_text_plainly(
         assert str(scores.get_row_at(0)[4]) == "0.0"
         scores.focus()
         await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         results = screen.query_one("#results", DataTable)
         assert results.row_count == 6
         results.focus()
         await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         detail = app.screen
         assert isinstance(detail, TaskDetailScreen)
         assert HOSTILE_TEXT in detail.query_one("#task-instruction", TextArea).text
@@ -114,10 +111,8 @@ async def test_a_run_started_from_the_screen_updates_the_scores(tmp_path: Path) 
         screen.query_one("#judge", Input).value = "baseline:shorter"
         screen.query_one("#bench", Input).value = str(bench)
         await pilot.click("#start")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
+        await settle(app, pilot)
         assert any(isinstance(m, EvaluationScreen.Progressed) for m in seen)
         run = get_run(app.engine, 1)
         assert (run.state, run.done, run.total) == ("done", 24, 24)
@@ -128,6 +123,5 @@ async def test_a_run_started_from_the_screen_updates_the_scores(tmp_path: Path) 
 
         screen.query_one("#judge", Input).value = "baseline:nonsense"
         await pilot.click("#start")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         assert app.is_running and not screen.query_one("#start", Button).disabled

@@ -8,14 +8,13 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from textual.widgets import Checkbox, Input, RadioButton, Static
 
-from tests.workbench.helpers import settle as settle_workers
-
 from core.curation.pairs import NewPair
 from stores.curation.pairs import get_pair, import_pairs
 from stores.curation.tables import PairRow
 from stores.db import make_engine
 from stores.tables import utcnow
 from tests.fixtures import HOSTILE_TEXT
+from tests.workbench.helpers import settle as settle_workers
 from workbench.app import make_app
 from workbench.jobs.curate import analyse_store
 from workbench.screens.dialogs import ConfirmDialog

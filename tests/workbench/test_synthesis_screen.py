@@ -11,6 +11,7 @@ from tests.fixtures import HOSTILE_TEXT, stored_pairs
 from tests.llm_server import LoopbackLLM
 from tests.synth_answers import synth_responder
 from tests.synth_fixtures import add_commits
+from tests.workbench.helpers import settle
 from workbench.app import make_app
 from workbench.screens.synthesis import SynthesisScreen
 
@@ -29,11 +30,9 @@ async def test_start_job_shows_counters_and_hostile_conversation(tmp_path: Path)
             screen.query_one("#critic").value = f"openai:critic@{server.base_url}"  # type: ignore[attr-defined]
             await pilot.click("#start")
             await pilot.pause()
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await settle(app, pilot)
             screen.read_store(None)
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await settle(app, pilot)
             counters = str(screen.query_one("#counters", Static).render())
             assert "pairs 1" in counters and "filtered 1" in counters
             assert "done" in str(screen.query_one("#status", Static).render())
@@ -58,8 +57,7 @@ async def test_bad_spec_is_reported_not_raised(tmp_path: Path) -> None:
         screen = app.screen
         screen.query_one("#critic").value = "not-a-spec [bold]x[/]"  # type: ignore[attr-defined]
         await pilot.click("#start")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         status = str(screen.query_one("#status", Static).render())
         assert status.startswith("error: model spec") and "[bold]x[/]" in status
         assert not screen.query_one("#start", Button).disabled

@@ -8,10 +8,10 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from core.textsafe import one_line
 from stores.jobs import create_job, get_job
 from stores.training.runs import list_checkpoints
 from stores.training.tables import TrainMetricRow, TrainRunRow
-from core.textsafe import one_line
 from tests.fixtures import HOSTILE_TEXT
 from tests.workbench.helpers import settle
 from workbench.app import make_app

@@ -153,7 +153,7 @@ async def test_the_pairs_screen_follows_an_analysis_run_from_the_cli(tmp_path: P
     _alternating_pairs(engine, 2)
     app = make_app(engine=engine)
     async with app.run_test(size=(160, 45)) as pilot:
-        screen = await _open(app, pilot, "p")
+        await _open(app, pilot, "p")
         assert "not analysed" in screen_text(app)
         list(analyse_store(make_engine(tmp_path / "wb.db"), workers=1))  # as `workbench curate analyse` does
         await wait_until(app, pilot, lambda: "not analysed" not in screen_text(app), timeout=20)

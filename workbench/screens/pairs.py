@@ -343,7 +343,8 @@ class PairsScreen(StageScreen):
 
     def _page(self, query: PairQuery, after_id: int | None, offset: int, limit: int) -> list[PairSummary]:
         if query.sort == "id":  # keyset pages
-            return list_pairs(self.engine, query.conditions, limit=limit, after_id=after_id, descending=query.descending)
+            return list_pairs(self.engine, query.conditions, limit=limit, after_id=after_id,
+                              descending=query.descending)
         return list_pairs(self.engine, query.conditions, limit=limit, sort=query.sort, descending=query.descending,
                           offset=offset)
 

@@ -78,7 +78,8 @@ class BulkDialog(ModalScreen[str | None]):
             yield Static(line(f"{self.matching:,} pairs match {self.filter_text or '(no filter: all pairs)'}"
                               f" · {status_mix(self.by_status)}"))
             yield Label(line(f"An action ({', '.join(ACTIONS)}) or a rule file; enter, then confirm."))
-            bulk = Input(id="bulk-input", placeholder="accept | reject | flag | pending | recipes/curation-default.yaml")
+            bulk = Input(id="bulk-input",
+                         placeholder="accept | reject | flag | pending | recipes/curation-default.yaml")
             bulk.border_title = "action or rule file"
             yield bulk
 
