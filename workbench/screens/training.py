@@ -278,7 +278,7 @@ class TrainingScreen(StageScreen):
         if message.error or message.job_id is None:
             status.say(message.label, failed=bool(message.error))
             if message.error:
-                self.notify(message.label, severity="error", markup=False, timeout=8)
+                self.notify(one_line(message.label, 300), severity="error", markup=False, timeout=8)
         elif message.label.startswith("cancel"):
             status.say(message.label)
         else:
