@@ -45,14 +45,4 @@ class JobRow(SQLModel, table=True):
     summary_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
 
 
-
-
-__all__ = [
-    "TEXTS_SCHEMA",
-    "BlobRow",
-    "CommitRow",
-    "JobRow",
-    "PairRow",
-    "RepositoryRow",
-    "utcnow",
-]
+__all__ = ["JobRow", "utcnow"]

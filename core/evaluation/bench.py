@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+from core.curation.pairs import same_code
 from core.errors import BenchmarkError, OptionError
 from core.evaluation.protocols import (
     DEFAULT_PROTOCOL,
@@ -19,6 +20,7 @@ from core.evaluation.protocols import (
     Choice,
     get_protocol,
 )
+from core.jsonl import lone_surrogate
 
 BENCH_ENV_VAR = "WORKBENCH_BENCH"
 OBJECTIVES: tuple[str, ...] = ("correctness", "efficiency", "security", "human-preference")
@@ -90,7 +92,7 @@ def resolve_bench_dir(bench: str | os.PathLike[str] | None, env: dict[str, str] 
     if not value:
         raise BenchmarkError(
             f"no benchmark folder: pass --bench DIR or set {BENCH_ENV_VAR} to the folder holding "
-            f"{objective_file('correctness')} and the other objective files"
+            f"{objective_file('correctness')} and the other objective files", exit_code=2,
         )
     return Path(value).expanduser()
 
@@ -112,7 +114,7 @@ def load_benchmark(directory: str | os.PathLike[str], objectives: Sequence[str] 
     """Read and validate the objective files; the version hashes all four files' contents."""
     folder = Path(directory)
     if not folder.is_dir():
-        raise BenchmarkError(f"benchmark folder {folder} does not exist or is not a folder")
+        raise BenchmarkError(f"benchmark folder {folder} does not exist or is not a folder", exit_code=2)
     digest = hashlib.sha256()
     tasks: dict[str, tuple[BenchTask, ...]] = {}
     for objective in OBJECTIVES:
@@ -138,17 +140,40 @@ def _read_gzip(path: Path) -> bytes:
 
 
 def _parse_tasks(path: Path, objective: str, raw: bytes) -> tuple[BenchTask, ...]:
+    """The tasks of one objective file; BenchmarkError names the file and line of a bad record.
+
+    Refused: a line that is not UTF-8 or JSON, a lone surrogate escape, a task whose two choices
+    are the same code, and a task that repeats an earlier one (same task_id, instruction and
+    choices in either order). A task_id on several records with different choices is the published
+    files' way of giving several pairs per problem: those are kept and numbered.
+    """
     tasks: list[BenchTask] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), start=1):
+    first_line: dict[tuple[str, str, frozenset[str]], int] = {}
+    for number, raw_line in enumerate(raw.split(b"\n"), start=1):
+        where = f"{path.name} line {number}"
+        try:
+            line = raw_line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BenchmarkError(f"{where}: not UTF-8 text (byte 0x{raw_line[exc.start]:02x} "
+                                 f"at column {exc.start + 1})") from None
         if not line.strip():
             continue
-        where = f"{path.name} line {number}"
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise BenchmarkError(f"{where}: bad JSON ({exc.msg} at column {exc.colno})") from None
+        surrogate = lone_surrogate(record)
+        if surrogate:
+            raise BenchmarkError(f"{where}: field {surrogate[0]} holds a lone surrogate escape ({surrogate[1]})")
         task = _task_from_record(record, objective, where)
+        if same_code(*task.choices):
+            raise BenchmarkError(f"{where}: task {task.task_id}: both choices are the same code")
+        identity = (task.task_id, task.instruction, frozenset(task.choices))
+        if identity in first_line:
+            raise BenchmarkError(f"{where}: task {task.task_id} repeats line {first_line[identity]} "
+                                 "(same task_id, instruction and choices)")
+        first_line[identity] = number
         # The published files repeat some task ids (several pairs per problem): number the repeats.
         occurrence = seen.get(task.task_id, 0) + 1
         seen[task.task_id] = occurrence

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import random
 import re
@@ -57,12 +58,22 @@ class Judge(Protocol):
         ...
 
 
+JUDGE_KINDS = ("pair-rm", "baseline")
+CHAT_KINDS = ("openai", "hf", "vllm")
+
+
 def parse_judge_spec(text: str) -> JudgeSpec:
-    """`pair-rm:PATH`, `baseline:NAME[:SEED]`, or anything else for a generative judge."""
+    """`pair-rm:PATH`, `baseline:NAME[:SEED]`, or a chat model spec (`openai:`, `hf:`, `vllm:`) for a
+    generative judge; raise OptionError (a usage error) for anything else."""
     value = text.strip()
     if not value:
         raise OptionError("empty judge spec; use pair-rm:PATH, baseline:always-a or a model spec")
     prefix, _, rest = value.partition(":")
+    if prefix not in JUDGE_KINDS + CHAT_KINDS:
+        close = difflib.get_close_matches(prefix, JUDGE_KINDS + CHAT_KINDS, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}:?)" if close else ""
+        raise OptionError(f"unknown judge kind {prefix!r}{hint}: use pair-rm:PATH, baseline:NAME, "
+                          "or a model spec openai:MODEL[@URL], hf:PATH or vllm:SERVER_ID")
     if prefix == "pair-rm":
         if not rest:
             raise OptionError("pair-rm needs a model path: pair-rm:PATH")
@@ -75,6 +86,21 @@ def parse_judge_spec(text: str) -> JudgeSpec:
             raise OptionError(f"bad baseline {rest!r}: only random takes a seed (random:SEED)")
         return JudgeSpec("baseline", rest, value)
     return JudgeSpec("generative", value, value)
+
+
+def check_judge_spec(text: str) -> JudgeSpec:
+    """Parse a judge spec and check what it names before anything loads: a pair-rm model is a local
+    folder (or .gguf file), a chat model spec passes `core.llm.specs.check_spec`. Raises OptionError."""
+    spec = parse_judge_spec(text)
+    if spec.kind == "pair-rm":
+        from core.localmodels import require_local_model
+
+        require_local_model(spec.argument, what=f"judge {spec.text!r}", files=(".gguf",))
+    elif spec.kind == "generative":
+        from core.llm.specs import check_spec
+
+        check_spec(spec.argument)
+    return spec
 
 
 class BaselineJudge:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Union
 
+from core.curation.pairs import same_code
 from core.curation.stripping import parses, strip_comments
 from core.evaluation.protocols import IMPROVED_TAG, NAIVE_TAG, name_codes
 from core.llm.base import Message, SamplingParams
-from core.synthesis.parsing import normalise_code
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,15 @@ class PairDraft:
 
 
 @dataclass(frozen=True, slots=True)
+class Answered:
+    """A finished single answer that is the item's product instead of a pair (an arena answer or verdict)."""
+
+    text: str
+    finish_reason: str = "stop"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Filtered:
     """The item produced no pair on purpose (verdict NO, critic says good enough, same code)."""
 
@@ -57,7 +66,7 @@ class Failed:
     retryable: bool = False
 
 
-Outcome = Union[PairDraft, Filtered, Failed]
+Outcome = Union[PairDraft, Answered, Filtered, Failed]
 Step = Union[Turn, Outcome]
 
 
@@ -110,7 +119,7 @@ def finish_pair(
         chosen, rejected = strip_comments(chosen), strip_comments(rejected)
     if not chosen.strip() or not rejected.strip():
         return Filtered("code is empty once comments are stripped")
-    if normalise_code(chosen) == normalise_code(rejected):
+    if same_code(chosen, rejected):
         return Filtered("both codes are the same")
     if language == "python":
         if not parses(chosen):

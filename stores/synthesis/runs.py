@@ -5,17 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core.errors import NotFoundError
-from core.llm.base import ChatResult
+from core.llm.base import TRUNCATED_REASONS, ChatResult
+from core.llm.reasoning import split_reasoning
 from core.synthesis.commit_instruct import CommitSubject
 from core.synthesis.critic_evol import InstructionSubject
-from core.synthesis.driver import WorkItem
+from core.synthesis.driver import PairStored, WorkItem
 from core.synthesis.records import ConversationInfo, InstructionRecord, ItemCounts
 from core.synthesis.steps import Failed, Filtered, Outcome, PairDraft, Turn
 from stores.curation.tables import PairRow
@@ -119,6 +121,9 @@ def all_instruction_ids(engine: Engine) -> list[int]:
         return [int(i) for i in session.exec(select(InstructionRow.id).order_by(col(InstructionRow.id))).all() if i is not None]
 
 
+_T = TypeVar("_T")
+_SCOPE_CHUNK = 500  # subject ids per IN (...) list, well under every database's parameter limit
+
 # ---- work items -----------------------------------------------------------------------------------
 
 def prepare_items(engine: Engine, method: str, key: str, subject_ids: Sequence[int]) -> int:
@@ -182,6 +187,7 @@ class SqlSynthesisStore:
         method: str,
         key: str,
         load_subjects: Callable[[Engine, Sequence[int]], dict[int, Any]],
+        scope: Sequence[int] | None = None,
     ) -> None:
         self.engine = engine
         self.job_id = job_id
@@ -189,15 +195,35 @@ class SqlSynthesisStore:
         self.key = key
         self.source = method
         self._load_subjects = load_subjects
+        # The subjects this run may touch (a --limit or an instruction file), in claim order; None: all.
+        self._scope = sorted(set(scope)) if scope is not None else None
+        self._scope_cursor = 0
+
+    def _candidates(self, session: Session, limit: int) -> list[tuple[int, int]]:
+        query = (select(SynthItemRow.id, SynthItemRow.subject_id)
+                 .where(SynthItemRow.config_key == self.key, SynthItemRow.state == "pending")
+                 .order_by(col(SynthItemRow.id)))
+        if self._scope is None:
+            return [(int(i), int(s)) for i, s in session.exec(query.limit(limit)).all()]
+        found: list[tuple[int, int]] = []
+        # Items in scope leave "pending" only through this run's claims, so a cursor over the scope suffices.
+        while len(found) < limit and self._scope_cursor < len(self._scope):
+            chunk = self._scope[self._scope_cursor:self._scope_cursor + _SCOPE_CHUNK]
+            in_chunk = query.where(col(SynthItemRow.subject_id).in_(chunk))
+            rows = sorted(((int(i), int(s)) for i, s in session.exec(in_chunk)), key=lambda row: row[1])
+            needed = limit - len(found)
+            if len(rows) <= needed:
+                found += rows
+                self._scope_cursor += len(chunk)
+            else:
+                found += rows[:needed]
+                self._scope_cursor += chunk.index(rows[needed - 1][1]) + 1
+        return found
 
     def claim(self, limit: int) -> list[WorkItem]:
-        """Claim up to `limit` pending items of this configuration for this job."""
+        """Claim up to `limit` pending items of this configuration (within the run's scope) for this job."""
         with Session(self.engine) as session:
-            candidates = session.exec(
-                select(SynthItemRow.id, SynthItemRow.subject_id)
-                .where(SynthItemRow.config_key == self.key, SynthItemRow.state == "pending")
-                .order_by(col(SynthItemRow.id)).limit(limit)
-            ).all()
+            candidates = self._candidates(session, limit)
             claimed: list[tuple[int, int]] = []
             for item_id, subject_id in candidates:
                 result = session.exec(  # type: ignore[call-overload]
@@ -219,19 +245,26 @@ class SqlSynthesisStore:
         return items
 
     def cached(self, key: str) -> ChatResult | None:
-        """A cached answer for this key."""
+        """A cached final answer for this key; a truncated one (cached by older versions) is a miss."""
         with Session(self.engine) as session:
             row = session.get(ResponseCacheRow, key)
-            if row is None:
+            if row is None or row.finish_reason in TRUNCATED_REASONS:
                 return None
-            return ChatResult(text=row.text, prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens,
-                              latency_s=row.latency_s, finish_reason=row.finish_reason, cached=True)
+            # Answers cached before reasoning was set aside may still hold <think> blocks.
+            text, reasoning = split_reasoning(row.text)
+            return ChatResult(text=text, prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens,
+                              latency_s=row.latency_s, finish_reason=row.finish_reason, cached=True,
+                              reasoning=reasoning)
 
     def record_exchange(self, item_id: int, turn: Turn, model: str, prompt_version: str, key: str,
                         result: ChatResult) -> int:
-        """Store the exchange and cache its answer in one transaction; return the conversation id."""
+        """Store the exchange and, unless it was cut at max_tokens, cache its answer; return the conversation id."""
+        return _once_more_on_conflict(lambda: self._record_exchange(item_id, turn, model, prompt_version, key, result))
+
+    def _record_exchange(self, item_id: int, turn: Turn, model: str, prompt_version: str, key: str,
+                         result: ChatResult) -> int:
         with Session(self.engine) as session:
-            if not result.cached and session.get(ResponseCacheRow, key) is None:
+            if not result.cached and not result.truncated and session.get(ResponseCacheRow, key) is None:
                 session.add(ResponseCacheRow(
                     key=key, model=model, prompt_version=prompt_version, text=result.text,
                     finish_reason=result.finish_reason, prompt_tokens=result.prompt_tokens,
@@ -255,20 +288,26 @@ class SqlSynthesisStore:
             session.commit()
             return int(row.id)  # type: ignore[arg-type]
 
-    def finish_item(self, item_id: int, outcome: Outcome, conversation_id: int | None) -> None:
-        """Write the outcome (and the pair, once by content hash) in one transaction."""
+    def finish_item(self, item_id: int, outcome: Outcome, conversation_id: int | None) -> PairStored | None:
+        """Write the outcome (and the pair, once by content hash) in one transaction; "new" or "duplicate" for a pair."""
+        return _once_more_on_conflict(lambda: self._finish_item(item_id, outcome, conversation_id))
+
+    def _finish_item(self, item_id: int, outcome: Outcome, conversation_id: int | None) -> PairStored | None:
+        stored: PairStored | None = None
         with Session(self.engine) as session:
             item = session.get(SynthItemRow, item_id)
             if item is None:
                 raise NotFoundError(f"synthesis item {item_id} does not exist")
             pair_id: int | None = None
             if isinstance(outcome, PairDraft):
-                pair_id = self._insert_pair(session, item, outcome, conversation_id)
+                pair_id, stored = self._insert_pair(session, item, outcome, conversation_id)
                 item.state, item.reason = "pair", ""
             elif isinstance(outcome, Filtered):
                 item.state, item.reason = "filtered", outcome.reason
-            else:
+            elif isinstance(outcome, Failed):
                 item.state, item.reason, item.retryable = "failed", outcome.reason, outcome.retryable
+            else:  # synthesis methods end in pairs; a bare answer is an arena outcome
+                item.state, item.reason = "failed", "the method returned an answer instead of a pair"
             item.pair_id = pair_id
             item.conversation_id = conversation_id
             item.job_id = self.job_id
@@ -280,12 +319,14 @@ class SqlSynthesisStore:
                     conversation.outcome = item.state
                     session.add(conversation)
             session.commit()
+        return stored
 
-    def _insert_pair(self, session: Session, item: SynthItemRow, pair: PairDraft, conversation_id: int | None) -> int:
+    def _insert_pair(self, session: Session, item: SynthItemRow, pair: PairDraft,
+                     conversation_id: int | None) -> tuple[int, PairStored]:
         digest = pair_hash(self.source, pair.instruction, pair.criteria, pair.chosen, pair.rejected)
         existing = session.exec(select(PairRow.id).where(PairRow.content_hash == digest)).first()
         if existing is not None:
-            return int(existing)
+            return int(existing), "duplicate"
         is_commit = self.method == "commit-instruct"
         row = PairRow(
             source=self.source, instruction=pair.instruction, criteria=pair.criteria, chosen=pair.chosen,
@@ -298,7 +339,7 @@ class SqlSynthesisStore:
         )
         session.add(row)
         session.flush()
-        return int(row.id)  # type: ignore[arg-type]
+        return int(row.id), "new"  # type: ignore[arg-type]
 
     def release(self, item_id: int) -> None:
         """Put an unfinished item back to pending."""
@@ -308,6 +349,18 @@ class SqlSynthesisStore:
                 .values(state="pending", updated_at=utcnow())
             )
             session.commit()
+
+
+def _once_more_on_conflict(write: Callable[[], _T]) -> _T:
+    """Run a write transaction; if a concurrent writer inserted the same unique row first, run it again.
+
+    Items finish in several threads and workers: two may carry the same pair or cached answer. The
+    second attempt sees the first writer's row and reuses it.
+    """
+    try:
+        return write()
+    except IntegrityError:
+        return write()
 
 
 # ---- reading back ---------------------------------------------------------------------------------

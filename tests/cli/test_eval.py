@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from stores.db import make_engine
+from tests.fixtures import BENCH_DIR  # noqa: E402
 from workbench.cli import app
 
-from tests.fixtures import BENCH_DIR  # noqa: E402
 pytestmark = pytest.mark.skipif(not BENCH_DIR.is_dir(), reason="../shared/codeprefbench is absent")
 
 
@@ -25,7 +26,8 @@ def test_eval_run_show_leaderboard_and_exports(db_path: Path, tmp_path: Path) ->
     assert "protocol codefavor" in result.stdout
     assert "correctness\t49.2 ± 3.8\t\t\t49.2\t0\t660\t660" in result.stdout
     assert "human-preference\t55.9" in result.stdout
-    assert "1364/1364" in result.stderr
+    assert "(done, 1364/1364)" in result.stdout
+    assert result.stderr.strip() == "eval run 1: baseline:always-a"  # no progress line off a terminal
     result = _invoke(db_path, "eval", "run", "--judge", "baseline:shorter", "--limit", "20",
                      "--objectives", "correctness", "--objectives", "efficiency", "--json")
     assert result.exit_code == 0, result.output
@@ -67,17 +69,19 @@ def test_eval_run_show_leaderboard_and_exports(db_path: Path, tmp_path: Path) ->
 
 
 def test_eval_errors_are_one_line(db_path: Path, tmp_path: Path) -> None:
-    cases = [
-        (["eval", "run"], "pass --judge SPEC"),
-        (["eval", "run", "--judge", "baseline:best"], "unknown baseline 'best'"),
-        (["eval", "run", "--judge", "baseline:always-a", "--objectives", "speed"], "unknown objective 'speed'"),
-        (["eval", "run", "--judge", "baseline:always-a", "--bench", str(tmp_path)], "correctness-alignment.jsonl.gz is missing"),
-        (["eval", "show", "7"], "evaluation run 7 does not exist"),
-        (["eval", "export", "--format", "xml"], "unknown export format 'xml'"),
+    make_engine(db_path).dispose()  # an empty store: lookups fail on the run, not on the store
+    cases = [  # (arguments, message, exit code: 2 for a usage error, 1 for bad data)
+        (["eval", "run"], "pass --judge SPEC", 2),
+        (["eval", "run", "--judge", "baseline:best"], "unknown baseline 'best'", 2),
+        (["eval", "run", "--judge", "baseline:always-a", "--objectives", "speed"], "unknown objective 'speed'", 2),
+        (["eval", "run", "--judge", "baseline:always-a", "--bench", str(tmp_path)],
+         "correctness-alignment.jsonl.gz is missing", 1),
+        (["eval", "show", "7"], "evaluation run 7 does not exist", 1),
+        (["eval", "export", "--format", "xml"], "unknown export format 'xml'", 2),
     ]
-    for args, message in cases:
+    for args, message, code in cases:
         result = _invoke(db_path, *args)
-        assert result.exit_code == 1, (args, result.output)
+        assert result.exit_code == code, (args, result.output)
         assert result.stderr.strip() == f"error: {message}" or message in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
     bad = tmp_path / "bad"

@@ -12,8 +12,8 @@ from core.errors import BenchmarkError
 from core.evaluation.bench import OBJECTIVES, judge_items, load_benchmark, objective_file, resolve_bench_dir
 from core.evaluation.judges import BaselineJudge, parse_judge_spec
 from core.evaluation.scoring import ScoredResult, score_run
-
 from tests.fixtures import BENCH_DIR  # noqa: E402
+
 needs_bench = pytest.mark.skipif(not BENCH_DIR.is_dir(), reason="../shared/codeprefbench is absent")
 
 

@@ -96,10 +96,10 @@ def test_generative_judge_counts_backend_errors_as_undecided_and_fails_clearly()
     from core.errors import LLMError
     from core.evaluation.judges import GenerativeJudge
 
-    judge = GenerativeJudge(parse_judge_spec("flaky"), _FlakyBackend(fail=False))
+    judge = GenerativeJudge(parse_judge_spec("openai:flaky"), _FlakyBackend(fail=False))
     assert [o.decision for o in judge.decide([_item("a", "b"), _item("c", "d")])] == ["?", "B"]
     judge.close()
-    broken = GenerativeJudge(parse_judge_spec("flaky"), _FlakyBackend(fail=True))
-    with pytest.raises(LLMError, match="judge flaky: ConnectionError: server went away"):
+    broken = GenerativeJudge(parse_judge_spec("openai:flaky"), _FlakyBackend(fail=True))
+    with pytest.raises(LLMError, match="judge openai:flaky: ConnectionError: server went away"):
         broken.decide([_item("a", "b")])
     broken.close()

@@ -7,7 +7,6 @@ import pytest
 from core.errors import OptionError
 from core.evaluation.bench import JudgeItem, judge_items, load_benchmark
 from core.evaluation.judges import make_judge
-
 from tests.fixtures import BENCH_DIR  # noqa: E402
 
 

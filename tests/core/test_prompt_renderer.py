@@ -38,8 +38,8 @@ def test_export_training_and_judging_give_identical_token_ids(
 ) -> None:
     from transformers import AutoTokenizer
 
-    from core.evaluation.pair_rm import PairRMJudge, judge_messages
     from core.evaluation.judges import parse_judge_spec
+    from core.evaluation.pair_rm import PairRMJudge, judge_messages
     from core.evaluation.prompts import batch_prompt_ids
     from core.training.packing import IGNORE, encode
 

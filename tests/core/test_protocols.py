@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import pytest
 
+from core.errors import OptionError
 from core.evaluation.bench import judge_items, load_benchmark
 from core.evaluation.protocols import (
     CODEFAVOR_CRITERIA,
     get_protocol,
     name_codes_by_position,
 )
-from core.errors import OptionError
 from tests.fixtures import BENCH_DIR
 
 needs_bench = pytest.mark.skipif(not BENCH_DIR.is_dir(), reason="CodePrefBench is absent")

@@ -60,7 +60,11 @@ def test_rerun_is_idempotent_and_resumes(engine: Engine, make_repo: Callable[[st
     first = [e for e in run_mine_job(engine, str(repo.path)) if isinstance(e, MineFinished)][0]
     assert first.records_kept == 8
     second = [e for e in run_mine_job(engine, str(repo.path)) if isinstance(e, MineFinished)][0]
-    assert second.records_kept == 0 and second.skipped["already_stored"] == 4
+    # Counted by file change: the 8 changes of the 4 stored commits; the whole history is accounted for.
+    assert second.records_kept == 0 and second.skipped["already_stored"] == 8
+    assert first.changes_seen == second.changes_seen == 10
+    for finished in (first, second):
+        assert finished.records_kept + sum(finished.skipped.values()) == finished.changes_seen
     assert count_commits(engine) == 8
     repo.commit("later", {"a.py": "a = 99\n"})
     third = [e for e in run_mine_job(engine, str(repo.path)) if isinstance(e, MineFinished)][0]
@@ -148,7 +152,10 @@ def test_cancel_from_another_front_end_stops_the_run(engine: Engine, tmp_path: P
     request_cancel(engine, started.job_id)
     finished = [e for e in events if isinstance(e, MineFinished)][0]
     assert finished.cancelled
-    assert 0 < count_commits(engine) < 1200 - 50
+    # The first poll may come with the first progress event, before any record: none is stored then.
+    assert count_commits(engine) < 1200 - 50
+    assert finished.records_kept == count_commits(engine)
+    assert finished.records_kept + sum(finished.skipped.values()) == finished.changes_seen
     job = get_job(engine, started.job_id)
     assert job.state == "cancelled" and job.summary["records_stored"] == count_commits(engine)
     resumed = [e for e in run_mine_job(engine, str(repo)) if isinstance(e, MineFinished)][0]
@@ -237,3 +244,34 @@ def find_id(engine: Engine, sha: str) -> int:
     from stores.mining.commits import find_commit_by_sha
 
     return find_commit_by_sha(engine, sha)
+
+
+def test_dates_far_from_now_round_trip_through_the_store(engine: Engine, tmp_path: Path) -> None:
+    from tests.core.test_mining_integrity import dated_history
+
+    expected = dated_history(tmp_path / "dated")
+    finished = [e for e in run_mine_job(engine, str(tmp_path / "dated")) if isinstance(e, MineFinished)][0]
+    stored = {c.subject: c.authored_at for c in list_commits(engine, limit=100)}
+    want = {message: moment for message, moment in expected.items() if moment is not None}
+    assert stored == want
+    assert finished.records_kept == len(want)
+
+
+def test_summary_counts_what_the_store_received(
+    engine: Engine, make_repo: Callable[[str], GitRepo], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another run stored these commits after this one read what was stored: INSERT OR IGNORE keeps
+    # theirs, and this run's summary says so instead of claiming the records as its own.
+    import workbench.jobs.mine as mine_job
+    from stores.jobs import list_jobs
+
+    repo = make_repo("r")
+    build_history(repo, 3)
+    list(run_mine_job(engine, str(repo.path)))
+    monkeypatch.setattr(mine_job, "stored_commit_shas", lambda engine, repository_id: set())
+    monkeypatch.setattr(mine_job, "known_content_keys", lambda engine: set())
+    again = [e for e in run_mine_job(engine, str(repo.path)) if isinstance(e, MineFinished)][0]
+    assert again.records_kept == 0 and again.skipped["already_stored"] == 6
+    assert again.records_kept + sum(again.skipped.values()) == again.changes_seen
+    assert list_jobs(engine)[0].summary["records_stored"] == 0
+    assert count_commits(engine) == 6

@@ -31,6 +31,7 @@ from workbench.jobs.evaluate import run_evaluation
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 from tests.fixtures import BENCH_DIR  # noqa: E402
+
 pytestmark = pytest.mark.skipif(not BENCH_DIR.is_dir(), reason="../shared/codeprefbench is absent")
 
 # Feedback as chat models really write it: verdicts in several phrasings, a tie and a refusal.
@@ -77,8 +78,8 @@ def _start(engine: Engine, spec: str, *, limit: int, lineage: dict | None = None
 
 def test_generative_judge_results_are_stored_and_rescored_without_calls(engine: Engine) -> None:
     backend = ReplayBackend()
-    judge = GenerativeJudge(parse_judge_spec("replay-judge"), backend)
-    run_id = _start(engine, "replay-judge", limit=5, lineage=judge.lineage)
+    judge = GenerativeJudge(parse_judge_spec("openai:replay-judge"), backend)
+    run_id = _start(engine, "openai:replay-judge", limit=5, lineage=judge.lineage)
     events = list(run_evaluation(engine, run_id, judge, load_benchmark(BENCH_DIR), chunk_size=7))
     judge.close()
     assert events[-1].state == "done"  # type: ignore[union-attr]

@@ -22,7 +22,7 @@ def _sha(text: str) -> str:
 def seed_commits(db_path: Path, count: int, *, with_job: bool = True, hostile: str = HOSTILE_TEXT) -> Engine:
     """A store with one repository and `count` commit records (record 1 carries `hostile` text in its
     message, author and path, and both file sides)."""
-    HOSTILE_TEXT = hostile  # noqa: N806  the text every hostile field gets
+    HOSTILE_TEXT = hostile
     engine = make_engine(db_path)
     moment = datetime(2024, 5, 6, 7, 8, tzinfo=timezone.utc)
     old_text = f"def total(xs):\n    s = 0\n    for x in xs:\n        s += x\n    return s  # {HOSTILE_TEXT}\n"
@@ -80,7 +80,7 @@ def seed_pairs(engine: Engine, hostile: str = HOSTILE_ALL, *, big: bool = False)
                 feedback=hostile, source="commit-instruct"),
         NewPair(f"Read a file {hostile}", "security", "with open(p) as f:\n    data = f.read()\n",
                 "data = open(p).read()\n", feedback=f"closes the file {hostile}", source="critic-evol"),
-        *(NewPair(f"task {i}", "readability", f"x = {i}\n", f"x={i}\n", source="import") for i in range(4)),
+        *(NewPair(f"task {i}", "readability", f"x = {i}\n", f"x = int({i})\n", source="import") for i in range(4)),
     ]
     if big:
         rejected, chosen = big_pair()

@@ -5,7 +5,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from textual.widgets import Button, DataTable, Input, TextArea
+from textual.widgets import Button, DataTable, Input, Static, TextArea
 
 from core.evaluation.bench import OBJECTIVES, load_benchmark, objective_file
 from core.evaluation.judges import GenerativeJudge, parse_judge_spec
@@ -15,6 +15,7 @@ from stores.db import make_engine
 from stores.evaluation.runs import create_run, get_run
 from tests.fixtures import HOSTILE_TEXT
 from tests.workbench.helpers import settle
+from tests.workbench.pilot import click
 from workbench.app import make_app
 from workbench.jobs.evaluate import run_evaluation
 from workbench.screens.evaluation import EvaluationScreen, TaskDetailScreen
@@ -54,7 +55,7 @@ async def test_scores_leaderboard_and_task_drill_down_show_hostile_text_plainly(
     bench = _bench(tmp_path / "bench")
     db_path = tmp_path / "wb.db"
     engine = make_engine(db_path)
-    judge = GenerativeJudge(parse_judge_spec(HOSTILE_TEXT), HostileBackend())
+    judge = GenerativeJudge(parse_judge_spec(f"openai:{HOSTILE_TEXT}"), HostileBackend())
     benchmark = load_benchmark(bench)
     run_id = create_run(engine, judge_spec=HOSTILE_TEXT, judge_kind="generative", benchmark=benchmark,
                         objectives=OBJECTIVES, lineage=judge.lineage)
@@ -110,7 +111,7 @@ async def test_a_run_started_from_the_screen_updates_the_scores(tmp_path: Path) 
         assert isinstance(screen, EvaluationScreen)
         screen.query_one("#judge", Input).value = "baseline:shorter"
         screen.query_one("#bench", Input).value = str(bench)
-        await pilot.click("#start")
+        await click(pilot, "#start")
         await settle(app, pilot)
         await settle(app, pilot)
         assert any(isinstance(m, EvaluationScreen.Progressed) for m in seen)
@@ -122,6 +123,26 @@ async def test_a_run_started_from_the_screen_updates_the_scores(tmp_path: Path) 
         assert not screen.query_one("#start", Button).disabled
 
         screen.query_one("#judge", Input).value = "baseline:nonsense"
-        await pilot.click("#start")
+        await click(pilot, "#start")
         await settle(app, pilot)
         assert app.is_running and not screen.query_one("#start", Button).disabled
+
+
+async def test_a_bad_limit_or_judge_is_a_notice_not_a_crash(tmp_path: Path) -> None:
+    app = make_app(db_path=tmp_path / "wb.db")
+    seen: list[object] = []
+    async with app.run_test(size=(140, 40), message_hook=seen.append) as pilot:
+        await pilot.press("e")
+        await pilot.pause()
+        screen = app.screen
+        shown: list[str] = []
+        for judge, limit in (("baseline:always-a", "-"), ("baseline:alwys-a", ""), ("pairrm:x", "")):
+            screen.query_one("#judge").value = judge  # type: ignore[attr-defined]
+            screen.query_one("#limit").value = limit  # type: ignore[attr-defined]
+            screen.action_start()  # type: ignore[attr-defined]
+            await pilot.pause()
+            assert app.is_running and not screen.query_one("#start").disabled  # type: ignore[attr-defined]
+            shown.append(str(screen.query_one("#eval-status", Static).render()))
+        assert "limit must be a whole number, not '-'" in shown[0]
+        assert "unknown baseline 'alwys-a'" in shown[1]
+        assert "unknown judge kind 'pairrm'" in shown[2]

@@ -10,6 +10,7 @@ from textual.widgets import Input, Select, Static
 from tests.conftest import GitRepo
 from tests.fixtures import HOSTILE_TEXT
 from tests.workbench.helpers import settle
+from tests.workbench.pilot import click
 from tests.workbench.seed import seed_commits
 from workbench.app import make_app
 from workbench.screens.commit_view import CommitViewScreen
@@ -105,7 +106,7 @@ async def test_mine_from_the_tui(tmp_path: Path, make_repo: Callable[[str], GitR
         await pilot.press("c", "m")
         await pilot.pause()
         app.screen.query_one("#path", Input).value = str(repo.path)
-        await pilot.click("#start")
+        await click(pilot, "#start")
         await pilot.pause()
         await settle(app, pilot)
         await settle(app, pilot)
@@ -129,7 +130,7 @@ async def test_mine_dialog_rejects_bad_input(tmp_path: Path) -> None:
         dialog = app.screen
         dialog.query_one("#languages", Input).value = "cobol"
         dialog.query_one("#path", Input).value = "/x"
-        await pilot.click("#start")
+        await click(pilot, "#start")
         await pilot.pause()
         assert app.screen is dialog
         assert "unsupported language cobol" in static_text(dialog.query_one("#error", Static))

@@ -16,6 +16,7 @@ from stores.curation.tables import PairRow
 from stores.db import make_engine
 from stores.tables import utcnow
 from tests.workbench.helpers import screen_text, settle
+from tests.workbench.pilot import click
 from workbench.app import STAGE_ACTIONS, make_app
 from workbench.widgets.diff_view import DiffView
 
@@ -118,9 +119,12 @@ async def test_training_form_uses_an_export_as_the_dataset(tmp_path: Path) -> No
     import_pairs(engine, [NewPair(f"t{i}", "c", f"a = {i}\n", "a = 0\n") for i in range(1, 4)])
     set_status(engine, [1, 2, 3], "accept")
     info = export_store(engine, (Condition("status", "=", "accepted"),), tmp_path / "exp", ExportOptions())
+    model = tmp_path / "model"  # a local model folder: the recipe's checks pass up to the launch
+    model.mkdir()
+    (model / "config.json").write_text('{"max_position_embeddings": 4096}', encoding="utf-8")
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(
-        "name: tiny\nbase_model: /nonexistent/model\nmodeling: classification\n"
+        f"name: tiny\nbase_model: {model}\nmodeling: classification\n"
         "datasets:\n  - path: /nonexistent/data\ndeepspeed:\n  stage: 3\n"
         f"output_dir: {tmp_path / 'run'}\n", encoding="utf-8")
     app = make_app(engine=engine)
@@ -132,7 +136,7 @@ async def test_training_form_uses_an_export_as_the_dataset(tmp_path: Path) -> No
         assert "smollm2-135m-cpu-smoke.yaml" in screen_text(app) or dialog.recipes  # the shipped recipes
         assert dialog.query_one("#train-dataset").value == info.id  # the newest export by default
         dialog.query_one("#train-recipe-path", Input).value = str(recipe)
-        await pilot.click("#train-start")
+        await click(pilot, "#train-start")
         await settle(app, pilot)
         status = str(app.screen.query_one("#job-status").render())
         # The export replaced the recipe's missing dataset; the launch check stopped it before any job.

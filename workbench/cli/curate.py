@@ -11,7 +11,7 @@ from core.curation.dedupe import DEFAULT_NEAR_THRESHOLD
 from core.curation.rules import filter_spec, load_rules
 from stores.curation.analyses import apply_rules
 from workbench.cli.common import emit_json, emit_table, engine_of
-from workbench.cli.progress import StderrProgress
+from workbench.cli.progress import CommandProgress
 from workbench.jobs.curate import analyse_store, dedupe_store
 
 curate_app = typer.Typer(help="Analyse pairs, apply curation rules, and cluster duplicates.", no_args_is_help=True)
@@ -23,11 +23,10 @@ def analyse_command(
     workers: int = typer.Option(2, min=1, max=64, help="Worker processes."),
 ) -> None:
     """Analyse every pair not analysed yet (or changed since): parse, radon, bandit, diff."""
-    progress = StderrProgress("analysed")
     last = None
-    for last in analyse_store(engine_of(ctx), workers=workers):
-        progress.update(last.done, last.total)
-    progress.close()
+    with CommandProgress("analysing pairs") as progress:
+        for last in analyse_store(engine_of(ctx), workers=workers):
+            progress.update(last.done, last.total)
     if last is None:
         typer.echo("nothing to analyse: every pair is up to date")
     else:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -14,14 +12,29 @@ import typer
 
 from core.errors import OptionError
 from core.evaluation.bench import parse_objectives, resolve_bench_dir
-from core.evaluation.judges import make_judge, parse_judge_spec
+from core.evaluation.judges import check_judge_spec, make_judge
 from core.evaluation.models import EvalFinished, EvalProgress, EvalRunInfo
 from core.evaluation.protocols import DEFAULT_PROTOCOL, PROTOCOL_NAMES, get_protocol
 from core.evaluation.scoring import RunScores, format_accuracy
+from core.outputs import check_output_file
+from core.textsafe import one_line
 from stores.evaluation.runs import create_run, get_run, leaderboard, list_results, list_runs, rescore_run, run_scores
-from workbench.cli.common import emit_json, emit_table, engine_of, short_time, stderr_console, to_jsonable
+from workbench.cli.common import (
+    echo_line,
+    echo_text,
+    emit_json,
+    emit_table,
+    engine_of,
+    reader_engine_of,
+    short_time,
+    stderr_console,
+    to_jsonable,
+)
+from workbench.cli.progress import CommandProgress
 from workbench.jobs.evaluate import run_benchmark, run_evaluation
 
+ORDERS = ("both", "given")
+EXPORT_FORMATS = ("json", "csv", "md")
 eval_app = typer.Typer(help="Evaluate judges on CodePrefBench and compare runs.", no_args_is_help=True)
 
 
@@ -70,24 +83,30 @@ def run_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Run (or resume) an evaluation as a job; progress on stderr, scores on stdout."""
-    engine = engine_of(ctx)
+    if orders not in ORDERS:
+        raise OptionError(f"--orders must be {' or '.join(ORDERS)}, not {orders!r}")
     if resume is not None:
+        engine = reader_engine_of(ctx)
         run = get_run(engine, resume)
         if judge and judge != run.judge_spec:
             raise OptionError(f"run {resume} uses judge {run.judge_spec!r}; leave out --judge to resume it")
         if protocol != DEFAULT_PROTOCOL and protocol != run.protocol:
             raise OptionError(f"run {resume} uses protocol {run.protocol!r}; leave out --protocol to resume it")
+        check_judge_spec(run.judge_spec)
         benchmark = run_benchmark(engine, run)
         run_id, spec_text = run.id, run.judge_spec
     else:
         if not judge:
             raise OptionError("pass --judge SPEC (or --resume RUN)")
-        spec = parse_judge_spec(judge)
+        # The judge, its model and the options are checked before the benchmark loads.
+        spec = check_judge_spec(judge)
         get_protocol(protocol)
         chosen = parse_objectives(objectives)
+        bench_dir = resolve_bench_dir(bench)
         from core.evaluation.bench import load_benchmark
 
-        benchmark = load_benchmark(resolve_bench_dir(bench), chosen)
+        benchmark = load_benchmark(bench_dir, chosen)
+        engine = engine_of(ctx)
         run_id, spec_text = None, spec.text
     judge_obj = make_judge(spec_text, device=device, batch_size=batch_size)
     try:
@@ -104,40 +123,29 @@ def run_command(
                 lineage=judge_obj.lineage,
                 protocol=protocol,
             )
-        stderr_console.print(f"eval run {run_id}: {spec_text}", markup=False, highlight=False, soft_wrap=True)
+        stderr_console.print(one_line(f"eval run {run_id}: {spec_text}"), markup=False, highlight=False, soft_wrap=True)
         finished = None
-        progress = _ProgressLine()
-        for event in run_evaluation(engine, run_id, judge_obj, benchmark, chunk_size=chunk_size):
-            if isinstance(event, EvalProgress):
-                progress.show(event)
-            elif isinstance(event, EvalFinished):
-                finished = event
+        with CommandProgress("judging tasks") as progress:
+            for event in run_evaluation(engine, run_id, judge_obj, benchmark, chunk_size=chunk_size):
+                if isinstance(event, EvalProgress):
+                    progress.update(event.done, event.total, description=_objective_counts(event))
+                elif isinstance(event, EvalFinished):
+                    finished = event
     finally:
         judge_obj.close()
     run = get_run(engine, run_id)
     if as_json:
         emit_json({"run": run, "scores": finished.scores if finished else run_scores(engine, run_id)})
         return
-    typer.echo(f"run {run.id}: {run.judge_spec} on {run.bench_version}, protocol {run.protocol} "
-               f"({run.state}, {run.done}/{run.total})")
+    echo_line(f"run {run.id}: {run.judge_spec} on {run.bench_version}, protocol {run.protocol} "
+              f"({run.state}, {run.done}/{run.total})")
     emit_table(SCORE_COLUMNS, score_rows(run_scores(engine, run_id)))
 
 
-class _ProgressLine:
-    """Progress on stderr: rewritten in place on a terminal, one line every few seconds otherwise."""
-
-    def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
-        self.last = float("-inf")
-
-    def show(self, event: EvalProgress) -> None:
-        now = time.monotonic()
-        if not self.tty and now - self.last < 5 and event.done < event.total:
-            return
-        self.last = now
-        parts = [f"{o} {event.done_by_objective.get(o, 0)}/{t}" for o, t in event.total_by_objective.items()]
-        line = f"{event.done}/{event.total}  " + "  ".join(parts)
-        stderr_console.print(line, markup=False, highlight=False, soft_wrap=True, end="\r" if self.tty else "\n")
+def _objective_counts(event: EvalProgress) -> str:
+    """Tasks judged per objective, for the progress line."""
+    return "  ".join(f"{objective} {event.done_by_objective.get(objective, 0)}/{total}"
+                     for objective, total in event.total_by_objective.items())
 
 
 @eval_app.command("list")
@@ -147,7 +155,7 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List evaluation runs, newest first."""
-    runs = list_runs(engine_of(ctx), limit=limit)
+    runs = list_runs(reader_engine_of(ctx), limit=limit)
     if as_json:
         emit_json(runs)
         return
@@ -166,7 +174,7 @@ def show_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Show one run: judge, lineage, benchmark version and per-objective scores."""
-    engine = engine_of(ctx)
+    engine = reader_engine_of(ctx)
     run = get_run(engine, run_id)
     scores = run_scores(engine, run_id)
     if as_json:
@@ -175,11 +183,11 @@ def show_command(
             payload["results"] = list_results(engine, run_id, limit=1_000_000)
         emit_json(payload)
         return
-    typer.echo(
+    echo_text(
         f"run {run.id}: {run.judge_spec} ({run.judge_kind})\n"
         f"protocol: {run.protocol}  state: {run.state}  progress: {run.done}/{run.total}  orders: {run.orders}\n"
         f"benchmark: {run.bench_version} at {run.bench_dir}\n"
-        f"lineage: {json.dumps(run.lineage, sort_keys=True)}\n"
+        f"lineage: {json.dumps(run.lineage, sort_keys=True, ensure_ascii=True)}\n"
         f"parser: {run.parser_version}"
     )
     emit_table(SCORE_COLUMNS, score_rows(scores))
@@ -254,7 +262,7 @@ def leaderboard_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Compare runs per objective: given-order ± band / both orders ± band (order consistency)."""
-    rows = leaderboard_rows(engine_of(ctx))
+    rows = leaderboard_rows(reader_engine_of(ctx))
     if as_json:
         emit_json(rows)
         return
@@ -277,8 +285,8 @@ def _markdown(rows: list[dict], columns: list[str]) -> str:
 
 def export_text(engine: object, fmt: str, run_ids: list[int]) -> str:
     """The leaderboard (or the given runs' results) as JSON, CSV or a markdown table."""
-    if fmt not in ("json", "csv", "md"):
-        raise OptionError(f"unknown export format {fmt!r}; choose json, csv or md")
+    if fmt not in EXPORT_FORMATS:
+        raise OptionError(f"unknown export format {fmt!r}; choose {', '.join(EXPORT_FORMATS)}")
     if run_ids and fmt != "md":
         records = [
             {"run": run_id, **to_jsonable(result)}
@@ -292,7 +300,7 @@ def export_text(engine: object, fmt: str, run_ids: list[int]) -> str:
         records = [row for row in rows if not run_ids or row["run"] in run_ids]
         columns = LEADERBOARD_COLUMNS
     if fmt == "json":
-        return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(records, indent=2, ensure_ascii=True) + "\n"
     if fmt == "md":
         return _markdown(records, columns)
     buffer = io.StringIO()
@@ -310,21 +318,26 @@ def export_command(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ) -> None:
     """Export the leaderboard (or runs' per-task results) as JSON, CSV or markdown."""
-    text = export_text(engine_of(ctx), fmt, list(run_ids or []))
+    if fmt not in EXPORT_FORMATS:
+        raise OptionError(f"unknown export format {fmt!r}; choose {', '.join(EXPORT_FORMATS)}")
+    if output is not None:
+        check_output_file(output, what="--output")
+    text = export_text(reader_engine_of(ctx), fmt, list(run_ids or []))
     if output is None:
-        typer.echo(text, nl=False)
+        # A terminal reads stdout: model outputs in CSV or markdown have their controls made visible.
+        echo_text(text, nl=False)
         return
     try:
-        output.write_text(text, encoding="utf-8")
+        output.write_text(text, encoding="utf-8", errors="surrogateescape")
     except OSError as exc:
         raise OptionError(f"cannot write {output}: {exc.strerror or exc}") from None
-    stderr_console.print(f"wrote {output}", markup=False, highlight=False, soft_wrap=True)
+    stderr_console.print(one_line(f"wrote {output}"), markup=False, highlight=False, soft_wrap=True)
 
 
 @eval_app.command("rescore")
 def rescore_command(ctx: typer.Context, run_id: int = typer.Argument(..., help="Run id.")) -> None:
     """Re-derive decisions from stored raw outputs with the current parser (no model calls)."""
-    engine = engine_of(ctx)
+    engine = reader_engine_of(ctx)
     changed = rescore_run(engine, run_id)
     typer.echo(f"run {run_id}: {changed} decisions changed")
     emit_table(SCORE_COLUMNS, score_rows(run_scores(engine, run_id)))

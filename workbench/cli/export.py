@@ -9,9 +9,10 @@ import typer
 
 from core.curation.rules import parse_filter
 from core.evaluation.protocols import DEFAULT_PROTOCOL, PROTOCOL_NAMES
+from core.outputs import check_output_folder
 from core.training.export import DEFAULT_FORMATS, FORMATS, ExportOptions
 from stores.training.exports import DEFAULT_EXPORT_FILTER
-from workbench.cli.common import emit_json, engine_of
+from workbench.cli.common import echo_line, emit_json, engine_of
 from workbench.jobs.export import export_store
 
 export_app = typer.Typer()
@@ -33,7 +34,8 @@ def export_command(
     validation: float = typer.Option(0.05, min=0.0, max=0.99, help="Fraction of pairs in validation."),
     parquet: bool = typer.Option(False, "--parquet", help="Also write parquet files."),
     hf: bool = typer.Option(False, "--hf", help="Also write a datasets DatasetDict (save_to_disk)."),
-    tokenizer: Optional[str] = typer.Option(None, help="Tokenizer (name or folder) for token-length statistics."),
+    tokenizer: Optional[str] = typer.Option(None, help="Tokenizer folder for token-length statistics."),
+    force: bool = typer.Option(False, "--force", help="Write into an --out folder that already holds files."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
 ) -> None:
     """Export pairs as classification, generation, DPO or chat JSONL with a manifest beside them."""
@@ -42,9 +44,12 @@ def export_command(
         strip=not keep_comments, seed=seed, validation_fraction=validation, parquet=parquet, hf=hf,
         tokenizer=tokenizer, protocol=protocol,
     )
-    info = export_store(engine_of(ctx), parse_filter(where), out, options)
+    options.check()  # usage errors before the store opens
+    conditions = parse_filter(where)
+    check_output_folder(out, allow_existing=force, force_option="--force")
+    info = export_store(engine_of(ctx), conditions, out, options, force=force)
     if as_json:
         emit_json(info.manifest)
         return
     records = ", ".join(f"{fmt} {c['train']}+{c['validation']}" for fmt, c in info.manifest["records"].items())
-    typer.echo(f"export {info.id}: {info.pair_count} pairs to {info.out_dir} (train+validation records: {records})")
+    echo_line(f"export {info.id}: {info.pair_count} pairs to {info.out_dir} (train+validation records: {records})")

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from stores.jobs import get_job, list_jobs, request_cancel
-from workbench.cli.common import emit_json, emit_table, engine_of, short_time
+from workbench.cli.common import echo_text, emit_json, emit_table, reader_engine_of, short_time
 
 jobs_app = typer.Typer(help="List, inspect and cancel jobs recorded in the store.", no_args_is_help=True)
 
@@ -25,7 +25,7 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List jobs, newest first."""
-    jobs = list_jobs(engine_of(ctx), limit=limit, kind=kind, active_only=active)
+    jobs = list_jobs(reader_engine_of(ctx), limit=limit, kind=kind, active_only=active)
     if as_json:
         emit_json(jobs)
         return
@@ -45,7 +45,7 @@ def show_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Show one job with its parameters and summary."""
-    job = get_job(engine_of(ctx), job_id)
+    job = get_job(reader_engine_of(ctx), job_id)
     if as_json:
         emit_json(job)
         return
@@ -66,11 +66,11 @@ def show_command(
         lines.append(f"param {key}: {value}")
     for key, value in sorted(job.summary.items()):
         lines.append(f"{key}: {value}")
-    typer.echo("\n".join(lines))
+    echo_text("\n".join(lines))
 
 
 @jobs_app.command("cancel")
 def cancel_command(ctx: typer.Context, job_id: int = typer.Argument(..., help="Job id.")) -> None:
     """Ask a running job to stop (it finishes its current item and records what it did)."""
-    job = request_cancel(engine_of(ctx), job_id)
+    job = request_cancel(reader_engine_of(ctx), job_id)
     typer.echo(f"job {job.id}: {'cancel requested' if job.is_active else 'already ' + job.state}")

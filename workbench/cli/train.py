@@ -17,10 +17,21 @@ from stores.training.runs import (
     get_train_run,
     list_checkpoints,
     list_metrics,
+    list_pair_draws,
     list_train_runs,
     read_log_tail,
 )
-from workbench.cli.common import emit_json, emit_table, engine_of, short_time, state, stderr_console
+from workbench.cli.common import (
+    echo_line,
+    echo_text,
+    emit_json,
+    emit_table,
+    engine_of,
+    reader_engine_of,
+    short_time,
+    state,
+    stderr_console,
+)
 from workbench.jobs.train import start_training
 
 
@@ -64,12 +75,13 @@ def start_command(
     cli = state(ctx)
     from stores.db import resolve_db_url
 
-    run = start_training(engine_of(ctx), load_train_recipe(recipe), db_url=resolve_db_url(cli.db),
+    train_recipe = load_train_recipe(recipe)  # checked before the store opens
+    run = start_training(engine_of(ctx), train_recipe, db_url=resolve_db_url(cli.db),
                          gpus=gpus, nodes=nodes, hostfile=hostfile)
     if as_json:
         emit_json(run)
         return
-    typer.echo(f"training run {run.job_id} started: {run.run_dir}")
+    echo_line(f"training run {run.job_id} started: {run.run_dir}")
     stderr_console.print(f"watch it with: workbench train show {run.job_id} / logs {run.job_id} --follow", markup=False)
 
 
@@ -80,7 +92,7 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List training runs, newest first."""
-    runs = list_train_runs(engine_of(ctx), limit=limit)
+    runs = list_train_runs(reader_engine_of(ctx), limit=limit)
     if as_json:
         emit_json(runs)
         return
@@ -98,11 +110,13 @@ def show_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output, with every logged step."),
 ) -> None:
     """Show a run: state, latest figures, checkpoints and lineage."""
-    engine = engine_of(ctx)
+    engine = reader_engine_of(ctx)
     run = get_train_run(engine, run_id)
     checkpoints = list_checkpoints(engine, job_id=run_id)
+    draws = list_pair_draws(engine, run_id)
     if as_json:
-        emit_json({"run": run, "metrics": list_metrics(engine, run_id), "checkpoints": checkpoints})
+        emit_json({"run": run, "metrics": list_metrics(engine, run_id), "checkpoints": checkpoints,
+                   "pair_draws": draws})
         return
     lines = [
         f"run {run.job_id}: {run.name} ({run.state})",
@@ -112,13 +126,21 @@ def show_command(
         f"command: {' '.join(run.command)}",
         f"progress: {_progress(run)} steps",
     ]
+    if run.lineage.get("base_model"):
+        revision = run.lineage.get("base_revision") or "unknown"
+        lines.append(f"base model: {run.lineage['base_model']} @ {revision} ({run.lineage.get('base_revision_kind')})")
+    epochs = sorted({draw["epoch"] for draw in draws})
+    for epoch in epochs:
+        drawn = [draw for draw in draws if draw["epoch"] == epoch]
+        lines.append(f"pairs drawn at epoch {epoch}: {len(drawn)} groups, rows "
+                     + ", ".join(str(draw["row"]) for draw in drawn[:20]) + (" ..." if len(drawn) > 20 else ""))
     lines += [f"{key}: {_figure(value)}" for key, value in sorted(run.latest.items())]
     if run.exit_code is not None:
         lines.append(f"exit status: {run.exit_code}")
     if run.error:
         lines.append(f"error: {run.error}")
     lines += [f"checkpoint: {c.path} ({'verified' if c.verified else 'NOT verified: ' + c.problems})" for c in checkpoints]
-    typer.echo("\n".join(lines))
+    echo_text("\n".join(lines))
 
 
 @train_app.command("logs")
@@ -129,18 +151,18 @@ def logs_command(
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines until the run ends."),
 ) -> None:
     """Print the end of a run's log (the trainer's stdout and stderr)."""
-    engine = engine_of(ctx)
+    engine = reader_engine_of(ctx)
     run = get_train_run(engine, run_id)
     shown = read_log_tail(run.log_path, max_lines=lines)
     for line in shown:
-        typer.echo(line)
+        echo_line(line)
     while follow and run.is_active:
         time.sleep(1.0)
         run = get_train_run(engine, run_id)
         tail = read_log_tail(run.log_path, max_lines=200)
         overlap = next((i for i in range(len(tail), 0, -1) if tail[:i] == shown[-i:]), 0)
         for line in tail[overlap:]:
-            typer.echo(line)
+            echo_line(line)
         shown = tail
         sys.stdout.flush()
 
@@ -148,7 +170,7 @@ def logs_command(
 @train_app.command("cancel")
 def cancel_command(ctx: typer.Context, run_id: int = typer.Argument(..., help="Run id (its job id).")) -> None:
     """Stop a run: the trainer saves a checkpoint to resume from and exits."""
-    run = cancel_train_run(engine_of(ctx), run_id)
+    run = cancel_train_run(reader_engine_of(ctx), run_id)
     typer.echo(f"run {run.job_id}: {'cancel requested' if run.is_active else 'already ' + run.state}")
 
 
@@ -158,7 +180,7 @@ def checkpoints_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List checkpoints from runs and merges, with verification and lineage."""
-    checkpoints = list_checkpoints(engine_of(ctx))
+    checkpoints = list_checkpoints(reader_engine_of(ctx))
     if as_json:
         emit_json(checkpoints)
         return
@@ -178,11 +200,14 @@ def pipeline_command(
     pipeline: Path = typer.Argument(..., help="A pipeline file (recipes/pipeline/*.yaml) or one training recipe."),
     gpus: int = typer.Option(0, "--gpus", min=0, help="GPUs per training run."),
 ) -> None:
-    """Run train -> merge (-> eval) one stage after another, storing the lineage in a pipeline job."""
-    from core.pipeline import load_pipeline
+    """Run the stages the file names (sources, curate, export, train, merge, eval) one after another, storing
+    the lineage in a pipeline job."""
+    from core.pipeline import check_pipeline, load_pipeline
     from stores.db import resolve_db_url
     from workbench.jobs.pipeline import run_pipeline
 
     cli = state(ctx)
-    for step in run_pipeline(engine_of(ctx), load_pipeline(pipeline), db_url=resolve_db_url(cli.db), gpus=gpus):
-        typer.echo(f"{step.stage}: {step.message}")
+    spec = load_pipeline(pipeline)
+    check_pipeline(spec)  # before the store opens
+    for step in run_pipeline(engine_of(ctx), spec, db_url=resolve_db_url(cli.db), gpus=gpus):
+        echo_line(f"{step.stage}: {step.message}")

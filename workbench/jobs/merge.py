@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from core.errors import WorkbenchError
+from core.outputs import check_output_folder
+from core.training.weights import merge_weights
 from stores.training.runs import record_checkpoint
 from workbench.jobs.runner import JobHandle
 
@@ -23,12 +25,19 @@ def run_merge(
     verify: bool = True,
     cancel: threading.Event | None = None,
 ) -> Iterator[Any]:
-    """Merge checkpoints as a `merge` job, yielding core's merge events; the result is a stored checkpoint."""
+    """Merge checkpoints as a `merge` job, yielding core's merge events; the result is a stored checkpoint.
+
+    The weights, the output folder and the checkpoints' compatibility are checked before the job
+    row exists: a merge that cannot run leaves no job, folder or file.
+    """
+    weights = merge_weights(weights, len(inputs))
+    check_output_folder(out_dir)
     # Deferred: torch is needed only here, so listing or showing runs works without it.
-    from core.training.merge import MergeFinished, MergeProgress, merge_checkpoints
+    from core.training.merge import MergeFinished, MergeProgress, check_compatible, merge_checkpoints
 
     paths = [str(Path(path).expanduser().resolve()) for path in inputs]
     out = str(Path(out_dir).expanduser().resolve())
+    check_compatible([Path(path) for path in paths])
     job = JobHandle.start(engine, "merge", f"merge {len(paths)} checkpoints -> {Path(out).name}",
                           {"inputs": paths, "weights": list(weights), "out": out})
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.engine import Engine
 
@@ -32,11 +32,14 @@ def run_mine_job(
 ) -> Iterator[MineEvent | MineJobStarted]:
     """Mine `path` into the store as a job; a re-run resumes by skipping commits already stored.
 
+    The MineFinished it yields counts what the store received: a record that another run stored
+    first (the same commit and path) counts as `already_stored`, not as kept.
+
     Raises the domain error (bad path, rev, language, license) before any job row is written.
     A cancel request from this process (`cancel`) or from any front end (`workbench jobs cancel`)
     stops the run after the current batch; what was stored stays.
     """
-    probe = probe_repository(path, options)
+    probe = probe_repository(path, options, walk=True)
     repository = upsert_repository(engine, probe.path, license=probe.license, head_sha=probe.head_sha)
     job = JobHandle.start(engine, "mine", f"mine {probe.path}",
                           {"path": probe.path, **options_as_params(options)})
@@ -57,13 +60,14 @@ def run_mine_job(
             if isinstance(event, (CommitMined, MineProgress)) and job.cancel_requested():
                 stop.set()  # polled at most once a second; mining stops after the current batch
             if isinstance(event, MineProgress):
-                summary.update(commits_seen=event.commits_seen, records_kept=event.records_kept,
-                               skipped=event.skipped)
+                summary.update(commits_seen=event.commits_seen, changes_seen=event.changes_seen,
+                               records_kept=event.records_kept, skipped=event.skipped)
                 job.progress(event.records_kept, summary=summary)
             elif isinstance(event, MineFinished):
                 recorder.close()
-                summary.update(commits_seen=event.commits_seen, records_kept=event.records_kept,
-                               records_stored=recorder.stored_records, skipped=event.skipped,
+                event = _as_stored(event, recorder.stored_records)
+                summary.update(commits_seen=event.commits_seen, changes_seen=event.changes_seen,
+                               records_kept=event.records_kept, records_stored=recorder.stored_records, skipped=event.skipped,
                                elapsed_s=round(event.elapsed_s, 2))
                 job.finish("cancelled" if event.cancelled else "done", summary=summary,
                            done=event.records_kept)
@@ -77,6 +81,16 @@ def run_mine_job(
         job.finish("cancelled" if isinstance(exc, (KeyboardInterrupt, GeneratorExit)) else "failed",
                    error=str(exc) or type(exc).__name__, summary=summary)
         raise
+
+
+def _as_stored(finished: MineFinished, stored_records: int) -> MineFinished:
+    """The summary of what the store holds: records another run stored first count as already stored."""
+    lost = finished.records_kept - stored_records
+    if lost <= 0:
+        return finished
+    skipped = dict(finished.skipped)
+    skipped["already_stored"] = skipped.get("already_stored", 0) + lost
+    return replace(finished, records_kept=stored_records, skipped=skipped)
 
 
 def _close_quietly(recorder: CommitRecorder) -> None:

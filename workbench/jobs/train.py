@@ -11,9 +11,19 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from core.errors import OptionError, RecipeError
-from core.training.recipes import TrainRecipe
-from core.training.runs import EVENTS_FILE, LOG_FILE, TrainRunInfo, trainer_command
+from core.errors import RecipeError, WorkbenchError
+from core.training.recipes import TrainRecipe, check_base_model
+from core.training.revision import model_revision
+from core.training.runs import (
+    ACCELERATE_CONFIG,
+    DEEPSPEED_CONFIG,
+    EVENTS_FILE,
+    LOG_FILE,
+    STOP_FILE,
+    TrainRunInfo,
+    launch_files,
+    trainer_command,
+)
 from stores.jobs import create_job, update_job
 from stores.training.exports import export_folder
 from stores.training.runs import WATCH_LOG, create_train_run, get_train_run, list_train_runs
@@ -29,7 +39,7 @@ def resolve_datasets(engine: Engine, recipe: TrainRecipe) -> TrainRecipe:
     specs = []
     for spec in recipe.datasets:
         if spec.export_id is not None:
-            spec = replace(spec, path=_export_path(engine, spec.export_id, recipe), export_id=spec.export_id)
+            spec = replace(spec, path=_export_path(engine, spec.export_id, recipe))
         path = Path(str(spec.path)).expanduser().resolve()
         if not path.exists():
             raise RecipeError(f"{recipe.source_path}: dataset {spec.label}: {path} does not exist; export it first")
@@ -53,17 +63,32 @@ def start_training(
     nodes: int = 1,
     hostfile: Path | None = None,
 ) -> TrainRunInfo:
-    """Start a detached watcher that runs the trainer and copies its events into the store."""
+    """Start a detached watcher that runs the trainer and copies its events into the store.
+
+    The base model and datasets are checked first: a recipe that cannot run starts nothing and
+    leaves no folder or job row.
+    """
+    check_base_model(recipe)
     recipe = resolve_datasets(engine, recipe)
     run_dir = Path(recipe.output_dir).expanduser().resolve()
     busy = [run.job_id for run in list_train_runs(engine, limit=1000) if run.is_active and run.run_dir == str(run_dir)]
     if busy:
-        raise OptionError(f"run {busy[0]} is still training in {run_dir}; cancel it or change output_dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
+        raise WorkbenchError(f"run {busy[0]} is still training in {run_dir}; cancel it or change output_dir")
     command = trainer_command(recipe, run_dir, gpus=gpus, nodes=nodes, hostfile=hostfile)
-    (run_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2), encoding="utf-8")
+    files = launch_files(recipe, run_dir, gpus=gpus, nodes=nodes, hostfile=hostfile)
+    revision = model_revision(recipe.base_model, recipe.gguf_file)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / STOP_FILE).unlink(missing_ok=True)  # a cancelled run's request must not stop its resumption
+        (run_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2), encoding="utf-8")
+        for name in (ACCELERATE_CONFIG, DEEPSPEED_CONFIG):  # an earlier run's launch files must not mislead
+            (run_dir / name).unlink(missing_ok=True)
+        for name, text in files.items():
+            (run_dir / name).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise RecipeError(f"{recipe.source_path}: output_dir: cannot write {run_dir}: {exc.strerror or exc}") from None
     params = {"recipe": recipe.source_path, "run_dir": str(run_dir), "gpus": gpus, "nodes": nodes,
-              "command": " ".join(command)}
+              "command": " ".join(command), "launch_files": sorted(files), **revision.to_lineage()}
     job_id = create_job(engine, "train", f"train {recipe.name}", params, log_path=str(run_dir / LOG_FILE))
     events = run_dir / EVENTS_FILE
     # A resumed folder already holds the earlier run's events; this run's rows start after them.

@@ -1,8 +1,10 @@
 """Run watcher: `python -m workbench.jobs.train_watch --db URL JOB_ID`, started detached by `start_training`.
 
 It runs the trainer command in its own process group, copies the run's events into the store
-twice a second, turns a cancel request from any front end into SIGTERM (then SIGKILL after a
-grace period), and records the exit status. The trainer itself never touches the store.
+twice a second, and records the exit status. A cancel request from any front end becomes the run
+folder's stop file, which every rank of the trainer reads after each optimizer step (launchers such as
+torchrun kill their workers soon after a SIGTERM, too soon for a checkpoint); SIGTERM follows after a
+grace period, SIGKILL after a second one. The trainer itself never touches the store.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from core.training.runs import STOP_FILE
 from stores.db import make_engine
 from stores.jobs import finish_job, is_cancel_requested
 from stores.training.runs import get_train_run, record_exit, sync_events
@@ -31,7 +34,7 @@ def watch(db_url: str, job_id: int, *, poll_seconds: float = POLL_SECONDS, grace
     engine = make_engine(db_url)
     run = get_train_run(engine, job_id)
     run_dir = Path(run.run_dir)
-    terminated_at: float | None = None
+    requested_at = 0.0
     stop_from_signal = False
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -51,16 +54,17 @@ def watch(db_url: str, job_id: int, *, poll_seconds: float = POLL_SECONDS, grace
         return 127
     print(f"trainer pid {trainer.pid}: {' '.join(run.command)}", flush=True)
     cancelled = False
+    next_signal = [signal.SIGTERM, signal.SIGKILL]
     while trainer.poll() is None:
         time.sleep(poll_seconds)
         sync_events(engine, job_id)
         if not cancelled and (stop_from_signal or is_cancel_requested(engine, job_id)):
             cancelled = True
-            terminated_at = time.monotonic()
-            _signal_group(trainer.pid, signal.SIGTERM)
-        elif terminated_at is not None and time.monotonic() - terminated_at > grace_seconds:
-            _signal_group(trainer.pid, signal.SIGKILL)
-            terminated_at = None
+            requested_at = time.monotonic()
+            (run_dir / STOP_FILE).touch()
+        elif cancelled and next_signal and time.monotonic() - requested_at > grace_seconds:
+            _signal_group(trainer.pid, next_signal.pop(0))
+            requested_at = time.monotonic()
     code = trainer.returncode
     record_exit(engine, job_id, code, cancelled=cancelled)
     print(json.dumps({"job": job_id, "exit_code": code, "cancelled": cancelled}), flush=True)

@@ -264,7 +264,7 @@ class CommitsScreen(StageScreen):
                     job = get_job(self.engine, job_id)
                     self.post_message(self.MineProgressed(
                         mining_summary(job_id, job.state, job.summary, job.error), finished=True, job_id=job_id))
-        except Exception as exc:  # noqa: BLE001  shown where the run was started (the job row has it too)
+        except Exception as exc:
             self.post_message(self.MineProgressed(f"mining failed: {exc}", finished=True, failed=True))
 
     @on(MineProgressed)

@@ -36,8 +36,10 @@ from core.evaluation.models import EvalProgress, EvalResultInfo, EvalRunInfo, Le
 from core.evaluation.scoring import RunScores, format_accuracy
 from core.textsafe import one_line
 from stores.versions import Stamp, evaluation_stamp
+from workbench.jobs.forms import eval_form
 from workbench.screens.base import StageScreen
 from workbench.screens.dialogs import confirm
+from workbench.widgets.arena_panel import ArenaPanel
 from workbench.widgets.plain import cell, code, line
 from workbench.widgets.tables import fill_table
 
@@ -50,18 +52,6 @@ NO_RUNS = ("No evaluation runs yet: give a judge (baseline:shorter, pair-rm:PATH
 
 def _pct(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.1f}"
-
-
-def check_limit(text: str) -> int | None:
-    """The task limit from its form field; OptionError for anything but a whole number of 1 or more."""
-    from core.errors import OptionError
-
-    value = text.strip()
-    if not value:
-        return None
-    if not value.isdigit() or int(value) < 1:
-        raise OptionError(f"limit must be a whole number of 1 or more, not {value!r}")
-    return int(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +103,10 @@ class EvaluationScreen(StageScreen):
         Binding("ctrl+x", "stop", "Stop run"),
         Binding("slash", "focus_form", "Form"),
         Binding("r", "refresh", "Reload"),
+        Binding("a", "toggle_arena", "Arena"),
     ]
+    # The CodePrefBench widgets, hidden while the arena panel is shown.
+    BENCH_PARTS = ("#eval-form", "#eval-status")
 
     class Refreshed(Message):
         def __init__(self, stamp: Stamp, entries: list[LeaderboardEntry], selected: LeaderboardEntry | None) -> None:
@@ -186,6 +179,8 @@ class EvaluationScreen(StageScreen):
             yield Static("Results (enter opens the task; escape returns to the leaderboard)", classes="title",
                          markup=False)
             yield DataTable(id="results", cursor_type="row")
+        with TabPane("Arena", id="arena-pane"):
+            yield ArenaPanel(id="arena")
 
     @property
     def board(self) -> DataTable[Text]:
@@ -200,6 +195,7 @@ class EvaluationScreen(StageScreen):
         return self.query_one("#results", DataTable)
 
     def on_mount(self) -> None:
+        self.query_one(ArenaPanel).display = False
         self.board.add_columns("run", "judge", "protocol", "state", "done", "corr", "eff", "sec", "avg", "human")
         self.scores_table.add_columns("objective", "done", "given % ± band", "both % ± band", "consist %", "undec")
         self.results_table.add_columns("task", "order", "truth", "decision", "latency s", "output")
@@ -390,29 +386,29 @@ class EvaluationScreen(StageScreen):
     def action_start(self) -> None:
         if self.query_one("#start", Button).disabled:
             return
-        judge = self.query_one("#judge", Input).value.strip()
-        try:
-            if not judge:
-                raise WorkbenchError("give a judge first: baseline:shorter, pair-rm:PATH or a model spec")
-            from core.evaluation.judges import parse_judge_spec
-
-            parse_judge_spec(judge)
-            limit = check_limit(self.query_one("#limit", Input).value)
+        try:  # the CLI's checks, before anything loads
+            spec, limit = eval_form(self.query_one("#judge", Input).value, self.query_one("#limit", Input).value)
         except WorkbenchError as exc:
             self._say(f"error: {exc}", failed=True)
             return
         self.stop_event = threading.Event()
         self.query_one("#start", Button).disabled = True
-        self._say(f"starting {judge}…")
+        self._say(f"starting {spec.text}…")
         self.board.focus()  # out of the form: the global keys must not type into it
         self.run_eval(
-            judge,
+            spec.text,
             self.query_one("#bench", Input).value.strip() or None,
             limit,
             "given" if self.query_one("#given-only", Checkbox).value else "both",
         )
 
     def action_stop(self) -> None:
+        arena = self.query_one(ArenaPanel)
+        if arena.display and any(w.group == "arena-run" and w.is_running for w in arena.workers):
+            confirm(self.app, "Stop the arena judging started here?",
+                    "It stops after the items in flight; the judgements stay and judging again resumes.",
+                    "Stop the judging", arena.stop)
+            return
         running_here = any(w.group == "eval-run" and w.is_running for w in self.workers)
         entry = next((e for e in self._entries if e.run.id == self.selected_run), None)
         if running_here:
@@ -433,6 +429,22 @@ class EvaluationScreen(StageScreen):
 
         request_cancel(self.engine, job_id)
 
+    def action_toggle_arena(self) -> None:
+        """Switch between the CodePrefBench views and the arena tab."""
+        tabs = self.query_one(TabbedContent)
+        tabs.active = "leaderboard-pane" if tabs.active == "arena-pane" else "arena-pane"
+
+    @on(TabbedContent.TabActivated, "#eval-tabs")
+    def tab_changed(self, event: TabbedContent.TabActivated) -> None:
+        # The arena has its own form; the panel polls the store only while it is shown.
+        arena = self.query_one(ArenaPanel)
+        arena.display = event.pane.id == "arena-pane"
+        for selector in self.BENCH_PARTS:
+            self.query_one(selector).display = not arena.display
+        if arena.display:
+            arena.refresh_data()
+            arena.runs_table.focus()
+
     @work(thread=True, exclusive=True, group="eval-run", exit_on_error=False)
     def run_eval(self, judge_spec: str, bench: str | None, limit: int | None, orders: str) -> None:
         from core.evaluation.bench import load_benchmark, resolve_bench_dir
@@ -444,7 +456,7 @@ class EvaluationScreen(StageScreen):
             parse_judge_spec(judge_spec)
             benchmark = load_benchmark(resolve_bench_dir(bench))
             judge = make_judge(judge_spec)
-        except Exception as exc:  # noqa: BLE001  shown on this screen, where the run was started
+        except Exception as exc:
             self.post_message(self.Failed(f"error: {exc}"))
             return
         try:
@@ -455,7 +467,7 @@ class EvaluationScreen(StageScreen):
             for event in run_evaluation(self.engine, run_id, judge, benchmark, cancel=self.stop_event):
                 if isinstance(event, EvalProgress):
                     self.post_message(self.Progressed(event))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.post_message(self.Failed(f"run failed: {exc}"))
         finally:
             judge.close()

@@ -37,6 +37,7 @@ from stores.curation.pairs import (
 )
 from stores.jobs import list_jobs
 from stores.versions import Stamp, pairs_stamp
+
 # Export, rules and training modules are imported by the actions that need them: opening the screen
 # should not pay for them.
 from workbench.screens.base import StageScreen

@@ -39,18 +39,19 @@ def counters_text(counters: dict[str, Any]) -> str:
     return (
         f"in flight {counters.get('in_flight', 0)}   done {counters.get('done', 0)}   "
         f"rate {counters.get('rate', 0.0):.2f} items/s\n"
-        f"pairs {counters.get('pairs', 0)}   filtered {counters.get('filtered', 0)}   "
+        f"pairs {counters.get('pairs', 0)} (new {counters.get('new_pairs', 0)}, "
+        f"duplicates {counters.get('duplicate_pairs', 0)})   filtered {counters.get('filtered', 0)}   "
         f"failed {counters.get('failed', 0)}\n"
-        f"requests {counters.get('requests', 0)} (cached {counters.get('cache_hits', 0)})   "
-        f"tokens {counters.get('tokens', 0):,}\n"
-        f"cost ${counters.get('cost', 0.0):.4f}"
+        f"requests {counters.get('requests', 0)} (retries {counters.get('retries', 0)}, "
+        f"cached {counters.get('cache_hits', 0)})\n"
+        f"tokens {counters.get('tokens', 0):,}   cost ${counters.get('cost', 0.0):.4f}"
     )
 
 
 def conversation_text(conversation: ConversationInfo) -> str:
     """A whole exchange as plain text for the viewer."""
-    parts = [f"exchange {conversation.id} · item {conversation.item_id} · {conversation.step} · {conversation.model} "
-             f"· {conversation.prompt_version}",
+    parts = [(f"exchange {conversation.id} · item {conversation.item_id} · {conversation.step} · "
+              f"{conversation.model} · {conversation.prompt_version}"),
              f"item outcome: {conversation.item_state} {conversation.item_reason}".rstrip(), ""]
     for message in conversation.messages:
         parts += [f"--- {message['role']} ---", message["content"], ""]
@@ -218,13 +219,14 @@ class SynthesisScreen(StageScreen):
                     if isinstance(event, SynthProgress):
                         self.post_message(self.Progressed(event.counters, job_id=job_id))
                     elif isinstance(event, SynthFinished):
-                        self.post_message(self.Progressed(event.counters, f"job {job_id}: {event.stop_reason}",
-                                                          job_id=job_id))
+                        failure = event.counters.get("failure") or ""
+                        text = f"job {job_id}: {event.stop_reason}" + (f": {failure}" if failure else "")
+                        self.post_message(self.Progressed(event.counters, text, job_id=job_id, failed=bool(failure)))
 
             asyncio.run(drive())
         except WorkbenchError as exc:
             self.post_message(self.Progressed({}, f"error: {exc}", failed=True))
-        except Exception as exc:  # noqa: BLE001  shown where the job was started, not only as a toast
+        except Exception as exc:
             self.post_message(self.Progressed({}, f"failed: {type(exc).__name__}: {exc}", failed=True))
 
     @on(Progressed)

@@ -15,8 +15,8 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Log, Static
 
 from core.errors import WorkbenchError
-from core.training.checkpoints import RunCheckpoints, run_checkpoints
 from core.textsafe import one_line
+from core.training.checkpoints import RunCheckpoints, run_checkpoints
 from core.training.runs import MetricPoint, TrainRunInfo
 from stores.training.runs import cancel_train_run, list_metrics, list_train_runs, read_log_tail
 from workbench.screens.base import StageScreen
@@ -187,8 +187,8 @@ class TrainingScreen(StageScreen):
         # The job's state is the truth once the run has ended; the trainer's last phase may say "running".
         phase = latest.get("phase", "-") if run.is_active else run.state
         lines = [
-            f"run {run.job_id} · {run.state} · step {run.step}/{run.total_steps or '?'} · ETA "
-            f"{_duration(eta) if isinstance(eta, (int, float)) and run.is_active else '-'}",
+            (f"run {run.job_id} · {run.state} · step {run.step}/{run.total_steps or '?'} · ETA "
+             f"{_duration(eta) if isinstance(eta, (int, float)) and run.is_active else '-'}"),
         ]
         if checkpoints is not None and run.state in ("cancelled", "failed"):
             lines.append(checkpoints.describe())
@@ -263,7 +263,7 @@ class TrainingScreen(StageScreen):
         try:
             recipe = load_train_recipe(request.recipe)
             if request.export_id is not None:
-                recipe = replace(recipe, datasets=(DatasetSpec(export_id=request.export_id),))
+                recipe = replace(recipe, datasets=(DatasetSpec(export=request.export_id),))
             if request.output_dir:
                 recipe = replace(recipe, output_dir=request.output_dir)
             run = start_training(self.engine, recipe, db_url=self.engine.url.render_as_string(hide_password=False))
@@ -318,7 +318,7 @@ class TrainingScreen(StageScreen):
                     verdict = "verified" if event.verified else "FAILED verification"
                     self.post_message(self.Started(None, f"merged into {event.out_dir}: {verdict}",
                                                    error="" if event.verified else verdict))
-        except Exception as exc:  # noqa: BLE001  shown where the merge was started
+        except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             self.post_message(self.Started(None, f"merge failed: {first}", error=first))
 

@@ -13,7 +13,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
+from core.errors import OptionError
+from core.outputs import check_output_folder
 from core.training.runs import CheckpointInfo
+from core.training.weights import merge_weights
 from stores.training.exports import ExportInfo
 from workbench.screens.dialogs import DIALOG_CSS
 from workbench.widgets.plain import line
@@ -155,17 +158,11 @@ class MergeDialog(ModalScreen[MergeRequest | None]):
         weights_text = self.query_one("#merge-weights", Input).value.replace(",", " ").split()
         out_dir = self.query_one("#merge-out", Input).value.strip()
         try:
-            weights = [float(value) for value in weights_text] or [1.0] * len(inputs)
-        except ValueError:
-            weights = []
-        problem = ""
-        if len(inputs) < 2:
-            problem = "give at least two checkpoint folders"
-        elif len(weights) != len(inputs):
-            problem = f"give one number per checkpoint ({len(inputs)}), or leave the weights empty"
-        elif not out_dir:
-            problem = "give an output folder"
-        if problem:
-            self.query_one("#merge-error", Static).update(line(problem))
+            if not out_dir:
+                raise OptionError("give an output folder")
+            weights = merge_weights(weights_text, len(inputs))  # the CLI's checks, before any tensor is read
+            check_output_folder(out_dir, what="output folder")
+        except OptionError as exc:
+            self.query_one("#merge-error", Static).update(line(str(exc)))
             return
         self.dismiss(MergeRequest(tuple(inputs), tuple(weights), out_dir))

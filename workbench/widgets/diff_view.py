@@ -165,7 +165,7 @@ class DiffView(ScrollView, can_focus=True):
         ]
         return Strip.join(cells)
 
-    @lru_cache(maxsize=512)  # noqa: B019  cleared whenever the diff, the size or the styles change
+    @lru_cache(maxsize=512)
     def _row_strip(self, index: int, scroll_x: int, width: int) -> Strip:
         assert self.diff is not None
         row = self.diff.rows[index]
