@@ -140,9 +140,12 @@ def side_files(checkpoint: Path) -> list[Path]:
     return [found[name] for name in sorted(found)]
 
 
-# The trainer writes this file last into a checkpoint folder (core.training.trainer.STATE_FILE): a
-# folder without it, or one still named `step-N.partial`, is unfinished and cannot be resumed from.
+# What makes a checkpoint folder resumable, as core.training.callbacks.verified_checkpoints reads it
+# (kept here without torch, so the TUI can say it): `checkpoint-N` holding the trainer's state and the
+# verification record. Anything else under `checkpoints/` is unfinished and cannot be resumed from.
+CHECKPOINT_PREFIX = "checkpoint-"
 TRAINER_STATE_FILE = "trainer_state.json"
+VERIFIED_FILE = "verified.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,13 +166,15 @@ class RunCheckpoints:
 
 
 def run_checkpoints(run_dir: str | Path) -> RunCheckpoints:
-    """The `checkpoints/step-N` folders of a run, complete ones sorted by step (no torch needed)."""
+    """The checkpoint folders of a run: verified `checkpoints/checkpoint-N` ones sorted by step (the
+    newest is where the trainer resumes), and every other folder there as unfinished (no torch needed)."""
     folder = Path(run_dir) / "checkpoints"
     complete: list[tuple[int, str]] = []
     partial: list[str] = []
-    for path in sorted(folder.glob("step-*")) if folder.is_dir() else []:
-        step = path.name.removeprefix("step-")
-        if step.isdigit() and (path / TRAINER_STATE_FILE).is_file():
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        step = path.name.removeprefix(CHECKPOINT_PREFIX)
+        if (path.name.startswith(CHECKPOINT_PREFIX) and step.isdigit() and (path / TRAINER_STATE_FILE).is_file()
+                and (path / VERIFIED_FILE).is_file()):
             complete.append((int(step), str(path)))
         elif path.is_dir():
             partial.append(str(path))

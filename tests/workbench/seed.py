@@ -122,7 +122,7 @@ def seed_training(engine: Engine, run_dir: Path, hostile: str = HOSTILE_ALL) -> 
 
     from stores.training.tables import TrainMetricRow, TrainRunRow
 
-    (run_dir / "checkpoints" / "step-2.partial").mkdir(parents=True)
+    (run_dir / "checkpoints" / "checkpoint-2").mkdir(parents=True)  # never verified: not resumable
     (run_dir / "train.log").write_text(f"step 1\n{hostile}\nstep 2\n", encoding="utf-8")
     job_id = create_job(engine, "train", f"train {hostile}", pid=0, log_path=str(run_dir / "train.log"))
     latest = {"loss": 5.0, "lr": 2e-5, "tokens_per_s": 1234.0, "gpu_mem_gb": 3.5, "phase": "running"}

@@ -305,7 +305,7 @@ async def test_a_cancelled_run_shows_its_end_and_that_nothing_is_resumable(tmp_p
         screen = await _open(app, pilot, "t")
         stats = str(screen.query_one("#stats", Static).render())
         assert "phase running" not in stats and "cancelled" in stats
-        assert "nothing resumable: only step-2.partial" in stats
+        assert "nothing resumable: only checkpoint-2" in stats
         assert "loss 5.0000" in stats
 
 

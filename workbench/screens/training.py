@@ -223,7 +223,7 @@ class TrainingScreen(StageScreen):
             return
         confirm(self.app, f"Cancel training run {run.job_id} ({run.name})?",
                 "The trainer stops after its current step and saves a checkpoint, which a re-run resumes from. "
-                "If it is stopped while saving, only an unfinished step-N.partial folder is left.",
+                "If it is stopped while saving, only an unverified checkpoint folder is left.",
                 "Cancel the run", lambda: self.cancel_selected(run.job_id))
 
     @work(thread=True, exclusive=True, group="training-cancel", exit_on_error=False)
