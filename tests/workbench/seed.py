@@ -184,4 +184,32 @@ def seed_everything(folder: Path, hostile: str = HOSTILE_ALL) -> Engine:
     failed = create_job(engine, "export", f"export to {hostile}", pid=0)
     finish_job(engine, failed, "failed", error=f"cannot write {hostile}")
     seed_evaluation(engine, write_bench(folder / "bench", hostile))
+    seed_arena(engine, folder / "arena.jsonl", hostile)
     return engine
+
+
+def seed_arena(engine: Engine, path: Path, hostile: str) -> None:
+    """An arena set whose names, categories and languages are hostile, answered by a hostile model
+    and judged by a baseline judge (the Evaluation screen's arena tab)."""
+    import asyncio
+    import json
+
+    from core.evaluation.arena import ImportedAnswer, read_arena_questions
+    from stores.evaluation.arena import add_arena_set, import_answers
+    from workbench.jobs.arena import JudgeConfig, run_judge_job
+
+    path.write_text("".join(json.dumps({
+        "id": f"q{i}", "question": f"Q{i}: {hostile}", "category": f"{hostile} {i % 2}",
+        "language": f"{hostile} lang", "baseline_answer": f"base {i}"}) + "\n" for i in range(4)), encoding="utf-8")
+    set_id, _ = add_arena_set(engine, f"arena {hostile}", str(path), read_arena_questions(path))
+    import_answers(engine, set_id, f"model {hostile}", [ImportedAnswer(f"q{i}", "x" * (3 + i)) for i in range(4)],
+                   source=f"answers {hostile}")
+
+    async def judge() -> None:
+        async for _event in run_judge_job(engine, JudgeConfig(str(set_id), f"model {hostile}", "baseline:longer")):
+            pass
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:  # its own event loop: the seed may be called from a Pilot test's
+        pool.submit(asyncio.run, judge()).result()

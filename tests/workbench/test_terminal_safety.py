@@ -43,6 +43,10 @@ async def test_no_screen_or_dialog_sends_raw_controls(tmp_path: Path) -> None:
         screen.query_one("#scores").focus()
         await check("enter")  # results: task ids, raw outputs
         await check("enter")  # the task: instruction, codes, judge outputs
-        await pilot.press("escape")
+        await pilot.press("escape", "escape")
+        await check("a", shown=False)  # the arena tab: set names and candidate models (cut to fit)
+        await pilot.press("enter")  # the run's breakdown by (hostile) category and language
+        await check()
+        await pilot.press("a")
         app.notify("x")
         await check("p", "slash", *"cc_delta<", "enter", shown=False)  # an error toast quoting the filter
