@@ -62,8 +62,8 @@ def test_review_actions_and_undo(engine: Engine) -> None:
     assert get_pair(engine, 2).chosen.startswith("import os")
     assert get_pair(engine, 3).criteria == HOSTILE_TEXT
     assert next_unreviewed(engine, after_id=1) == 2
-    assert undo_last(engine) == "edit criteria" and get_pair(engine, 3).criteria == "readability"
-    assert undo_last(engine) == "flip" and get_pair(engine, 2).chosen == "def f():\n    return 1\n"
+    assert undo_last(engine) == "edit criteria of pair 3" and get_pair(engine, 3).criteria == "readability"
+    assert undo_last(engine) == "flip pair 2" and get_pair(engine, 2).chosen == "def f():\n    return 1\n"
     assert undo_last(engine) == "accept" and get_pair(engine, 1).status == "pending"
     assert undo_last(engine) is None
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.widgets import Button, DataTable, Static, TextArea
-from textual.worker import WorkerCancelled
 
 from stores.db import make_engine
 from stores.jobs import list_jobs
@@ -13,6 +12,7 @@ from tests.fixtures import HOSTILE_TEXT, stored_pairs
 from tests.llm_server import LoopbackLLM
 from tests.synth_answers import synth_responder
 from tests.synth_fixtures import add_commits
+from tests.workbench.helpers import settle
 from tests.workbench.pilot import click
 from workbench.app import make_app
 from workbench.screens.synthesis import SynthesisScreen
@@ -32,16 +32,9 @@ async def test_start_job_shows_counters_and_hostile_conversation(tmp_path: Path)
             screen.query_one("#critic").value = f"openai:critic@{server.base_url}"  # type: ignore[attr-defined]
             await click(pilot, "#start")
             await pilot.pause()
-            # Only the run: the periodic refresh may replace (cancel) its own exclusive worker meanwhile.
-            await app.workers.wait_for_complete([w for w in app.workers if w.group == "synth-run"])
-            await pilot.pause()
-            for _attempt in range(5):  # a periodic refresh may cancel this one; its own result comes too
-                try:
-                    await screen.refresh_conversations().wait()
-                    break
-                except WorkerCancelled:
-                    continue
-            await pilot.pause()
+            await settle(app, pilot)
+            screen.read_store(None)
+            await settle(app, pilot)
             counters = str(screen.query_one("#counters", Static).render())
             assert "pairs 1" in counters and "filtered 1" in counters
             assert "done" in str(screen.query_one("#status", Static).render())
@@ -66,8 +59,7 @@ async def test_bad_spec_is_reported_not_raised(tmp_path: Path) -> None:
         screen = app.screen
         screen.query_one("#critic").value = "not-a-spec [bold]x[/]"  # type: ignore[attr-defined]
         await click(pilot, "#start")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         status = str(screen.query_one("#status", Static).render())
         assert status.startswith("error: model spec") and "[bold]x[/]" in status
         assert not screen.query_one("#start", Button).disabled
@@ -101,15 +93,3 @@ async def test_form_values_get_the_clis_messages_and_never_end_the_app(tmp_path:
         assert not [w for w in app.workers if w.group == "synth-run"]  # nothing was started
     assert list_jobs(make_engine(tmp_path / "wb.db")) == []
 
-
-def test_synthesis_screen_snapshot(snap_compare: object, tmp_path: Path) -> None:
-    engine = make_engine(tmp_path / "wb.db")
-    app = make_app(engine=engine, clock=lambda: 0.0)
-
-    async def open_screen(pilot: object) -> None:
-        await pilot.press("s")  # type: ignore[attr-defined]
-        await pilot.pause()  # type: ignore[attr-defined]
-        await app.workers.wait_for_complete()
-        await pilot.pause()  # type: ignore[attr-defined]
-
-    assert snap_compare(app, terminal_size=(120, 30), run_before=open_screen)  # type: ignore[operator]

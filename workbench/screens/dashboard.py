@@ -1,28 +1,48 @@
-"""DashboardScreen: store counts, running and recent jobs, and the keys to every screen."""
+"""DashboardScreen: store counts, running and recent jobs, the next step, and the keys to every screen."""
 
 from __future__ import annotations
 
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.content import Content
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Static
 
+from core.errors import NotFoundError
 from core.models import JobInfo, StoreSummary
-from stores.jobs import get_job, list_jobs
+from core.textsafe import one_line
+from stores.jobs import get_job, list_jobs, request_cancel
 from stores.summary import store_summary
+from workbench.screens.base import StageScreen
+from workbench.screens.dialogs import confirm
 from workbench.widgets.job_table import JobTable
+from workbench.widgets.plain import block, line
 
 REFRESH_SECONDS = 1.0
+EMPTY_STORE = (
+    "The store is empty. Next: press c, then m, to mine a git repository "
+    "(or run `workbench mine PATH`); `workbench pairs import FILE` brings in pairs you already have."
+)
+NO_PAIRS = "Next: s opens Synthesis, which turns mined commits into preference pairs (ctrl+s starts a run)."
+NO_JOBS = "No jobs yet: every mining, synthesis, curation, training and evaluation run appears here."
 
 
-class DashboardScreen(Screen[None]):
-    """Shows what the store holds and which jobs run, refreshed every second."""
+def next_step(summary: StoreSummary) -> str:
+    """What a user with this store should do next, in one sentence."""
+    if not summary.commits and not summary.extra.get("pairs"):
+        return EMPTY_STORE
+    if not summary.extra.get("pairs"):
+        return NO_PAIRS
+    return "Next: p reviews pairs (a accept, r reject, f flip); t trains, e evaluates."
+
+
+class DashboardScreen(StageScreen):
+    """Shows what the store holds and which jobs run, refreshed every second; cancels a job (confirmed)."""
 
     CSS_PATH = "dashboard.tcss"
-    AUTO_FOCUS = "#jobs"
+    MAIN = "#jobs"
+    BINDINGS = [Binding("ctrl+x", "cancel_job", "Cancel job")]
 
     class Refreshed(Message):
         def __init__(self, summary: StoreSummary, jobs: list[JobInfo]) -> None:
@@ -30,16 +50,27 @@ class DashboardScreen(Screen[None]):
             self.summary = summary
             self.jobs = jobs
 
+    class JobLoaded(Message):
+        def __init__(self, job: JobInfo) -> None:
+            super().__init__()
+            self.job = job
+
+    class Cancelled(Message):
+        def __init__(self, job: JobInfo) -> None:
+            super().__init__()
+            self.job = job
+
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="summary-row"):
             yield Static(id="summary", classes="panel")
             yield Static(id="keys", classes="panel")
+        yield Static("", id="next-step")
         with Vertical(id="jobs-panel", classes="panel"):
-            yield Static("Jobs (running first, then recent)", classes="title")
+            yield Static("Jobs (running first, then recent) · enter shows one · ctrl+x cancels it", classes="title")
             yield JobTable(id="jobs")
             yield Static(id="job-detail", classes="muted")
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def job_table(self) -> JobTable:
@@ -49,15 +80,14 @@ class DashboardScreen(Screen[None]):
         from workbench.app import SCREEN_MODES
 
         keys = "\n".join(f"{key}  {title}" for _mode, _screen, key, title in SCREEN_MODES)
-        self.query_one("#keys", Static).update(Content(f"{keys}\n?  Help\nctrl+p  Commands"))
+        self.query_one("#keys", Static).update(block(f"{keys}\n?  keys of this screen\nctrl+p  every action"))
         self.refresh_data()
         self.set_interval(REFRESH_SECONDS, self.refresh_data)
 
     @work(thread=True, exclusive=True, group="dashboard-refresh", exit_on_error=False)
     def refresh_data(self) -> None:
-        engine = self.app.engine  # type: ignore[attr-defined]
-        summary = store_summary(engine)
-        jobs = list_jobs(engine, limit=50)
+        summary = store_summary(self.engine)
+        jobs = list_jobs(self.engine, limit=50)
         jobs.sort(key=lambda job: (not job.is_active, -job.id))
         self.post_message(self.Refreshed(summary, jobs))
 
@@ -70,14 +100,59 @@ class DashboardScreen(Screen[None]):
             *(f"{name:<13} {value:,}" for name, value in sorted(summary.extra.items())),
             f"jobs          {summary.jobs_total:,} ({summary.jobs_running} running)",
         ]
-        self.query_one("#summary", Static).update(Content("\n".join(lines)))
+        self.query_one("#summary", Static).update(block("\n".join(lines)))
+        self.query_one("#next-step", Static).update(line(next_step(summary)))
         self.job_table.show_jobs(message.jobs)
+        if not message.jobs:
+            self.query_one("#job-detail", Static).update(line(NO_JOBS))
+
+    @on(DataTable.RowHighlighted, "#jobs")
+    def follow_cursor(self) -> None:
+        job = self.job_table.current_job
+        if job is not None:
+            self.load_job(job.id)
 
     @on(JobTable.JobSelected)
     def show_job(self, message: JobTable.JobSelected) -> None:
-        job = get_job(self.app.engine, message.job_id)  # type: ignore[attr-defined]
+        self.load_job(message.job_id)
+
+    @work(thread=True, exclusive=True, group="dashboard-job", exit_on_error=False)
+    def load_job(self, job_id: int) -> None:
+        try:
+            self.post_message(self.JobLoaded(get_job(self.engine, job_id)))
+        except NotFoundError:
+            pass  # deleted meanwhile; the next refresh drops the row
+
+    @on(JobLoaded)
+    def show_loaded_job(self, message: JobLoaded) -> None:
+        job = message.job
         detail = [f"job {job.id} · {job.kind} · {job.state} · {job.title}"]
         if job.error:
             detail.append(f"error: {job.error}")
         detail.extend(f"{key}: {value}" for key, value in sorted(job.summary.items()))
-        self.query_one("#job-detail", Static).update(Content("\n".join(detail)))
+        self.query_one("#job-detail", Static).update(block("\n".join(one_line(text, 300) for text in detail)))
+
+    def action_cancel_job(self) -> None:
+        job = self.job_table.current_job
+        if job is None:
+            self.notify("No job selected.", markup=False)
+            return
+        if not job.is_active:
+            self.notify(f"job {job.id} is {job.state}: nothing to cancel.", markup=False)
+            return
+        body = ("It stops at its next check; what it already stored stays, and re-running it resumes. "
+                "A training run saves a checkpoint first when it can.")
+        confirm(self.app, f"Cancel job {job.id} ({job.kind}: {job.title})?", body, "Cancel the job",
+                lambda: self.cancel_job(job.id))
+
+    @work(thread=True, exclusive=True, group="dashboard-cancel", exit_on_error=False)
+    def cancel_job(self, job_id: int) -> None:
+        self.post_message(self.Cancelled(request_cancel(self.engine, job_id)))
+
+    @on(Cancelled)
+    def show_cancelled(self, message: Cancelled) -> None:
+        job = message.job
+        text = (f"job {job.id}: cancel requested" if job.is_active else f"job {job.id} had already ended ({job.state})")
+        self.notify(one_line(text), markup=False)
+        self.refresh_data()
+
