@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from textual.widgets import Button, DataTable, Static, TextArea
@@ -32,14 +33,18 @@ async def test_start_job_shows_counters_and_hostile_conversation(tmp_path: Path)
             screen.query_one("#critic").value = f"openai:critic@{server.base_url}"  # type: ignore[attr-defined]
             await click(pilot, "#start")
             await pilot.pause()
-            await settle(app, pilot)
-            screen.read_store(None)
-            await settle(app, pilot)
+            table = screen.query_one("#conversations", DataTable)
+            for _ in range(40):  # under load the job's end and the store read land some ticks apart
+                await settle(app, pilot)
+                screen.read_store(None)
+                await settle(app, pilot)
+                if table.row_count == 5 and "done" in str(screen.query_one("#status", Static).render()):
+                    break
+                await asyncio.sleep(0.25)
             counters = str(screen.query_one("#counters", Static).render())
             assert "pairs 1" in counters and "filtered 1" in counters
             assert "done" in str(screen.query_one("#status", Static).render())
             assert not screen.query_one("#start", Button).disabled
-            table = screen.query_one("#conversations", DataTable)
             assert table.row_count == 5  # three exchanges for the pair, two for the filtered one
             texts = []
             for row in range(table.row_count):
