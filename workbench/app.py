@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from core.textsafe import one_line
+from workbench.gc_policy import relax_young_collections
 from workbench.screens.help import HelpScreen
 
 # Each stage adds its screen here: (mode name, "module:Class", key, title for help and palette).
@@ -109,6 +110,7 @@ class WorkbenchApp(App[None]):
 
     def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
+        relax_young_collections()  # also when the app is not started by the console script
         self.engine = engine
         self.clock = clock
         # Review actions are recorded under this id, so `u` undoes this session's actions only.
