@@ -14,7 +14,7 @@ from textual.widgets import DataTable
 from core.mining.records import StoredCommit
 from tests.fixtures import HOSTILE_ALL, HOSTILE_TEXT
 from tests.workbench.helpers import UNSAFE
-from workbench.widgets.commit_table import COLUMNS, PAGE_SIZE, CommitTable
+from workbench.widgets.commit_table import COLUMNS, FIRST_PAGE_SIZE, PAGE_SIZE, CommitTable
 
 TEXTS = [
     HOSTILE_ALL, "", "x", "ünïcödé", "宽字符的提交说明" * 6, "emoji 🎉🎉 done", "a" * 200, "tail end " * 20,
@@ -92,17 +92,26 @@ async def test_cells_are_plain_visible_text() -> None:
 
 async def test_pages_are_appended_with_fixed_widths() -> None:
     app = TableApp()
-    async with app.run_test(size=(120, 20)) as pilot:
+    seen: list[object] = []
+    async with app.run_test(size=(120, 20), message_hook=seen.append) as pilot:
         table = app.query_one(CommitTable)
-        table.append_page(_commits(PAGE_SIZE))
+        table.append_page(_commits(FIRST_PAGE_SIZE))
         await pilot.pause()
+        # As DataTable.add_row does when the first row makes a cursor position available (the message
+        # is seen once on each node it bubbles through).
+        highlighted = [m for m in seen if isinstance(m, DataTable.RowHighlighted)]
+        assert highlighted and {(m.data_table, m.cursor_row) for m in highlighted} == {(table, 0)}
         widths = [column.get_render_width(table) for column in table.ordered_columns]
-        assert not table.exhausted and table.last_id == PAGE_SIZE
-        table.append_page(_commits(3))
+        assert not table.exhausted and table.last_id == FIRST_PAGE_SIZE
+        table.append_page(_commits(PAGE_SIZE, FIRST_PAGE_SIZE))
         await pilot.pause()
-        assert table.exhausted and table.row_count == PAGE_SIZE + 3
+        assert not table.exhausted and table.last_id == FIRST_PAGE_SIZE + PAGE_SIZE
+        table.append_page(_commits(3, FIRST_PAGE_SIZE + PAGE_SIZE))
+        await pilot.pause()
+        rows = FIRST_PAGE_SIZE + PAGE_SIZE + 3
+        assert table.exhausted and table.row_count == rows and table.last_id == rows
         assert [column.get_render_width(table) for column in table.ordered_columns] == widths
-        assert table.virtual_size.height == PAGE_SIZE + 3 + 1  # the rows and the header
+        assert table.virtual_size.height == rows + 1  # the rows and the header
 
 
 def _screen_lines(table: DataTable) -> list[list[tuple[str, Style | None]]]:
@@ -114,7 +123,7 @@ async def test_pages_appended_show_what_a_datatable_given_every_row_shows() -> N
     async with app.run_test(size=(120, 40)) as pilot:
         table = app.query_one(CommitTable)
         stock = app.query_one("#stock", DataTable)
-        pages = [_commits(PAGE_SIZE, PAGE_SIZE * page) for page in range(3)]
+        pages = [_commits(FIRST_PAGE_SIZE), _commits(PAGE_SIZE, FIRST_PAGE_SIZE), _commits(50, FIRST_PAGE_SIZE + PAGE_SIZE)]
         for page in pages:  # rendered between pages, so cached lines would show if they went stale
             table.append_page(page)
             await pilot.pause()
@@ -126,7 +135,8 @@ async def test_pages_appended_show_what_a_datatable_given_every_row_shows() -> N
                               for value, (_label, _width, style) in zip(table.get_row_at(row_index), COLUMNS)))
         stock.add_rows(rows)
         await pilot.pause()
-        for row, scroll_x in ((0, 0), (7, 0), (45, 30), (PAGE_SIZE - 1, 0), (PAGE_SIZE + 3, 90), (3 * PAGE_SIZE - 1, 0)):
+        last = FIRST_PAGE_SIZE + PAGE_SIZE + 49
+        for row, scroll_x in ((0, 0), (7, 0), (45, 30), (FIRST_PAGE_SIZE - 1, 0), (FIRST_PAGE_SIZE + 3, 90), (last, 0)):
             for widget in (table, stock):
                 widget.move_cursor(row=row, animate=False)
                 widget.scroll_to(x=scroll_x, animate=False, immediate=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import zip_longest
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -11,8 +12,10 @@ from rich.text import Text
 from textual import on
 from textual._types import SegmentLines
 from textual.cache import LRUCache
+from textual.coordinate import Coordinate
 from textual.geometry import Region
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets._data_table import RowRenderables
 from textual.widgets.data_table import Row, RowKey
@@ -20,7 +23,11 @@ from textual.widgets.data_table import Row, RowKey
 from core.mining.records import StoredCommit
 from core.textsafe import one_line
 
-PAGE_SIZE = 200
+# The first page is small, so the screen opens at once; later pages are read ahead in a worker as the
+# cursor nears the end. At a page-down of 30-40 rows a 200-row page lasted 5 presses, so every fifth
+# press also paid a page's fixed costs (a worker, a query, a layout pass); 1,000 rows last 25 presses.
+FIRST_PAGE_SIZE = 200
+PAGE_SIZE = 1000
 PREFETCH_ROWS = 60
 PATH_LIMIT = 36
 SUBJECT_LIMIT = 72
@@ -72,9 +79,14 @@ class CommitTable(DataTable[str]):
         self._rows_in_order: list[Row] = []
         self._line_index: list[tuple[RowKey, int]] = []
         self._row_tops: list[int] = []
+        self._pass_styles: dict[str, Style] = {}
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
-        # A few screens of cells (DataTable keeps 10,000): the rest only fed the garbage collector.
+        # A few screens of rendered rows and cells (DataTable keeps 1,000 rows and 10,000 cells): the rest
+        # lived long enough to reach the garbage collector's oldest generation and make its full passes.
         self._cell_render_cache = LRUCache(2000)
+        self._row_render_cache = LRUCache(200)
+        self._row_renderable_cache = LRUCache(200)
+        self._line_cache = LRUCache(200)
         self.last_id: int | None = None
         self.exhausted = False
         self._asked_after: int | None = None
@@ -93,8 +105,8 @@ class CommitTable(DataTable[str]):
         self._asked_after = None
 
     def append_page(self, commits: list[StoredCommit]) -> None:
-        """Add one page of rows (one add_rows call)."""
-        if len(commits) < PAGE_SIZE:
+        """Add one page of rows (one add_rows call): FIRST_PAGE_SIZE records first, then PAGE_SIZE."""
+        if len(commits) < (FIRST_PAGE_SIZE if self.last_id is None else PAGE_SIZE):
             self.exhausted = True
         if not commits:
             return
@@ -134,13 +146,30 @@ class CommitTable(DataTable[str]):
         return True
 
     def add_rows(self, rows: Iterable[Iterable[str]]) -> list[RowKey]:
-        # Appended rows change nothing about the rows already there, so the render caches (keyed by
-        # DataTable's update count, which every added row bumps) stay valid: a page arriving then
-        # costs no re-render of the rows on screen.
-        update_count = self._update_count
-        keys = super().add_rows(rows)
-        if self._index_rows():
-            self._update_count = update_count
+        # DataTable.add_row, for a whole page at once: each call re-validates the cursor, wakes the idle
+        # handler and bumps the update count, which keys every render cache. Appended rows change
+        # nothing about the rows already there, so those caches stay valid and a page arriving
+        # re-renders none of the rows on screen.
+        column_keys = [column.key for column in self.ordered_columns]
+        locations, data, table_rows, new_rows = self._row_locations, self._data, self.rows, self._new_rows
+        first_index = len(table_rows)
+        keys: list[RowKey] = []
+        for index, cells in enumerate(rows, first_index):
+            values = tuple(cells)
+            if len(values) > len(column_keys):
+                raise ValueError("More values provided than there are columns.")
+            key = RowKey()
+            locations[key] = index
+            data[key] = dict(zip_longest(column_keys, values))
+            table_rows[key] = Row(key, 1)
+            new_rows.add(key)
+            keys.append(key)
+        if keys:
+            self._require_update_dimensions = True
+            self.cursor_coordinate = self.cursor_coordinate
+            if first_index == 0 and self.columns and self.show_cursor and self.cursor_type != "none":
+                self._highlight_cursor()  # a cursor position has opened up, as add_row announces it
+            self.check_idle()
         return keys
 
     @property
@@ -167,6 +196,66 @@ class CommitTable(DataTable[str]):
         # Every column has a fixed width and every row one line, so the new rows' cells need no
         # measuring (DataTable measures each cell of each page only to size auto-width columns).
         super()._update_dimensions(())
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._pass_styles = {}  # component styles are looked up once per rendering pass
+        return super().render_lines(crop)
+
+    def notify_style_update(self) -> None:
+        self._pass_styles = {}
+        super().notify_style_update()
+
+    def _component_rich_style(self, name: str) -> Style:
+        style = self._pass_styles.get(name)
+        if style is None:
+            style = self._pass_styles[name] = self.get_component_styles(name).rich_style
+        return style
+
+    def _get_row_style(self, row_index: int, base_style: Style) -> Style:
+        if row_index == -1:
+            return self._component_rich_style("datatable--header")
+        if row_index < self.fixed_rows:
+            return self._component_rich_style("datatable--fixed")
+        if self.zebra_stripes:
+            return self._component_rich_style("datatable--odd-row" if row_index % 2 else "datatable--even-row")
+        return base_style
+
+    def _render_line_in_row(self, row_key: RowKey, line_no: int, base_style: Style, cursor_location: Coordinate,
+                            hover_location: Coordinate) -> tuple[SegmentLines, SegmentLines]:
+        # DataTable's own, less what this table never has (row labels, fixed columns, a cell or column
+        # cursor), and with the styles it looks up for every line taken once per rendering pass.
+        cursor_type = self.cursor_type
+        if cursor_type != "row" or self.fixed_columns or self._should_render_row_labels:
+            return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
+        show_cursor = self.show_cursor
+        cache_key = (row_key, line_no, base_style, cursor_location, hover_location, cursor_type, show_cursor,
+                     self._show_hover_cursor, self._update_count, self._pseudo_class_state)
+        cached = self._row_render_cache.get(cache_key)
+        if cached is not None:
+            return cached
+        should_highlight = self._should_highlight
+        located = self._row_locations.get(row_key)
+        row_index = -1 if located is None else located  # the header's key has no location
+        row_style = self._get_row_style(row_index, base_style)
+        widths = [column.get_render_width(self) for column in self.ordered_columns]
+        scrollable_row: SegmentLines = []
+        for column_index, width in enumerate(widths):
+            cell_location = Coordinate(row_index, column_index)
+            scrollable_row.append(self._render_cell(
+                row_index, column_index, row_style, width,
+                cursor=should_highlight(cursor_location, cell_location, cursor_type),
+                hover=should_highlight(hover_location, cell_location, cursor_type),
+            )[line_no])
+        remaining_space = max(0, self.size.width - sum(widths))
+        extend_style, _ = self._get_styles_to_render_cell(
+            row_index == -1, False, False,
+            should_highlight(hover_location, Coordinate(row_index or 0, 0), cursor_type),
+            row_index == cursor_location.row, show_cursor, self._show_hover_cursor, False, False)
+        extend_style = row_style + extend_style + Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})
+        scrollable_row.append([Segment(" " * remaining_space, extend_style)])
+        row_pair: tuple[SegmentLines, SegmentLines] = ([], scrollable_row)
+        self._row_render_cache[cache_key] = row_pair
+        return row_pair
 
     def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
                      cursor: bool = False, hover: bool = False) -> SegmentLines:
