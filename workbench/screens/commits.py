@@ -110,7 +110,7 @@ class CommitsScreen(StageScreen):
         self._mining_job: int | None = None
         self.load_first_page(self._generation, self._filters)
         self.load_repositories()
-        self.set_interval(POLL_SECONDS, self.check_store)
+        self.set_interval(POLL_SECONDS, self.check_store_if_written)
 
     def on_screen_resume(self) -> None:
         self.check_store()
