@@ -16,7 +16,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.schema import CreateTable
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import create_engine
 
 from core.errors import StoreError
 from stores.mining.tables import TEXTS_SCHEMA, BlobRow
@@ -84,7 +84,11 @@ def _attach_texts(cursor: Any, read_only: bool) -> None:
 
 
 def make_engine(db: str | os.PathLike[str] | None = None, *, migrate: bool = True) -> Engine:
-    """Open the store at `db`, creating and migrating its schema; raise StoreError if it cannot."""
+    """Open the store at `db`, creating or upgrading its schema; raise StoreError if it cannot.
+
+    A database that is not a workbench store, or that a newer workbench wrote, is refused before
+    anything is written to it (see `stores.migrations`).
+    """
     import stores.all_tables  # noqa: F401  registers every table on SQLModel.metadata
 
     url = resolve_db_url(db)
@@ -94,6 +98,8 @@ def make_engine(db: str | os.PathLike[str] | None = None, *, migrate: bool = Tru
             raise StoreError(f"store path {path} is a directory, not a database file")
         if not path.parent.exists():
             raise StoreError(f"cannot create store {path}: folder {path.parent} does not exist")
+        if migrate and path.exists():
+            _check_sqlite_identity(path)
     engine = create_engine(url, connect_args=_connect_args(url))
     if engine.dialect.name == "sqlite":
         read_only = any(flag in url for flag in ("mode=ro", "immutable=1"))
@@ -101,12 +107,31 @@ def make_engine(db: str | os.PathLike[str] | None = None, *, migrate: bool = Tru
     else:
         engine = engine.execution_options(schema_translate_map={TEXTS_SCHEMA: None})
     if migrate:
-        with translate_store_errors(url):
-            from stores.migrations import migrate as run_migrations
+        with translate_store_errors(_display_url(url)):
+            from stores.migrations import upgrade
 
-            SQLModel.metadata.create_all(engine)
-            run_migrations(engine)
+            upgrade(engine, where=_display_url(url))
     return engine
+
+
+def _check_sqlite_identity(path: Path) -> None:
+    """Refuse a file that is not a workbench store through a read-only connection, before the
+    store's own connections attach (and so create) its texts file."""
+    from stores.migrations import identify
+
+    probe = create_engine(f"sqlite:///file:{quote(str(path))}?mode=ro&uri=true")
+    try:
+        with translate_store_errors(str(path)), probe.connect() as connection:
+            identify(connection, where=str(path))
+    finally:
+        probe.dispose()
+
+
+def _display_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True).removeprefix("sqlite:///")
 
 
 def _connect_args(url: str) -> dict[str, Any]:
@@ -129,5 +154,16 @@ def translate_store_errors(where: str = "store") -> Iterator[None]:
         elif "readonly" in detail or "read-only" in detail:
             hint = " (the file or its folder is read-only)"
         elif "not a database" in detail:
-            hint = " (the file is not a workbench store)"
+            hint = " (the file is not a workbench store; nothing was changed)"
         raise StoreError(f"{where}: {detail}{hint}") from exc
+
+
+def insert_or_ignore(dialect: str, table: Any) -> Any:
+    """An INSERT that skips rows hitting a unique key (both dialects say ON CONFLICT DO NOTHING)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table).on_conflict_do_nothing()

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
@@ -98,7 +99,8 @@ def test_critic_evol_command_imports_instructions(db_path: Path, tmp_path: Path)
     assert "2 instructions read, 0 new" in again.stdout  # type: ignore[attr-defined]
 
 
-def test_kill_9_then_rerun_finishes_with_exact_counts(db_path: Path) -> None:
+def test_kill_9_then_rerun_finishes_with_exact_counts(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKBENCH_LEASE_S", "2")  # the killed job and its items are taken over after 2 s
     engine = make_engine(db_path)
     total = 42
     add_commits(engine, commit_messages(total))
@@ -121,6 +123,7 @@ def test_kill_9_then_rerun_finishes_with_exact_counts(db_path: Path) -> None:
             stored_before = {row.messages_json for row in session.exec(select(ConversationRow)).all()}
         assert claimed_at_kill > 0, "the kill should land while items are in flight"
         sent_before = len(server.requests)
+        time.sleep(2.5)  # no process check, only leases: the job's and its items' run out
 
         result = invoke(db_path, "synth", "commit-instruct", "--critic", f"openai:critic@{server.base_url}",
                         "--concurrency", "6", "--json")
@@ -131,7 +134,7 @@ def test_kill_9_then_rerun_finishes_with_exact_counts(db_path: Path) -> None:
     assert len(sent_first & stored_before) == len(stored_before)  # same encoding on both sides
     assert resent and not set(resent) & stored_before, "a request whose answer was stored was sent again"
     jobs = list_jobs(engine, kind="synth")
-    assert [job.state for job in jobs] == ["done", "failed"]  # the killed job was reaped
+    assert [(job.state, job.attempts) for job in jobs] == [("done", 2)]  # the killed job, taken over
     with Session(engine) as session:
         items = session.exec(select(SynthItemRow)).all()
         pairs = session.exec(select(PairRow)).all()
@@ -143,7 +146,7 @@ def test_kill_9_then_rerun_finishes_with_exact_counts(db_path: Path) -> None:
     assert sorted(p.id for p in pairs) == sorted(i.pair_id for i in items if i.state == "pair")
     final = jobs[0].summary
     assert (final["items_pair"], final["items_filtered"], final["items_failed"]) == (12, 18, 12)
-    assert item_counts(engine, jobs[0].params["config_key"]).total == total
+    assert item_counts(engine, jobs[0].summary["config_key"]).total == total
 
 
 def test_budget_flag_stops_cleanly_and_rerun_completes(db_path: Path) -> None:

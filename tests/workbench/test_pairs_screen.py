@@ -15,6 +15,7 @@ from stores.curation.tables import PairRow
 from stores.db import make_engine
 from stores.tables import utcnow
 from tests.fixtures import HOSTILE_TEXT
+from tests.workers import pilot_wait_for, worker_thread
 from workbench.app import make_app
 from workbench.jobs.curate import analyse_store
 from workbench.screens.pairs import PAGE_SIZE, CriteriaEditor, PairsScreen, PairTable
@@ -156,7 +157,9 @@ async def test_export_and_cdf_from_the_screen(db_path: Path, tmp_path: Path) -> 
         app.screen.query_one("#export-out", Input).value = str(tmp_path / "exp")
         await pilot.press("enter")
         app.screen.query_one("#export-formats", Input).value = "dpo"
-        await pilot.press("enter")
+        with worker_thread(engine):  # the export is a job a worker runs
+            await pilot.press("enter")
+            await pilot_wait_for(pilot, lambda: (tmp_path / "exp" / "manifest.json").is_file(), what="the export")
         await settle(app, pilot)
         lines = (tmp_path / "exp" / "dpo" / "train.jsonl").read_text(encoding="utf-8").splitlines()
         validation = (tmp_path / "exp" / "dpo" / "validation.jsonl").read_text(encoding="utf-8").splitlines()
@@ -176,7 +179,9 @@ async def test_analyse_from_the_screen(db_path: Path, monkeypatch: pytest.Monkey
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_pairs(app, pilot)
         assert "not analysed yet" in static_text(screen, "chosen-metrics")
-        await pilot.press("A")
+        with worker_thread(engine):  # analysis (and dedupe) is a job a worker runs; the screen reloads when it ends
+            await pilot.press("A")
+            await pilot_wait_for(pilot, lambda: "bandit" in static_text(screen, "chosen-metrics"), what="the analysis")
         await settle(app, pilot)
         assert get_pair(engine, 1).analysis is not None
         assert "bandit" in static_text(screen, "chosen-metrics")

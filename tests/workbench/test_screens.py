@@ -10,6 +10,8 @@ from textual.widgets import Input, Select, Static, TextArea
 from tests.conftest import GitRepo
 from tests.fixtures import HOSTILE_TEXT
 from tests.workbench.seed import seed_commits
+from stores.jobs import list_jobs
+from tests.workers import pilot_wait_for, worker_thread
 from workbench.app import make_app
 from workbench.screens.commit_view import CommitViewScreen
 from workbench.screens.commits import CommitsScreen
@@ -106,16 +108,16 @@ async def test_mine_from_the_tui(tmp_path: Path, make_repo: Callable[[str], GitR
         await pilot.press("c", "m")
         await pilot.pause()
         app.screen.query_one("#path", Input).value = str(repo.path)
-        await pilot.click("#start")
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        with worker_thread(app.engine):  # the job runs in a worker, never in the TUI's own workers
+            await pilot.click("#start")
+            await pilot_wait_for(pilot, lambda: "done" in static_text(app.screen.query_one("#mine-status", Static)),
+                                 what="the mining job to end")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert isinstance(app.screen, CommitsScreen)
         assert app.screen.query_one(CommitTable).row_count == 1
         status = static_text(app.screen.query_one("#mine-status", Static))
-        assert "done: 1 records from 2 commits" in status
+        assert "done: 2 commits, 1 records" in status
         assert any(isinstance(m, CommitsScreen.MineProgressed) for m in seen)
         repo_filter = app.screen.query_one("#repo-filter", Select)
         repo_filter.value = 1  # the repository just mined
@@ -146,7 +148,8 @@ async def test_mine_dialog_rejects_bad_input(tmp_path: Path) -> None:
         await app.workers.wait_for_complete()
         await pilot.pause()
         status = static_text(app.screen.query_one("#mine-status", Static))
-        assert "mining failed" in status and "no such file" in status
+        assert "cannot mine" in status and "no such file" in status
+        assert list_jobs(app.engine) == []  # bad input is refused before any job is written
 
 
 async def test_command_palette_opens_screens(tmp_path: Path) -> None:

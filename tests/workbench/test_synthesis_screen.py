@@ -11,6 +11,7 @@ from tests.fixtures import HOSTILE_TEXT, stored_pairs
 from tests.llm_server import LoopbackLLM
 from tests.synth_answers import synth_responder
 from tests.synth_fixtures import add_commits
+from tests.workers import pilot_wait_for, worker_thread
 from workbench.app import make_app
 from workbench.screens.synthesis import SynthesisScreen
 
@@ -27,10 +28,10 @@ async def test_start_job_shows_counters_and_hostile_conversation(tmp_path: Path)
             screen = app.screen
             assert isinstance(screen, SynthesisScreen)
             screen.query_one("#critic").value = f"openai:critic@{server.base_url}"  # type: ignore[attr-defined]
-            await pilot.click("#start")
-            await pilot.pause()
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            with worker_thread(engine):  # the job runs in a worker; the screen only queues and watches it
+                await pilot.click("#start")
+                await pilot_wait_for(pilot, lambda: "done" in str(screen.query_one("#status", Static).render()),
+                                     what="the synthesis job to end")
             screen.refresh_conversations()
             await app.workers.wait_for_complete()
             await pilot.pause()

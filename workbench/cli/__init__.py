@@ -20,6 +20,7 @@ from workbench.cli.mine import mine_command
 from workbench.cli.pairs import pairs_app
 from workbench.cli.synth import synth_app
 from workbench.cli.train import pipeline_app, train_app
+from workbench.cli.worker import worker_app
 
 app = typer.Typer(
     cls=WorkbenchGroup,
@@ -42,6 +43,7 @@ app.add_typer(pipeline_app)
 app.add_typer(synth_app, name="synth")
 app.add_typer(instructions_app, name="instructions")
 app.add_typer(llm_app, name="llm")
+app.add_typer(worker_app)
 
 
 @app.callback(invoke_without_command=True)

@@ -9,9 +9,9 @@ import typer
 
 from core.curation.decontamination import BENCH_ENV_VAR, DEFAULT_THRESHOLD, cdf_csv, cdf_svg, load_benchmark_snippets
 from core.errors import OptionError
-from workbench.cli.common import emit_json, emit_table, engine_of
+from workbench.cli.common import DETACH_HELP, emit_json, emit_table, engine_of, queue_detached
 from workbench.cli.progress import StderrProgress
-from workbench.jobs.curate import DecontaminationSummary, decontaminate_store
+from workbench.jobs.curate import DecontaminateParams, DecontaminationSummary, decontaminate_store
 
 decontaminate_app = typer.Typer()
 
@@ -27,10 +27,16 @@ def decontaminate_command(
     sample: int = typer.Option(1000, min=0, help="Sides sampled (seeded) for the exact full-range CDF."),
     cdf_out: Optional[Path] = typer.Option(None, "--cdf-out", help="Write the CDF as .csv or .svg."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    detach: bool = typer.Option(False, "--detach", help=DETACH_HELP + " The CDF is in the job's summary."),
 ) -> None:
     """Exact top-1 Levenshtein ratio of each pair side to any benchmark code (comments stripped)."""
     if cdf_out is not None and cdf_out.suffix not in (".csv", ".svg"):
         raise OptionError(f"--cdf-out {cdf_out}: use a .csv or .svg file name")
+    if detach:
+        folder = str(bench.expanduser().resolve()) if bench else None
+        queue_detached(ctx, "decontaminate", DecontaminateParams(bench_dir=folder, threshold=threshold, flag=flag,
+                                                                 workers=workers, sample=sample), as_json=as_json)
+        return
     snippets = load_benchmark_snippets(bench)
     progress = StderrProgress("scanned sides")
     summary: DecontaminationSummary | None = None

@@ -14,12 +14,22 @@ import typer
 
 from core.errors import OptionError
 from core.evaluation.bench import parse_objectives, resolve_bench_dir
-from core.evaluation.judges import make_judge, parse_judge_spec
+from core.evaluation.judges import parse_judge_spec
 from core.evaluation.models import EvalFinished, EvalProgress, EvalRunInfo
 from core.evaluation.scoring import RunScores
-from stores.evaluation.runs import create_run, get_run, leaderboard, list_results, list_runs, rescore_run, run_scores
-from workbench.cli.common import emit_json, emit_table, engine_of, short_time, stderr_console, to_jsonable
-from workbench.jobs.evaluate import run_benchmark, run_evaluation
+from stores.evaluation.runs import get_run, leaderboard, list_results, list_runs, rescore_run, run_scores
+from workbench.cli.common import (
+    DETACH_HELP,
+    emit_json,
+    emit_table,
+    engine_of,
+    queue_detached,
+    short_time,
+    stderr_console,
+    to_jsonable,
+)
+from workbench.jobs.evaluate import EvalParams, EvalRunStarted, evaluate
+from workbench.jobs.runner import drain
 
 eval_app = typer.Typer(help="Evaluate judges on CodePrefBench and compare runs.", no_args_is_help=True)
 
@@ -63,48 +73,47 @@ def run_command(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Prompts per model batch (pair-rm)."),
     chunk_size: Optional[int] = typer.Option(None, "--chunk-size", min=1, help="Results committed per transaction (default: 4 model batches, or 64)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    detach: bool = typer.Option(False, "--detach", help=DETACH_HELP + " Other workers may join and share the run."),
 ) -> None:
-    """Run (or resume) an evaluation as a job; progress on stderr, scores on stdout."""
+    """Run (or resume) an evaluation as a job; progress on stderr, scores on stdout.
+
+    The run's items are shared: more workers (`workbench worker --kinds eval`, or this command
+    with `--resume RUN` elsewhere) join it, and each task and order is judged once.
+    """
     engine = engine_of(ctx)
     if resume is not None:
         run = get_run(engine, resume)
         if judge and judge != run.judge_spec:
             raise OptionError(f"run {resume} uses judge {run.judge_spec!r}; leave out --judge to resume it")
-        benchmark = run_benchmark(engine, run)
-        run_id, spec_text = run.id, run.judge_spec
+        params = EvalParams(run_id=resume, device=device, batch_size=batch_size, chunk_size=chunk_size)
     else:
         if not judge:
             raise OptionError("pass --judge SPEC (or --resume RUN)")
-        spec = parse_judge_spec(judge)
+        parse_judge_spec(judge)
         chosen = parse_objectives(objectives)
-        from core.evaluation.bench import load_benchmark
+        folder = str(resolve_bench_dir(bench).expanduser().resolve())
+        params = EvalParams(judge=judge, bench_dir=folder, objectives=tuple(chosen), orders=orders, limit=limit,
+                            keep_comments=keep_comments, device=device, batch_size=batch_size, chunk_size=chunk_size)
+    if detach:
+        queue_detached(ctx, "eval", params, as_json=as_json)
+        return
+    progress = _ProgressLine()
+    run_id: int | None = params.run_id
+    finished: EvalFinished | None = None
 
-        benchmark = load_benchmark(resolve_bench_dir(bench), chosen)
-        run_id, spec_text = None, spec.text
-    judge_obj = make_judge(spec_text, device=device, batch_size=batch_size)
-    try:
-        if run_id is None:
-            run_id = create_run(
-                engine,
-                judge_spec=judge_obj.spec.text,
-                judge_kind=judge_obj.spec.kind,
-                benchmark=benchmark,
-                objectives=chosen,
-                orders=orders,
-                task_limit=limit,
-                strip=False if keep_comments else None,
-                lineage=judge_obj.lineage,
-            )
-        stderr_console.print(f"eval run {run_id}: {spec_text}", markup=False, highlight=False, soft_wrap=True)
-        finished = None
-        progress = _ProgressLine()
-        for event in run_evaluation(engine, run_id, judge_obj, benchmark, chunk_size=chunk_size):
-            if isinstance(event, EvalProgress):
-                progress.show(event)
-            elif isinstance(event, EvalFinished):
-                finished = event
-    finally:
-        judge_obj.close()
+    def show(event: object) -> None:
+        nonlocal run_id, finished
+        if isinstance(event, EvalRunStarted):
+            run_id = event.run_id
+            stderr_console.print(f"eval run {run_id}: {judge or get_run(engine, run_id).judge_spec}", markup=False,
+                                 highlight=False, soft_wrap=True)
+        elif isinstance(event, EvalProgress):
+            progress.show(event)
+        elif isinstance(event, EvalFinished):
+            finished = event
+
+    drain(evaluate(engine, params), show)
+    assert run_id is not None
     run = get_run(engine, run_id)
     if as_json:
         emit_json({"run": run, "scores": finished.scores if finished else run_scores(engine, run_id)})

@@ -7,11 +7,11 @@ from typing import Optional
 
 import typer
 
-from core.curation.rules import parse_filter
+from core.curation.rules import filter_spec, parse_filter
 from core.training.export import DEFAULT_FORMATS, FORMATS, ExportOptions
 from stores.training.exports import DEFAULT_EXPORT_FILTER
-from workbench.cli.common import emit_json, engine_of
-from workbench.jobs.export import export_store
+from workbench.cli.common import DETACH_HELP, emit_json, engine_of, queue_detached
+from workbench.jobs.export import ExportParams, export_store
 
 export_app = typer.Typer()
 
@@ -31,6 +31,7 @@ def export_command(
     hf: bool = typer.Option(False, "--hf", help="Also write a datasets DatasetDict (save_to_disk)."),
     tokenizer: Optional[str] = typer.Option(None, help="Tokenizer (name or folder) for token-length statistics."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+    detach: bool = typer.Option(False, "--detach", help=DETACH_HELP),
 ) -> None:
     """Export pairs as classification, generation, DPO or chat JSONL with a manifest beside them."""
     options = ExportOptions(
@@ -38,6 +39,11 @@ def export_command(
         strip=not keep_comments, seed=seed, validation_fraction=validation, parquet=parquet, hf=hf,
         tokenizer=tokenizer,
     )
+    if detach:
+        params = ExportParams(out_dir=str(out.expanduser().resolve()), where=tuple(filter_spec(parse_filter(where))),
+                              options=options)
+        queue_detached(ctx, "export", params, as_json=as_json)
+        return
     info = export_store(engine_of(ctx), parse_filter(where), out, options)
     if as_json:
         emit_json(info.manifest)

@@ -9,8 +9,8 @@ import typer
 from typer.core import TyperCommand
 
 from core.errors import OptionError
-from workbench.cli.common import emit_json, engine_of, stderr_console
-from workbench.jobs.merge import run_merge
+from workbench.cli.common import DETACH_HELP, emit_json, engine_of, queue_detached, stderr_console
+from workbench.jobs.merge import merge_params, run_merge
 
 merge_app = typer.Typer()
 
@@ -51,11 +51,15 @@ def merge_command(
     out: Path = typer.Option(..., "--out", "-o", help="New folder for the merged checkpoint."),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Reload and test the result."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    detach: bool = typer.Option(False, "--detach", help=DETACH_HELP),
 ) -> None:
     """Average checkpoints tensor by tensor (weights are normalised to sum to one)."""
     chosen = list(weights) if weights else [1.0] * len(checkpoints)
     if len(chosen) != len(checkpoints):
         raise OptionError(f"{len(checkpoints)} checkpoints but {len(chosen)} weights; give one --weights per checkpoint")
+    if detach:
+        queue_detached(ctx, "merge", merge_params(checkpoints, chosen, out, verify=verify), as_json=as_json)
+        return
     finished = None
     for event in run_merge(engine_of(ctx), checkpoints, chosen, out, verify=verify):
         name = type(event).__name__

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import sys
-import threading
 from typing import Optional
 
 import typer
 
 from core.mining.languages import DEFAULT_LANGUAGES
-from workbench.cli.common import emit_json, engine_of, stderr_console
+from workbench.cli.common import DETACH_HELP, emit_json, engine_of, queue_detached, stderr_console
 
 
 def mine_command(
@@ -27,6 +26,7 @@ def mine_command(
                                       help="Allowed SPDX ids (repeat); 'permissive' = MIT, Apache-2.0, BSD, ISC."),
     max_commits: Optional[int] = typer.Option(None, min=1, help="Walk at most this many commits."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    detach: bool = typer.Option(False, "--detach", help=DETACH_HELP),
 ) -> None:
     """Mine PATH: one record per changed file per non-merge commit; re-running resumes."""
     # Deferred: GitPython and the progress bar are not needed to open the TUI or other commands.
@@ -34,15 +34,19 @@ def mine_command(
 
     from core.mining.events import MineFinished, MineProgress, MineStarted
     from core.mining.mine import MineOptions
-    from workbench.jobs.mine import MineJobStarted, run_mine_job
+    from workbench.jobs.mine import MineJobStarted, MineParams, run_mine_job
 
     options = MineOptions(
         rev=rev, all_branches=all_branches, languages=tuple(language), max_file_bytes=max_file_bytes,
         max_files_per_commit=max_files_per_commit, skip_whitespace_only=not keep_whitespace_only,
         skip_duplicates=not keep_duplicates, licenses=tuple(license), max_commits=max_commits,
     )
+    if detach:
+        from pathlib import Path
+
+        queue_detached(ctx, "mine", MineParams(str(Path(path).expanduser().resolve()), options), as_json=as_json)
+        return
     engine = engine_of(ctx)
-    cancel = threading.Event()
     job_id: int | None = None
     finished: MineFinished | None = None
     license_id: str | None = None
@@ -51,20 +55,16 @@ def mine_command(
                         console=stderr_console, transient=True, disable=not show_progress)
     with progress:
         task = progress.add_task("starting", total=None)
-        try:
-            for event in run_mine_job(engine, path, options, cancel=cancel):
-                if isinstance(event, MineJobStarted):
-                    job_id = event.job_id
-                elif isinstance(event, MineStarted):
-                    license_id = event.license
-                elif isinstance(event, MineProgress):
-                    progress.update(task, description=f"{event.commits_seen:,} commits, "
-                                                      f"{event.records_kept:,} records")
-                elif isinstance(event, MineFinished):
-                    finished = event
-        except KeyboardInterrupt:
-            cancel.set()
-            raise
+        for event in run_mine_job(engine, path, options):  # Ctrl-C ends the job cancelled, resumable
+            if isinstance(event, MineJobStarted):
+                job_id = event.job_id
+            elif isinstance(event, MineStarted):
+                license_id = event.license
+            elif isinstance(event, MineProgress):
+                progress.update(task, description=f"{event.commits_seen:,} commits, "
+                                                  f"{event.records_kept:,} records")
+            elif isinstance(event, MineFinished):
+                finished = event
     assert finished is not None and job_id is not None
     summary = {
         "job_id": job_id,

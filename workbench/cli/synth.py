@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from pathlib import Path
@@ -12,11 +11,13 @@ import typer
 from rich.live import Live
 from rich.text import Text
 
+from core.jobs import JobInfo
 from core.llm.accounting import Price
 from core.synthesis.driver import ItemFinished, SynthFinished, SynthProgress
 from core.synthesis.instructions import read_instructions
 from stores.synthesis.runs import add_instructions, all_instruction_ids, list_conversations
-from workbench.cli.common import emit_json, emit_table, engine_of, stderr_console
+from workbench.cli.common import DETACH_HELP, emit_json, emit_table, engine_of, queue_detached, stderr_console
+from workbench.jobs.runner import drain
 from workbench.jobs.synthesize import SynthConfig, estimate_run, model_names, prepare_run, run_synthesis_job
 
 synth_app = typer.Typer(help="Turn commits and instructions into preference pairs with LLMs.", no_args_is_help=True)
@@ -34,8 +35,11 @@ def progress_line(counters: dict[str, Any]) -> str:
     )
 
 
-def _run(ctx: typer.Context, config: SynthConfig, *, estimate_only: bool, as_json: bool) -> None:
+def _run(ctx: typer.Context, config: SynthConfig, *, estimate_only: bool, as_json: bool, detach: bool = False) -> None:
     engine = engine_of(ctx)
+    if detach and not estimate_only:
+        queue_detached(ctx, "synth", config, as_json=as_json)
+        return
     key = prepare_run(engine, config)
     estimate = estimate_run(engine, config, key)
     stderr_console.print(Text(estimate.describe()), soft_wrap=True)
@@ -45,15 +49,15 @@ def _run(ctx: typer.Context, config: SynthConfig, *, estimate_only: bool, as_jso
         return
     if estimate.items == 0:
         stderr_console.print(Text("nothing to do: every item of this configuration has its outcome"))
-    outcome = asyncio.run(_drive(engine, config, key))
-    job_id, final = outcome
-    summary = {"job_id": job_id, "stop_reason": final.stop_reason, **final.counters, "usage": final.usage_by_model}
+    job, final = _drive(engine, config)
+    summary = {"job_id": job.id, "state": job.state.value, "stop_reason": final.stop_reason, **final.counters,
+               "usage": final.usage_by_model}
     if as_json:
         emit_json(summary)
     else:
         c = final.counters
         typer.echo(
-            f"job {job_id}: {final.stop_reason}: {c['done']} items this run "
+            f"job {job.id}: {final.stop_reason}: {c['done']} items this run "
             f"({c['pairs']} pairs, {c['filtered']} filtered, {c['failed']} failed); "
             f"{c['requests']} requests, {c['cache_hits']} cache hits, {c['tokens']:,} tokens, ${c['cost']:.4f}"
         )
@@ -63,34 +67,46 @@ def _run(ctx: typer.Context, config: SynthConfig, *, estimate_only: bool, as_jso
         stderr_console.print(Text("cancelled; re-run the same command to resume", style="yellow"))
 
 
-async def _drive(engine: Any, config: SynthConfig, key: str) -> tuple[int, SynthFinished]:
+def _drive(engine: Any, config: SynthConfig) -> tuple[JobInfo, SynthFinished]:
     tty = sys.stderr.isatty()
     last_line = 0.0
-    job_id = 0
     final: SynthFinished | None = None
     live = Live(Text(""), console=stderr_console, refresh_per_second=4, transient=False) if tty else None
     if live is not None:
         live.start()
+
+    def show(event: object) -> None:
+        nonlocal last_line, final
+        if isinstance(event, SynthProgress):
+            line = progress_line(event.counters)
+            if live is not None:
+                live.update(Text(line))
+            elif time.monotonic() - last_line >= 2.0:
+                last_line = time.monotonic()
+                stderr_console.print(Text(line), soft_wrap=True)
+        elif isinstance(event, ItemFinished) and event.outcome == "failed" and not tty:
+            stderr_console.print(Text(f"item {event.item_id} failed: {event.reason}"), soft_wrap=True)
+        elif isinstance(event, SynthFinished):
+            final = event
+            if live is not None:
+                live.update(Text(progress_line(event.counters)))
+
     try:
-        async for job_id, event in run_synthesis_job(engine, config, key=key):
-            if isinstance(event, SynthProgress):
-                line = progress_line(event.counters)
-                if live is not None:
-                    live.update(Text(line))
-                elif time.monotonic() - last_line >= 2.0:
-                    last_line = time.monotonic()
-                    stderr_console.print(Text(line), soft_wrap=True)
-            elif isinstance(event, ItemFinished) and event.outcome == "failed" and not tty:
-                stderr_console.print(Text(f"item {event.item_id} failed: {event.reason}"), soft_wrap=True)
-            elif isinstance(event, SynthFinished):
-                final = event
-                if live is not None:
-                    live.update(Text(progress_line(event.counters)))
+        job = drain(run_synthesis_job(engine, config), show)
     finally:
         if live is not None:
             live.stop()
-    assert final is not None
-    return job_id, final
+    if final is None:  # stopped before the driver's last word: report the job's counters
+        stored = job.summary
+        final = SynthFinished(str(stored.get("stop_reason") or job.state.value), summary_counters_of(stored))
+    return job, final
+
+
+def summary_counters_of(stored: dict[str, Any]) -> dict[str, Any]:
+    """The counters of a stored synthesis summary, as the driver's events carry them."""
+    names = ("done", "pairs", "filtered", "failed", "released", "in_flight", "requests", "http_attempts",
+             "cache_hits", "tokens", "cost", "elapsed_s", "rate")
+    return {name: stored.get(name, 0) for name in names}
 
 
 def _prices(price_in: Optional[float], price_out: Optional[float], models: dict[str, str]) -> dict[str, Price]:
@@ -118,11 +134,16 @@ def commit_instruct_command(
     price_out: Optional[float] = typer.Option(None, help="USD per 1M completion tokens."),
     estimate_only: bool = typer.Option(False, "--estimate", help="Print the cost estimate and stop."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable summary on stdout."),
+    detach: bool = typer.Option(False, "--detach", help=DETACH_HELP),
 ) -> None:
-    """Explain each mined commit, keep the clear improvements, and write a pair from each."""
+    """Explain each mined commit, keep the clear improvements, and write a pair from each.
+
+    A second command on the same configuration (here or on another machine, same store) joins
+    the running job and shares its commits.
+    """
     config = SynthConfig("commit-instruct", critic=critic, limit=limit, language=language, concurrency=concurrency,
                          budget=budget, strip_comments=not keep_comments)
-    _run(ctx, _config(ctx, config, price_in, price_out), estimate_only=estimate_only, as_json=as_json)
+    _run(ctx, _config(ctx, config, price_in, price_out), estimate_only=estimate_only, as_json=as_json, detach=detach)
 
 
 @synth_app.command("critic-evol")
@@ -140,6 +161,7 @@ def critic_evol_command(
     price_out: Optional[float] = typer.Option(None, help="USD per 1M completion tokens."),
     estimate_only: bool = typer.Option(False, "--estimate", help="Print the cost estimate and stop."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable summary on stdout."),
+    detach: bool = typer.Option(False, "--detach", help=DETACH_HELP),
 ) -> None:
     """Draft an answer to each instruction, then let a few-shot critic stop or improve it."""
     engine = engine_of(ctx)
@@ -150,7 +172,7 @@ def critic_evol_command(
         ids = all_instruction_ids(engine)
     config = SynthConfig("critic-evol", critic=critic, draft=draft, instruction_ids=tuple(ids), limit=limit,
                          concurrency=concurrency, budget=budget, strip_comments=not keep_comments)
-    _run(ctx, _config(ctx, config, price_in, price_out), estimate_only=estimate_only, as_json=as_json)
+    _run(ctx, _config(ctx, config, price_in, price_out), estimate_only=estimate_only, as_json=as_json, detach=detach)
 
 
 @synth_app.command("conversations")

@@ -1,21 +1,49 @@
-"""Pipelines as jobs: train each recipe (detached runs), merge their final checkpoints, record lineage."""
+"""Pipelines as jobs: export, train each recipe, merge their final checkpoints, evaluate, record lineage.
+
+Each stage is a job of its own kind run inside the pipeline job by the same worker (so a pipeline
+never waits for a free worker), and the pipeline's summary is the lineage from pairs to score.
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from core.errors import WorkbenchError
-from core.pipeline import PipelineSpec
+from core.jobs import JobInfo, JobState
+from core.pipeline import PipelineSpec, load_pipeline
 from core.training.recipes import load_train_recipe
 from stores.training.runs import get_train_run
-from workbench.jobs.merge import run_merge
-from workbench.jobs.runner import JobHandle
-from workbench.jobs.train import start_training
+from workbench.jobs.registry import JobKind, register
+from workbench.jobs.runner import JobContext, run_foreground
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineParams:
+    """A pipeline file and the GPUs each training run gets."""
+
+    file: str
+    gpus: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSummary:
+    """The lineage so far: export, training runs and their final checkpoints, merge, model, eval run and scores."""
+
+    pipeline: str
+    stage: str = ""
+    export: dict[str, Any] | None = None
+    train_runs: list[int] = field(default_factory=list)
+    checkpoints: list[str] = field(default_factory=list)
+    merge: dict[str, Any] | None = None
+    model: str | None = None
+    eval_run: int | None = None
+    eval_scores: dict[str, float] = field(default_factory=dict)
+    eval: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,95 +55,111 @@ class PipelineStep:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def run_pipeline(
-    engine: Engine,
-    spec: PipelineSpec,
-    *,
-    db_url: str,
-    gpus: int = 0,
-    poll_seconds: float = 2.0,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Iterator[PipelineStep]:
-    """Run the chain one stage at a time as a `pipeline` job whose summary is the lineage."""
-    job = JobHandle.start(engine, "pipeline", f"pipeline {spec.name}", {"file": spec.source_path})
-    lineage: dict[str, Any] = {"pipeline": spec.source_path, "train_runs": [], "checkpoints": []}
-    try:
-        if spec.export_out:
-            yield _export(engine, spec, lineage)
-        for index, recipe_path in enumerate(spec.train):
-            run = start_training(engine, load_train_recipe(recipe_path), db_url=db_url, gpus=gpus)
-            lineage["train_runs"].append(run.job_id)
-            yield PipelineStep("train", f"run {run.job_id} started ({recipe_path})", {"run": run.job_id})
-            while run.is_active:
-                sleep(poll_seconds)
-                run = get_train_run(engine, run.job_id)
-                job.progress(index, len(spec.train), {"lineage": lineage, "stage": f"train {run.job_id}"})
-            if run.state != "done" or not run.latest.get("checkpoint"):
-                raise WorkbenchError(f"training run {run.job_id} ended {run.state}: {run.error or 'no checkpoint'}")
-            lineage["checkpoints"].append(run.latest["checkpoint"])
-            yield PipelineStep("train", f"run {run.job_id} done: {run.latest['checkpoint']}", {"run": run.job_id})
-        model = lineage["checkpoints"][-1]
-        if spec.merge_out and spec.merge_weights:
-            for event in run_merge(engine, lineage["checkpoints"], spec.merge_weights, spec.merge_out):
-                if type(event).__name__ == "MergeFinished":
-                    if not event.verified:
-                        raise WorkbenchError(f"merged model {event.out_dir} failed verification")
-                    model = event.out_dir
-            lineage["merge"] = {"out": model, "weights": list(spec.merge_weights)}
-            yield PipelineStep("merge", f"merged into {model}", {"out": model})
-        lineage["model"] = model
-        if spec.eval_benchmark:
-            generative = load_train_recipe(spec.train[-1]).modeling == "generation"
-            yield from _evaluate(engine, spec, model, generative, lineage)
-        else:
-            lineage["eval"] = "skipped: the pipeline file names no eval.benchmark"
-            yield PipelineStep("eval", lineage["eval"])
-        job.finish("done", summary={"lineage": lineage}, done=len(spec.train))
-    except BaseException as exc:
-        job.finish("failed", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-                   summary={"lineage": lineage})
-        raise
+class StageFailed(WorkbenchError):
+    """A stage job of the pipeline did not end done."""
 
 
-def _evaluate(
-    engine: Engine, spec: PipelineSpec, model: str, generative: bool, lineage: dict[str, Any]
-) -> Iterator[PipelineStep]:
-    """Score the final model on CodePrefBench as an eval run whose lineage names this pipeline."""
-    from core.evaluation.bench import OBJECTIVES, load_benchmark, resolve_bench_dir
-    from core.evaluation.judges import make_judge
-    from stores.evaluation.runs import create_run, run_scores
-    from workbench.jobs.evaluate import run_evaluation
-
-    benchmark = load_benchmark(resolve_bench_dir(spec.eval_benchmark))
-    judge = make_judge(f"hf:{model}" if generative else f"pair-rm:{model}")
-    try:
-        run_id = create_run(
-            engine, judge_spec=judge.spec.text, judge_kind=judge.spec.kind, benchmark=benchmark,
-            objectives=OBJECTIVES, task_limit=spec.eval_limit,
-            lineage={**judge.lineage, "pipeline": spec.source_path, "checkpoints": lineage["checkpoints"]},
-        )
-        lineage["eval_run"] = run_id
-        yield PipelineStep("eval", f"eval run {run_id} started: {judge.spec.text}", {"run": run_id})
-        for _event in run_evaluation(engine, run_id, judge, benchmark):
-            pass
-    finally:
-        judge.close()
-    scores = {score.objective: round(score.accuracy, 4) for score in run_scores(engine, run_id).objectives}
-    lineage["eval_scores"] = scores
-    yield PipelineStep("eval", f"eval run {run_id} done: {scores}", {"run": run_id, "scores": scores})
+def _child(ctx: JobContext, events: Generator[object, None, JobInfo], stage: str) -> Generator[object, None, JobInfo]:
+    info = yield from events
+    if info.state == JobState.CANCELLED:
+        raise ctx.stop_exception()
+    if info.state != JobState.DONE:
+        raise StageFailed(f"{stage} job {info.id} ended {info.state}: {info.error or 'no error recorded'}")
+    return info
 
 
-def _export(engine: Engine, spec: PipelineSpec, lineage: dict[str, Any]) -> PipelineStep:
+def run_pipeline_job(ctx: JobContext, params: PipelineParams) -> Generator[object, None, PipelineSummary]:
+    """Run the chain one stage at a time; the summary is the lineage."""
+    from workbench.jobs.evaluate import EVAL, EvalParams
+    from workbench.jobs.export import EXPORT, ExportParams
+    from workbench.jobs.merge import MERGE, merge_params
+    from workbench.jobs.train import queue_training
+
+    spec = load_pipeline(params.file)
+    summary = PipelineSummary(pipeline=spec.source_path)
+
+    def advance(**changes: Any) -> PipelineSummary:
+        nonlocal summary
+        summary = replace(summary, **changes)
+        ctx.progress(len(summary.train_runs), len(spec.train), summary, force=True)
+        return summary
+
+    if spec.export_out:
+        yield from _export_step(ctx, spec, EXPORT.name, ExportParams, advance)
+    for recipe_path in spec.train:
+        ctx.check()
+        run = queue_training(ctx.engine, load_train_recipe(recipe_path), gpus=params.gpus, owner=ctx.worker_id)
+        advance(train_runs=[*summary.train_runs, run.job_id], stage=f"train {run.job_id}")
+        yield PipelineStep("train", f"run {run.job_id} started ({recipe_path})", {"run": run.job_id})
+        yield from _child(ctx, ctx.run_owned(run.job_id), f"training run {run.job_id}")
+        run = get_train_run(ctx.engine, run.job_id)
+        if not run.latest.get("checkpoint"):
+            raise StageFailed(f"training run {run.job_id} ended without a checkpoint")
+        advance(checkpoints=[*summary.checkpoints, run.latest["checkpoint"]])
+        yield PipelineStep("train", f"run {run.job_id} done: {run.latest['checkpoint']}", {"run": run.job_id})
+    model = summary.checkpoints[-1]
+    if spec.merge_out and spec.merge_weights:
+        advance(stage="merge")
+        merge = merge_params(summary.checkpoints, spec.merge_weights, spec.merge_out)
+        yield from _child(ctx, ctx.run_child(MERGE.name, merge), "merge")
+        model = merge.out
+        advance(merge={"out": model, "weights": list(spec.merge_weights)})
+        yield PipelineStep("merge", f"merged into {model}", {"out": model})
+    advance(model=model)
+    if not spec.eval_benchmark:
+        advance(eval="skipped: the pipeline file names no eval.benchmark")
+        yield PipelineStep("eval", summary.eval or "")
+        return summary
+    generative = load_train_recipe(spec.train[-1]).modeling == "generation"
+    judge = f"hf:{model}" if generative else f"pair-rm:{model}"
+    advance(stage="eval")
+    eval_params = EvalParams(judge=judge, bench_dir=spec.eval_benchmark, limit=spec.eval_limit,
+                             lineage={"pipeline": spec.source_path, "checkpoints": summary.checkpoints})
+    yield PipelineStep("eval", f"evaluating {judge}")
+    info = yield from _child(ctx, ctx.run_child(EVAL.name, eval_params), "eval")
+    result = EVAL.load_summary(info.summary)
+    scores = {objective: round(accuracy / 100, 4) for objective, accuracy in (result.accuracy if result else {}).items()}
+    advance(eval_run=result.run_id if result else None, eval_scores=scores, stage="done")
+    yield PipelineStep("eval", f"eval run {summary.eval_run} done: {scores}", {"run": summary.eval_run,
+                                                                             "scores": scores})
+    return summary
+
+
+def _export_step(ctx: JobContext, spec: PipelineSpec, kind: str, params_type: Any,
+                 advance: Any) -> Generator[object, None, None]:
     """Write the training sets the recipes read, recording the export's id and pair-ids hash."""
-    from pathlib import Path
-
-    from core.curation.rules import parse_filter
+    from core.curation.rules import filter_spec, parse_filter
     from core.training.export import ExportOptions
-    from stores.training.exports import DEFAULT_EXPORT_FILTER
-    from workbench.jobs.export import export_store
+    from stores.training.exports import DEFAULT_EXPORT_FILTER, get_export
 
     assert spec.export_out is not None
-    info = export_store(engine, parse_filter(spec.export_where or DEFAULT_EXPORT_FILTER), Path(spec.export_out),
-                        ExportOptions(formats=spec.export_formats))
-    lineage["export"] = {"id": info.id, "out": info.out_dir, "pair_ids_hash": info.pair_ids_hash}
-    return PipelineStep("export", f"export {info.id}: {info.pair_count} pairs into {info.out_dir}", {"export": info.id})
+    where = tuple(filter_spec(parse_filter(spec.export_where or DEFAULT_EXPORT_FILTER)))
+    params = params_type(out_dir=str(Path(spec.export_out).expanduser().resolve()), where=where,
+                         options=ExportOptions(formats=spec.export_formats))
+    info = yield from _child(ctx, ctx.run_child(kind, params), "export")
+    export = get_export(ctx.engine, int(info.summary["export_id"]))
+    advance(export={"id": export.id, "out": export.out_dir, "pair_ids_hash": export.pair_ids_hash}, stage="export")
+    yield PipelineStep("export", f"export {export.id}: {export.pair_count} pairs into {export.out_dir}",
+                       {"export": export.id})
+
+
+def _check(_engine: Engine, params: PipelineParams) -> None:
+    load_pipeline(params.file)
+
+
+PIPELINE = register(JobKind(
+    name="pipeline", params_type=PipelineParams, summary_type=PipelineSummary, run=run_pipeline_job,
+    title=lambda params: f"pipeline {Path(params.file).stem}", check=_check,
+    resume_hint="finished stages keep their results; re-run it to start again (workbench jobs resume {job_id})",
+))
+
+
+def run_pipeline(engine: Engine, spec: PipelineSpec, *, gpus: int = 0) -> Iterator[PipelineStep]:
+    """Run a pipeline in the foreground as a `pipeline` job; yield each stage's steps."""
+    events = run_foreground(engine, PIPELINE.name, PipelineParams(file=spec.source_path, gpus=gpus))
+    try:
+        for event in events:
+            if isinstance(event, PipelineStep):
+                yield event
+    finally:
+        events.close()

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import AsyncIterator, Generator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from core.errors import OptionError
+from core.jobs import JobCancelled, JobInfo
 from core.llm.accounting import CostEstimate, Meter, Price, estimate_tokens, parse_budget, price_for
-from core.llm.base import ChatBackend
+from core.llm.base import ChatBackend, ChatRequest, ChatResult
 from core.llm.specs import make_backend, parse_spec
 from core.synthesis.commit_instruct import CommitInstruct, explain_message
 from core.synthesis.critic_evol import CriticEvol, critic_messages
@@ -26,10 +27,12 @@ from stores.synthesis.runs import (
     load_instruction_subjects,
     pending_subject_ids,
     prepare_items,
+    release_claims,
     select_commit_ids,
 )
 from workbench.jobs.llm_servers import resolve_server
-from workbench.jobs.runner import JobHandle
+from workbench.jobs.registry import JobKind, register
+from workbench.jobs.runner import JobContext, run_foreground
 
 METHODS = ("commit-instruct", "critic-evol")
 # Completion tokens expected per item, for estimates before a run: (commit-instruct, critic-evol).
@@ -154,64 +157,230 @@ def _backends(engine: Engine, config: SynthConfig) -> dict[str, ChatBackend]:
     return backends
 
 
-async def run_synthesis_job(
-    engine: Engine,
-    config: SynthConfig,
-    *,
-    cancel: Callable[[], bool] = lambda: False,
-    key: str | None = None,
-) -> AsyncIterator[tuple[int, SynthEvent]]:
-    """Run a config as a job, yielding (job id, event); finishes the job row however the run ends."""
-    key = key or prepare_run(engine, config)
-    counts = item_counts(engine, key)
-    params: dict[str, Any] = {k: v for k, v in asdict(config).items() if k not in ("prices", "instruction_ids")}
-    params["config_key"] = key
-    title = f"{config.method} with {_model_name(config.critic, engine)}"
-    job = JobHandle.start(engine, "synth", title, params)
-    method = make_method(config)
-    store = SqlSynthesisStore(
-        engine, job_id=job.job_id, method=config.method, key=key,
-        load_subjects=load_commit_subjects if config.method == "commit-instruct" else load_instruction_subjects,
-    )
-    meter = Meter(budget=parse_budget(config.budget), prices=config.prices)
-    already_done = counts.pair + counts.filtered + counts.failed
-    backends: dict[str, ChatBackend] = {}
-    final_state = "failed"
-    error: str | None = "the run stopped before it finished"
-    summary: dict[str, Any] = {}
+@dataclass(frozen=True, slots=True)
+class SynthSummary:
+    """A synthesis job's counters: its items by outcome, and the requests, tokens and cost behind them.
+
+    `items_*` count the whole run (every worker's items); the other counters add up what each
+    worker on the job did. `http_attempts` counts every request sent, retries included.
+    """
+
+    config_key: str
+    stop_reason: str = ""
+    items_total: int = 0
+    items_pair: int = 0
+    items_filtered: int = 0
+    items_failed: int = 0
+    items_pending: int = 0
+    done: int = 0
+    pairs: int = 0
+    filtered: int = 0
+    failed: int = 0
+    released: int = 0
+    in_flight: int = 0
+    requests: int = 0
+    http_attempts: int = 0
+    cache_hits: int = 0
+    tokens: int = 0
+    cost: float = 0.0
+    elapsed_s: float = 0.0
+    rate: float = 0.0
+    usage_by_model: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+_ADDED = ("done", "pairs", "filtered", "failed", "released", "in_flight", "requests", "http_attempts", "cache_hits",
+          "tokens", "cost")
+
+
+class CountingBackend:
+    """A backend that counts the HTTP attempts behind its chats (each chat, plus the client's retries)."""
+
+    def __init__(self, backend: ChatBackend) -> None:
+        self.backend = backend
+        self.model_name = backend.model_name
+        self.chats = 0
+
+    @property
+    def attempts(self) -> int:
+        """Requests sent so far, retries included."""
+        return self.chats + int(getattr(self.backend, "retries_done", 0))
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        self.chats += 1
+        return await self.backend.chat(request)
+
+    async def chat_many(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
+        self.chats += len(requests)
+        return await self.backend.chat_many(requests)
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()
+
+
+def synth_run_key(engine: Engine, config: SynthConfig) -> str:
+    """The run a synthesis job advances: its configuration's items."""
+    return f"synth:{run_key(config, engine)}"
+
+
+def _check(engine: Engine, config: SynthConfig) -> None:
+    config.validate()
+    if config.method == "commit-instruct" and not select_commit_ids(engine, limit=1, language=config.language):
+        raise OptionError("no mined commits in the store: run `workbench mine REPO` first")
+    if config.method == "critic-evol" and not config.instruction_ids:
+        raise OptionError("no instructions: pass --instructions FILE or import some first")
+
+
+def _has_work(engine: Engine, _job_id: int, config: SynthConfig, lease_s: float) -> bool:
+    # A budget is one meter's: helpers with their own meters would spend it several times over.
+    if config.budget:
+        return False
+    return item_counts(engine, run_key(config, engine), lease_s=lease_s).pending > 0
+
+
+def run_synth(ctx: JobContext, config: SynthConfig) -> Generator[SynthEvent, None, SynthSummary]:
+    """Drive a configuration's pending items through its method as a job (owner or helper).
+
+    The owner prepares the items, and once it cannot claim more it waits for the items other
+    workers hold, claiming again those whose lease runs out, so that the job ends when every
+    item has its outcome. Budget reached: cancelled, saying so; re-running resumes.
+    """
+    drive = _Drive(ctx, config)
+    loop = asyncio.new_event_loop()
+    agen: Any = drive.events()
+    step: asyncio.Task[SynthEvent] | None = None
     try:
-        backends = _backends(engine, config)
-        events = run_synthesis(
-            method, store, backends, concurrency=config.concurrency, meter=meter,
-            cancel=lambda: cancel() or job.cancel_requested(),
-        )
-        async for event in events:
-            if isinstance(event, SynthProgress):
-                job.progress(already_done + event.counters["done"], counts.total, event.counters)
-            elif isinstance(event, SynthFinished):
-                final = item_counts(engine, key)
-                summary = {**event.counters, "usage": event.usage_by_model, "stop_reason": event.stop_reason,
-                           "items_total": final.total, "items_pair": final.pair,
-                           "items_filtered": final.filtered, "items_failed": final.failed,
-                           "items_pending": final.pending + final.claimed}
-                if event.stop_reason == "done":
-                    final_state, error = "done", None
-                elif event.stop_reason == "budget":
-                    final_state = "cancelled"
-                    error = f"budget reached ({meter.budget.describe()}); re-run to resume"
-                else:
-                    final_state, error = "cancelled", "cancelled; re-run to resume"
-            yield job.job_id, event
-    except (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit):
-        if final_state == "failed":
-            final_state, error = "cancelled", "interrupted; re-run to resume"
-        raise
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        raise
+        while True:
+            step = loop.create_task(agen.__anext__())  # type: ignore[arg-type]
+            try:
+                event = loop.run_until_complete(step)
+            except StopAsyncIteration:
+                break
+            step = None
+            yield event
     finally:
-        final = item_counts(engine, key)
-        job.finish(final_state, error=error, summary=summary or {"stop_reason": "interrupted"},
-                   done=final.pair + final.filtered + final.failed)
-        for backend in {id(b): b for b in backends.values()}.values():
-            await backend.aclose()
+        try:
+            if step is not None and not step.done():  # interrupted inside a step (Ctrl-C)
+                step.cancel()
+                loop.run_until_complete(asyncio.gather(step, return_exceptions=True))
+            else:
+                loop.run_until_complete(agen.aclose())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+            release_claims(ctx.engine, drive.key, ctx.worker_id)
+    if drive.stop_reason == "budget":
+        raise JobCancelled(f"budget reached ({drive.meter.budget.describe()})")
+    if drive.stop_reason != "done":
+        raise ctx.stop_exception()
+    return drive.summary
+
+
+class _Drive:
+    """One worker's drive of a synthesis run, with counters summed over the driver's rounds."""
+
+    def __init__(self, ctx: JobContext, config: SynthConfig) -> None:
+        self.ctx = ctx
+        self.config = config
+        self.engine = ctx.engine
+        self.key = prepare_run(self.engine, config) if ctx.is_owner else run_key(config, self.engine)
+        self.meter = Meter(budget=parse_budget(config.budget), prices=config.prices)
+        self.stop_reason = ""
+        self.rounds: dict[str, float] = {}
+        self.summary = SynthSummary(config_key=self.key)
+        self.backends: dict[str, CountingBackend] = {}
+
+    def _summary(self, counters: Mapping[str, Any], stop_reason: str = "") -> SynthSummary:
+        own = {name: self.rounds.get(name, 0) + counters.get(name, 0) for name in _ADDED if name != "http_attempts"}
+        own["http_attempts"] = sum(backend.attempts for backend in {id(b): b for b in self.backends.values()}.values())
+        own["in_flight"] = counters.get("in_flight", 0)
+        totals = dict(own)
+        if self.ctx.is_owner:  # the job's summary adds what the helpers reported
+            for helper in self.ctx.helper_counters():
+                for name in _ADDED:
+                    totals[name] = totals.get(name, 0) + (helper.get(name) or 0)
+        final = item_counts(self.engine, self.key)
+        elapsed = float(counters.get("elapsed_s", 0.0)) + self.rounds.get("elapsed_s", 0.0)
+        return SynthSummary(
+            config_key=self.key, stop_reason=stop_reason, items_total=final.total, items_pair=final.pair,
+            items_filtered=final.filtered, items_failed=final.failed, items_pending=final.pending + final.claimed,
+            done=int(totals["done"]), pairs=int(totals["pairs"]), filtered=int(totals["filtered"]),
+            failed=int(totals["failed"]), released=int(totals["released"]), in_flight=int(totals["in_flight"]),
+            requests=int(totals["requests"]), http_attempts=int(totals["http_attempts"]),
+            cache_hits=int(totals["cache_hits"]), tokens=int(totals["tokens"]), cost=round(float(totals["cost"]), 6),
+            elapsed_s=round(elapsed, 2), rate=round(own["done"] / elapsed, 3) if elapsed else 0.0,
+            usage_by_model={model: {"requests": u.requests, "prompt_tokens": u.prompt_tokens,
+                                    "completion_tokens": u.completion_tokens, "cost": round(u.cost, 6)}
+                            for model, u in self.meter.by_model.items()},
+        )
+
+    def _report(self, summary: SynthSummary, *, force: bool = False) -> None:
+        self.summary = summary
+        done = summary.items_pair + summary.items_filtered + summary.items_failed
+        self.ctx.progress(done, summary.items_total, summary, force=force)
+
+    async def events(self) -> AsyncIterator[SynthEvent]:
+        """The driver's events over as many rounds as the run needs; one SynthFinished at the end."""
+        self.backends = {role: CountingBackend(backend) for role, backend in _backends(self.engine, self.config).items()}
+        method = make_method(self.config)
+        store = SqlSynthesisStore(
+            self.engine, job_id=self.ctx.job_id, method=self.config.method, key=self.key,
+            load_subjects=load_commit_subjects if self.config.method == "commit-instruct" else load_instruction_subjects,
+            worker_id=self.ctx.worker_id, lease_s=self.ctx.lease_s,
+        )
+        self._report(self._summary({}), force=True)
+        try:
+            while True:
+                finished: SynthFinished | None = None
+                async for event in run_synthesis(method, store, dict(self.backends), concurrency=self.config.concurrency,
+                                                 meter=self.meter, cancel=self.ctx.should_stop):
+                    if isinstance(event, SynthProgress):
+                        self._report(self._summary(event.counters))
+                        yield SynthProgress(summary_counters(self.summary))
+                    elif isinstance(event, SynthFinished):
+                        finished = event
+                    else:
+                        yield event
+                assert finished is not None
+                for name in (*_ADDED, "elapsed_s"):
+                    if name not in ("in_flight", "http_attempts"):
+                        self.rounds[name] = self.rounds.get(name, 0) + finished.counters.get(name, 0)
+                self.stop_reason = finished.stop_reason
+                if self.stop_reason != "done" or not self.ctx.is_owner or not await self._others_hold_items():
+                    break
+        finally:
+            for backend in {id(b): b for b in self.backends.values()}.values():
+                await backend.aclose()
+        self._report(self._summary({}, self.stop_reason), force=True)
+        yield SynthFinished(self.stop_reason, summary_counters(self.summary), self.summary.usage_by_model)
+
+    async def _others_hold_items(self) -> bool:
+        """Wait while other workers hold items; True when some came back (a lease ran out) to claim again."""
+        while not self.ctx.should_stop():
+            counts = item_counts(self.engine, self.key, lease_s=self.ctx.lease_s)
+            if counts.pending:
+                return True
+            if not counts.claimed:
+                return False
+            self._report(self._summary({}))
+            await asyncio.sleep(0.5)
+        return True  # the next round sees the stop at once and ends the way it says
+
+
+def summary_counters(summary: SynthSummary) -> dict[str, Any]:
+    """A summary's counters as the driver's events carry them."""
+    return {name: getattr(summary, name) for name in (*_ADDED, "elapsed_s", "rate")}
+
+
+SYNTH = register(JobKind(
+    name="synth", params_type=SynthConfig, summary_type=SynthSummary, run=run_synth,
+    title=lambda config: f"{config.method} with {config.critic}", shared=True, run_key=synth_run_key,
+    check=_check, has_work=_has_work,
+    resume_hint="re-run the same command to resume: answers already paid for are replayed from the cache "
+                "(workbench jobs resume {job_id})",
+))
+
+
+def run_synthesis_job(engine: Engine, config: SynthConfig) -> Generator[object, None, JobInfo]:
+    """Run a configuration in the foreground as a job (or join the job already running it); yield its events."""
+    _check(engine, config)
+    return (yield from run_foreground(engine, SYNTH.name, config))

@@ -1,27 +1,92 @@
-"""Training runner: resolve a recipe's datasets and start the detached watcher that runs the trainer."""
+"""Training runner: resolve a recipe's datasets, queue the run, and supervise its trainer in a worker."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
-import sys
-from dataclasses import replace
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from core.errors import OptionError, RecipeError
+from core.errors import OptionError, RecipeError, WorkbenchError
 from core.training.recipes import TrainRecipe
 from core.training.runs import EVENTS_FILE, LOG_FILE, TrainRunInfo, trainer_command
-from stores.jobs import create_job, update_job
+from stores.jobs import create_job
 from stores.training.exports import export_folder
-from stores.training.runs import WATCH_LOG, create_train_run, get_train_run, list_train_runs
+from stores.training.runs import create_train_run, get_train_run, list_train_runs, record_exit, sync_events
+from workbench.jobs.registry import JobKind, register
+from workbench.jobs.runner import JobContext
+
+POLL_SECONDS = 0.5
+KILL_GRACE_SECONDS = 120.0
+CANCELLED_EXIT = 3  # the trainer's status after saving a checkpoint on SIGTERM
 
 
 def project_root() -> Path:
     """The folder holding the `core` and `stores` packages, put on the subprocesses' PYTHONPATH."""
     return Path(__file__).resolve().parents[2]
+
+
+def subprocess_env() -> dict[str, str]:
+    """This environment with the project root first on PYTHONPATH."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(project_root()), env.get("PYTHONPATH")]))
+    return env
+
+
+def dies_with_parent(command: list[str]) -> list[str]:
+    """`command` wrapped so that the kernel sends it SIGTERM when the process that started it dies.
+
+    A worker killed with SIGKILL must not leave a trainer or a server running: another worker will
+    take the job over and start its own.
+    """
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--", *command] if setpriv else command
+
+
+@dataclass(frozen=True, slots=True)
+class TrainParams:
+    """A queued training run: its folder (recipe.json in it), the launcher command, and the GPU layout."""
+
+    name: str
+    run_dir: str
+    recipe: str
+    command: str
+    gpus: int = 0
+    nodes: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class TrainSummary:
+    """The latest figures of a run, as its events report them."""
+
+    step: int | None = None
+    total_steps: int | None = None
+    loss: float | None = None
+    lr: float | None = None
+    grad_norm: float | None = None
+    tokens_per_s: float | None = None
+    samples_per_s: float | None = None
+    eta_s: float | None = None
+    gpu_mem_gb: float | None = None
+    gpu_util: float | None = None
+    model_tflops_per_s: float | None = None
+    mfu: float | None = None
+    checkpoint: str | None = None
+    phase: str | None = None
+    info: str | None = None
+    error: str | None = None
+    exit_code: int | None = None
+
+
+class TrainerFailed(WorkbenchError):
+    """The trainer exited with an error."""
 
 
 def resolve_datasets(engine: Engine, recipe: TrainRecipe) -> TrainRecipe:
@@ -44,44 +109,106 @@ def _export_path(engine: Engine, export_id: int, recipe: TrainRecipe) -> str:
     return folder
 
 
-def start_training(
+def queue_training(
     engine: Engine,
     recipe: TrainRecipe,
     *,
-    db_url: str,
     gpus: int = 0,
     nodes: int = 1,
     hostfile: Path | None = None,
+    owner: str | None = None,
 ) -> TrainRunInfo:
-    """Start a detached watcher that runs the trainer and copies its events into the store."""
+    """Record a training run and queue its job for a worker (or give it to worker `owner` at once, for a
+    pipeline that runs it itself); refuse a folder another run still trains in."""
     recipe = resolve_datasets(engine, recipe)
     run_dir = Path(recipe.output_dir).expanduser().resolve()
     busy = [run.job_id for run in list_train_runs(engine, limit=1000) if run.is_active and run.run_dir == str(run_dir)]
     if busy:
         raise OptionError(f"run {busy[0]} is still training in {run_dir}; cancel it or change output_dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
     command = trainer_command(recipe, run_dir, gpus=gpus, nodes=nodes, hostfile=hostfile)
+    run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2), encoding="utf-8")
-    params = {"recipe": recipe.source_path, "run_dir": str(run_dir), "gpus": gpus, "nodes": nodes,
-              "command": " ".join(command)}
-    job_id = create_job(engine, "train", f"train {recipe.name}", params, log_path=str(run_dir / LOG_FILE))
+    params = TrainParams(name=recipe.name, run_dir=str(run_dir), recipe=str(recipe.source_path), command=" ".join(command),
+                         gpus=gpus, nodes=nodes)
+    job_id = create_job(engine, TRAIN.name, TRAIN.title(params), TRAIN.dump_params(params),
+                        state="running" if owner else "queued", worker_id=owner,
+                        log_path=str(run_dir / LOG_FILE), run_key=f"train:{run_dir}")
     events = run_dir / EVENTS_FILE
     # A resumed folder already holds the earlier run's events; this run's rows start after them.
     offset = events.stat().st_size if events.is_file() else 0
     create_train_run(engine, job_id, name=recipe.name, recipe_path=str(recipe.source_path), run_dir=str(run_dir),
                      recipe=recipe.to_dict(), command=command, events_offset=offset)
-    with (run_dir / WATCH_LOG).open("ab") as log:
-        watcher = subprocess.Popen(
-            [sys.executable, "-m", "workbench.jobs.train_watch", "--db", db_url, str(job_id)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd(),
-            env=subprocess_env(), start_new_session=True,  # outlives the terminal that started it
-        )
-    update_job(engine, job_id, pid=watcher.pid)
     return get_train_run(engine, job_id)
 
 
-def subprocess_env() -> dict[str, str]:
-    """This environment with the project root first on PYTHONPATH."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(project_root()), env.get("PYTHONPATH")]))
-    return env
+def start_training(
+    engine: Engine,
+    recipe: TrainRecipe,
+    *,
+    gpus: int = 0,
+    nodes: int = 1,
+    hostfile: Path | None = None,
+) -> TrainRunInfo:
+    """Queue a training run and make sure a worker runs it (starting one, detached, if none does)."""
+    from workbench.jobs.worker import ensure_worker
+
+    run = queue_training(engine, recipe, gpus=gpus, nodes=nodes, hostfile=hostfile)
+    ensure_worker(engine, TRAIN.name)
+    return run
+
+
+def run_train(ctx: JobContext, _params: TrainParams) -> Generator[TrainSummary, None, TrainSummary]:
+    """Run the trainer in its own process group, copy its events into the store twice a second, turn a
+    stop into SIGTERM (SIGKILL after a grace period), and end the job from its exit status."""
+    engine = ctx.engine
+    run = get_train_run(engine, ctx.job_id)
+    run_dir = Path(run.run_dir)
+    try:
+        with (run_dir / LOG_FILE).open("ab") as log:
+            trainer = subprocess.Popen(
+                dies_with_parent(list(run.command)), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=subprocess_env(), start_new_session=True,
+            )
+    except OSError as exc:
+        raise TrainerFailed(f"cannot start the trainer: {exc}") from None
+    ctx.progress(force=True)
+    terminated_at: float | None = None
+    stopping = False
+    try:
+        while trainer.poll() is None:
+            time.sleep(POLL_SECONDS)
+            sync_events(engine, ctx.job_id)
+            if not stopping and ctx.should_stop():
+                stopping, terminated_at = True, time.monotonic()
+                _signal_group(trainer.pid, signal.SIGTERM)
+            elif terminated_at is not None and time.monotonic() - terminated_at > KILL_GRACE_SECONDS:
+                _signal_group(trainer.pid, signal.SIGKILL)
+                terminated_at = None
+    except BaseException:  # Ctrl-C in a foreground run, or an error here: the trainer must not outlive it
+        _signal_group(trainer.pid, signal.SIGTERM)
+        trainer.wait()
+        raise
+    latest = record_exit(engine, ctx.job_id, trainer.returncode)
+    summary = TRAIN.load_summary(latest) or TrainSummary()
+    ctx.summary = summary
+    yield summary
+    if trainer.returncode == 0 and latest.get("phase") == "done":
+        return summary
+    if stopping or trainer.returncode == CANCELLED_EXIT:
+        raise ctx.stop_exception()
+    raise TrainerFailed(latest.get("error") or f"trainer exited with status {trainer.returncode}; "
+                        f"see {run_dir / LOG_FILE}")
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+TRAIN = register(JobKind(
+    name="train", params_type=TrainParams, summary_type=TrainSummary, run=run_train,
+    title=lambda params: f"train {params.name}",
+    resume_hint="its last checkpoint is in the run folder: train the same recipe again to resume",
+))

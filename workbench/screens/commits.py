@@ -12,14 +12,16 @@ from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Select, Static
-from textual.worker import get_current_worker
-
-from core.mining.events import MineFinished, MineProgress, MineStarted
+from core.errors import WorkbenchError
+from core.jobs import JobInfo
 from core.mining.records import RepositoryInfo, StoredCommit
 from stores.mining.commits import count_commits, list_commits, list_repositories
 from workbench.screens.commit_view import CommitViewScreen
 from workbench.screens.mine_dialog import MineDialog, MineRequest
 from workbench.widgets.commit_table import PAGE_SIZE, CommitTable
+from workbench.widgets.polling import poll_unless_busy
+
+MINE_POLL_SECONDS = 1.0
 
 
 class CommitsScreen(Screen[None]):
@@ -50,13 +52,12 @@ class CommitsScreen(Screen[None]):
             self.repositories = repositories
 
     class MineProgressed(Message):
-        def __init__(self, text: str, finished: bool = False) -> None:
+        """The mining job this screen follows changed (queued, counters, ended)."""
+
+        def __init__(self, text: str, job: JobInfo | None) -> None:
             super().__init__()
             self.text = text
-            self.finished = finished
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, CommitsScreen.MineProgressed) and not message.finished
+            self.job = job
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -74,6 +75,9 @@ class CommitsScreen(Screen[None]):
         return self.query_one(CommitTable)
 
     def on_mount(self) -> None:
+        self._mine_job: JobInfo | None = None
+        self.watch_mining()
+        self.set_interval(MINE_POLL_SECONDS, poll_unless_busy(self, "mine-watch", self.watch_mining))
         self._generation = 0
         self._filters: dict[str, Any] = {"path": None, "text": None, "repository_id": None}
         self.load_first_page(self._generation, self._filters)
@@ -157,49 +161,73 @@ class CommitsScreen(Screen[None]):
         self.reload()
 
     def action_mine(self) -> None:
-        if self.workers and any(w.group == "mine" and w.is_running for w in self.workers):
-            self.app.notify("A mining run is already going.", severity="warning")
+        if self._mine_job is not None and self._mine_job.is_active:
+            self.app.notify(f"Mining job {self._mine_job.id} is {self._mine_job.state}.", severity="warning",
+                            markup=False)
             return
         self.app.push_screen(MineDialog(), self._start_mining)
 
     def _start_mining(self, request: MineRequest | None) -> None:
         if request is not None:
-            self.query_one("#mine-status", Static).update(Content(f"mining {request.path}…"))
-            self.run_mine(request)
+            self.query_one("#mine-status", Static).update(Content(f"queueing a mining job for {request.path}…"))
+            self.queue_mining(request)
 
     @work(thread=True, exclusive=True, group="mine", exit_on_error=False)
-    def run_mine(self, request: MineRequest) -> None:
-        # Deferred: GitPython is only needed once a run starts, not to open the app.
+    def queue_mining(self, request: MineRequest) -> None:
+        """Queue the run for a worker (started detached if none runs): quitting the TUI never stops it."""
+        from pathlib import Path
+
+        # Deferred: GitPython is only needed once a run is asked for, not to open the app.
         from core.mining.mine import MineOptions
-        from workbench.jobs.mine import MineJobStarted, run_mine_job
+        from workbench.jobs.mine import MINE, MineParams
+        from workbench.jobs.queue import enqueue
+
+        options = MineOptions(rev=request.rev or None, languages=request.languages)
+        try:
+            job = enqueue(self.app.engine, MINE.name,  # type: ignore[attr-defined]
+                          MineParams(str(Path(request.path).expanduser().resolve()), options))
+        except WorkbenchError as exc:
+            self.post_message(self.MineProgressed(f"cannot mine: {exc}", job=None))
+            return
+        self.post_message(self.MineProgressed(mine_status(job), job=job))
+
+    @work(thread=True, exclusive=True, group="mine-watch", exit_on_error=False)
+    def watch_mining(self) -> None:
+        """Follow the job shown (or the latest mining job, for a TUI opened while one runs)."""
+        from stores.jobs import get_job, list_jobs
 
         engine = self.app.engine  # type: ignore[attr-defined]
-        options = MineOptions(rev=request.rev or None, languages=request.languages)
-        worker = get_current_worker()
-        job_id = None
-        try:
-            for event in run_mine_job(engine, request.path, options, cancel=worker.cancelled_event):
-                if isinstance(event, MineJobStarted):
-                    job_id = event.job_id
-                elif isinstance(event, MineStarted):
-                    self.post_message(self.MineProgressed(
-                        f"job {job_id}: mining {event.repository_path} (license {event.license or 'unknown'})"))
-                elif isinstance(event, MineProgress):
-                    self.post_message(self.MineProgressed(
-                        f"job {job_id}: {event.commits_seen:,} commits, {event.records_kept:,} records, "
-                        f"{event.elapsed_s:.1f}s"))
-                elif isinstance(event, MineFinished):
-                    state = "cancelled" if event.cancelled else "done"
-                    self.post_message(self.MineProgressed(
-                        f"job {job_id} {state}: {event.records_kept:,} records from {event.commits_seen:,} "
-                        f"commits in {event.elapsed_s:.1f}s", finished=True))
-        except Exception as exc:
-            self.post_message(self.MineProgressed(f"mining failed: {exc}", finished=True))
-            raise
+        shown = self._mine_job
+        if shown is None or not shown.is_active:
+            latest = list_jobs(engine, kind="mine", limit=1)
+            if not latest or (shown is None and not latest[0].is_active):
+                return
+            job = latest[0]
+        else:
+            job = get_job(engine, shown.id)
+        if shown is not None and job.id == shown.id and job.updated_at == shown.updated_at:
+            return
+        self.post_message(self.MineProgressed(mine_status(job), job=job))
 
     @on(MineProgressed)
     def show_mine_progress(self, message: MineProgressed) -> None:
         self.query_one("#mine-status", Static).update(Content(message.text))
-        if message.finished:
+        ended = (self._mine_job is not None and self._mine_job.is_active and message.job is not None
+                 and message.job.id == self._mine_job.id and not message.job.is_active)
+        self._mine_job = message.job
+        if ended:
             self.reload()
             self.load_repositories()
+
+
+def mine_status(job: JobInfo) -> str:
+    """One line on a mining job: queued, its counters while it runs, how it ended."""
+    summary = job.summary
+    counters = (f"{summary.get('commits_seen', 0):,} commits, {summary.get('records_kept', 0):,} records, "
+                f"{summary.get('elapsed_s', 0.0):.1f}s")
+    if job.state == "queued":
+        return f"job {job.id} queued: waiting for a worker"
+    if job.state == "running":
+        return f"job {job.id} running: {counters}"
+    line = f"job {job.id} {job.state}: {counters}"
+    return f"{line} · {job.error}" if job.error else line

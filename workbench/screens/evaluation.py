@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -15,14 +14,17 @@ from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Static, TextArea
-from textual.worker import Worker, WorkerState
 
+from core.errors import WorkbenchError
 from core.evaluation.bench import BENCH_ENV_VAR, BenchTask, shown_code
-from core.evaluation.models import EvalProgress, EvalResultInfo, EvalRunInfo, LeaderboardEntry
+from core.evaluation.models import EvalResultInfo, EvalRunInfo, LeaderboardEntry
 from core.evaluation.scoring import RunScores
+from core.jobs import JobInfo
+from workbench.widgets.polling import poll_unless_busy
 
 REFRESH_SECONDS = 1.0
-_STATE_STYLE = {"running": "bold green", "done": "", "stopped": "yellow", "interrupted": "yellow", "failed": "red"}
+_STATE_STYLE = {"running": "bold green", "queued": "yellow", "done": "", "cancelled": "yellow", "stalled": "yellow",
+                "failed": "red"}
 
 
 def _pct(value: float | None) -> str:
@@ -93,13 +95,13 @@ class EvaluationScreen(Screen[None]):
             self.objective = objective
             self.results = results
 
-    class Progressed(Message):
-        def __init__(self, event: EvalProgress) -> None:
-            super().__init__()
-            self.event = event
+    class JobChanged(Message):
+        """The eval job this screen started or follows changed (queued, its run created, ended)."""
 
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, EvaluationScreen.Progressed)
+        def __init__(self, job: JobInfo | None, note: str = "") -> None:
+            super().__init__()
+            self.job = job
+            self.note = note
 
     class TaskLoaded(Message):
         def __init__(self, view: TaskView) -> None:
@@ -110,7 +112,7 @@ class EvaluationScreen(Screen[None]):
         super().__init__()
         self.selected_run: int | None = None
         self.selected_objective: str | None = None
-        self.stop_event = threading.Event()
+        self.eval_job: JobInfo | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -150,7 +152,7 @@ class EvaluationScreen(Screen[None]):
         self.scores_table.add_columns("objective", "done", "acc % ± band", "consist %", "always-A", "undec")
         self.results_table.add_columns("task", "order", "truth", "decision", "latency s", "output")
         self.refresh_data()
-        self.set_interval(REFRESH_SECONDS, self.refresh_data)
+        self.set_interval(REFRESH_SECONDS, poll_unless_busy(self, "eval-refresh", self.refresh_data))
 
     def action_refresh(self) -> None:
         self.refresh_data()
@@ -160,6 +162,7 @@ class EvaluationScreen(Screen[None]):
         from stores.evaluation.runs import get_run, leaderboard, run_scores
 
         engine = self.app.engine  # type: ignore[attr-defined]
+        self._watch_job()
         entries = leaderboard(engine, limit=100)
         selected = None
         if self.selected_run is not None:
@@ -290,9 +293,8 @@ class EvaluationScreen(Screen[None]):
             self.notify("enter a judge spec first", severity="warning", markup=False)
             return
         limit_text = self.query_one("#limit", Input).value.strip()
-        self.stop_event = threading.Event()
         self.query_one("#start", Button).disabled = True
-        self.run_eval(
+        self.queue_eval(
             judge,
             self.query_one("#bench", Input).value.strip() or None,
             int(limit_text) if limit_text else None,
@@ -300,42 +302,65 @@ class EvaluationScreen(Screen[None]):
         )
 
     def action_stop(self) -> None:
-        self.stop_event.set()
+        job_id = self.eval_job.id if self.eval_job is not None and self.eval_job.is_active else None
+        self.cancel_eval(job_id, self.selected_run)
 
-    @work(thread=True, exclusive=True, group="eval-run", exit_on_error=False)
-    def run_eval(self, judge_spec: str, bench: str | None, limit: int | None, orders: str) -> None:
-        from core.evaluation.bench import load_benchmark, resolve_bench_dir
-        from core.evaluation.judges import make_judge, parse_judge_spec
-        from stores.evaluation.runs import create_run
-        from workbench.jobs.evaluate import run_evaluation
+    @work(thread=True, exclusive=True, group="eval-cancel", exit_on_error=False)
+    def cancel_eval(self, job_id: int | None, run_id: int | None) -> None:
+        from stores.evaluation.runs import get_run
+        from stores.jobs import request_cancel
 
         engine = self.app.engine  # type: ignore[attr-defined]
-        parse_judge_spec(judge_spec)
-        benchmark = load_benchmark(resolve_bench_dir(bench))
-        judge = make_judge(judge_spec)
+        if job_id is None and run_id is not None:
+            job_id = get_run(engine, run_id).job_id
+        if job_id is not None:
+            job = request_cancel(engine, job_id)
+            self.post_message(self.JobChanged(None, f"job {job.id}: cancel requested" if job.is_active else ""))
+
+    @work(thread=True, exclusive=True, group="eval-run", exit_on_error=False)
+    def queue_eval(self, judge_spec: str, bench: str | None, limit: int | None, orders: str) -> None:
+        """Queue the run for a worker (which loads the judge: never torch in the TUI); the TUI only watches it."""
+        from pathlib import Path
+
+        from core.evaluation.bench import resolve_bench_dir
+        from workbench.jobs.evaluate import EVAL, EvalParams
+        from workbench.jobs.queue import enqueue
+
         try:
-            run_id = create_run(
-                engine, judge_spec=judge.spec.text, judge_kind=judge.spec.kind, benchmark=benchmark,
-                objectives=tuple(benchmark.tasks), orders=orders, task_limit=limit, lineage=judge.lineage,
-            )
-            for event in run_evaluation(engine, run_id, judge, benchmark, cancel=self.stop_event):
-                if isinstance(event, EvalProgress):
-                    self.post_message(self.Progressed(event))
-        finally:
-            judge.close()
+            folder = str(Path(resolve_bench_dir(bench)).expanduser().resolve())
+            params = EvalParams(judge=judge_spec, bench_dir=folder, orders=orders, limit=limit)
+            job = enqueue(self.app.engine, EVAL.name, params)  # type: ignore[attr-defined]
+        except WorkbenchError as exc:
+            self.post_message(self.JobChanged(None, f"cannot start: {exc}"))
+            return
+        self.post_message(self.JobChanged(job, f"job {job.id} {job.state}: {job.title}"))
 
-    @on(Progressed)
-    def show_progress(self, message: Progressed) -> None:
-        if self.selected_run != message.event.run_id:
-            self.selected_run = message.event.run_id
-            self.selected_objective = None
-        self.refresh_data()
+    def _watch_job(self) -> None:
+        """Follow the eval job started here (or the latest one, for a TUI opened while one runs)."""
+        from stores.jobs import get_job, list_jobs
 
-    @on(Worker.StateChanged)
-    def run_ended(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == "eval-run" and event.state in (
-            WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED
-        ):
-            self.query_one("#start", Button).disabled = False
-            self.refresh_data()
+        engine = self.app.engine  # type: ignore[attr-defined]
+        shown = self.eval_job
+        if shown is not None and shown.is_active:
+            job = get_job(engine, shown.id)
+        elif shown is None:
+            latest = list_jobs(engine, kind="eval", limit=1, active_only=True)
+            if not latest:
+                return
+            job = latest[0]
+        else:
+            return
+        if shown is None or job.updated_at != shown.updated_at or job.state != shown.state:
+            self.post_message(self.JobChanged(job))
 
+    @on(JobChanged)
+    def follow_job(self, message: JobChanged) -> None:
+        if message.note:
+            self.notify(message.note, markup=False, timeout=4)
+        if message.job is not None:
+            self.eval_job = message.job
+            run_id = message.job.params.get("run_id") or message.job.summary.get("run_id")
+            if run_id is not None and self.selected_run != int(run_id):
+                self.selected_run = int(run_id)
+                self.selected_objective = None
+        self.query_one("#start", Button).disabled = self.eval_job is not None and self.eval_job.is_active

@@ -36,9 +36,7 @@ from stores.curation.pairs import (
     status_counts,
     undo_last,
 )
-from stores.jobs import list_jobs
-from workbench.jobs.curate import analyse_store, dedupe_store
-from workbench.jobs.export import export_store
+from stores.jobs import get_job, list_jobs
 
 PAGE_SIZE = 200
 LOAD_MORE_MARGIN = 20  # rows from the end at which the next page is fetched
@@ -254,6 +252,9 @@ class CdfDialog(ModalScreen[None]):
         self.dismiss(None)
 
 
+JOB_POLL_SECONDS = 1.0
+
+
 class PairsScreen(Screen[None]):
     """Lists pairs with a filter and counts; reviews the highlighted pair side by side."""
 
@@ -302,12 +303,29 @@ class PairsScreen(Screen[None]):
             self.note = note
             self.reload_list = reload_list
 
+    class JobQueued(Message):
+        """A job queued from this screen: followed until it ends."""
+
+        def __init__(self, job_id: int, what: str) -> None:
+            super().__init__()
+            self.job_id = job_id
+            self.what = what
+
+    class JobEnded(Message):
+        """A job queued from this screen ended; `note` says how."""
+
+        def __init__(self, job_id: int, note: str) -> None:
+            super().__init__()
+            self.job_id = job_id
+            self.note = note
+
     def __init__(self) -> None:
         super().__init__()
         self.conditions: tuple[Condition, ...] = ()
         self.filter_text = ""
         self.generation = 0
         self.pair: PairDetail | None = None
+        self._watched: dict[int, str] = {}  # jobs queued from here: id -> what they do
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -343,6 +361,7 @@ class PairsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.reload()
         self.pair_table.focus()
+        self.set_interval(JOB_POLL_SECONDS, self.poll_jobs)  # skips a tick while the last check runs
 
     def on_screen_resume(self) -> None:
         if self.pair_table.row_count:
@@ -582,17 +601,16 @@ class PairsScreen(Screen[None]):
         self.post_message(self.Changed(None, note, reload_list=True))
 
     def action_analyse(self) -> None:
-        self.notify("Analysing pairs (a job on the dashboard)…", markup=False, timeout=3)
-        self.run_analyse()
+        self.queue_analysis()
 
     @work(thread=True, exclusive=True, group="pairs-analyse", exit_on_error=False)
-    def run_analyse(self) -> None:
-        done = 0
-        for progress in analyse_store(self.engine, workers=self.ANALYSE_WORKERS):
-            done = progress.done
-        summary = dedupe_store(self.engine)
-        self.post_message(self.Changed(None, f"analysed {done} pairs; {summary.duplicates} duplicates marked",
-                                       reload_list=True))
+    def queue_analysis(self) -> None:
+        """Queue analysis and dedupe as one job for a worker; the screen reloads when it ends."""
+        from workbench.jobs.curate import ANALYSE, AnalyseParams
+        from workbench.jobs.queue import enqueue
+
+        job = enqueue(self.engine, ANALYSE.name, AnalyseParams(workers=self.ANALYSE_WORKERS, dedupe=True))
+        self.post_message(self.JobQueued(job.id, "analysis"))
 
     def action_export(self) -> None:
         self.open_export()
@@ -605,13 +623,50 @@ class PairsScreen(Screen[None]):
 
     def export_chosen(self, choice: tuple[str, str] | None) -> None:
         if choice is not None:
-            self.run_export(*choice)
+            self.queue_export(*choice)
 
     @work(thread=True, exclusive=True, group="pairs-export", exit_on_error=False)
-    def run_export(self, out: str, formats: str) -> None:
+    def queue_export(self, out: str, formats: str) -> None:
+        from core.curation.rules import filter_spec
+        from workbench.jobs.export import EXPORT, ExportParams
+        from workbench.jobs.queue import enqueue
+
         options = ExportOptions(formats=tuple(f.strip() for f in formats.split(",") if f.strip()))
-        info = export_store(self.engine, self.conditions, Path(out), options)
-        self.post_message(self.Changed(None, f"export {info.id}: {info.pair_count} pairs to {info.out_dir}"))
+        params = ExportParams(out_dir=str(Path(out).expanduser().resolve()), where=tuple(filter_spec(self.conditions)),
+                              options=options)
+        job = enqueue(self.engine, EXPORT.name, params)
+        self.post_message(self.JobQueued(job.id, "export"))
+
+    @on(JobQueued)
+    def follow_job(self, message: JobQueued) -> None:
+        self._watched[message.job_id] = message.what
+        self.notify(f"{message.what} queued as job {message.job_id} (see the dashboard)", markup=False, timeout=3)
+
+    def poll_jobs(self) -> None:
+        busy = any(worker.group == "pairs-jobs" and worker.is_running for worker in self.workers)
+        if self._watched and not busy:
+            self.check_jobs(dict(self._watched))
+
+    @work(thread=True, group="pairs-jobs", exit_on_error=False)
+    def check_jobs(self, watched: dict[int, str]) -> None:
+        for job_id, what in watched.items():
+            job = get_job(self.engine, job_id)
+            if job.is_active:
+                continue
+            note = f"{what} job {job.id} {job.state}"
+            summary = job.summary
+            if job.kind == "analyse" and job.state == "done":
+                note = f"analysed {summary.get('analysed', 0)} pairs (job {job.id}); duplicates marked"
+            elif job.kind == "export" and job.state == "done":
+                note = f"export {summary.get('export_id')}: {summary.get('pairs')} pairs (job {job.id})"
+            elif job.error:
+                note = f"{note}: {job.error}"
+            self.post_message(self.JobEnded(job.id, note))
+
+    @on(JobEnded)
+    def job_ended(self, message: JobEnded) -> None:
+        if self._watched.pop(message.job_id, None) is not None:
+            self.post_message(self.Changed(None, message.note, reload_list=True))
 
     def action_open_source(self) -> None:
         if self.pair is not None:

@@ -1,8 +1,7 @@
-"""SynthesisScreen: start a Commit-Instruct or Critic-Evol job, watch its counters and recent conversations."""
+"""SynthesisScreen: queue a Commit-Instruct or Critic-Evol job, watch its counters and recent conversations."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from rich.text import Text
@@ -13,13 +12,14 @@ from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Select, Static, TextArea
-from textual.worker import get_current_worker
 
 from core.errors import WorkbenchError
-from core.synthesis.driver import SynthFinished, SynthProgress
+from core.jobs import JobInfo
 from core.synthesis.records import ConversationInfo
+from stores.jobs import get_job, list_jobs, request_cancel
 from stores.synthesis.runs import all_instruction_ids, list_conversations
-from workbench.jobs.synthesize import SynthConfig, estimate_run, prepare_run, run_synthesis_job
+from workbench.jobs.synthesize import SynthConfig
+from workbench.widgets.polling import poll_unless_busy
 
 REFRESH_SECONDS = 1.0
 
@@ -54,15 +54,13 @@ class SynthesisScreen(Screen[None]):
     BINDINGS = [("ctrl+s", "start", "Start"), ("ctrl+x", "stop", "Stop")]
 
     class Progressed(Message):
-        """New counters from the running job; a backlog collapses to the latest."""
+        """The synthesis job this screen follows changed; `finished` says how it ended."""
 
-        def __init__(self, counters: dict[str, Any], finished: str | None = None) -> None:
+        def __init__(self, counters: dict[str, Any], finished: str | None = None, job: JobInfo | None = None) -> None:
             super().__init__()
             self.counters = counters
             self.finished = finished
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, SynthesisScreen.Progressed) and message.finished is None
+            self.job = job
 
     class ConversationsLoaded(Message):
         def __init__(self, conversations: list[ConversationInfo]) -> None:
@@ -77,6 +75,7 @@ class SynthesisScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self._conversations: list[ConversationInfo] = []
+        self._job: JobInfo | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -107,66 +106,89 @@ class SynthesisScreen(Screen[None]):
     def on_mount(self) -> None:
         self.table.add_columns("id", "item", "step", "model", "outcome", "reason")
         self.refresh_conversations()
-        self.set_interval(REFRESH_SECONDS, self.refresh_conversations)
+        self.set_interval(REFRESH_SECONDS, poll_unless_busy(self, "synth-refresh", self.refresh_conversations))
 
     def _value(self, widget_id: str) -> str:
         return self.query_one(f"#{widget_id}", Input).value.strip()
 
-    def _config(self) -> SynthConfig:
-        method = str(self.query_one("#method", Select).value)
-        limit = self._value("limit")
-        concurrency = self._value("concurrency") or "16"
+    def _form(self) -> dict[str, str]:
+        """The form's values, read on the UI thread."""
+        values = {name: self._value(name) for name in ("critic", "draft", "limit", "concurrency", "budget")}
+        values["method"] = str(self.query_one("#method", Select).value)
+        return values
+
+    def _config(self, form: dict[str, str]) -> SynthConfig:
+        """The run the form describes (reads the store: call it from a thread)."""
         ids: tuple[int, ...] | None = None
-        if method == "critic-evol":
+        if form["method"] == "critic-evol":
             ids = tuple(all_instruction_ids(self.app.engine))  # type: ignore[attr-defined]
-        return SynthConfig(method, critic=self._value("critic"), draft=self._value("draft") or None,
-                           limit=int(limit) if limit else None, concurrency=int(concurrency),
-                           budget=self._value("budget") or None, instruction_ids=ids)
+        return SynthConfig(form["method"], critic=form["critic"], draft=form["draft"] or None,
+                           limit=int(form["limit"]) if form["limit"] else None,
+                           concurrency=int(form["concurrency"] or "16"), budget=form["budget"] or None,
+                           instruction_ids=ids)
 
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:
         if self.query_one("#start", Button).disabled:
             return
         self.query_one("#start", Button).disabled = True
-        self.query_one("#stop", Button).disabled = False
-        self.run_job(self._config())
+        self.queue_job(self._form())
 
     @on(Button.Pressed, "#stop")
     def action_stop(self) -> None:
-        for worker in self.workers:
-            if worker.group == "synth-run":
-                worker.cancel()
-        self.query_one("#status", Static).update(Content("stopping: in-flight requests finish first ..."))
+        if self._job is not None and self._job.is_active:
+            self.cancel_job(self._job.id)
+            self.query_one("#status", Static).update(Content("stopping: in-flight requests finish first ..."))
 
-    @work(thread=True, exclusive=True, group="synth-run", exit_on_error=False)
-    def run_job(self, config: SynthConfig) -> None:
-        worker = get_current_worker()
-        engine = self.app.engine  # type: ignore[attr-defined]
+    @work(thread=True, exclusive=True, group="synth-queue", exit_on_error=False)
+    def queue_job(self, form: dict[str, str]) -> None:
+        """Queue the run for a worker (started detached if none runs); the TUI only watches it."""
+        from workbench.jobs.queue import enqueue
+        from workbench.jobs.synthesize import SYNTH
+
         try:
-            key = prepare_run(engine, config)
-            self.post_message(self.Notice(estimate_run(engine, config, key).describe()))
-
-            async def drive() -> None:
-                async for job_id, event in run_synthesis_job(engine, config, key=key,
-                                                             cancel=worker.cancelled_event.is_set):
-                    if isinstance(event, SynthProgress):
-                        self.post_message(self.Progressed(event.counters))
-                    elif isinstance(event, SynthFinished):
-                        self.post_message(self.Progressed(event.counters, f"job {job_id}: {event.stop_reason}"))
-
-            asyncio.run(drive())
-        except WorkbenchError as exc:
+            config = self._config(form)
+            job = enqueue(self.app.engine, SYNTH.name, config)  # type: ignore[attr-defined]
+        except (WorkbenchError, ValueError) as exc:
             self.post_message(self.Progressed({}, f"error: {exc}"))
+            return
+        self.post_message(self.Notice(f"job {job.id} {job.state}"))
+        self.post_message(self.Progressed(job.summary, job=job))
+
+    @work(thread=True, exclusive=True, group="synth-cancel", exit_on_error=False)
+    def cancel_job(self, job_id: int) -> None:
+        request_cancel(self.app.engine, job_id)  # type: ignore[attr-defined]
+
+    def _watch_job(self) -> None:
+        """Follow the job shown (or the latest synthesis job, for a TUI opened while one runs)."""
+        engine = self.app.engine  # type: ignore[attr-defined]
+        shown = self._job
+        if shown is not None and shown.is_active:
+            job = get_job(engine, shown.id)
+        else:
+            latest = list_jobs(engine, kind="synth", limit=1)
+            if not latest or (shown is None and not latest[0].is_active) or (shown is not None and latest[0].id == shown.id):
+                return
+            job = latest[0]
+        if shown is not None and job.id == shown.id and job.updated_at == shown.updated_at:
+            return
+        ended = None if job.is_active else f"job {job.id}: {job.state}" + (f" · {job.error}" if job.error else "")
+        self.post_message(self.Progressed(job.summary, ended, job=job))
 
     @on(Progressed)
     def show_progress(self, message: Progressed) -> None:
+        if message.job is not None:
+            self._job = message.job
+        active = self._job is not None and self._job.is_active
         if message.counters:
             self.query_one("#counters", Static).update(Content(counters_text(message.counters)))
         if message.finished is not None:
             self.query_one("#status", Static).update(Content(message.finished))
-            self.query_one("#start", Button).disabled = False
-            self.query_one("#stop", Button).disabled = True
             self.refresh_conversations()
+        elif active and self._job is not None:
+            self.query_one("#status", Static).update(Content(f"job {self._job.id} {self._job.state}"))
+        self.query_one("#start", Button).disabled = active
+        self.query_one("#stop", Button).disabled = not active
 
     @on(Notice)
     def show_notice(self, message: Notice) -> None:
@@ -174,6 +196,7 @@ class SynthesisScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="synth-refresh", exit_on_error=False)
     def refresh_conversations(self) -> None:
+        self._watch_job()
         self.post_message(self.ConversationsLoaded(list_conversations(self.app.engine, limit=200)))  # type: ignore[attr-defined]
 
     @on(ConversationsLoaded)

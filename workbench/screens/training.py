@@ -14,8 +14,10 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Log, Static
 
+from core.errors import WorkbenchError
 from core.training.runs import MetricPoint, TrainRunInfo
 from stores.training.runs import cancel_train_run, list_metrics, list_train_runs, read_log_tail
+from workbench.widgets.polling import poll_unless_busy
 
 REFRESH_SECONDS = 1.0
 LOG_LINES = 200
@@ -115,6 +117,7 @@ class TrainingScreen(Screen[None]):
         self._shown: int | None = None
         self._points: list[MetricPoint] = []
         self._runs: list[TrainRunInfo] = []
+        self._merge_jobs: set[int] = set()  # merges queued from here, followed until they end
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -140,11 +143,13 @@ class TrainingScreen(Screen[None]):
     def on_mount(self) -> None:
         self.run_table.add_columns("id", "name", "state", "step", "loss")
         self.refresh_data()
-        self.set_interval(REFRESH_SECONDS, self.refresh_data)
+        self.set_interval(REFRESH_SECONDS, poll_unless_busy(self, "training-refresh", self.refresh_data))
 
     @work(thread=True, exclusive=True, group="training-refresh", exit_on_error=False)
     def refresh_data(self) -> None:
         engine = self.app.engine  # type: ignore[attr-defined]
+        if self._merge_jobs:
+            self._check_merges()
         runs = list_train_runs(engine, limit=200)
         selected = self._selected if self._selected is not None else (runs[0].job_id if runs else None)
         reset = selected != self._shown
@@ -253,17 +258,32 @@ class TrainingScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="merge", exit_on_error=False)
     def merge(self, request: MergeRequest) -> None:
-        from workbench.jobs.merge import run_merge
+        """Queue the merge for a worker (torch loads there, never in the TUI); follow it until it ends."""
+        from workbench.jobs.merge import MERGE, merge_params
+        from workbench.jobs.queue import enqueue
 
-        engine = self.app.engine  # type: ignore[attr-defined]
         try:
-            for event in run_merge(engine, request.checkpoints, request.weights, request.out_dir):
-                if type(event).__name__ == "MergeFinished":
-                    verdict = "verified" if event.verified else "FAILED verification"
-                    self.post_message(self.MergeProgressed(f"merged into {event.out_dir}: {verdict}", True, not event.verified))
-        except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            self.post_message(self.MergeProgressed(f"merge failed: {first}", True, True))
+            job = enqueue(self.app.engine, MERGE.name,  # type: ignore[attr-defined]
+                          merge_params(request.checkpoints, request.weights, request.out_dir))
+        except WorkbenchError as exc:
+            self.post_message(self.MergeProgressed(f"merge failed: {exc}", True, True))
+            return
+        self._merge_jobs.add(job.id)
+        self.post_message(self.MergeProgressed(f"merge queued as job {job.id}"))
+
+    def _check_merges(self) -> None:
+        from stores.jobs import get_job
+
+        for job_id in sorted(self._merge_jobs):
+            job = get_job(self.app.engine, job_id)  # type: ignore[attr-defined]
+            if job.is_active:
+                continue
+            self._merge_jobs.discard(job_id)
+            if job.state == "done":
+                verdict = "verified" if job.summary.get("verified") else "not verified"
+                self.post_message(self.MergeProgressed(f"merged into {job.summary.get('out')}: {verdict}", True))
+            else:
+                self.post_message(self.MergeProgressed(f"merge job {job.id} {job.state}: {job.error or ''}", True, True))
 
     @on(MergeProgressed)
     def show_merge_progress(self, message: MergeProgressed) -> None:

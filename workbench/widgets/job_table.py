@@ -7,7 +7,7 @@ from textual import on
 from textual.message import Message
 from textual.widgets import DataTable
 
-from core.models import JobInfo
+from core.jobs import JobInfo
 
 _STATE_STYLE = {"running": "bold green", "queued": "yellow", "failed": "red", "cancelled": "dim", "done": ""}
 
