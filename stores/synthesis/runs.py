@@ -124,7 +124,8 @@ def all_instruction_ids(engine: Engine) -> list[int]:
 
 # ---- work items -----------------------------------------------------------------------------------
 
-def prepare_items(engine: Engine, method: str, key: str, subject_ids: Sequence[int]) -> int:
+def prepare_items(engine: Engine, method: str, key: str, subject_ids: Sequence[int], *,
+                  reopen_failed: bool = True) -> int:
     """Add missing items for these subjects and reopen those that failed on a transport error; return how many were added.
 
     Safe to run from several processes at once: an item another one added first is skipped.
@@ -142,11 +143,12 @@ def prepare_items(engine: Engine, method: str, key: str, subject_ids: Sequence[i
         for start in range(0, len(rows), 500):
             result = connection.execute(insert_or_ignore(connection.dialect.name, _ITEMS), rows[start:start + 500])
             added += max(int(result.rowcount or 0), 0)
-        connection.execute(
-            update(_ITEMS)
-            .where(_ITEMS.c.config_key == key, _ITEMS.c.state == "failed", _ITEMS.c.retryable.is_(True))
-            .values(state=PENDING, retryable=False, reason="", updated_at=now)
-        )
+        if reopen_failed:
+            connection.execute(
+                update(_ITEMS)
+                .where(_ITEMS.c.config_key == key, _ITEMS.c.state == "failed", _ITEMS.c.retryable.is_(True))
+                .values(state=PENDING, retryable=False, reason="", updated_at=now)
+            )
     return added
 
 

@@ -209,7 +209,8 @@ def run_dedupe(ctx: JobContext, params: DedupeParams) -> Generator[DedupeLoaded,
         DedupeItem(pair_id, f"{chosen_hash}:{rejected_hash}", f"{chosen}\n\x00\n{rejected}")
         for page in analysed_pages(ctx.engine) for pair_id, chosen, rejected, chosen_hash, rejected_hash in page
     ]
-    ctx.progress(0, len(items), force=True)
+    ctx.progress(0, len(items), DedupeSummary(pairs=len(items), clusters=0, exact_clusters=0, near_clusters=0,
+                                              duplicates=0, unanalysed=0), force=True)
     yield DedupeLoaded(len(items))
     ctx.check()
     clusters = find_clusters(items, near_threshold=params.near_threshold)
@@ -304,7 +305,9 @@ def run_decontaminate(ctx: JobContext, params: DecontaminateParams
     total = len(texts)
     scores: list[TopMatch] = []
     chunks = (texts[start:start + params.chunk] for start in range(0, total, params.chunk))
-    ctx.progress(0, total, force=True)
+    ctx.progress(0, total, DecontaminationSummary(
+        pairs=len(ids), sides=total, bench_snippets=len(codes), threshold=params.threshold, contaminated_pairs=0,
+        contaminated_sides=0, flagged=0, cdf=[], cdf_sample=0, seconds=0.0, unanalysed=0), force=True)
     for matches in decontamination_scan(chunks, codes, floor=params.threshold, workers=params.workers):
         scores.extend(matches)
         ctx.progress(len(scores), total)

@@ -49,6 +49,7 @@ from stores.evaluation.runs import (
     run_scores,
 )
 from stores.jobs import update_job
+from workbench.jobs.ml import load_ml, needs_ml
 from workbench.jobs.registry import JobKind, register
 from workbench.jobs.runner import JobContext, run_foreground, wait_for_other_workers
 
@@ -119,9 +120,10 @@ def run_eval(ctx: JobContext, params: EvalParams) -> Generator[object, None, Eva
     try:
         if judge is None:
             spec = params.judge or get_run(engine, _require_run(params)).judge_spec
+            if needs_ml(spec):
+                load_ml()
             judge = make_judge(spec, device=params.device, batch_size=params.batch_size)
         run_id, benchmark = _open_run(ctx, params, judge)
-        yield EvalRunStarted(run_id)
         run = get_run(engine, run_id)
         items = judge_items(benchmark, objectives=run.objectives, orders=run.orders, limit=run.task_limit,
                             strip=run.strip_comments)
@@ -135,7 +137,9 @@ def run_eval(ctx: JobContext, params: EvalParams) -> Generator[object, None, Eva
             add_work_items(engine, scope, [_item_key(item) for item in pending])
         chunk_size = params.chunk_size or int(getattr(judge, "preferred_chunk", DEFAULT_CHUNK))
         total_by_objective = dict(Counter(item.objective for item in items))
-        summary = EvalSummary(run_id=run_id, total=len(items))
+        progress, summary = _progress(engine, run_id, len(items), total_by_objective)
+        ctx.progress(summary.done, summary.total, summary, force=True)
+        yield EvalRunStarted(run_id)
         try:
             while True:
                 for chunk in _claimed_chunks(ctx, scope, by_key, chunk_size):

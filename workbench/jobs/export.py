@@ -30,7 +30,7 @@ class ExportParams:
 class ExportSummary:
     """The recorded export and its record counts per format and split."""
 
-    export_id: int
+    export_id: int | None  # None until the export is written and recorded
     pairs: int
     records: dict[str, dict[str, int]] = field(default_factory=dict)
 
@@ -47,7 +47,7 @@ def run_export(ctx: JobContext, params: ExportParams) -> Generator[ExportStarted
     conditions = parse_filter(list(params.where))
     params.options.check()
     total = count_pairs(ctx.engine, conditions)
-    ctx.progress(0, total, force=True)
+    ctx.progress(0, total, ExportSummary(export_id=None, pairs=total), force=True)
     yield ExportStarted(total)
     ctx.check()
 
@@ -85,5 +85,5 @@ def export_store(
     _check(engine, params)
     info = drain(run_foreground(engine, EXPORT.name, params))
     summary = EXPORT.load_summary(info.summary)
-    assert isinstance(summary, ExportSummary)
+    assert isinstance(summary, ExportSummary) and summary.export_id is not None
     return get_export(engine, summary.export_id)

@@ -1,8 +1,8 @@
 """Managed LLM servers: `vllm serve` as a job a worker supervises; list, resolve for `vllm:ID` specs, stop.
 
 The worker running an `llm-serve` job starts the server as its child (which dies with it), waits
-until it is healthy, and keeps it until the job is cancelled (`workbench llm stop ID`): that is
-the job's normal end, `done`. A server that exits on its own fails the job.
+until it is healthy, and keeps it until the job is cancelled (`workbench llm stop ID`), which
+ends it `cancelled` like any other job. A server that exits on its own fails the job.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def _info(row: LlmServerRow, job: JobRow | None) -> ServerInfo:
 
 
 def run_serve(ctx: JobContext, params: ServeParams) -> Generator[ServerReady, None, ServeSummary]:
-    """Start the server, wait until healthy, keep it until the job is cancelled; then stop it."""
+    """Start the server, wait until healthy, keep it until the job is cancelled; then stop it (the job ends cancelled)."""
     engine = ctx.engine
     name = params.served_name or params.model
     base_url = f"http://127.0.0.1:{params.port}/v1"
@@ -111,10 +111,7 @@ def run_serve(ctx: JobContext, params: ServeParams) -> Generator[ServerReady, No
     stop_process(process.pid)
     process.wait()
     _set_state(engine, server_id, "stopped")
-    summary = ServeSummary(server_id, base_url, "stopped")
-    ctx.summary = summary
-    if ctx.stop_reason() == "cancelled":  # `llm stop`: the server's normal end
-        return summary
+    ctx.summary = ServeSummary(server_id, base_url, "stopped")
     raise ctx.stop_exception()
 
 
@@ -137,7 +134,7 @@ def _check(_engine: Engine, params: ServeParams) -> None:
 SERVE = register(JobKind(
     name=KIND, params_type=ServeParams, summary_type=ServeSummary, run=run_serve, check=_check,
     title=lambda params: f"vllm serve {params.served_name or params.model} on port {params.port}",
-    resume_hint="start it again with `workbench llm serve`",
+    resume_hint="stopped; start it again with `workbench llm serve`",
 ))
 
 

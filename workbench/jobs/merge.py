@@ -51,8 +51,12 @@ def run_merge_job(ctx: JobContext, params: MergeParams) -> Generator[Any, None, 
     """Merge checkpoints; the result is a stored checkpoint with its lineage. Failed verification fails the job."""
     # Deferred: torch is needed only here (and only in the process running the job, never a TUI).
     from core.training.merge import MergeFinished, MergeProgress, merge_checkpoints
+    from workbench.jobs.ml import load_ml
+
+    load_ml()
 
     summary = MergeSummary(out=params.out)
+    ctx.progress(0, summary=summary, force=True)
     events: Iterator[Any] = merge_checkpoints(list(params.inputs), list(params.weights), params.out,
                                               verify=params.verify, cancel=_StopFlag(ctx))
     try:

@@ -53,11 +53,11 @@ def run_mine(ctx: JobContext, params: MineParams) -> Generator[MineEvent | MineJ
     engine = ctx.engine
     probe = probe_repository(params.path, params.options)
     repository = upsert_repository(engine, probe.path, license=probe.license, head_sha=probe.head_sha)
+    summary = MineSummary(repository_id=repository.id, license=probe.license)
+    ctx.progress(0, summary=summary, force=True)
     yield MineJobStarted(ctx.job_id, repository.id)
     stop = threading.Event()
     recorder = CommitRecorder(engine, repository.id, job_id=ctx.job_id)
-    summary = MineSummary(repository_id=repository.id, license=probe.license)
-    ctx.progress(0, summary=summary, force=True)
     try:
         events = mine(probe.path, params.options, sink=recorder, cancel=stop,
                       skip_commits=stored_commit_shas(engine, repository.id), known_content_keys=known_content_keys(engine))

@@ -77,6 +77,7 @@ def run_pipeline_job(ctx: JobContext, params: PipelineParams) -> Generator[objec
 
     spec = load_pipeline(params.file)
     summary = PipelineSummary(pipeline=spec.source_path)
+    ctx.progress(0, len(spec.train), summary, force=True)
 
     def advance(**changes: Any) -> PipelineSummary:
         nonlocal summary

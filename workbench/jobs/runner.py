@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 import uuid
+from datetime import datetime, timezone
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, is_dataclass
 from typing import Any
@@ -182,6 +183,18 @@ class JobContext:
                 self.lost_event.set()
         record_share(self.engine, self.job_id, self.worker_id, stored or {})
 
+    def wait_for_helpers(self, poll_s: float = 0.2) -> None:
+        """The owner waits until every helper has ended its part (or stopped heartbeating), so that
+        the job's final summary counts all of their work."""
+        while True:
+            now = datetime.now(timezone.utc)
+            working = [share for share in job_shares(self.engine, self.job_id)
+                       if share.worker_id != self.worker_id and share.finished_at is None
+                       and (now - share.heartbeat_at).total_seconds() < self.lease_s]
+            if not working or self.should_stop():
+                return
+            time.sleep(poll_s)
+
     def helper_counters(self) -> list[dict[str, Any]]:
         """The counters the other workers on this job reported (for a summary of the whole job)."""
         return [share.counters for share in job_shares(self.engine, self.job_id) if share.worker_id != self.worker_id]
@@ -231,8 +244,8 @@ def execute(ctx: JobContext, kind: JobKind[Any, Any], params: Any, *, reraise: b
     join_job(ctx.engine, ctx.job_id, ctx.worker_id, ctx.role)
     hint = kind.resume_hint.format(job_id=ctx.job_id)
     state, error = JobState.DONE, None
-    yield JobStarted(ctx.job_id, kind.name, ctx.role)
     try:
+        yield JobStarted(ctx.job_id, kind.name, ctx.role)
         ctx.summary = yield from kind.run(ctx, params)
     except JobCancelled as exc:
         state, error = JobState.CANCELLED, f"{str(exc) or 'cancelled'}; {hint}"
@@ -381,6 +394,18 @@ def run_foreground(
     ctx = JobContext(engine, job, worker_id=worker_id, role=role, lease_s=lease, resources=resources, cancel=cancel)
     run_params = params if role == "owner" and existing is None else kind.load_params(job.params)
     return (yield from _execute_with_heartbeat(ctx, kind, run_params, reraise=True))
+
+
+def run_job_here(engine: Engine, job_id: int, *, lease_s: float | None = None) -> Generator[object, None, JobInfo]:
+    """Run a queued job (or one whose worker stopped heartbeating) in this process; yield its events."""
+    worker_id = new_worker_id("fg")
+    job = claim_job(engine, worker_id, None, lease_s=lease_s or lease_seconds(), job_id=job_id)
+    if job is None:
+        current = get_job(engine, job_id)
+        raise OptionError(f"job {job_id} is {current.state}" + (" under a live worker" if current.is_active else ""))
+    kind = job_kind(job.kind)
+    ctx = JobContext(engine, job, worker_id=worker_id, lease_s=lease_s)
+    return (yield from _execute_with_heartbeat(ctx, kind, kind.load_params(job.params), reraise=True))
 
 
 def drain(events: Generator[object, None, JobInfo], on_event: Callable[[object], None] | None = None) -> JobInfo:

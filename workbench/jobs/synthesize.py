@@ -31,6 +31,7 @@ from stores.synthesis.runs import (
     select_commit_ids,
 )
 from workbench.jobs.llm_servers import resolve_server
+from workbench.jobs.ml import load_ml, needs_ml
 from workbench.jobs.registry import JobKind, register
 from workbench.jobs.runner import JobContext, run_foreground
 
@@ -100,8 +101,9 @@ def run_key(config: SynthConfig, engine: Engine) -> str:
     return config_key(config.method, method.prompt_version, model_names(config, engine), config.strip_comments)
 
 
-def prepare_run(engine: Engine, config: SynthConfig) -> str:
-    """Validate, create the items for the chosen subjects, reopen stale ones; return the config key."""
+def prepare_run(engine: Engine, config: SynthConfig, *, reopen_failed: bool = True) -> str:
+    """Validate, create the items for the chosen subjects, reopen those that failed on a transport
+    error (unless `reopen_failed` is off); return the config key."""
     config.validate()
     key = run_key(config, engine)
     if config.method == "commit-instruct":
@@ -114,7 +116,7 @@ def prepare_run(engine: Engine, config: SynthConfig) -> str:
             subject_ids = subject_ids[: config.limit]
         if not subject_ids:
             raise OptionError("no instructions: pass --instructions FILE or import some first")
-    prepare_items(engine, config.method, key, subject_ids)
+    prepare_items(engine, config.method, key, subject_ids, reopen_failed=reopen_failed)
     return key
 
 
@@ -282,7 +284,9 @@ class _Drive:
         self.ctx = ctx
         self.config = config
         self.engine = ctx.engine
-        self.key = prepare_run(self.engine, config) if ctx.is_owner else run_key(config, self.engine)
+        # A job taken over from a worker that died goes on where it was: what ended, ended once.
+        self.key = (prepare_run(self.engine, config, reopen_failed=ctx.job.attempts <= 1) if ctx.is_owner
+                    else run_key(config, self.engine))
         self.meter = Meter(budget=parse_budget(config.budget), prices=config.prices)
         self.stop_reason = ""
         self.rounds: dict[str, float] = {}
@@ -320,6 +324,8 @@ class _Drive:
 
     async def events(self) -> AsyncIterator[SynthEvent]:
         """The driver's events over as many rounds as the run needs; one SynthFinished at the end."""
+        if any(needs_ml(spec) for spec in (self.config.critic, self.config.draft or "")):
+            load_ml()
         self.backends = {role: CountingBackend(backend) for role, backend in _backends(self.engine, self.config).items()}
         method = make_method(self.config)
         store = SqlSynthesisStore(
@@ -350,6 +356,8 @@ class _Drive:
         finally:
             for backend in {id(b): b for b in self.backends.values()}.values():
                 await backend.aclose()
+        if self.ctx.is_owner:
+            await asyncio.to_thread(self.ctx.wait_for_helpers)
         self._report(self._summary({}, self.stop_reason), force=True)
         yield SynthFinished(self.stop_reason, summary_counters(self.summary), self.summary.usage_by_model)
 

@@ -157,7 +157,15 @@ def start_training(
     return run
 
 
-def run_train(ctx: JobContext, _params: TrainParams) -> Generator[TrainSummary, None, TrainSummary]:
+@dataclass(frozen=True, slots=True)
+class TrainerStarted:
+    """The trainer process runs (its events reach the store twice a second from now on)."""
+
+    pid: int
+    command: tuple[str, ...]
+
+
+def run_train(ctx: JobContext, _params: TrainParams) -> Generator[TrainerStarted | TrainSummary, None, TrainSummary]:
     """Run the trainer in its own process group, copy its events into the store twice a second, turn a
     stop into SIGTERM (SIGKILL after a grace period), and end the job from its exit status."""
     engine = ctx.engine
@@ -171,10 +179,11 @@ def run_train(ctx: JobContext, _params: TrainParams) -> Generator[TrainSummary, 
             )
     except OSError as exc:
         raise TrainerFailed(f"cannot start the trainer: {exc}") from None
-    ctx.progress(force=True)
+    ctx.progress(summary=TrainSummary(), force=True)
     terminated_at: float | None = None
     stopping = False
     try:
+        yield TrainerStarted(trainer.pid, tuple(run.command))
         while trainer.poll() is None:
             time.sleep(POLL_SECONDS)
             sync_events(engine, ctx.job_id)
