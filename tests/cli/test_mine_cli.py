@@ -141,7 +141,6 @@ def _records(db: Path) -> list[tuple[str, str]]:
 
 
 def test_kill_9_then_rerun_loses_nothing_and_duplicates_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WORKBENCH_LEASE_S", "2")  # the killed job is taken over once its heartbeat is 2 s old
     repo = tmp_path / "big"
     _fast_import_history(repo, 4000)
     reference_db = tmp_path / "reference.db"
@@ -172,6 +171,7 @@ def test_kill_9_then_rerun_loses_nothing_and_duplicates_nothing(tmp_path: Path, 
     # Nothing but its heartbeat says the job died: it reads running until the lease runs out.
     (job,) = json.loads(invoke(killed_db, "jobs", "list", "--json").stdout)
     assert job["state"] == "running" and job["attempts"] == 1
+    monkeypatch.setenv("WORKBENCH_LEASE_S", "2")  # from here on, a heartbeat 2 s old has run out
     time.sleep(2.5)
     listed = invoke(killed_db, "jobs", "list")
     assert "running (no heartbeat: its worker stopped?)" in listed.stdout

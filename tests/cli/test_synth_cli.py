@@ -100,7 +100,6 @@ def test_critic_evol_command_imports_instructions(db_path: Path, tmp_path: Path)
 
 
 def test_kill_9_then_rerun_finishes_with_exact_counts(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WORKBENCH_LEASE_S", "2")  # the killed job and its items are taken over after 2 s
     engine = make_engine(db_path)
     total = 42
     add_commits(engine, commit_messages(total))
@@ -123,6 +122,7 @@ def test_kill_9_then_rerun_finishes_with_exact_counts(db_path: Path, monkeypatch
             stored_before = {row.messages_json for row in session.exec(select(ConversationRow)).all()}
         assert claimed_at_kill > 0, "the kill should land while items are in flight"
         sent_before = len(server.requests)
+        monkeypatch.setenv("WORKBENCH_LEASE_S", "2")  # from here on, a heartbeat 2 s old has run out
         time.sleep(2.5)  # no process check, only leases: the job's and its items' run out
 
         result = invoke(db_path, "synth", "commit-instruct", "--critic", f"openai:critic@{server.base_url}",

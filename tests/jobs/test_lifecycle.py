@@ -28,6 +28,7 @@ from core.curation.pairs import NewPair
 from core.evaluation.bench import OBJECTIVES, objective_file
 from core.jobs import JobInfo
 from stores.curation.pairs import import_pairs
+from stores.db import make_engine
 from stores.jobs import get_job, list_jobs, request_cancel
 from tests.cli.test_mine_cli import _fast_import_history
 from tests.llm_server import LoopbackLLM
@@ -183,13 +184,26 @@ class Scenarios:
 
 
 NEEDS_TORCH = {"train", "merge"}
+# Every kind on SQLite; on PostgreSQL the kinds whose runners write the most (the lifecycle itself
+# is the same code on both).
+ON_POSTGRESQL = ("mine", "synth", "analyse", "eval", "pipeline")
+CASES = [pytest.param(kind, "sqlite", id=kind) for kind in KINDS] + [
+    pytest.param(kind, "postgresql", id=f"{kind}-postgresql", marks=pytest.mark.postgres) for kind in ON_POSTGRESQL]
 
 
 @pytest.fixture
-def scenarios(engine: Engine, tmp_path: Path, request: pytest.FixtureRequest,
+def store_engine(request: pytest.FixtureRequest, db_path: Path) -> Iterator[Engine]:
+    url = str(db_path) if request.param == "sqlite" else str(request.getfixturevalue("pg_url"))
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def scenarios(store_engine: Engine, tmp_path: Path, request: pytest.FixtureRequest,
               monkeypatch: pytest.MonkeyPatch) -> Iterator[Scenarios]:
     stack: list[Callable[[], None]] = []
-    yield Scenarios(engine, tmp_path, request, monkeypatch, stack)
+    yield Scenarios(store_engine, tmp_path, request, monkeypatch, stack)
     for cleanup in reversed(stack):
         cleanup()
 
@@ -208,10 +222,11 @@ def _finish(events: Events) -> None:
 
 
 @pytest.mark.parametrize("ending", ["cancel", "ctrl-c", "error"])
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("kind", "store_engine"), CASES, indirect=["store_engine"])
 def test_cancel_ctrl_c_and_an_error_end_every_kind_the_same_way(
-    kind: str, ending: str, scenarios: Scenarios, engine: Engine
+    kind: str, ending: str, scenarios: Scenarios, store_engine: Engine
 ) -> None:
+    engine = store_engine
     if kind in NEEDS_TORCH:
         pytest.importorskip("torch")
     events = scenarios.start(kind)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
 
-from workbench.cli.common import engine_of, stderr_console
+from workbench.cli.common import engine_of, state, stderr_console
 
 worker_app = typer.Typer()
 
@@ -12,11 +14,12 @@ worker_app = typer.Typer()
 @worker_app.command("worker")
 def worker_command(
     ctx: typer.Context,
-    kinds: str | None = typer.Option(None, "--kinds", help="Only these job kinds, comma-separated (synth,eval)."),
+    db: Optional[str] = typer.Option(None, "--db", help="The store (as the root --db): a path or postgresql+psycopg://..."),
+    kinds: Optional[str] = typer.Option(None, "--kinds", help="Only these job kinds, comma-separated (synth,eval)."),
     concurrency: int = typer.Option(4, "--concurrency", min=1, max=256, help="Jobs run at once."),
-    lease: float | None = typer.Option(None, "--lease", min=1.0,
+    lease: Optional[float] = typer.Option(None, "--lease", min=1.0,
                                           help="Seconds a heartbeat stays valid (default $WORKBENCH_LEASE_S or 60)."),
-    idle_exit: float | None = typer.Option(None, "--idle-exit", min=0.0, help="Exit after this long with no job."),
+    idle_exit: Optional[float] = typer.Option(None, "--idle-exit", min=0.0, help="Exit after this long with no job."),
 ) -> None:
     """Run queued jobs and help with shared ones (synthesis, evaluation, analysis) until Ctrl-C or SIGTERM.
 
@@ -25,6 +28,8 @@ def worker_command(
     """
     from workbench.jobs.worker import run_worker
 
+    if db is not None:
+        state(ctx).db = db
     chosen = [kind.strip() for kind in (kinds or "").split(",") if kind.strip()] or None
     ran = run_worker(engine_of(ctx), kinds=chosen, concurrency=concurrency, lease_s=lease, idle_exit_s=idle_exit)
     stderr_console.print(f"worker stopped after {ran} job(s)", markup=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from core.llm.specs import make_backend, parse_spec
 from core.synthesis.commit_instruct import CommitInstruct, explain_message
 from core.synthesis.critic_evol import CriticEvol, critic_messages
 from core.synthesis.driver import SynthEvent, SynthFinished, SynthProgress, run_synthesis
+from core.synthesis.records import ItemCounts
 from core.synthesis.steps import SynthesisMethod
 from stores.synthesis.runs import (
     SqlSynthesisStore,
@@ -292,17 +294,26 @@ class _Drive:
         self.rounds: dict[str, float] = {}
         self.summary = SynthSummary(config_key=self.key)
         self.backends: dict[str, CountingBackend] = {}
+        self._counted: tuple[ItemCounts, list[dict[str, Any]]] = (ItemCounts(), [])
+        self._counted_at = float("-inf")
 
-    def _summary(self, counters: Mapping[str, Any], stop_reason: str = "") -> SynthSummary:
+    def _stored_counts(self, fresh: bool) -> tuple[ItemCounts, list[dict[str, Any]]]:
+        """The run's item counts and the helpers' counters, read from the store at most every second."""
+        if fresh or time.monotonic() - self._counted_at >= 1.0:
+            helpers = self.ctx.helper_counters() if self.ctx.is_owner else []
+            self._counted = (item_counts(self.engine, self.key), helpers)
+            self._counted_at = time.monotonic()
+        return self._counted
+
+    def _summary(self, counters: Mapping[str, Any], stop_reason: str = "", *, fresh: bool = False) -> SynthSummary:
         own = {name: self.rounds.get(name, 0) + counters.get(name, 0) for name in _ADDED if name != "http_attempts"}
         own["http_attempts"] = sum(backend.attempts for backend in {id(b): b for b in self.backends.values()}.values())
         own["in_flight"] = counters.get("in_flight", 0)
         totals = dict(own)
-        if self.ctx.is_owner:  # the job's summary adds what the helpers reported
-            for helper in self.ctx.helper_counters():
-                for name in _ADDED:
-                    totals[name] = totals.get(name, 0) + (helper.get(name) or 0)
-        final = item_counts(self.engine, self.key)
+        final, helpers = self._stored_counts(fresh)
+        for helper in helpers:  # the owner's summary adds what the helpers reported
+            for name in _ADDED:
+                totals[name] = totals.get(name, 0) + (helper.get(name) or 0)
         elapsed = float(counters.get("elapsed_s", 0.0)) + self.rounds.get("elapsed_s", 0.0)
         return SynthSummary(
             config_key=self.key, stop_reason=stop_reason, items_total=final.total, items_pair=final.pair,
@@ -358,7 +369,7 @@ class _Drive:
                 await backend.aclose()
         if self.ctx.is_owner:
             await asyncio.to_thread(self.ctx.wait_for_helpers)
-        self._report(self._summary({}, self.stop_reason), force=True)
+        self._report(self._summary({}, self.stop_reason, fresh=True), force=True)
         yield SynthFinished(self.stop_reason, summary_counters(self.summary), self.summary.usage_by_model)
 
     async def _others_hold_items(self) -> bool:
@@ -369,7 +380,7 @@ class _Drive:
                 return True
             if not counts.claimed:
                 return False
-            self._report(self._summary({}))
+            self._report(self._summary({}, fresh=True))
             await asyncio.sleep(0.5)
         return True  # the next round sees the stop at once and ends the way it says
 

@@ -227,10 +227,13 @@ def run_worker(engine: Engine, *, kinds: Collection[str] | None = None, concurre
         worker.log(f"{signal.Signals(signum).name}: stopping; running jobs go back to the queue")
         worker.stop()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    return worker.run()
+    previous = {signum: signal.signal(signum, handler) for signum, handler in (
+        (signal.SIGTERM, on_signal), (signal.SIGINT, on_signal), (signal.SIGHUP, signal.SIG_IGN))}
+    try:
+        return worker.run()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from rich.text import Text
 from textual import on
 from textual.message import Message
@@ -9,7 +11,8 @@ from textual.widgets import DataTable
 
 from core.jobs import JobInfo
 
-_STATE_STYLE = {"running": "bold green", "queued": "yellow", "failed": "red", "cancelled": "dim", "done": ""}
+_STATE_STYLE = {"running": "bold green", "queued": "yellow", "failed": "red", "cancelled": "dim", "done": "",
+                "stalled": "bold yellow"}
 
 
 class JobTable(DataTable[Text]):
@@ -27,7 +30,11 @@ class JobTable(DataTable[Text]):
         self.add_columns(*self.COLUMNS)
 
     def show_jobs(self, jobs: list[JobInfo]) -> None:
-        """Replace the rows, keeping the cursor on the same row index."""
+        """Replace the rows, keeping the cursor on the same row index.
+
+        A running job whose worker stopped heartbeating shows `stalled` until another worker takes it over.
+        """
+        now = datetime.now(timezone.utc)
         row = self.cursor_row
         # Columns are rebuilt too: after clear() alone, auto widths keep the empty table's width.
         self.clear(columns=True)
@@ -40,7 +47,7 @@ class JobTable(DataTable[Text]):
                 (
                     Text(str(job.id)),
                     Text(job.kind),
-                    Text(job.state, style=_STATE_STYLE.get(job.state, "")),
+                    Text(_state(job, now), style=_STATE_STYLE.get(_state(job, now), "")),
                     Text(_progress(job)),
                     Text(job.title),
                 )
@@ -55,6 +62,10 @@ class JobTable(DataTable[Text]):
         event.stop()
         cell = self.get_row_at(event.cursor_row)[0]
         self.post_message(self.JobSelected(int(str(cell))))
+
+
+def _state(job: JobInfo, now: datetime) -> str:
+    return "stalled" if job.is_stalled(now) else job.state.value
 
 
 def _progress(job: JobInfo) -> str:
