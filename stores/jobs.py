@@ -353,26 +353,29 @@ def list_workers(engine: Engine, *, lease_s: float | None = None, limit: int = 1
 # ---- each worker's part in a job ------------------------------------------------------------------
 
 def join_job(engine: Engine, job_id: int, worker_id: str, role: str) -> None:
-    """Record that `worker_id` works on `job_id` (as its owner or as a helper)."""
+    """Record that `worker_id` starts a part in `job_id` (as its owner or as a helper).
+
+    A worker that comes back to a job (a helper taking it over) starts a new part: the counters
+    of its earlier part stay, and the job's summary adds them up.
+    """
     with engine.begin() as connection:
         now = now_expr(connection)
-        updated = connection.execute(update(_SHARES).where(_SHARES.c.job_id == job_id, _SHARES.c.worker_id == worker_id)
-                                     .values(role=role, heartbeat_at=now, finished_at=None))
-        if not updated.rowcount:
-            connection.execute(_SHARES.insert().values(job_id=job_id, worker_id=worker_id, role=role,
-                                                       counters_json="{}", heartbeat_at=now, started_at=now))
+        connection.execute(update(_SHARES).where(_SHARES.c.job_id == job_id, _SHARES.c.worker_id == worker_id,
+                                                 _SHARES.c.finished_at.is_(None)).values(finished_at=now))
+        connection.execute(_SHARES.insert().values(job_id=job_id, worker_id=worker_id, role=role, counters_json="{}",
+                                                   heartbeat_at=now, started_at=now))
 
 
 def record_share(engine: Engine, job_id: int, worker_id: str, counters: Mapping[str, Any], *,
                  finished: bool = False) -> None:
-    """Store the counters of `worker_id`'s part in a job (and end that part when `finished`)."""
+    """Store the counters of `worker_id`'s current part in a job (and end that part when `finished`)."""
     with engine.begin() as connection:
         now = now_expr(connection)
         values: dict[str, Any] = {"counters_json": _json(counters), "heartbeat_at": now}
         if finished:
             values["finished_at"] = now
-        connection.execute(update(_SHARES).where(_SHARES.c.job_id == job_id, _SHARES.c.worker_id == worker_id)
-                           .values(**values))
+        connection.execute(update(_SHARES).where(_SHARES.c.job_id == job_id, _SHARES.c.worker_id == worker_id,
+                                                 _SHARES.c.finished_at.is_(None)).values(**values))
 
 
 def job_shares(engine: Engine, job_id: int) -> list[JobShare]:

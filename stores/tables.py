@@ -65,10 +65,12 @@ class WorkerRow(SQLModel, table=True):
 
 
 class JobWorkerRow(SQLModel, table=True):
-    """One worker's part in a job (the owner's, or a helper's that joined a shared job), with its counters."""
+    """One part a worker took in a job (the owner's, or a helper's in a shared job), with its counters.
+
+    A worker has one unfinished part per job at a time; one that comes back starts another.
+    """
 
     __tablename__ = "job_workers"
-    __table_args__ = (UniqueConstraint("job_id", "worker_id", name="uq_job_worker"),)
 
     id: Optional[int] = Field(default=None, primary_key=True)
     job_id: int = Field(foreign_key="jobs.id", index=True)

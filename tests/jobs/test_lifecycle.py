@@ -243,7 +243,7 @@ def test_cancel_ctrl_c_and_an_error_end_every_kind_the_same_way(
             events.throw(OSError("disk full"))
         assert "disk full" in str(raised.value)
     job = get_job(engine, job_id)
-    hint = job_kind(kind).resume_hint.format(job_id=job_id)
+    hint = job_kind(kind).resume_hint.format_map({**job.summary, "job_id": job_id})
     if ending == "cancel":
         assert (job.state, job.error) == ("cancelled", f"cancelled; {hint}")
     elif ending == "ctrl-c":

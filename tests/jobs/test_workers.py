@@ -108,8 +108,9 @@ def _synth_run(url: str, tmp_path: Path, processes: list[subprocess.Popen[bytes]
     assert (summary["items_pair"], summary["items_filtered"], summary["items_failed"]) == (
         counts["pair"], counts["filtered"], counts["failed"])
     assert summary["items_pending"] == 0
-    helped = {share.worker_id for share in job_shares(engine, job.id) if share.counters.get("done")}
-    assert len(helped) >= 2, "the run was not shared"
+    with Session(engine) as session:  # the worker that ended each item
+        enders = set(session.exec(select(SynthItemRow.worker_id)).all())
+    assert len(enders) >= 2, ("the run was not shared", _logs(tmp_path))
     if kill:
         assert finished.attempts == 2 and finished.worker_id != victim  # taken over by another worker
     else:
@@ -209,6 +210,6 @@ def test_an_eval_run_split_across_three_workers_judges_each_task_and_order_once(
     assert run.total == 4 * 30 * 2 == len(keys) == len(set(keys)) == run.done
     assert sent == run.total  # no task was judged twice (a judged chunk is stored before it is let go)
     helped = {share.worker_id for share in job_shares(engine, job.id)}
-    assert len(helped) >= 2, "the run was not shared"
+    assert len(helped) >= 2, ("the run was not shared", job_shares(engine, job.id), _logs(tmp_path))
     assert run.state == "done"
     engine.dispose()

@@ -42,16 +42,16 @@ def _job_states(screen: DashboardScreen) -> dict[int, str]:
 async def test_jobs_started_from_the_tui_outlive_it_and_show_live_in_a_new_one(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     _fast_import_history(repo, 3000)
-    bench = _bench(tmp_path / "bench", tasks=30)
+    bench = _bench(tmp_path / "bench", tasks=40)
     db = tmp_path / "wb.db"
-    with LoopbackLLM(_verdict, delay_s=0.05) as llm:
+    with LoopbackLLM(_verdict, delay_s=0.1) as llm:
         first = make_app(db)
         async with first.run_test(size=(140, 40)) as pilot:
             await pilot.press("e")
             await pilot.pause()
             screen = first.screen
             assert isinstance(screen, EvaluationScreen)
-            # One request at a time, 50 ms each: the run lasts long enough to watch and to cancel.
+            # One request at a time, 100 ms each: the run lasts long enough to watch and to cancel.
             screen.query_one("#judge", Input).value = f"openai:judge@{llm.base_url}?concurrency=1"
             screen.query_one("#bench", Input).value = str(bench)
             await pilot.click("#start")

@@ -59,9 +59,9 @@ def root(
     ctx.obj = CliState(db=db, debug=debug)
     if ctx.invoked_subcommand is None:
         # Deferred: Textual is only imported on the path that opens the TUI.
-        from workbench.app import make_app
+        from workbench.app import make_app, run_and_exit
 
-        make_app(db_path=db, engine=ctx.obj.engine).run()
+        run_and_exit(make_app(db_path=db, engine=ctx.obj.engine))
 
 
 def main() -> None:

@@ -259,7 +259,7 @@ EVAL = register(JobKind(
     name=JOB_KIND, params_type=EvalParams, summary_type=EvalSummary, run=run_eval,
     title=lambda params: f"eval run {params.run_id}" if params.judge is None else f"eval {params.judge}",
     shared=True, run_key=_run_key, check=_check, has_work=_has_work, resume_params=_resume_params,
-    resume_hint="resume with `workbench eval run --resume RUN` (or workbench jobs resume {job_id})",
+    resume_hint="resume with `workbench eval run --resume {run_id}` (or workbench jobs resume {job_id})",
 ))
 
 

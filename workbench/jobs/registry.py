@@ -50,7 +50,8 @@ class JobKind(Generic[P, S]):
     of theirs while `has_work(engine, job_id, params, lease_s)` says items are left. `run_key` names the
     run a job advances, so a second command on the same run joins it instead of starting a rival
     job. `check` raises the domain error of bad params before any job row is written.
-    `resume_params` turns a stopped job's params and summary into those of the job resuming it.
+    `resume_params` turns a stopped job's params and summary into those of the job resuming it;
+    `resume_hint` may name `{job_id}` and any field of the job's summary.
     """
 
     name: str

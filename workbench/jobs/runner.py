@@ -196,8 +196,9 @@ class JobContext:
             time.sleep(poll_s)
 
     def helper_counters(self) -> list[dict[str, Any]]:
-        """The counters the other workers on this job reported (for a summary of the whole job)."""
-        return [share.counters for share in job_shares(self.engine, self.job_id) if share.worker_id != self.worker_id]
+        """The counters of every other part of this job: other workers', and this worker's earlier parts."""
+        return [share.counters for share in job_shares(self.engine, self.job_id)
+                if share.worker_id != self.worker_id or share.finished_at is not None]
 
     def run_child(self, kind_name: str, params: Any) -> Generator[object, None, JobInfo]:
         """Run another job inside this one (a pipeline's stages), owned by the same worker; return its end."""
@@ -242,19 +243,18 @@ def execute(ctx: JobContext, kind: JobKind[Any, Any], params: Any, *, reraise: b
     ended (the foreground shows it); otherwise it is only recorded (a worker goes on).
     """
     join_job(ctx.engine, ctx.job_id, ctx.worker_id, ctx.role)
-    hint = kind.resume_hint.format(job_id=ctx.job_id)
     state, error = JobState.DONE, None
     try:
         yield JobStarted(ctx.job_id, kind.name, ctx.role)
         ctx.summary = yield from kind.run(ctx, params)
     except JobCancelled as exc:
-        state, error = JobState.CANCELLED, f"{str(exc) or 'cancelled'}; {hint}"
+        state, error = JobState.CANCELLED, f"{str(exc) or 'cancelled'}; {resume_hint(kind, ctx)}"
     except JobReleased:
         state = JobState.QUEUED
     except JobLost:
         state = JobState.RUNNING  # another worker owns it now
     except (KeyboardInterrupt, GeneratorExit, asyncio.CancelledError):
-        _end(ctx, JobState.CANCELLED, f"interrupted; {hint}")
+        _end(ctx, JobState.CANCELLED, f"interrupted; {resume_hint(kind, ctx)}")
         raise
     except BaseException as exc:
         _end(ctx, JobState.FAILED, one_line(exc))
@@ -263,6 +263,16 @@ def execute(ctx: JobContext, kind: JobKind[Any, Any], params: Any, *, reraise: b
         return get_job(ctx.engine, ctx.job_id)
     _end(ctx, state, error)
     return get_job(ctx.engine, ctx.job_id)
+
+
+class _Fields(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return key.upper()  # a field the job never reported reads as a placeholder (RUN_ID)
+
+
+def resume_hint(kind: JobKind[Any, Any], ctx: JobContext) -> str:
+    """The kind's hint with the job's id and the fields of its last summary (`{run_id}` for an eval run) filled in."""
+    return kind.resume_hint.format_map(_Fields({**(_summary_json(ctx.summary) or {}), "job_id": ctx.job_id}))
 
 
 def _end(ctx: JobContext, state: JobState, error: str | None) -> None:
@@ -471,10 +481,10 @@ def wait_for_other_workers(ctx: JobContext, remaining: Callable[[], tuple[int, i
     stop exception if the job should stop meanwhile.
     """
     while True:
-        ctx.check()
         claimable, held = remaining()
+        if not claimable and not held:
+            return False  # finished: a cancel that comes now has nothing left to stop
+        ctx.check()
         if claimable:
             return True
-        if not held:
-            return False
         time.sleep(poll_s)

@@ -62,7 +62,6 @@ def upgrade() -> None:
         sa.Column("finished_at", TIME, nullable=True),
         sa.ForeignKeyConstraint(["job_id"], ["jobs.id"]),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("job_id", "worker_id", name="uq_job_worker"),
     )
     op.create_index("ix_job_workers_job_id", "job_workers", ["job_id"])
     op.create_table(
