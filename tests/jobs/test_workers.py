@@ -145,25 +145,25 @@ def _logs(tmp_path: Path) -> str:
 def test_four_workers_on_postgresql_share_one_commit_instruct_run(
     pg_url: str, tmp_path: Path, processes: list[subprocess.Popen[bytes]]
 ) -> None:
-    _synth_run(pg_url, tmp_path, processes, commits=140, workers=4, kill=False, lease_s=60)
+    _synth_run(pg_url, tmp_path, processes, commits=84, workers=4, kill=False, lease_s=60)
 
 
 @pytest.mark.postgres
 def test_a_worker_killed_mid_run_on_postgresql_loses_nothing_and_duplicates_nothing(
     pg_url: str, tmp_path: Path, processes: list[subprocess.Popen[bytes]]
 ) -> None:
-    _synth_run(pg_url, tmp_path, processes, commits=140, workers=4, kill=True, lease_s=3)
+    _synth_run(pg_url, tmp_path, processes, commits=84, workers=4, kill=True, lease_s=3)
 
 
 def test_two_workers_on_sqlite_share_one_run(
     db_path: Path, tmp_path: Path, processes: list[subprocess.Popen[bytes]]
 ) -> None:
-    _synth_run(str(db_path), tmp_path, processes, commits=70, workers=2, kill=False, lease_s=60)
+    _synth_run(str(db_path), tmp_path, processes, commits=56, workers=2, kill=False, lease_s=60)
 
 
 def test_a_worker_killed_on_sqlite_is_taken_over(db_path: Path, tmp_path: Path,
                                                  processes: list[subprocess.Popen[bytes]]) -> None:
-    _synth_run(str(db_path), tmp_path, processes, commits=70, workers=2, kill=True, lease_s=3)
+    _synth_run(str(db_path), tmp_path, processes, commits=56, workers=2, kill=True, lease_s=3)
 
 
 @pytest.mark.slow

@@ -12,8 +12,8 @@ from core.evaluation.judges import GenerativeJudge, parse_judge_spec
 from core.llm.base import ChatRequest, ChatResult
 from stores.db import make_engine
 from stores.evaluation.runs import create_run, get_run
-from tests.fixtures import HOSTILE_TEXT
 from stores.jobs import list_jobs
+from tests.fixtures import HOSTILE_TEXT
 from tests.workers import pilot_wait_for, worker_thread
 from workbench.app import make_app
 from workbench.jobs.evaluate import run_evaluation

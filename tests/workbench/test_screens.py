@@ -7,10 +7,10 @@ from pathlib import Path
 
 from textual.widgets import Input, Select, Static, TextArea
 
+from stores.jobs import list_jobs
 from tests.conftest import GitRepo
 from tests.fixtures import HOSTILE_TEXT
 from tests.workbench.seed import seed_commits
-from stores.jobs import list_jobs
 from tests.workers import pilot_wait_for, worker_thread
 from workbench.app import make_app
 from workbench.screens.commit_view import CommitViewScreen

@@ -20,9 +20,9 @@ import socket
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, is_dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy.engine import Engine

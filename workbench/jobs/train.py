@@ -199,7 +199,7 @@ def run_train(ctx: JobContext, _params: TrainParams) -> Generator[TrainerStarted
         raise
     latest = record_exit(engine, ctx.job_id, trainer.returncode)
     summary = TRAIN.load_summary(latest) or TrainSummary()
-    ctx.summary = summary
+    ctx.summary, ctx.done, ctx.total = summary, summary.step or 0, summary.total_steps
     yield summary
     if trainer.returncode == 0 and latest.get("phase") == "done":
         return summary

@@ -12,6 +12,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Select, Static
+
 from core.errors import WorkbenchError
 from core.jobs import JobInfo
 from core.mining.records import RepositoryInfo, StoredCommit
