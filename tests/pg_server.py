@@ -45,7 +45,10 @@ def _as_server_user(command: list[str]) -> list[str]:
 
 
 def start(base: Path | None = None) -> tuple[str, Path]:
-    """Initialise and start a server; return its SQLAlchemy URL and its folder (for `stop`)."""
+    """Initialise and start a server in `base` (a new temp folder by default); return its URL and folder.
+
+    As root, the server runs as `postgres`: `base`'s parent folders must let that user through.
+    """
     bindir = find_bindir()
     if bindir is None:
         raise RuntimeError("PostgreSQL is not installed (apt-get install -y postgresql)")
