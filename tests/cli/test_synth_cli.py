@@ -164,3 +164,33 @@ def test_budget_flag_stops_cleanly_and_rerun_completes(db_path: Path) -> None:
     first, second = json.loads(capped.stdout), json.loads(rest.stdout)  # type: ignore[attr-defined]
     assert first["done"] + second["done"] == 8 and first["pairs"] + second["pairs"] == 8
     assert first["requests"] + second["requests"] == 24 == len(server.requests)
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_two_commands_on_the_same_run_cooperate(store: str, db_path: Path, request: pytest.FixtureRequest) -> None:
+    url = str(db_path) if store == "sqlite" else str(request.getfixturevalue("pg_url"))
+    engine = make_engine(url)
+    total = 84
+    add_commits(engine, commit_messages(total))
+    with LoopbackLLM(synth_responder, delay_s=0.1) as server:  # long enough for the second to start meanwhile
+        command = [sys.executable, "-c", "from workbench.cli import app; app()", "--db", url, "synth",
+                   "commit-instruct", "--critic", f"openai:critic@{server.base_url}", "--concurrency", "2", "--json"]
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list_jobs(engine, kind="synth"):
+            time.sleep(0.05)
+        second = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        outputs = [process.communicate(timeout=300) for process in (first, second)]
+    assert [process.returncode for process in (first, second)] == [0, 0], [err.decode()[-2000:] for _out, err in outputs]
+    jobs = list_jobs(engine, kind="synth")
+    assert len(jobs) == 1 and jobs[0].state == "done"  # the second command joined the first one's job
+    assert {json.loads(out)["job_id"] for out, _err in outputs} == {jobs[0].id}
+    with Session(engine) as session:
+        items = session.exec(select(SynthItemRow)).all()
+        pairs = session.exec(select(PairRow)).all()
+    assert len(items) == total and {item.state for item in items} <= {"pair", "filtered", "failed"}
+    assert {item.attempts for item in items} == {1}  # no item claimed twice
+    assert len({item.worker_id for item in items}) == 2  # both commands ended items
+    assert len(pairs) == sum(item.state == "pair" for item in items) == len({p.content_hash for p in pairs})
+    engine.dispose()
