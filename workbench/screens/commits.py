@@ -192,7 +192,8 @@ class CommitsScreen(Screen[None]):
             return
         self.post_message(self.MineProgressed(mine_status(job), job=job))
 
-    @work(thread=True, exclusive=True, group="mine-watch", exit_on_error=False)
+    # Not exclusive: the timer skips a tick while one runs (workbench.widgets.polling).
+    @work(thread=True, group="mine-watch", exit_on_error=False)
     def watch_mining(self) -> None:
         """Follow the job shown (or the latest mining job, for a TUI opened while one runs)."""
         from stores.jobs import get_job, list_jobs

@@ -64,7 +64,8 @@ class DashboardScreen(Screen[None]):
         self.refresh_data()
         self.set_interval(REFRESH_SECONDS, poll_unless_busy(self, "dashboard-refresh", self.refresh_data))
 
-    @work(thread=True, exclusive=True, group="dashboard-refresh", exit_on_error=False)
+    # Not exclusive: the timer skips a tick while one runs (workbench.widgets.polling).
+    @work(thread=True, group="dashboard-refresh", exit_on_error=False)
     def refresh_data(self) -> None:
         engine = self.app.engine  # type: ignore[attr-defined]
         summary = store_summary(engine)

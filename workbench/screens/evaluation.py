@@ -157,7 +157,8 @@ class EvaluationScreen(Screen[None]):
     def action_refresh(self) -> None:
         self.refresh_data()
 
-    @work(thread=True, exclusive=True, group="eval-refresh", exit_on_error=False)
+    # Not exclusive: the timer skips a tick while one runs (workbench.widgets.polling).
+    @work(thread=True, group="eval-refresh", exit_on_error=False)
     def refresh_data(self) -> None:
         from stores.evaluation.runs import get_run, leaderboard, run_scores
 

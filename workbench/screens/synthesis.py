@@ -194,7 +194,8 @@ class SynthesisScreen(Screen[None]):
     def show_notice(self, message: Notice) -> None:
         self.query_one("#status", Static).update(Content(message.text))
 
-    @work(thread=True, exclusive=True, group="synth-refresh", exit_on_error=False)
+    # Not exclusive: the timer skips a tick while one runs (workbench.widgets.polling).
+    @work(thread=True, group="synth-refresh", exit_on_error=False)
     def refresh_conversations(self) -> None:
         self._watch_job()
         self.post_message(self.ConversationsLoaded(list_conversations(self.app.engine, limit=200)))  # type: ignore[attr-defined]

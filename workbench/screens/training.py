@@ -145,7 +145,8 @@ class TrainingScreen(Screen[None]):
         self.refresh_data()
         self.set_interval(REFRESH_SECONDS, poll_unless_busy(self, "training-refresh", self.refresh_data))
 
-    @work(thread=True, exclusive=True, group="training-refresh", exit_on_error=False)
+    # Not exclusive: the timer skips a tick while one runs (workbench.widgets.polling).
+    @work(thread=True, group="training-refresh", exit_on_error=False)
     def refresh_data(self) -> None:
         engine = self.app.engine  # type: ignore[attr-defined]
         if self._merge_jobs:

@@ -10,8 +10,8 @@ from textual.dom import DOMNode
 def poll_unless_busy(node: DOMNode, group: str, start: Callable[[], object]) -> Callable[[], None]:
     """A timer callback that starts `start()` (a thread worker of `group`) unless one of that group still runs.
 
-    An exclusive worker would cancel the slow read instead; on a busy machine that leaves every
-    tick cancelled and the screen never updated.
+    The workers are not exclusive: an exclusive one would cancel the slow read instead, and on a
+    busy machine every tick was cancelled and the screen never updated.
     """
 
     def tick() -> None:
