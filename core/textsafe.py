@@ -17,13 +17,18 @@ import re
 _C0 = {code: chr(0x2400 + code) for code in range(0x20)}
 _DEL = {0x7F: "\u2421"}
 _C1 = {code: f"\\x{code:02x}" for code in range(0x80, 0xA0)}
-# Bidirectional controls (Trojan Source, CVE-2021-42574) and other invisible format characters.
-_INVISIBLE = (
-    [0x061C, 0x200B, 0x200E, 0x200F, 0x2028, 0x2029, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF]
-    + list(range(0x202A, 0x202F))
-    + list(range(0x2066, 0x206A))
-    + list(range(0xFFF9, 0xFFFC))
+# Every invisible format character (Unicode category Cf, as of Unicode 15: bidirectional controls
+# as in Trojan Source, CVE-2021-42574, zero-width spaces, tag characters that smuggle hidden text),
+# line and paragraph separators, and fillers that render as nothing. The two joiners (U+200C, U+200D)
+# stay: emoji and several scripts need them.
+_INVISIBLE_RANGES = (
+    (0x00AD, 0x00AD), (0x0600, 0x0605), (0x061C, 0x061C), (0x06DD, 0x06DD), (0x070F, 0x070F),
+    (0x0890, 0x0891), (0x08E2, 0x08E2), (0x115F, 0x1160), (0x180E, 0x180E), (0x200B, 0x200B),
+    (0x200E, 0x200F), (0x2028, 0x202E), (0x2060, 0x2064), (0x2066, 0x206F), (0x3164, 0x3164),
+    (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF9, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD),
+    (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0001, 0xE0001), (0xE0020, 0xE007F),
 )
+_INVISIBLE = [code for first, last in _INVISIBLE_RANGES for code in range(first, last + 1)]
 _FORMAT = {code: f"\u27e8U+{code:04X}\u27e9" for code in _INVISIBLE}
 
 _MULTILINE = str.maketrans({**_C0, **_DEL, **_C1, **_FORMAT, 0x0A: "\n", 0x09: "\t"})

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.schema import CreateTable
-from sqlmodel import create_engine
+from sqlmodel import SQLModel, create_engine
 
 from core.errors import StoreError
 from stores.mining.tables import TEXTS_SCHEMA, BlobRow
@@ -83,21 +83,26 @@ def _attach_texts(cursor: Any, read_only: bool) -> None:
     cursor.execute(f"PRAGMA {TEXTS_SCHEMA}.synchronous=FULL")
 
 
-def make_engine(db: str | os.PathLike[str] | None = None, *, migrate: bool = True) -> Engine:
+def make_engine(db: str | os.PathLike[str] | None = None, *, migrate: bool = True, create: bool = True) -> Engine:
     """Open the store at `db`, creating or upgrading its schema; raise StoreError if it cannot.
 
     A database that is not a workbench store, or that a newer workbench wrote, is refused before
-    anything is written to it (see `stores.migrations`).
+    anything is written to it (see `stores.migrations`). With `create=False` (commands that only
+    read) a store that does not exist yet is an error instead of a new empty store.
     """
     import stores.all_tables  # noqa: F401  registers every table on SQLModel.metadata
 
     url = resolve_db_url(db)
-    if url.startswith("sqlite:///") and "?" not in url and not url.startswith("sqlite:///file:"):
+    plain_file = url.startswith("sqlite:///") and "?" not in url and not url.startswith("sqlite:///file:")
+    if plain_file:
         path = Path(url.removeprefix("sqlite:///"))
         if path.is_dir():
             raise StoreError(f"store path {path} is a directory, not a database file")
         if not path.parent.exists():
             raise StoreError(f"cannot create store {path}: folder {path.parent} does not exist")
+        # Checked with a read-only connection before the engine's own, which would attach (and so
+        # create) the texts file beside a database that is not ours.
+        _check_identity(str(path), _sqlite_file_tables(path), create=create)
         if migrate and path.exists():
             _check_sqlite_identity(path)
     engine = create_engine(url, connect_args=_connect_args(url))
@@ -106,6 +111,9 @@ def make_engine(db: str | os.PathLike[str] | None = None, *, migrate: bool = Tru
         event.listen(engine, "connect", partial(_set_sqlite_pragmas, read_only=read_only))
     else:
         engine = engine.execution_options(schema_translate_map={TEXTS_SCHEMA: None})
+    if not plain_file:
+        with translate_store_errors(_hide_password(url)):
+            _check_identity(_hide_password(url), set(inspect(engine).get_table_names()), create=create)
     if migrate:
         with translate_store_errors(_display_url(url)):
             from stores.migrations import upgrade
@@ -132,6 +140,48 @@ def _display_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True).removeprefix("sqlite:///")
+
+
+def _sqlite_file_tables(path: Path) -> set[str] | None:
+    """The table names of an existing SQLite file (None when there is no file)."""
+    if not path.exists():
+        return None
+    try:
+        connection = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        detail = str(exc).strip() or type(exc).__name__
+        if "not a database" in detail:
+            raise StoreError(f"{path} is not a workbench store (not a SQLite database); choose another --db") from None
+        raise StoreError(f"store {path}: {detail}") from None
+    return {name for (name,) in rows if not name.startswith("sqlite_")}
+
+
+def _check_identity(where: str, tables: set[str] | None, *, create: bool) -> None:
+    """Refuse a database that is not a workbench store, and a missing store when `create` is False."""
+    if not tables:
+        if not create:
+            raise StoreError(f"no workbench store at {where}: check --db or ${DB_ENV_VAR} "
+                             "(a command that writes, such as `workbench mine`, creates one)")
+        return
+    ours = {table.name for table in SQLModel.metadata.tables.values()}
+    if not tables & ours:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StoreError(f"{where} is not a workbench store (it holds other tables: {shown}); "
+                         "choose another --db, it was not changed")
+
+
+def _hide_password(url: str) -> str:
+    """A URL fit for an error message: the password left out."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001  not a URL SQLAlchemy can read; create_engine says so
+        return url
 
 
 def _connect_args(url: str) -> dict[str, Any]:

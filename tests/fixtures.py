@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -24,3 +26,15 @@ def stored_pairs(engine: Engine) -> list[PairDetail]:
     from stores.curation.pairs import get_pair, list_pairs
 
     return [get_pair(engine, summary.id) for summary in list_pairs(engine, limit=10_000)]
+
+
+def _bench_dir() -> Path:
+    """CodePrefBench beside the checkout (../shared/codeprefbench), or WORKBENCH_BENCH when that is absent."""
+    beside = Path(__file__).resolve().parents[1] / ".." / "shared" / "codeprefbench"
+    from_env = os.environ.get("WORKBENCH_BENCH", "")
+    if not beside.is_dir() and from_env and Path(from_env).is_dir():
+        return Path(from_env)
+    return beside
+
+
+BENCH_DIR = _bench_dir()

@@ -1,7 +1,10 @@
 """A loopback HTTP server speaking the OpenAI chat-completions protocol: a test double for a remote LLM.
 
-It answers through a `responder(messages) -> str` and can inject faults per request: 429 with
-Retry-After, 500, slow answers, dropped connections, malformed JSON, truncated content.
+It answers through a `responder(messages)` returning the content, or a dict with `content`,
+`reasoning_content`, `reasoning` and `finish_reason`, and can inject faults per request: 429 with
+Retry-After, 500, slow answers, dropped connections, malformed JSON, truncated content, and the
+framings real servers send (`103` interim answers, gzip, server-sent events, error objects in a 200,
+an HTML page, huge chunk extensions, bad chunk sizes, HTTP/2 frames).
 Run it in a thread (`LoopbackLLM().start()`) or as a process (`python -m tests.llm_server`).
 """
 
@@ -9,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import json
 import threading
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-Responder = Callable[[list[dict[str, str]]], str]
+Responder = Callable[[list[dict[str, str]]], "str | dict[str, str]"]
 
 
 def echo_responder(messages: list[dict[str, str]]) -> str:
@@ -26,13 +30,15 @@ class LoopbackLLM:
     """An asyncio HTTP/1.1 server with keep-alive on 127.0.0.1 and an ephemeral port."""
 
     def __init__(self, responder: Responder = echo_responder, *, delay_s: float = 0.0, port: int = 0,
-                 canned: bool = False) -> None:
+                 canned: bool = False, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.responder = responder
         self.canned = canned  # benchmarks: answer "ok" without parsing or recording, to stay cheap
         self.delay_s = delay_s
         self.port = port
         self.faults: deque[str] = deque()  # consumed one per chat request
         self.requests: list[dict[str, Any]] = []  # every chat request body received
+        self.heads: list[dict[str, str]] = []  # request line ("target") and headers of every chat request
         self.answered = 0
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -41,7 +47,8 @@ class LoopbackLLM:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/v1"
 
     def add_faults(self, *faults: str) -> None:
         with self._lock:
@@ -52,7 +59,7 @@ class LoopbackLLM:
             return self.faults.popleft() if self.faults else ""
 
     async def _serve(self, ready: threading.Event | None = None) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, backlog=2048)
+        self._server = await asyncio.start_server(self._handle, self.host, self.port, backlog=2048)
         self.port = self._server.sockets[0].getsockname()[1]
         if ready is not None:
             ready.set()
@@ -103,6 +110,9 @@ class LoopbackLLM:
                 method, path, _version = lines[0].split(" ", 2)
                 headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
+                if method == "POST" and not self.canned:
+                    with self._lock:
+                        self.heads.append({**headers, "target": path})
                 if not await self._respond(method, path, body, writer):
                     return
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, ValueError):
@@ -115,7 +125,7 @@ class LoopbackLLM:
             self._write(writer, 200, json.dumps({"object": "list", "data": [{"id": "loopback"}]}).encode())
             await writer.drain()
             return True
-        if method != "POST" or not path.endswith("/chat/completions"):
+        if method != "POST" or not path.split("?")[0].endswith("/chat/completions"):
             self._write(writer, 404, b'{"error": {"message": "not found"}}')
             await writer.drain()
             return True
@@ -135,12 +145,14 @@ class LoopbackLLM:
             self._write(writer, 429, b'{"error": {"message": "rate limited"}}', {"Retry-After": retry_after})
             await writer.drain()
             return True
-        if fault == "500":
-            self._write(writer, 500, b'{"error": {"message": "internal"}}')
+        if fault.isdigit() and int(fault) >= 200:  # any status, with an OpenAI-style error object
+            messages = {401: "invalid api key", 404: "not found", 500: "internal", 400: "bad request"}
+            error = {"error": {"message": messages.get(int(fault), f"status {fault}"), "type": "error", "code": None}}
+            self._write(writer, int(fault), json.dumps(error).encode())
             await writer.drain()
             return True
-        if fault == "401":
-            self._write(writer, 401, b'{"error": {"message": "invalid api key"}}')
+        if fault == "redirect":
+            self._write(writer, 307, b"", {"Location": "http://127.0.0.1:9/elsewhere"})
             await writer.drain()
             return True
         if fault.startswith("slow"):
@@ -151,9 +163,43 @@ class LoopbackLLM:
             self._write(writer, 200, b'{"choices": [{"message": {"content": "unterminated')
             await writer.drain()
             return True
-        text = self.responder(payload["messages"])
+        if fault.startswith("error200"):  # vLLM's answer for an unknown model, with status 200
+            code = int(fault.partition(":")[2] or "404")
+            message = f"The model `{payload.get('model')}` does not exist." if code == 404 else f"error {code}"
+            self._write(writer, 200, json.dumps({"object": "error", "message": message, "type": "NotFoundError",
+                                                 "param": None, "code": code}).encode())
+            await writer.drain()
+            return True
+        if fault == "html":
+            self._write(writer, 200, b"<!doctype html><html><title>Sign in</title></html>", {"Content-Type": "text/html"})
+            await writer.drain()
+            return True
+        if fault == "h2":  # an HTTP/2-only server: a SETTINGS frame, then silence
+            writer.write(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+            await writer.drain()
+            await asyncio.sleep(30)
+            return False
+        if fault == "reset":  # the answer starts, then the connection is reset
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"choi")
+            await writer.drain()
+            writer.transport.abort()
+            return False
+        if fault == "badchunk":  # a chunk-size line of 70,000 hex digits
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"f" * 70_000 + b"\r\n")
+            await writer.drain()
+            return False
+        answer = self.responder(payload["messages"])
+        message = {"content": answer} if isinstance(answer, str) else dict(answer)
+        text = message.get("content") or ""
+        if fault in ("103", "gzip", "sse", "chunkext"):
+            data = json.dumps(self._completion(payload, message, message.get("finish_reason", "stop"))).encode()
+            writer.write(self._framed(fault, data, payload, message))
+            await writer.drain()
+            with self._lock:
+                self.answered += 1
+            return True
         if fault == "chunked":
-            data = json.dumps(self._completion(payload, text, "stop")).encode()
+            data = json.dumps(self._completion(payload, message, "stop")).encode()
             pieces = [data[i:i + 50] for i in range(0, len(data), 50)]
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
             for piece in pieces:
@@ -162,36 +208,70 @@ class LoopbackLLM:
             await writer.drain()
             return True
         if fault == "close":
-            data = json.dumps(self._completion(payload, text, "stop")).encode()
+            data = json.dumps(self._completion(payload, message, "stop")).encode()
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n" + data)
             await writer.drain()
             return False
-        finish = "stop"
+        finish = message.get("finish_reason", "stop")
         if fault == "truncate":
-            text, finish = text[: max(1, len(text) // 2)], "length"
-        self._write(writer, 200, json.dumps(self._completion(payload, text, finish)).encode())
+            message["content"], finish = text[: max(1, len(text) // 2)], "length"
+        self._write(writer, 200, json.dumps(self._completion(payload, message, finish)).encode())
         await writer.drain()
         with self._lock:
             self.answered += 1
         return True
 
     @staticmethod
-    def _completion(payload: dict[str, Any], text: str, finish: str) -> dict[str, Any]:
+    def _completion(payload: dict[str, Any], message: dict[str, str], finish: str) -> dict[str, Any]:
+        text = message.get("content") or ""
+        said = {key: value for key, value in message.items() if key != "finish_reason"}
         return {
             "id": "chatcmpl-loopback", "object": "chat.completion", "model": payload.get("model", ""),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+            "choices": [{"index": 0, "message": {"role": "assistant", **said}, "finish_reason": finish}],
             "usage": {
                 "prompt_tokens": sum(len(m["content"]) for m in payload["messages"]) // 4,
-                "completion_tokens": max(1, len(text) // 4),
+                "completion_tokens": max(1, (len(text) + len(message.get("reasoning_content") or "")) // 4),
                 "total_tokens": 0,
             },
         }
 
+    def _framed(self, fault: str, data: bytes, payload: dict[str, Any], message: dict[str, str]) -> bytes:
+        if fault == "103":
+            return b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n" + self._raw(200, data)
+        if fault == "gzip":
+            return self._raw(200, gzip.compress(data), {"Content-Encoding": "gzip"})
+        if fault == "chunkext":  # legal HTTP: a chunk extension of 100,000 bytes
+            chunk = f"{len(data):x};note=".encode() + b"x" * 100_000 + b"\r\n" + data + b"\r\n0\r\n\r\n"
+            return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + chunk)
+        # Server-sent events although the request said stream=false: role, content in pieces, usage, [DONE].
+        completion = json.loads(data)
+        text = message.get("content") or ""
+        chunks: list[dict[str, Any]] = [{"choices": [{"index": 0, "delta": {"role": "assistant"}}]}]
+        if message.get("reasoning_content"):
+            chunks.append({"choices": [{"index": 0, "delta": {"reasoning_content": message["reasoning_content"]}}]})
+        chunks += [{"choices": [{"index": 0, "delta": {"content": text[i:i + 7]}}]} for i in range(0, len(text), 7)]
+        finish = completion["choices"][0]["finish_reason"]
+        chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+        chunks.append({"choices": [], "usage": completion["usage"]})
+        events = ": keep-alive\r\n\r\n" + "".join(f"data: {json.dumps(c)}\r\n\r\n" for c in chunks) + "data: [DONE]\r\n\r\n"
+        return self._raw(200, events.encode(), {"Content-Type": "text/event-stream"})
+
+    @staticmethod
+    def _raw(status: int, body: bytes, extra: dict[str, str] | None = None) -> bytes:
+        head = [f"HTTP/1.1 {status} OK", f"Content-Length: {len(body)}"]
+        if "Content-Type" not in (extra or {}):
+            head.append("Content-Type: application/json")
+        head += [f"{k}: {v}" for k, v in (extra or {}).items()]
+        return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
     @staticmethod
     def _write(writer: asyncio.StreamWriter, status: int, body: bytes, extra: dict[str, str] | None = None) -> None:
         reason = {200: "OK", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
-                  401: "Unauthorized"}.get(status, "X")
-        head = [f"HTTP/1.1 {status} {reason}", "Content-Type: application/json", f"Content-Length: {len(body)}"]
+                  401: "Unauthorized", 307: "Temporary Redirect"}.get(status, "X")
+        head = [f"HTTP/1.1 {status} {reason}", f"Content-Length: {len(body)}"]
+        if "Content-Type" not in (extra or {}):
+            head.append("Content-Type: application/json")
         head += [f"{k}: {v}" for k, v in (extra or {}).items()]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
 

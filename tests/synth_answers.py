@@ -99,7 +99,52 @@ def count_words(text):
     return dict(Counter(text.split()))
 ```
 
-**Feedback:** Counter states the intent directly and avoids the manual branch."""
+**Feedback:** Counter states the intent directly and avoids the manual branch of the initial attempt."""
+
+# The reference's own tags: the critic heads its better code [ATTEMPT_2] and names the attempts.
+CRITIQUE_ATTEMPT_TAGS = """[REFLECTION]
+[ATTEMPT_1] is correct but reimplements a counter by hand.
+
+[CRITERIA]
+The desired code should be correct, efficient, and Pythonic.
+
+[ATTEMPT_2]
+```python
+from collections import Counter
+
+
+def count_words(text):
+    return dict(Counter(text.split()))
+```
+
+[FEEDBACK]
+[ATTEMPT_2] uses Counter; [ATTEMPT_1] branches on every word."""
+
+CRITIQUE_BOLD_ATTEMPT = CRITIQUE_ATTEMPT_TAGS.replace("[ATTEMPT_2]\n", "**Attempt 2**\n").replace(
+    "[REFLECTION]", "**Reflection:**").replace("[CRITERIA]", "**Criteria:**").replace("[FEEDBACK]", "**Feedback:**")
+
+CRITIQUE_REFLECTION_ONLY = "[REFLECTION]\n[ATTEMPT_1] is correct, linear and idiomatic; nothing to improve."
+
+PAIR_NUMBERED = """1. **Instruction:** Write a function `total(xs)` that returns the sum of a list of numbers.
+2. **Criteria:** Readability: use the built-in.
+
+**Naive code:**
+```python
+def total(xs):
+    result = 0
+    for x in xs:
+        result = result + x
+    return result
+```
+
+### Improved code
+```python
+def total(xs):
+    return sum(xs)
+```
+
+**Feedback:**
+[IMPROVED_CODE] is shorter; [NAIVE_CODE] accumulates by hand."""
 
 CRITIQUE_STOP = "[REFLECTION]\nThe attempt is correct and idiomatic.\n[DECISION]\nSTOP"
 

@@ -8,8 +8,10 @@ import sys
 TORCH_MODULES = frozenset({
     "core.evaluation.pair_rm",
     "core.llm.hf_chat",
+    "core.training.attention",
+    "core.training.callbacks",
+    "core.training.dpo",
     "core.training.merge",
-    "core.training.packing",
     "core.training.tiny",
     "core.training.train_main",
     "core.training.trainer",

@@ -17,6 +17,7 @@ from textual.command import Hit, Hits, Provider
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from core.textsafe import one_line
 from workbench.screens.help import HelpScreen
 
 # Each stage adds its screen here: (mode name, "module:Class", key, title for help and palette).
@@ -85,7 +86,8 @@ class WorkbenchApp(App[None]):
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             error = event.worker.error
             message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            self.notify(message, title="Error", severity="error", markup=False, timeout=8)
+            # Error messages quote paths, file contents and model output: untrusted text.
+            self.notify(one_line(message, 300), title="Error", severity="error", markup=False, timeout=8)
 
 
 def run_and_exit(app: WorkbenchApp) -> None:

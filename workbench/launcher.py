@@ -41,6 +41,7 @@ def main() -> None:
     from sqlalchemy.exc import DatabaseError, OperationalError
 
     from core.errors import WorkbenchError
+    from core.textsafe import one_line
 
     try:
         from workbench.app import make_app, run_and_exit
@@ -50,5 +51,5 @@ def main() -> None:
         if debug:
             raise
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        print(f"error: {detail[0] if detail else type(exc).__name__}", file=sys.stderr)
-        raise SystemExit(1) from None
+        print(f"error: {one_line(detail[0]) if detail else type(exc).__name__}", file=sys.stderr)
+        raise SystemExit(getattr(exc, "exit_code", 1)) from None

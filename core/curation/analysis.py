@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import io
 import logging
 import re
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from core.curation.stripping import parses, strip_comments
@@ -105,7 +106,12 @@ def radon_metrics(code: str) -> tuple[float, float, int, float]:
 
 
 class BanditRunner:
-    """Runs bandit in-process on many snippets with one manager, caching by content hash."""
+    """Runs bandit in-process on many snippets with one manager per batch, caching by content hash.
+
+    Uses bandit's public API (`BanditManager.discover_files`, `run_tests`, `get_issue_list`): the
+    snippets of a batch are written to a private temporary folder, one file each, and scanned as
+    bandit scans a project.
+    """
 
     def __init__(self) -> None:
         from bandit.core import config, manager
@@ -120,21 +126,28 @@ class BanditRunner:
         todo = {text_hash(code): code for code in codes if code.strip()}
         missing = {key: code for key, code in todo.items() if key not in self._cache}
         if missing:
-            manager = self._manager_type(self._config, "file", quiet=True)
-            names = list(missing)
-            manager.files_list = list(names)
-            kept = list(names)
-            for name in names:
-                # Private API: the public one only reads files; feeding bytes avoids temp files.
-                manager._parse_file(name, io.BytesIO(missing[name].encode("utf-8", "surrogatepass")), kept)
-            found: dict[str, list[BanditFinding]] = {name: [] for name in names}
-            for issue in manager.get_issue_list():
-                found.setdefault(issue.fname, []).append(
-                    BanditFinding(issue.test_id, str(issue.severity), str(issue.confidence), int(issue.lineno))
-                )
-            for name in names:
+            found = self._run(missing)
+            for name in missing:
                 self._cache[name] = tuple(sorted(found[name], key=lambda f: (f.line, f.test_id)))
         return [self._cache.get(text_hash(code), ()) if code.strip() else () for code in codes]
+
+    def _run(self, snippets: dict[str, str]) -> dict[str, list[BanditFinding]]:
+
+        found: dict[str, list[BanditFinding]] = {name: [] for name in snippets}
+        with tempfile.TemporaryDirectory(prefix="workbench-bandit-") as folder:
+            paths = {}
+            for name, code in snippets.items():
+                path = Path(folder) / f"{name}.py"
+                path.write_bytes(code.encode("utf-8", "surrogatepass"))
+                paths[str(path)] = name
+            manager = self._manager_type(self._config, "file", quiet=True)
+            manager.discover_files(sorted(paths))
+            manager.run_tests()
+            for issue in manager.get_issue_list():
+                found[paths[issue.fname]].append(
+                    BanditFinding(issue.test_id, str(issue.severity), str(issue.confidence), int(issue.lineno))
+                )
+        return found
 
 
 def _diff_size(chosen: str, rejected: str) -> int:

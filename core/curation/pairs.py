@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import json
+import io
+import tokenize
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.errors import OptionError
+from core.errors import DataError
+from core.jsonl import read_jsonl_objects
 
 IMPORT_FIELDS = ("instruction", "criteria", "chosen", "rejected")
 
@@ -26,6 +28,7 @@ class NewPair:
     source: str = "import"
     language: str = "python"
     meta: dict[str, Any] = field(default_factory=dict)
+    commit_id: int | None = None  # lineage: the mined commit record the pair comes from
 
     @property
     def content_hash(self) -> str:
@@ -85,34 +88,69 @@ class PairStats:
     contaminated: int
 
 
-def read_pairs_jsonl(path: Path, *, source: str = "import") -> Iterator[NewPair]:
-    """Yield pairs from a JSONL file; raise OptionError naming the line of the first bad record."""
+def code_tokens(code: str) -> tuple[str, ...]:
+    """The code as a whitespace-free token sequence: Python tokens with indentation kept as
+    structure (INDENT/DEDENT), or, for code Python cannot tokenize, its whitespace-separated words.
+    Comments count as content."""
+    source = code.replace("\r\n", "\n").replace("\r", "\n")
     try:
-        handle = path.open(encoding="utf-8")
-    except OSError as exc:
-        raise OptionError(f"{path}: cannot read ({exc.strerror})") from None
-    with handle:
-        try:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise OptionError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-                if not isinstance(record, dict):
-                    raise OptionError(f"{path}:{number}: expected a JSON object")
-                missing = [key for key in IMPORT_FIELDS if not isinstance(record.get(key), str)]
-                if missing:
-                    raise OptionError(f"{path}:{number}: missing or non-text field(s): {', '.join(missing)}")
-                feedback = record.get("feedback") or ""
-                if not isinstance(feedback, str):
-                    raise OptionError(f"{path}:{number}: feedback must be text")
-                meta = {k: v for k, v in record.items() if k not in (*IMPORT_FIELDS, "feedback", "source")}
-                yield NewPair(
-                    instruction=record["instruction"], criteria=record["criteria"],
-                    chosen=record["chosen"], rejected=record["rejected"], feedback=feedback,
-                    source=str(record.get("source") or source), meta=meta,
-                )
-        except UnicodeDecodeError:
-            raise OptionError(f"{path}: not UTF-8 text") from None
+        tokens = []
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type in (tokenize.NL, tokenize.NEWLINE, tokenize.ENDMARKER):
+                continue
+            if token.type in (tokenize.INDENT, tokenize.DEDENT):
+                tokens.append(tokenize.tok_name[token.type])
+            else:  # a comment token carries the line's trailing spaces
+                tokens.append(token.string.rstrip() if token.type == tokenize.COMMENT else token.string)
+        return tuple(tokens)
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return tuple(source.split())
+
+
+def same_code(first: str, second: str) -> bool:
+    """Whether two codes are the same once whitespace (line ends, indentation width, spacing,
+    trailing and blank lines) is normalised."""
+    if first == second:
+        return True
+    if "".join(first.split()) != "".join(second.split()):
+        return False  # equal tokens would need equal text once whitespace is gone
+    return code_tokens(first) == code_tokens(second)
+
+
+def pair_problem(chosen: str, rejected: str) -> str | None:
+    """Why a chosen/rejected pair cannot be a preference pair (empty side, same code), or None.
+
+    The one check every path that stores pairs applies (import, synthesis, the store itself).
+    """
+    if not chosen.strip():
+        return "the chosen code is empty"
+    if not rejected.strip():
+        return "the rejected code is empty"
+    if same_code(chosen, rejected):
+        return "chosen and rejected are the same code (after normalising whitespace)"
+    return None
+
+
+def read_pairs_jsonl(path: Path, *, source: str = "import") -> Iterator[NewPair]:
+    """Yield pairs from a JSONL file; raise DataError naming `file:line` of the first bad record.
+
+    A missing file is an OptionError; an empty file, a line that is not UTF-8 or JSON, a lone
+    surrogate escape, a missing or non-text field, and a pair whose sides are the same code are
+    DataErrors.
+    """
+    for number, record in read_jsonl_objects(path, what="pairs"):
+        missing = [key for key in IMPORT_FIELDS if not isinstance(record.get(key), str)]
+        if missing:
+            raise DataError(f"{path}:{number}: missing or non-text field(s): {', '.join(missing)}")
+        feedback = record.get("feedback") or ""
+        if not isinstance(feedback, str):
+            raise DataError(f"{path}:{number}: feedback must be text")
+        problem = pair_problem(record["chosen"], record["rejected"])
+        if problem:
+            raise DataError(f"{path}:{number}: {problem}")
+        meta = {k: v for k, v in record.items() if k not in (*IMPORT_FIELDS, "feedback", "source")}
+        yield NewPair(
+            instruction=record["instruction"], criteria=record["criteria"],
+            chosen=record["chosen"], rejected=record["rejected"], feedback=feedback,
+            source=str(record.get("source") or source), meta=meta,
+        )

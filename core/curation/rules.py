@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, field_validator
 
 from core.errors import OptionError, RecipeError
 
@@ -76,7 +79,9 @@ def parse_condition(text: str) -> Condition:
     op = "=" if op == "==" else op
     kind = FIELDS.get(name)
     if kind is None:
-        raise OptionError(f"unknown filter field {name!r}; known: {', '.join(sorted(FIELDS))}")
+        close = difflib.get_close_matches(name, FIELDS, n=1, cutoff=0.6)
+        known = f"did you mean {close[0]}?" if close else f"known: {', '.join(sorted(FIELDS))}"
+        raise OptionError(f"unknown filter field {name!r}; {known}")
     if raw.lower() in ("null", "none"):
         if op not in ("=", "!="):
             raise OptionError(f"filter {text!r}: null only works with = or !=")
@@ -119,32 +124,66 @@ def filter_spec(conditions: tuple[Condition, ...]) -> list[str]:
     return [str(condition) for condition in conditions]
 
 
-def load_rules(path: Path) -> list[Rule]:
-    """Load a YAML rule file: `rules: [{name, where, action}]`; errors name the file and key."""
-    import yaml
+class _RuleEntry(BaseModel):
+    """One entry of a rule file as written."""
 
-    try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RecipeError(f"{path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("rules"), list) or not data["rules"]:
-        raise RecipeError(f"{path}: expected a mapping with a non-empty list under 'rules'")
-    rules = []
-    for index, entry in enumerate(data["rules"]):
-        where = f"{path}: rules[{index}]"
-        if not isinstance(entry, dict):
-            raise RecipeError(f"{where}: expected a mapping with where and action")
-        action = entry.get("action")
-        if action not in ACTIONS:
-            raise RecipeError(f"{where}.action: expected one of {', '.join(ACTIONS)}, got {action!r}")
-        condition_text = entry.get("where")
-        if not isinstance(condition_text, (str, list)) or not condition_text:
-            raise RecipeError(f"{where}.where: expected a filter string or a list of them")
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Strict()] | None = None
+    # One string of space-separated conditions, or a list of single conditions.
+    where: Annotated[list[Annotated[str, Strict(), Field(min_length=1)]], Field(min_length=1)]
+    action: Literal["accept", "reject", "flag", "pending"]
+
+    @field_validator("where", mode="before")
+    @classmethod
+    def _one_string_is_a_filter(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return list(shlex.split(value))
+            except ValueError as exc:
+                raise ValueError(f"cannot read filter {value!r}: {exc}") from None
+        return value
+
+    @field_validator("where")
+    @classmethod
+    def _conditions_parse(cls, value: list[str]) -> list[str]:
         try:
-            conditions = parse_filter([str(c) for c in condition_text] if isinstance(condition_text, list) else condition_text)
+            parse_filter(value)
         except OptionError as exc:
-            raise RecipeError(f"{where}.where: {exc}") from None
-        rules.append(Rule(str(entry.get("name") or f"rule {index + 1}"), conditions, str(action)))
-    return rules
+            raise ValueError(str(exc)) from None
+        return value
+
+
+class _RuleFile(BaseModel):
+    """A rule file as written: `rules:` and a non-empty list of entries."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules: Annotated[list[_RuleEntry], Field(min_length=1)]
+
+
+_RULE_HINTS = {
+    "rules": "a non-empty list of rules, each with where and action",
+    "rules[].where": "filter conditions such as 'cc_delta<0 criteria~secur', or a list of them",
+    "rules[].action": "one of accept, reject, flag, pending",
+}
+
+
+def _rule_keys(path: tuple[str | int, ...]) -> tuple[str, ...]:
+    return tuple(_RuleEntry.model_fields) if path else tuple(_RuleFile.model_fields)
+
+
+def load_rules(path: Path) -> list[Rule]:
+    """Load a YAML rule file: `rules: [{name, where, action}]`.
+
+    Raises OptionError for a missing file and RecipeError naming file:line:column and the key for
+    anything else: bad YAML, an unknown key (with the nearest known one), a bad action or filter.
+    """
+    from core.config import read_yaml, validate_document
+
+    document = read_yaml(path, what="rule")
+    if not isinstance(document.data, dict):
+        raise RecipeError(f"{document.where(())}: expected a mapping with a non-empty list under 'rules'")
+    parsed = validate_document(TypeAdapter(_RuleFile), document, known_keys=_rule_keys, hints=_RULE_HINTS)
+    return [Rule(entry.name or f"rule {index + 1}", parse_filter(entry.where), entry.action)
+            for index, entry in enumerate(parsed.rules)]

@@ -11,27 +11,24 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from core.curation.stripping import strip_comments
+from core.curation.pairs import same_code
 from core.errors import BenchmarkError, OptionError
-from core.evaluation.prompts import Choice
+from core.evaluation.protocols import (
+    DEFAULT_PROTOCOL,
+    VERIFIABLE_OBJECTIVES,
+    WORKBENCH_CRITERIA,
+    Choice,
+    get_protocol,
+)
+from core.jsonl import lone_surrogate
 
 BENCH_ENV_VAR = "WORKBENCH_BENCH"
 OBJECTIVES: tuple[str, ...] = ("correctness", "efficiency", "security", "human-preference")
-VERIFIABLE_OBJECTIVES: tuple[str, ...] = ("correctness", "efficiency", "security")
 ORDERS: tuple[str, ...] = ("given", "swapped")
 Order = Literal["given", "swapped"]
 
-# Our wording of each objective's criteria, phrased as what the better code does.
-CRITERIA: dict[str, str] = {
-    "correctness": "The code correctly solves the instruction: it returns the right result for "
-    "every valid input, including edge cases.",
-    "efficiency": "The code solves the instruction with the lower time and memory cost on large "
-    "inputs.",
-    "security": "The code avoids security weaknesses such as injection, unsafe deserialization, "
-    "weak cryptography and unsafe file or process handling.",
-    "human-preference": "The code is the one an experienced developer would prefer overall: "
-    "correct, clear, idiomatic and helpful.",
-}
+CRITERIA = WORKBENCH_CRITERIA  # the workbench protocol's wording, kept under its old name
+VERIFIABLE = VERIFIABLE_OBJECTIVES
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +72,7 @@ class JudgeItem:
     code_b: str
     criteria: str
     gt: Choice
+    protocol: str = DEFAULT_PROTOCOL
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -94,7 +92,7 @@ def resolve_bench_dir(bench: str | os.PathLike[str] | None, env: dict[str, str] 
     if not value:
         raise BenchmarkError(
             f"no benchmark folder: pass --bench DIR or set {BENCH_ENV_VAR} to the folder holding "
-            f"{objective_file('correctness')} and the other objective files"
+            f"{objective_file('correctness')} and the other objective files", exit_code=2,
         )
     return Path(value).expanduser()
 
@@ -116,7 +114,7 @@ def load_benchmark(directory: str | os.PathLike[str], objectives: Sequence[str] 
     """Read and validate the objective files; the version hashes all four files' contents."""
     folder = Path(directory)
     if not folder.is_dir():
-        raise BenchmarkError(f"benchmark folder {folder} does not exist or is not a folder")
+        raise BenchmarkError(f"benchmark folder {folder} does not exist or is not a folder", exit_code=2)
     digest = hashlib.sha256()
     tasks: dict[str, tuple[BenchTask, ...]] = {}
     for objective in OBJECTIVES:
@@ -142,17 +140,40 @@ def _read_gzip(path: Path) -> bytes:
 
 
 def _parse_tasks(path: Path, objective: str, raw: bytes) -> tuple[BenchTask, ...]:
+    """The tasks of one objective file; BenchmarkError names the file and line of a bad record.
+
+    Refused: a line that is not UTF-8 or JSON, a lone surrogate escape, a task whose two choices
+    are the same code, and a task that repeats an earlier one (same task_id, instruction and
+    choices in either order). A task_id on several records with different choices is the published
+    files' way of giving several pairs per problem: those are kept and numbered.
+    """
     tasks: list[BenchTask] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), start=1):
+    first_line: dict[tuple[str, str, frozenset[str]], int] = {}
+    for number, raw_line in enumerate(raw.split(b"\n"), start=1):
+        where = f"{path.name} line {number}"
+        try:
+            line = raw_line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BenchmarkError(f"{where}: not UTF-8 text (byte 0x{raw_line[exc.start]:02x} "
+                                 f"at column {exc.start + 1})") from None
         if not line.strip():
             continue
-        where = f"{path.name} line {number}"
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise BenchmarkError(f"{where}: bad JSON ({exc.msg} at column {exc.colno})") from None
+        surrogate = lone_surrogate(record)
+        if surrogate:
+            raise BenchmarkError(f"{where}: field {surrogate[0]} holds a lone surrogate escape ({surrogate[1]})")
         task = _task_from_record(record, objective, where)
+        if same_code(*task.choices):
+            raise BenchmarkError(f"{where}: task {task.task_id}: both choices are the same code")
+        identity = (task.task_id, task.instruction, frozenset(task.choices))
+        if identity in first_line:
+            raise BenchmarkError(f"{where}: task {task.task_id} repeats line {first_line[identity]} "
+                                 "(same task_id, instruction and choices)")
+        first_line[identity] = number
         # The published files repeat some task ids (several pairs per problem): number the repeats.
         occurrence = seen.get(task.task_id, 0) + 1
         seen[task.task_id] = occurrence
@@ -191,12 +212,17 @@ def _task_from_record(record: object, objective: str, where: str) -> BenchTask:
     )
 
 
-def shown_code(task: BenchTask, index: int, *, strip: bool | None = None) -> str:
-    """A choice as a judge sees it: comments and docstrings stripped for verifiable objectives."""
+def shown_codes(task: BenchTask, *, strip: bool | None = None, protocol: str = DEFAULT_PROTOCOL) -> tuple[str, str]:
+    """Both choices as a judge sees them under `protocol` (before layout).
+
+    `strip` None follows the protocol: comments and docstrings go for verifiable objectives only.
+    """
+    rule = get_protocol(protocol)
     if strip is None:
-        strip = task.objective in VERIFIABLE_OBJECTIVES
-    code = task.choices[index]
-    return strip_comments(code, docstrings=True) if strip else code
+        strip = rule.strips(task.objective)
+    if not strip:
+        return task.choices
+    return rule.strip_pair(*task.choices)
 
 
 def judge_items(
@@ -206,15 +232,17 @@ def judge_items(
     orders: str = "both",
     limit: int | None = None,
     strip: bool | None = None,
+    protocol: str = DEFAULT_PROTOCOL,
 ) -> list[JudgeItem]:
-    """Every (task, order) to judge: both orders by default, or only the given one."""
+    """Every (task, order) to judge under `protocol`: both orders by default, or only the given one."""
     if orders not in ("both", "given"):
         raise OptionError(f"orders must be 'both' or 'given', not {orders!r}")
+    rule = get_protocol(protocol)
     wanted_orders = ORDERS if orders == "both" else ("given",)
     items: list[JudgeItem] = []
     for objective in objectives:
         for task in benchmark.tasks.get(objective, ())[: limit if limit else None]:
-            first, second = shown_code(task, 0, strip=strip), shown_code(task, 1, strip=strip)
+            first, second = shown_codes(task, strip=strip, protocol=protocol)
             for order in wanted_orders:
                 swapped = order == "swapped"
                 better_first = (task.gt_choice == 0) != swapped
@@ -226,8 +254,9 @@ def judge_items(
                         instruction=task.instruction,
                         code_a=second if swapped else first,
                         code_b=first if swapped else second,
-                        criteria=CRITERIA[objective],
+                        criteria=rule.criteria[objective],
                         gt="A" if better_first else "B",
+                        protocol=rule.name,
                     )
                 )
     return items

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import random
 import re
@@ -14,7 +15,7 @@ from typing import Any, Protocol
 
 from core.errors import LLMError, OptionError
 from core.evaluation.bench import JudgeItem
-from core.evaluation.prompts import generation_prompt
+from core.evaluation.protocols import get_protocol
 
 UNDECIDED = "?"
 DECISIONS = ("A", "B", UNDECIDED)
@@ -57,12 +58,22 @@ class Judge(Protocol):
         ...
 
 
+JUDGE_KINDS = ("pair-rm", "baseline")
+CHAT_KINDS = ("openai", "hf", "vllm")
+
+
 def parse_judge_spec(text: str) -> JudgeSpec:
-    """`pair-rm:PATH`, `baseline:NAME[:SEED]`, or anything else for a generative judge."""
+    """`pair-rm:PATH`, `baseline:NAME[:SEED]`, or a chat model spec (`openai:`, `hf:`, `vllm:`) for a
+    generative judge; raise OptionError (a usage error) for anything else."""
     value = text.strip()
     if not value:
         raise OptionError("empty judge spec; use pair-rm:PATH, baseline:always-a or a model spec")
     prefix, _, rest = value.partition(":")
+    if prefix not in JUDGE_KINDS + CHAT_KINDS:
+        close = difflib.get_close_matches(prefix, JUDGE_KINDS + CHAT_KINDS, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}:?)" if close else ""
+        raise OptionError(f"unknown judge kind {prefix!r}{hint}: use pair-rm:PATH, baseline:NAME, "
+                          "or a model spec openai:MODEL[@URL], hf:PATH or vllm:SERVER_ID")
     if prefix == "pair-rm":
         if not rest:
             raise OptionError("pair-rm needs a model path: pair-rm:PATH")
@@ -77,8 +88,27 @@ def parse_judge_spec(text: str) -> JudgeSpec:
     return JudgeSpec("generative", value, value)
 
 
+def check_judge_spec(text: str) -> JudgeSpec:
+    """Parse a judge spec and check what it names before anything loads: a pair-rm model is a local
+    folder (or .gguf file), a chat model spec passes `core.llm.specs.check_spec`. Raises OptionError."""
+    spec = parse_judge_spec(text)
+    if spec.kind == "pair-rm":
+        from core.localmodels import require_local_model
+
+        require_local_model(spec.argument, what=f"judge {spec.text!r}", files=(".gguf",))
+    elif spec.kind == "generative":
+        from core.llm.specs import check_spec
+
+        check_spec(spec.argument)
+    return spec
+
+
 class BaselineJudge:
-    """Decides without a model: always A, always B, the shorter or longer code, or a seeded coin."""
+    """Decides without a model: always A, always B, the shorter or longer code, or a seeded coin.
+
+    Equally long codes get the item's protocol's tie decision (codefavor: B, as the reference's
+    `length_bias_eval`; workbench: undecided).
+    """
 
     def __init__(self, spec: JudgeSpec) -> None:
         self.spec = spec
@@ -102,7 +132,7 @@ class BaselineJudge:
             return coin.choice("AB")
         len_a, len_b = len(item.code_a), len(item.code_b)
         if len_a == len_b:
-            return UNDECIDED
+            return get_protocol(item.protocol).length_tie
         shorter = "A" if len_a < len_b else "B"
         if self.name == "shorter":
             return shorter
@@ -152,7 +182,9 @@ class GenerativeJudge:
                 messages=(
                     {
                         "role": "user",
-                        "content": generation_prompt(item.instruction, item.code_a, item.code_b, item.criteria),
+                        "content": get_protocol(item.protocol).generation_prompt(
+                            item.instruction, item.code_a, item.code_b, item.criteria
+                        ),
                     },
                 ),
                 params=self.params,

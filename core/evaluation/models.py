@@ -31,6 +31,7 @@ class EvalRunInfo:
     created_at: datetime
     finished_at: datetime | None
     objective_totals: dict[str, int] = field(default_factory=dict)
+    protocol: str = "codefavor"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,8 @@ import torch
 from core.errors import OptionError
 from core.evaluation.bench import JudgeItem
 from core.evaluation.judges import UNDECIDED, JudgeOutput, JudgeSpec, pair_rm_decision
-from core.evaluation.prompts import classification_prompt
+from core.evaluation.prompts import batch_prompt_ids, prompt_ids, render_prompt
+from core.evaluation.protocols import get_protocol
 
 
 def load_model_and_tokenizer(path: str | Path, *, device: str, dtype: torch.dtype) -> tuple[Any, Any]:
@@ -46,13 +47,15 @@ def single_token_id(tokenizer: Any, label: str) -> int:
     return int(ids[0])
 
 
+def judge_messages(item: JudgeItem) -> list[dict[str, str]]:
+    """The item's classification prompt (in its protocol's layout) as one user turn."""
+    user = get_protocol(item.protocol).classification_prompt(item.instruction, item.code_a, item.code_b, item.criteria)
+    return [{"role": "user", "content": user}]
+
+
 def chat_prompt(tokenizer: Any, item: JudgeItem) -> str:
-    """The classification layout as one user turn, through the model's chat template."""
-    user = classification_prompt(item.instruction, item.code_a, item.code_b, item.criteria)
-    messages = [{"role": "user", "content": user}]
-    if getattr(tokenizer, "chat_template", None):
-        return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
-    return user + "\n"
+    """The text the classifier reads, through the one renderer shared with export and training."""
+    return render_prompt(tokenizer, judge_messages(item))
 
 
 class PairRMJudge:
@@ -105,8 +108,7 @@ class PairRMJudge:
 
     def decide(self, items: Sequence[JudgeItem]) -> list[JudgeOutput]:
         """Answer every item; prompts run in length-sorted batches and come back in input order."""
-        prompts = [chat_prompt(self.tokenizer, item) for item in items]
-        encoded = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
+        encoded = batch_prompt_ids(self.tokenizer, [judge_messages(item) for item in items])
         outputs: list[JudgeOutput | None] = [None] * len(items)
         order = sorted(range(len(items)), key=lambda index: len(encoded[index]))
         fitting = [i for i in order if len(encoded[i]) <= self.max_length]
@@ -190,8 +192,8 @@ def full_logits_pairs(model: Any, tokenizer: Any, items: Sequence[JudgeItem], de
     id_a, id_b = single_token_id(tokenizer, "A"), single_token_id(tokenizer, "B")
     pairs = []
     for item in items:
-        ids = tokenizer(chat_prompt(tokenizer, item), add_special_tokens=False, return_tensors="pt")
-        logits = model(input_ids=ids["input_ids"].to(device)).logits[0, -1].float()
+        ids = torch.tensor([prompt_ids(tokenizer, judge_messages(item))], dtype=torch.long)
+        logits = model(input_ids=ids.to(device)).logits[0, -1].float()
         pairs.append((float(logits[id_a]), float(logits[id_b])))
     return pairs
 

@@ -1,79 +1,69 @@
-"""The pairwise layout shared by export, training and evaluation: one place defines the prompt.
+"""The one renderer of pairwise prompts: export, training and judging turn chat turns into tokens here.
 
-A classifier reads the prompt and answers the single token "A" or "B"; a generative judge writes
-feedback that ends in a verdict sentence naming [CODE_A] or [CODE_B].
+The text of a prompt comes from its protocol (`core.evaluation.protocols`). Through a chat template
+the turns are rendered with `add_generation_prompt=True` and the template's leading BOS text is
+dropped, as the CodeFavor reference's pairwise judge does (`codefavor/provider/hf.py`,
+PairwiseRMCaller: `apply_chat_template(...).replace(bos_token, "")`, then encoding without special
+tokens); only a leading BOS goes, so templates whose BOS text also opens every turn stay intact.
+Without a chat template the turns are joined by a blank line and end with one newline.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any
 
-Choice = Literal["A", "B"]
-PROMPT_VERSION = "pairwise-v1"
+from core.evaluation.protocols import (
+    DEFAULT_PROTOCOL,
+    Choice,
+    get_protocol,
+    place,
+    verdict_sentence,
+)
 
-_CLASSIFICATION_TEMPLATE = """\
-Given an [INSTRUCTION] and two responses [CODE_A] and [CODE_B], judge which response is better \
-according to the [CRITERIA].
+Message = dict[str, str]
+PROMPT_VERSION = "pairwise-v2"
 
-[INSTRUCTION]
-{instruction}
-
-[CODE_A]
-{code_a}
-
-[CODE_B]
-{code_b}
-
-[CRITERIA]
-{criteria}
-
-Respond with "A" if [CODE_A] is better than [CODE_B] on the criteria, or "B" if [CODE_B] is better."""
-
-_GENERATION_TEMPLATE = """\
-Given an [INSTRUCTION] and two responses [CODE_A] and [CODE_B], judge which response is better \
-according to the [CRITERIA].
-
-[INSTRUCTION]
-{instruction}
-
-[CODE_A]
-{code_a}
-
-[CODE_B]
-{code_b}
-
-[CRITERIA]
-{criteria}
-
-Write short feedback comparing both responses on the criteria, then end with exactly one sentence: \
-"[CODE_A] is better than [CODE_B] on the mentioned criteria." or \
-"[CODE_B] is better than [CODE_A] on the mentioned criteria.\""""
+__all__ = [
+    "Choice", "PROMPT_VERSION", "batch_prompt_ids", "classification_prompt", "generation_prompt", "place", "prompt_ids",
+    "render_prompt", "verdict_sentence",
+]
 
 
-def classification_prompt(instruction: str, code_a: str, code_b: str, criteria: str) -> str:
-    """The user turn of the classification layout; the answer is "A" or "B"."""
-    return _CLASSIFICATION_TEMPLATE.format(
-        instruction=instruction.strip(), code_a=code_a.strip("\n"), code_b=code_b.strip("\n"),
-        criteria=criteria.strip(),
-    )
+def classification_prompt(
+    instruction: str, code_a: str, code_b: str, criteria: str, protocol: str = DEFAULT_PROTOCOL
+) -> str:
+    """The user turn of the classification layout of `protocol`; the answer is "A" or "B"."""
+    return get_protocol(protocol).classification_prompt(instruction, code_a, code_b, criteria)
 
 
-def generation_prompt(instruction: str, code_a: str, code_b: str, criteria: str) -> str:
-    """The user turn of the generation layout; the answer is feedback ending in a verdict."""
-    return _GENERATION_TEMPLATE.format(
-        instruction=instruction.strip(), code_a=code_a.strip("\n"), code_b=code_b.strip("\n"),
-        criteria=criteria.strip(),
-    )
+def generation_prompt(
+    instruction: str, code_a: str, code_b: str, criteria: str, protocol: str = DEFAULT_PROTOCOL
+) -> str:
+    """The user turn of the generation layout of `protocol`; the answer is feedback ending in a verdict."""
+    return get_protocol(protocol).generation_prompt(instruction, code_a, code_b, criteria)
 
 
-def verdict_sentence(winner: Choice) -> str:
-    """The sentence a generative judge ends with when `winner` is the better code."""
-    loser = "B" if winner == "A" else "A"
-    return f"[CODE_{winner}] is better than [CODE_{loser}] on the mentioned criteria."
+def render_prompt(tokenizer: Any, messages: Sequence[Message]) -> str:
+    """The text a model reads before its answer: the chat template's rendering, or the plain fallback."""
+    if getattr(tokenizer, "chat_template", None):
+        text = str(tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True))
+        bos = getattr(tokenizer, "bos_token", None)
+        if bos and text.startswith(bos):
+            text = text[len(bos):]
+        return text
+    text = "\n\n".join(message["content"] for message in messages)
+    return text if text.endswith("\n") else text + "\n"
 
 
-def place(chosen: str, rejected: str, chosen_first: bool) -> tuple[str, str, Choice]:
-    """Put a pair in order: returns (code_a, code_b, the label of the better one)."""
-    if chosen_first:
-        return chosen, rejected, "A"
-    return rejected, chosen, "B"
+def prompt_ids(tokenizer: Any, messages: Sequence[Message]) -> list[int]:
+    """Token ids of the rendered prompt, without special tokens added by the tokenizer."""
+    return batch_prompt_ids(tokenizer, [messages])[0]
+
+
+def batch_prompt_ids(tokenizer: Any, conversations: Sequence[Sequence[Message]]) -> list[list[int]]:
+    """`prompt_ids` of many prompts in one tokenizer call."""
+    if not conversations:
+        return []
+    texts = [render_prompt(tokenizer, messages) for messages in conversations]
+    return [list(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]

@@ -12,7 +12,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from core.errors import LLMError
-from core.llm.base import ChatRequest, ChatResult, SamplingParams
+from core.llm.base import CallStats, ChatRequest, ChatResult, LLMRequestError, SamplingParams
+from core.llm.reasoning import split_reasoning
 
 
 def _load(path: str, device: str, dtype: str | None) -> tuple[Any, Any]:
@@ -49,6 +50,7 @@ class TransformersChatBackend:
             self._tokenizer, self._model = _load(path, self.device, dtype)
         except (OSError, ValueError) as exc:
             raise LLMError(f"cannot load model {path}: {str(exc).splitlines()[0]}") from None
+        self.stats = CallStats()
         self._queue: list[tuple[ChatRequest, asyncio.Future[ChatResult]]] = []
         self._runner: asyncio.Task[None] | None = None
 
@@ -71,12 +73,15 @@ class TransformersChatBackend:
             batch = [entry for entry in self._queue if entry[0].params == params][: self.batch_size]
             for entry in batch:
                 self._queue.remove(entry)
+            self.stats.attempts += len(batch)
             try:
                 results = await asyncio.to_thread(self.generate, [request for request, _ in batch])
             except Exception as exc:  # one bad batch fails its own chats, not the backend
                 for _request, future in batch:
+                    self.stats.failed("generate")
                     if not future.done():
-                        future.set_exception(LLMError(f"{self.model_name}: generation failed: {exc}"))
+                        future.set_exception(LLMRequestError(f"{self.model_name}: generation failed: {exc}",
+                                                             kind="generate"))
                 continue
             for (_request, future), result in zip(batch, results):
                 if not future.done():
@@ -115,8 +120,9 @@ class TransformersChatBackend:
                 if stop in text:
                     text, finish = text[: text.index(stop)], "stop"
             completion = len([t for t in kept if t not in eos_ids])
-            results.append(ChatResult(text=text, prompt_tokens=int(attention.sum()), completion_tokens=completion,
-                                      latency_s=latency, finish_reason=finish))
+            answer, reasoning = split_reasoning(text)
+            results.append(ChatResult(text=answer, prompt_tokens=int(attention.sum()), completion_tokens=completion,
+                                      latency_s=latency, finish_reason=finish, reasoning=reasoning))
         return results
 
     async def aclose(self) -> None:

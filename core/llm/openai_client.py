@@ -1,4 +1,10 @@
-"""An OpenAI-compatible chat client: bounded async concurrency, timeouts, jittered retries."""
+"""An OpenAI-compatible chat client on aiohttp: bounded concurrency, separate timeouts, jittered retries.
+
+One `aiohttp.ClientSession` per backend with `TCPConnector(limit=concurrency)`: keep-alive
+connections, 1xx interim answers skipped, gzip/deflate bodies decoded, chunked bodies of any
+chunk-extension length, IPv6 hosts, the base URL's query (`?api-version=...`) kept on every request.
+Proxies come from the environment once per backend (see `environment_proxy`).
+"""
 
 from __future__ import annotations
 
@@ -10,18 +16,22 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import Any
+
+import aiohttp
+from yarl import URL
 
 from core.errors import LLMError
-from core.llm.base import ChatRequest, ChatResult
-from core.llm.http1 import ConnectionDropped, Http1Pool
+from core.llm.answers import error_detail, parse_completion, status_is_retryable
+from core.llm.base import CallStats, ChatRequest, ChatResult, LLMRequestError
+from core.textsafe import one_line
 
-_HAS_TIMEOUT = hasattr(asyncio, "timeout")
-if TYPE_CHECKING:
-    import httpx
-
-RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524})
+USER_AGENT = f"codefavor-workbench/0.1 aiohttp/{aiohttp.__version__}"
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+# Servers close idle keep-alive connections (uvicorn after 5 s); reusing one that old risks a reset.
+KEEPALIVE_S = 4.0
+# Status, header and chunk-size lines (chunk extensions included) may be this long.
+MAX_LINE_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +67,43 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
     return max(0.0, moment.timestamp() - now())
 
 
-class _Retryable(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.retry_after = retry_after
+def chat_completions_url(base_url: str) -> URL:
+    """`{base_url}/chat/completions`, keeping the base URL's query; raise LLMError for a URL we cannot use."""
+    try:
+        base = URL(base_url.strip())
+    except (ValueError, TypeError):
+        raise LLMError(f"base URL {base_url!r} is not a URL") from None
+    if base.scheme not in ("http", "https") or not base.host:
+        raise LLMError(f"base URL {base_url!r}: expected http://HOST[:PORT]/PATH or https://...")
+    return base.with_path(base.path.rstrip("/") + "/chat/completions").with_query(base.query)
+
+
+def environment_proxy(url: URL) -> str | None:
+    """The proxy the environment names for `url`, resolved once: HTTP(S)_PROXY, then ALL_PROXY, unless NO_PROXY.
+
+    aiohttp's own `trust_env` reads HTTP(S)_PROXY and NO_PROXY but not ALL_PROXY, and looks them up
+    in a thread on every request; resolving once per backend covers both. aiohttp speaks to
+    http:// proxies only (CONNECT tunnels for https targets): a socks or https proxy is refused
+    with an LLMError rather than bypassed.
+    """
+    from urllib.request import getproxies, proxy_bypass
+
+    if url.host is None or proxy_bypass(url.host):
+        return None
+    proxies = getproxies()
+    proxy = proxies.get(url.scheme or "http") or proxies.get("all")
+    if not proxy:
+        return None
+    scheme = URL(proxy).scheme
+    if scheme != "http":
+        raise LLMError(f"proxy {URL(proxy).with_user(None).with_password(None)} from the environment: only "
+                       "http:// proxies are supported (no socks or https proxies); set HTTPS_PROXY to an "
+                       "http:// proxy or add the host to NO_PROXY")
+    return proxy
 
 
 class OpenAIChatBackend:
-    """Talks to any server speaking the OpenAI chat-completions protocol (vLLM, SGLang, hosted APIs)."""
+    """Talks to any server speaking the OpenAI chat-completions protocol (vLLM, SGLang, llama.cpp, hosted APIs)."""
 
     def __init__(
         self,
@@ -74,41 +113,52 @@ class OpenAIChatBackend:
         api_key_env: str = "OPENAI_API_KEY",
         concurrency: int = 32,
         timeout_s: float = 120.0,
+        connect_timeout_s: float = 10.0,
         retry: RetryPolicy | None = None,
         seed: int | None = None,
-        transport: str = "auto",
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.model_name = model
         self.base_url = base_url.rstrip("/")
+        self.endpoint = chat_completions_url(base_url)
         self.concurrency = concurrency
         self.timeout_s = timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.max_response_bytes = max_response_bytes
         self.retry = retry or RetryPolicy()
-        self.retries_done = 0
+        self.stats = CallStats()
         self._rng = random.Random(seed)
         self._semaphore = asyncio.Semaphore(concurrency)
-        headers = {"Content-Type": "application/json"}
+        self._proxy = environment_proxy(self.endpoint)
+        self._where = one_line(f"{model} at {self.endpoint.with_query(None).with_user(None).with_password(None)}")
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": USER_AGENT}
         api_key = os.environ.get(api_key_env, "")
+        if any(ch in api_key for ch in "\r\n\x00"):
+            raise LLMError(f"the API key in ${api_key_env} holds a line break; fix the variable")
         if api_key:  # the key lives in this header only: never in the store, logs or errors
-            headers["Authorization"] = f"Bearer {api_key}"
-        self._pool: Http1Pool | None = None
-        self._client: httpx.AsyncClient | None = None
-        if transport == "auto":
-            transport = "httpx" if _proxied(self.base_url) else "http1"
-        if transport == "http1":
-            try:
-                self._pool = Http1Pool(self.base_url, max_connections=concurrency, headers=headers)
-            except ValueError:
-                raise LLMError(f"the API key in ${api_key_env} holds a line break; fix the variable") from None
-        else:
-            # Deferred: importing httpx pulls in rich, which core must not load.
-            import httpx
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._session: aiohttp.ClientSession | None = None
 
-            self._client = httpx.AsyncClient(
-                base_url=self.base_url,
-                headers=headers,
-                timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
-                limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+    @property
+    def retries_done(self) -> int:
+        """Retries sent so far."""
+        return self.stats.retries
+
+    def _session_now(self) -> aiohttp.ClientSession:
+        # Created on first use: a session belongs to the event loop that is running.
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self.concurrency, limit_per_host=0, keepalive_timeout=KEEPALIVE_S,
+                                             ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout_s,
+                                              sock_read=self.timeout_s),
+                max_line_size=MAX_LINE_BYTES,
+                max_field_size=MAX_LINE_BYTES,
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
+        return self._session
 
     def _payload(self, request: ChatRequest) -> dict[str, Any]:
         params = request.params
@@ -118,6 +168,7 @@ class OpenAIChatBackend:
             "max_tokens": params.max_tokens,
             "temperature": params.temperature,
             "top_p": params.top_p,
+            "stream": False,
         }
         if params.seed is not None:
             payload["seed"] = params.seed
@@ -126,99 +177,136 @@ class OpenAIChatBackend:
         return payload
 
     async def chat(self, request: ChatRequest) -> ChatResult:
-        """Answer one chat, retrying transient failures; raise LLMError when retries run out."""
+        """Answer one chat, retrying what may pass later; raise LLMRequestError when it cannot be answered.
+
+        Retried: 408/409/425/429 and 5xx (but 501/505), timeouts, refused or reset connections, and
+        bodies cut short. Not retried: other 4xx, an error object the server calls permanent, an
+        answer that is not HTTP/1.x or exceeds `max_response_bytes`.
+        """
         body = json.dumps(self._payload(request)).encode("utf-8")
         async with self._semaphore:
-            last_reason = ""
             for attempt in range(self.retry.max_retries + 1):
                 started = time.perf_counter()
+                self.stats.attempts += 1
                 try:
                     return await self._send(body, started)
                 except _Retryable as exc:
-                    last_reason = str(exc)
+                    self.stats.failed(exc.error.kind)
                     if attempt == self.retry.max_retries:
-                        break
-                    self.retries_done += 1
+                        raise LLMRequestError(
+                            f"{self._where}: gave up after {attempt + 1} attempt{'s' if attempt else ''} ({exc.error})",
+                            kind=exc.error.kind, retryable=True,
+                        ) from None
+                    self.stats.retries += 1
                     await asyncio.sleep(self.retry.delay(attempt, exc.retry_after, self._rng))
-            raise LLMError(
-                f"{self.model_name} at {self.base_url}: gave up after {self.retry.max_retries + 1} "
-                f"attempts ({last_reason})"
-            )
+                except LLMRequestError as exc:
+                    self.stats.failed(exc.kind)
+                    raise LLMRequestError(f"{self._where}: {exc}", kind=exc.kind, retryable=False) from None
+        raise AssertionError("unreachable")
 
     async def _send(self, body: bytes, started: float) -> ChatResult:
-        status, headers, content = await self._post(body)
-        if status in RETRYABLE_STATUS:
-            raise _Retryable(f"HTTP {status}", parse_retry_after(headers.get("retry-after")))
-        if status >= 400:
-            raise LLMError(f"{self.model_name} at {self.base_url}: HTTP {status}: {_error_detail(content)}")
+        session = self._session_now()
         try:
-            data = json.loads(content)
-            choice = data["choices"][0]
-            text = choice["message"].get("content") or ""
-            usage = data.get("usage") or {}
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-            raise _Retryable("malformed JSON in the answer") from None
-        return ChatResult(
-            text=text,
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
-            latency_s=time.perf_counter() - started,
-            finish_reason=str(choice.get("finish_reason") or "stop"),
-        )
+            post = session.post(self.endpoint, data=body, proxy=self._proxy, allow_redirects=False)
+            async with post as response:
+                status = response.status
+                content = await self._read_capped(response)
+                headers = response.headers
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            connecting = isinstance(exc, aiohttp.ConnectionTimeoutError)
+            what = f"no connection within {self.connect_timeout_s:g} s" if connecting \
+                else f"no answer within {self.timeout_s:g} s"
+            raise _Retryable(LLMRequestError(what, kind="timeout", retryable=True)) from None
+        except aiohttp.ClientProxyConnectionError as exc:
+            error = LLMRequestError(f"proxy unreachable: {exc.os_error}", kind="proxy", retryable=True)
+            raise _Retryable(error) from None
+        except aiohttp.ClientSSLError as exc:
+            raise LLMRequestError(f"TLS failed: {exc}", kind="tls") from None
+        except aiohttp.ClientConnectorError as exc:
+            errno = exc.os_error.errno
+            reason = os.strerror(errno) if errno else _first_line(exc.os_error)
+            raise _Retryable(LLMRequestError(f"connection failed: {reason} ({exc.host}:{exc.port})",
+                                             kind="connect", retryable=True)) from None
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:  # reset, cut short
+            raise _Retryable(LLMRequestError(f"connection failed: {type(exc).__name__}: {_first_line(exc)}",
+                                             kind="connect", retryable=True)) from None
+        except aiohttp.ClientResponseError as exc:  # the answer is not well-formed HTTP/1.x
+            raise LLMRequestError(_protocol_message(exc), kind="protocol") from None
+        except aiohttp.ClientError as exc:
+            raise LLMRequestError(f"{type(exc).__name__}: {_first_line(exc)}", kind="protocol") from None
+        if 200 <= status < 300:
+            try:
+                completion = parse_completion(content, headers.get("Content-Type", ""))
+            except LLMRequestError as exc:
+                if exc.retryable:
+                    raise _Retryable(exc) from None
+                raise
+            return ChatResult(
+                text=completion.text, prompt_tokens=completion.prompt_tokens,
+                completion_tokens=completion.completion_tokens, latency_s=time.perf_counter() - started,
+                finish_reason=completion.finish_reason, reasoning=completion.reasoning,
+            )
+        kind = "http_429" if status == 429 else "http_5xx" if status >= 500 else "http_4xx"
+        if 300 <= status < 400:
+            detail = f"redirected to {headers.get('Location', '?')}: use that URL as the base URL"
+        else:
+            detail = error_detail(content)
+        error = LLMRequestError(f"HTTP {status}: {detail}", kind=kind, retryable=status_is_retryable(status))
+        if error.retryable:
+            raise _Retryable(error, _retry_after(headers))
+        raise error
 
-    async def _post(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
-        if self._pool is None:
-            return await self._post_httpx(body)
-        try:
-            if _HAS_TIMEOUT:  # no extra task per request, unlike wait_for
-                async with asyncio.timeout(self.timeout_s):  # type: ignore[attr-defined]
-                    answer = await self._pool.post("/chat/completions", body)
-            else:
-                answer = await asyncio.wait_for(self._pool.post("/chat/completions", body), self.timeout_s)
-        except (TimeoutError, asyncio.TimeoutError):
-            raise _Retryable(f"no answer within {self.timeout_s:g} s") from None
-        except (OSError, ConnectionDropped) as exc:
-            raise _Retryable(f"connection failed: {type(exc).__name__}") from None
-        return answer.status, answer.headers, answer.body
-
-    async def _post_httpx(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
-        import httpx
-
-        assert self._client is not None
-        try:
-            response = await self._client.post("/chat/completions", content=body)
-        except httpx.TimeoutException:
-            raise _Retryable(f"no answer within {self.timeout_s:g} s") from None
-        except httpx.TransportError as exc:
-            raise _Retryable(f"connection failed: {type(exc).__name__}") from None
-        return response.status_code, dict(response.headers), response.content
+    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
+        cap = self.max_response_bytes
+        length = response.content_length
+        if length is not None and "Content-Encoding" not in response.headers:
+            if length > cap:
+                raise LLMRequestError(f"the answer is {length:,} bytes, over the {cap:,}-byte cap", kind="too_large")
+            return await response.read()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_chunked(64 * 1024):  # decoded bytes: a gzip bomb stops here too
+            size += len(chunk)
+            if size > cap:
+                raise LLMRequestError(f"the answer is over the {cap:,}-byte cap", kind="too_large")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def chat_many(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
         """Answer several chats concurrently (bounded by `concurrency`), in order."""
         return list(await asyncio.gather(*(self.chat(request) for request in requests)))
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
-        if self._pool is not None:
-            await self._pool.aclose()
-        if self._client is not None:
-            await self._client.aclose()
+        """Close the session and its connections."""
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
 
 
-def _error_detail(content: bytes) -> str:
-    try:
-        detail = json.loads(content).get("error", {})
-        message = detail.get("message") if isinstance(detail, dict) else str(detail)
-    except (ValueError, AttributeError):
-        message = content.decode("utf-8", errors="replace")
-    lines = (message or "").strip().splitlines()
-    return lines[0][:200] if lines else "no detail"
+class _Retryable(Exception):
+    def __init__(self, error: LLMRequestError, retry_after: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
 
 
-def _proxied(base_url: str) -> bool:
-    """True when the environment routes this URL through a proxy (only httpx speaks to proxies)."""
-    from urllib.request import getproxies, proxy_bypass
+def _retry_after(headers: Any) -> float | None:
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        try:
+            return max(0.0, float(milliseconds) / 1000)
+        except ValueError:
+            pass
+    return parse_retry_after(headers.get("Retry-After"))
 
-    host = urlsplit(base_url).hostname or ""
-    scheme = urlsplit(base_url).scheme
-    return bool(getproxies().get(scheme)) and not proxy_bypass(host)
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return one_line(lines[0], 200) if lines else type(exc).__name__
+
+
+def _protocol_message(exc: aiohttp.ClientResponseError) -> str:
+    message = str(exc.message)
+    if "\\x00\\x00" in message or "PRI * HTTP/2" in message:
+        return ("the server answered with HTTP/2 frames (an HTTP/2-only endpoint); this client speaks "
+                "HTTP/1.1: use the server's HTTP/1.1 port or an HTTP/1.1 proxy in front of it")
+    return f"a malformed HTTP answer: {one_line(' '.join(message.split()), 200)}"

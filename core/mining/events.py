@@ -27,23 +27,32 @@ class CommitMined:
 
 @dataclass(frozen=True, slots=True)
 class MineProgress:
-    """How far mining got; emitted at most about ten times a second."""
+    """How far mining got; emitted at most about ten times a second.
+
+    `skipped` counts file changes by reason; records_kept + sum(skipped) == changes_seen.
+    """
 
     commits_seen: int
     records_kept: int
     skipped: dict[str, int]
     elapsed_s: float
+    changes_seen: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class MineFinished:
-    """Mining ended: completed, or cancelled part way."""
+    """Mining ended: completed, or cancelled part way.
+
+    Every file change of every walked commit is either a record or counted once in `skipped` under
+    the reason it was dropped: records_kept + sum(skipped) == changes_seen.
+    """
 
     commits_seen: int
     records_kept: int
     skipped: dict[str, int]
     elapsed_s: float
     cancelled: bool = False
+    changes_seen: int = 0
 
 
 MineEvent = MineStarted | CommitMined | MineProgress | MineFinished

@@ -13,9 +13,12 @@ from typing import IO, Any
 import git
 
 from core.errors import RepositoryError
+from core.mining.paths import decode_path
 
 # Fields of one commit header; each is NUL-terminated and the record starts with \x1e.
-LOG_FORMAT = "%x1e%H%x00%P%x00%an%x00%ae%x00%aI%x00%B%x00"
+# %at: the author date as seconds since the epoch, the one form that names the instant whatever the
+# offset (git prints %aI offsets such as +99:99 as stored).
+LOG_FORMAT = "%x1e%H%x00%P%x00%an%x00%ae%x00%at%x00%B%x00"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +30,7 @@ class RawChange:
     old_blob: str
     new_blob: str
     status: str  # M, A, D, R, C, T
-    old_path: str
+    old_path: str  # decoded with surrogateescape (core.mining.paths.decode_path): lossless
     path: str
 
 
@@ -39,7 +42,7 @@ class RawCommit:
     parents: tuple[str, ...]
     author: str
     author_email: str
-    authored_at: str
+    authored_at: str  # %at: seconds since the epoch, empty when git could not read the date
     message: str
     changes: tuple[RawChange, ...]
 
@@ -92,47 +95,81 @@ def parse_log(tokens: Iterator[bytes]) -> Iterator[RawCommit]:
             if token[:1] == b":" or token[:2] == b"\n:":
                 old_mode, new_mode, old_blob, new_blob, status = token.lstrip(b"\n:").split(b" ", 4)
                 kind = status[:1].decode("ascii")
-                first = _decode(next(tokens, b""))
-                second = _decode(next(tokens, b"")) if kind in ("R", "C") else first
+                first = decode_path(next(tokens, b""))
+                second = decode_path(next(tokens, b"")) if kind in ("R", "C") else first
                 changes.append(RawChange(old_mode.decode(), new_mode.decode(), old_blob.decode(),
                                          new_blob.decode(), kind, first, second))
             token = next(tokens, None)
         yield RawCommit(sha, tuple(parents.decode().split()), _decode(author), _decode(email),
-                        date.decode(), _decode(message), tuple(changes))
+                        date.decode("ascii", "replace"), _decode(message), tuple(changes))
+
+
+def git_said(exc: git.GitCommandError) -> str:
+    """Git's own message from a failed command, on one line (its advice, such as a safe.directory
+    command, kept in parentheses)."""
+    text = exc.stderr if isinstance(exc.stderr, str) else str(exc.stderr or "")
+    text = text.strip()
+    text = text.removeprefix("stderr:").strip().strip("'").strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return f"git exited with status {exc.status}"
+    first = re.sub(r"^(fatal|error):\s*", "", lines[0])
+    advice = [line for line in lines[1:] if line.startswith("git ")]
+    return first + (f" (to allow it: {advice[0]})" if advice else "")
 
 
 def open_repository(path: str) -> git.Repo:
-    """Open a local repository or raise a RepositoryError saying why it cannot be mined."""
+    """Open a local repository or raise a RepositoryError saying why it cannot be mined.
+
+    A path that does not exist or is not a repository is a usage error (exit status 2); a
+    repository git refuses (for instance "detected dubious ownership") is reported in git's words.
+    """
     from pathlib import Path
 
     target = Path(path).expanduser()
     if not target.exists():
-        raise RepositoryError(f"{path}: no such file or directory")
+        raise RepositoryError(f"{path}: no such file or directory", exit_code=2)
     if not target.is_dir():
-        raise RepositoryError(f"{path}: is a file, not a git repository")
+        raise RepositoryError(f"{path}: is a file, not a git repository", exit_code=2)
     try:
         repo = git.Repo(target, search_parent_directories=False)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise RepositoryError(f"{path}: not a git repository") from None
+        raise RepositoryError(f"{path}: not a git repository", exit_code=2) from None
     if Path(repo.git_dir).resolve() == target.resolve():
         # A bare repository (or a mirror without a config file): point git at it explicitly.
         repo.git.set_persistent_git_options(git_dir=str(target.resolve()))
     try:
         repo.git.rev_parse("--verify", "-q", "HEAD^{commit}")
-    except git.GitCommandError:
+    except git.GitCommandError as exc:
         repo.close()
-        raise RepositoryError(f"{path}: the repository has no commits yet") from None
+        said = git_said(exc)
+        # With -q, an unborn HEAD fails silently; anything git says is another refusal.
+        if said.startswith("git exited"):
+            raise RepositoryError(f"{path}: the repository has no commits yet") from None
+        raise RepositoryError(f"{path}: git refuses it: {said}") from None
     return repo
 
 
 def verify_rev(repo: git.Repo, rev: str) -> None:
-    """Raise RepositoryError unless every side of a rev or range names a commit."""
+    """Raise RepositoryError (a usage error) unless every side of a rev or range names a commit."""
     sides = [side for side in re.split(r"\.\.\.?", rev) if side] or ["HEAD"]
     for side in sides:
         try:
             repo.git.rev_parse("--verify", "-q", f"{side}^{{commit}}")
         except git.GitCommandError:
-            raise RepositoryError(f"unknown revision {side!r} in {repo.working_dir}") from None
+            raise RepositoryError(f"unknown revision {side!r} in {repo.working_dir}", exit_code=2) from None
+
+
+def verify_history(repo: git.Repo, revs: list[str], max_commits: int | None) -> None:
+    """Walk the commits a mining run will read (no file contents) and raise RepositoryError, in
+    git's words, when one cannot be read: a corrupt repository is refused before any job starts."""
+    args = ["--quiet", "--no-merges"]
+    if max_commits is not None:
+        args.append(f"--max-count={max_commits}")
+    try:
+        repo.git.rev_list(*args, *revs, "--")
+    except git.GitCommandError as exc:
+        raise RepositoryError(f"{repo.working_dir}: the history cannot be read: {git_said(exc)}") from None
 
 
 def start_log(

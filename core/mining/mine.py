@@ -7,11 +7,11 @@ import hashlib
 import threading
 import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import ParamSpec, Protocol, TypeVar
@@ -19,6 +19,8 @@ from typing import ParamSpec, Protocol, TypeVar
 import git
 
 from core.errors import RepositoryError
+from core.mining.content import non_source_reason
+from core.mining.dates import author_instant, instant_from_log
 from core.mining.events import CommitMined, MineEvent, MineFinished, MineProgress, MineStarted
 from core.mining.gitio import (
     BlobReader,
@@ -29,17 +31,20 @@ from core.mining.gitio import (
     open_repository,
     parse_log,
     start_log,
+    verify_history,
     verify_rev,
 )
 from core.mining.languages import DEFAULT_LANGUAGES, extension_map, language_of
 from core.mining.licenses import LICENSE_FILE_NAMES, detect_license, normalize_allow_list
 from core.mining.linediff import LineCounter, changed_views
+from core.mining.paths import path_text
 from core.mining.records import CommitRecord
 
 FILE_MODES = ("100644", "100755")
 COMMITS_PER_BATCH = 256
 BLOB_LOOKAHEAD = 2  # batches whose blobs git is asked for before the oldest is processed
 PROGRESS_INTERVAL_S = 0.1
+BLOB_CACHE_BYTES = 128 << 20  # recently read blobs kept for later batches (a new side is often an old side)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,14 +178,21 @@ class RepositoryProbe:
     head_sha: str
 
 
-def probe_repository(path: str, options: MineOptions = MineOptions()) -> RepositoryProbe:
-    """Check that `path` can be mined with `options` (repository, rev, languages, license) or raise."""
+def probe_repository(path: str, options: MineOptions = MineOptions(), *, walk: bool = False) -> RepositoryProbe:
+    """Check that `path` can be mined with `options` (repository, rev, languages, license) or raise.
+
+    With `walk`, also read every commit the run will visit (not the files), so a corrupt history
+    is refused before any job or row is written.
+    """
     extension_map(options.languages)
     allowed_licenses = normalize_allow_list(options.licenses)
     repo = open_repository(path)
     try:
         if not options.all_branches:
             verify_rev(repo, options.rev or "HEAD")
+        if walk:
+            revs = ["--branches", "--remotes"] if options.all_branches else [options.rev or "HEAD"]
+            verify_history(repo, revs, options.max_commits)
         license_id = repository_license(repo)
         if allowed_licenses and license_id not in allowed_licenses:
             raise RepositoryError(
@@ -205,9 +217,12 @@ def mine(
 ) -> Iterator[MineEvent]:
     """Walk the history of `path` and yield MineStarted, CommitMined per kept commit, MineProgress, MineFinished.
 
-    Commits in `skip_commits` (already stored) are not read again; changes whose content key is in
-    `known_content_keys` count as duplicates. Raises RepositoryError before the first event when
-    the path, the rev or the license rules make mining impossible.
+    Every file change of every walked commit is accounted for exactly once, as a record or as a
+    skip reason, in the order the log lists them, so the counts of a run depend only on the
+    repository, the options and the store. Commits in `skip_commits` (already stored) are not read
+    again; changes whose content key is in `known_content_keys` count as duplicates. Raises
+    RepositoryError before the first event when the path, the rev or the license rules make mining
+    impossible.
     """
     extensions = extension_map(options.languages)
     probe = probe_repository(path, options)
@@ -226,7 +241,6 @@ def mine(
         process = start_log(repo, revs, options.max_commits)
         blobs = BlobReader(repo)
         miner = _BatchMiner(options, extensions, blobs, set(known_content_keys), skip_commits)
-        commits_seen = records_kept = 0
         began = last_progress = clock()
         cancelled = False
         batch: list[RawCommit] = []
@@ -249,34 +263,29 @@ def mine(
                     trimmed = miner.prepare(planned.popleft())
                     if prepared is not None:
                         for event in miner.emit(prepared):
-                            records_kept += len(event.records)
                             _emit(event, sink)
                             yield event
-                        commits_seen += prepared.commit_count
                         cancelled = cancel is not None and cancel.is_set()
                     prepared = trimmed
                 now = clock()
                 if now - last_progress >= PROGRESS_INTERVAL_S:
                     last_progress = now
-                    progress = MineProgress(commits_seen, records_kept, dict(miner.skipped), now - began)
+                    progress = MineProgress(miner.commits_seen, miner.records_kept, dict(miner.skipped),
+                                            now - began, miner.changes_seen)
                     _emit(progress, sink)
                     yield progress
             if raw is None:
                 break
         if not cancelled:
-            remaining = [prepared, *(miner.prepare(batch_plan) for batch_plan in planned)]
-            for last in remaining:
-                if last is None:
-                    continue
+            remaining = [prepared] if prepared is not None else []
+            while remaining or planned:
+                last = remaining.pop() if remaining else miner.prepare(planned.popleft())
                 for event in miner.emit(last):
-                    records_kept += len(event.records)
                     _emit(event, sink)
                     yield event
-                commits_seen += last.commit_count
-        skipped = miner.skipped
-        if not cancelled:
             _check_log_exit(process, path)
-        finished = MineFinished(commits_seen, records_kept, dict(skipped), clock() - began, cancelled)
+        finished = MineFinished(miner.commits_seen, miner.records_kept, dict(miner.skipped), clock() - began,
+                                cancelled, miner.changes_seen)
         _emit(finished, sink)
         yield finished
     finally:
@@ -326,125 +335,186 @@ def _keep_change(change: RawChange, extensions: dict[str, str], skipped: Counter
 
 @dataclass
 class _PlannedBatch:
+    """A batch whose blobs are on their way; `skipped` counts the changes dropped so far."""
+
     commit_count: int
+    change_count: int
     wanted: list[tuple[RawCommit, list[tuple[RawChange, str]]]]
+    held: dict[str, bytes]  # sides found in the cache when planned, held so no eviction can lose them
     ticket: BlobTicket
+    dates: BlobTicket | None  # raw commits whose author date git could not print
+    skipped: Counter[str]
 
 
 @dataclass
 class _PreparedBatch:
     commit_count: int
+    change_count: int
     changes: list[tuple[RawCommit, RawChange, str, bytes, bytes]]
+    dates: dict[str, datetime]
     line_counts: Future[list[tuple[int, int, bool]]]
+    skipped: Counter[str]
 
 
 class _BatchMiner:
-    """Filters a batch of commits by metadata, asks git for its blobs, then builds its records."""
+    """Filters a batch of commits by metadata, asks git for its blobs, then builds its records.
+
+    A batch's counts join the run's totals only when the batch is emitted, so progress, a cancelled
+    run and a finished one all report exactly the changes whose records were handed to the sink.
+    """
 
     def __init__(
         self,
         options: MineOptions,
         extensions: dict[str, str],
         blobs: BlobReader,
-        seen_keys: set[str],
+        stored_keys: set[str],
         skip_commits: Collection[str],
     ) -> None:
         self.options = options
         self.extensions = extensions
         self.blobs = blobs
-        self.seen_keys = seen_keys
+        self.stored_keys = stored_keys  # content keys of records already stored or emitted
         self.skip_commits = skip_commits
         self.skipped: Counter[str] = Counter()
-        self.cache = _BlobCache()
-        self.in_flight: set[str] = set()
+        self.commits_seen = 0
+        self.changes_seen = 0
+        self.records_kept = 0
+        self.cache = _BlobCache(BLOB_CACHE_BYTES)
+        self.in_flight: set[str] = set()  # requested by a planned batch not prepared yet
         self.problems: dict[str, str] = {}  # blob sha -> why it cannot be a record side
         self.counter = LineCounter()
 
     def plan(self, batch: list[RawCommit]) -> _PlannedBatch:
         """Keep the changes worth reading and request the blobs not already read or on their way."""
+        skipped: Counter[str] = Counter()
         wanted: list[tuple[RawCommit, list[tuple[RawChange, str]]]] = []
+        undated: list[str] = []
         for raw in batch:
             if raw.sha in self.skip_commits:
-                self.skipped["already_stored"] += 1
+                skipped["already_stored"] += len(raw.changes)
                 continue
             if len(raw.changes) > self.options.max_files_per_commit:
-                self.skipped["too_many_files"] += 1
+                skipped["too_many_files"] += len(raw.changes)
                 continue
             kept = []
             for change in raw.changes:
-                language = _keep_change(change, self.extensions, self.skipped)
+                language = _keep_change(change, self.extensions, skipped)
                 if language is None:
                     continue
-                key = content_key(change.old_blob, change.new_blob)
-                if self.options.skip_duplicates and key in self.seen_keys:
-                    self.skipped["duplicate"] += 1
+                if self.options.skip_duplicates and content_key(change.old_blob, change.new_blob) in self.stored_keys:
+                    skipped["duplicate"] += 1
                     continue
-                self.seen_keys.add(key)
                 kept.append((change, language))
             if kept:
                 wanted.append((raw, kept))
-        needed = self._unread(sha for _raw, kept in wanted for change, _lang in kept
-                              for sha in (change.old_blob, change.new_blob))
+                if instant_from_log(raw.authored_at) is None:
+                    undated.append(raw.sha)
+        held: dict[str, bytes] = {}
+        needed: list[str] = []
+        for sha in dict.fromkeys(sha for _raw, kept in wanted for change, _lang in kept
+                                 for sha in (change.old_blob, change.new_blob)):
+            if sha in self.problems or sha in self.in_flight:
+                continue  # a blob on its way for an earlier batch is in the cache (or read again) by prepare
+            data = self.cache.get(sha)
+            if data is not None:
+                held[sha] = data
+            else:
+                needed.append(sha)
         self.in_flight.update(needed)
-        return _PlannedBatch(len(batch), wanted, self.blobs.request(needed, self.options.max_file_bytes))
+        ticket = self.blobs.request(needed, self.options.max_file_bytes)
+        dates = self.blobs.request(undated, 1 << 20) if undated else None
+        change_count = sum(len(raw.changes) for raw in batch)
+        return _PlannedBatch(len(batch), change_count, wanted, held, ticket, dates, skipped)
 
-    def _unread(self, shas: Iterable[str]) -> list[str]:
-        return [sha for sha in dict.fromkeys(shas)
-                if sha not in self.in_flight and sha not in self.problems and self.cache.get(sha) is None]
-
-    def _absorb(self, results: dict[str, tuple[bytes | None, int]]) -> None:
+    def _absorb(self, results: dict[str, tuple[bytes | None, int]], sides: dict[str, bytes]) -> None:
+        """File each answer of git as a problem or as a side of this batch (and in the cache)."""
         for sha, (data, size) in results.items():
-            self.in_flight.discard(sha)
             problem = _blob_problem(data, size, self.options.max_file_bytes)
             if problem:
                 self.problems[sha] = problem
             else:
                 assert data is not None
                 self.cache.put(sha, data)
+                sides[sha] = data
 
     def prepare(self, planned: _PlannedBatch) -> _PreparedBatch:
-        """Wait for the batch's blobs, drop unusable ones, and start counting lines in the helper."""
-        self._absorb(planned.ticket.result())
-        sides = [sha for _raw, kept in planned.wanted for change, _lang in kept
-                 for sha in (change.old_blob, change.new_blob)]
-        evicted = self._unread(sides)  # pushed out of the cache before use: read them again
-        if evicted:
-            self._absorb(self.blobs.request(evicted, self.options.max_file_bytes).result())
+        """Wait for the batch's blobs, drop unusable ones, and start counting lines in the helper.
+
+        Every side is read for the batch that needs it: a blob that was on its way for an earlier
+        batch and has left the cache since is read again here, whatever other batch awaits it.
+        """
+        answers = planned.ticket.result()
+        self.in_flight.difference_update(answers)
+        sides = planned.held
+        self._absorb(answers, sides)
+        absent = []
+        for sha in dict.fromkeys(sha for _raw, kept in planned.wanted for change, _lang in kept
+                                 for sha in (change.old_blob, change.new_blob)):
+            if sha in sides or sha in self.problems:
+                continue
+            data = self.cache.get(sha)
+            if data is not None:
+                sides[sha] = data
+            else:
+                absent.append(sha)
+        if absent:
+            self._absorb(self.blobs.request(absent, self.options.max_file_bytes).result(), sides)
+        dates = self._dates(planned)
+        skipped = planned.skipped
         changes: list[tuple[RawCommit, RawChange, str, bytes, bytes]] = []
         regions: list[tuple[memoryview, memoryview]] = []
         for raw, kept in planned.wanted:
             for change, language in kept:
                 problem = self.problems.get(change.old_blob) or self.problems.get(change.new_blob)
-                old, new = self.cache.get(change.old_blob), self.cache.get(change.new_blob)
-                if problem or old is None or new is None:
-                    self.skipped[problem or "missing"] += 1
+                if problem:
+                    skipped[problem] += 1
                     continue
+                if raw.sha not in dates:
+                    skipped["bad_date"] += 1
+                    continue
+                old, new = sides[change.old_blob], sides[change.new_blob]
                 changes.append((raw, change, language, old, new))
                 regions.append(changed_views(old, new))
-        return _PreparedBatch(planned.commit_count, changes, self.counter.submit(regions))
+        return _PreparedBatch(planned.commit_count, planned.change_count, changes, dates,
+                              self.counter.submit(regions), skipped)
+
+    def _dates(self, planned: _PlannedBatch) -> dict[str, datetime]:
+        """The author instant of each commit with wanted changes; a commit without one is left out."""
+        dates: dict[str, datetime] = {}
+        raw_commits = planned.dates.result() if planned.dates is not None else {}
+        for raw, _kept in planned.wanted:
+            moment = instant_from_log(raw.authored_at)
+            header = raw_commits.get(raw.sha, (None, 0))[0]
+            if moment is None and header is not None:
+                # git printed no date: read the header itself (a negative time, an offset that is not a number)
+                moment = author_instant(header)
+            if moment is not None:
+                dates[raw.sha] = moment
+        return dates
 
     def emit(self, prepared: _PreparedBatch) -> Iterator[CommitMined]:
         """Yield the records of each commit of a prepared batch, once its line counts are in."""
         counts = prepared.line_counts.result()
+        skipped = prepared.skipped
         records: list[CommitRecord] = []
-        dated: tuple[RawCommit | None, datetime] = (None, _EPOCH)
         for index, ((raw, change, language, old, new), (added, removed, spaces_only)) in enumerate(
             zip(prepared.changes, counts)
         ):
             if spaces_only and self.options.skip_whitespace_only:
-                self.skipped["whitespace_only"] += 1
+                skipped["whitespace_only"] += 1
+            elif self.options.skip_duplicates and not self._first_of_its_content(change):
+                skipped["duplicate"] += 1
             else:
-                if dated[0] is not raw:  # a commit's files follow each other: parse its date once
-                    dated = (raw, _parse_date(raw.authored_at))
                 records.append(CommitRecord(
                     sha=raw.sha,
                     parent_sha=raw.parents[0] if raw.parents else "",
                     author=raw.author,
                     author_email=raw.author_email,
-                    authored_at=dated[1],
+                    authored_at=prepared.dates[raw.sha],
                     message=raw.message,
-                    path=change.path,
-                    old_path=change.old_path,
+                    path=path_text(change.path),
+                    old_path=path_text(change.old_path),
                     old_blob=change.old_blob,
                     new_blob=change.new_blob,
                     old_data=old,
@@ -455,33 +525,32 @@ class _BatchMiner:
                 ))
             following = prepared.changes[index + 1][0] if index + 1 < len(prepared.changes) else None
             if following is not raw and records:
+                self.records_kept += len(records)
                 yield CommitMined(raw.sha, tuple(records))
                 records = []
+        self.skipped.update(skipped)
+        self.commits_seen += prepared.commit_count
+        self.changes_seen += prepared.change_count
+
+
+    def _first_of_its_content(self, change: RawChange) -> bool:
+        """Whether no kept change had these old and new files before; remembers this one if so."""
+        key = content_key(change.old_blob, change.new_blob)
+        if key in self.stored_keys:
+            return False
+        self.stored_keys.add(key)
+        return True
 
 
 def _blob_problem(data: bytes | None, size: int, max_bytes: int) -> str | None:
-    """Why a blob cannot be a record side (too large, missing, binary, not UTF-8), or None."""
+    """Why a blob cannot be a record side (too large, missing, binary, not UTF-8, not source code), or None."""
     if data is None:
         return "too_large" if size > max_bytes else "missing"
     if data.find(b"\0", 0, 8000) >= 0:
         return "binary"
-    if data.isascii():  # most source files: valid UTF-8 without decoding
-        return None
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return "undecodable"
-    return None
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def _parse_date(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return _EPOCH
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+    if not data.isascii():  # most source files: valid UTF-8 without decoding
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return "undecodable"
+    return non_source_reason(data)

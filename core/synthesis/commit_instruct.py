@@ -9,7 +9,7 @@ from core.llm.base import Message, SamplingParams
 from core.synthesis.parsing import extract_code, parse_verdict, split_sections
 from core.synthesis.steps import Exchange, Failed, Filtered, Step, Turn, finish_pair, truncated_note
 
-PROMPT_VERSION = "commit-instruct-v1"
+PROMPT_VERSION = "commit-instruct-v2"
 MAX_CODE_CHARS = 12_000
 
 SYSTEM = (
@@ -44,24 +44,38 @@ or maintainability - in a way a reviewer could teach as a general lesson? Change
 update versions, data, formatting, names or features do not count.
 Answer [YES] or [NO] on the first line, then give the reason in one sentence."""
 
+# The sections and their rules are the reference's (amazon-science/llm-code-preference,
+# codefavor/prompt/commit_instruct.py, _round3_data_construct): its tags, and FEEDBACK naming the
+# codes by those tags only.
 WRITE_PAIR = """\
-Turn the improvement into a self-contained training example. Use exactly these sections, each \
-starting with its tag on its own line:
+Turn the improvement into a self-contained training example. Inspired by the commit and the \
+explanation, write these sections, each starting with its tag on its own line:
 
 [INSTRUCTION]
-A self-contained coding task that both versions of the code solve.
-[CRITERION]
-One sentence naming the quality in which the improved code is better.
-[NAIVE CODE]
-A short, self-contained {language} snippet that solves the task the way the old code did, in a code block.
-[IMPROVED CODE]
-The same snippet with the commit's improvement applied, in a code block.
-[FEEDBACK]
-Two or three sentences explaining why the improved code is better on the criterion."""
+A natural-language description of the goal and requirements of the code: a self-contained coding task.
 
-EXPLAIN_PARAMS = SamplingParams(max_tokens=512, temperature=0.0)
-VERDICT_PARAMS = SamplingParams(max_tokens=128, temperature=0.0)
-PAIR_PARAMS = SamplingParams(max_tokens=1536, temperature=0.0)
+[CRITERIA]
+A brief and focused criterion that the code should ideally meet, not necessarily implied in [INSTRUCTION].
+
+[NAIVE_CODE]
+```{language}
+A short, self-contained solution that may NOT completely meet [CRITERIA], as the old code did.
+```
+
+[IMPROVED_CODE]
+```{language}
+Improved code that better meets [CRITERIA] than [NAIVE_CODE], while still respecting [INSTRUCTION].
+```
+
+[FEEDBACK]
+Briefly describe why [IMPROVED_CODE] is better than [NAIVE_CODE]. \
+Refer to the codes using "[IMPROVED_CODE]" and "[NAIVE_CODE]" only."""
+
+# The reference samples every Commit-Instruct turn at temperature 0.8 (commit_instruct.py, main).
+TEMPERATURE = 0.8
+EXPLAIN_PARAMS = SamplingParams(max_tokens=512, temperature=TEMPERATURE)
+VERDICT_PARAMS = SamplingParams(max_tokens=128, temperature=TEMPERATURE)
+PAIR_PARAMS = SamplingParams(max_tokens=1536, temperature=TEMPERATURE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +157,7 @@ class CommitInstruct:
         if not naive.strip() or not improved.strip():
             side = "NAIVE" if not naive.strip() else "IMPROVED"
             return Failed(f"the {side} CODE section holds no code" + truncated_note(written))
-        if not sections.get("FEEDBACK", "").strip() and written.finish_reason == "length":
+        if not sections.get("FEEDBACK", "").strip():
             return Failed("no FEEDBACK section" + truncated_note(written))
         return finish_pair(
             instruction=sections["INSTRUCTION"], criteria=sections["CRITERION"], chosen=improved,

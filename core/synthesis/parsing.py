@@ -5,14 +5,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-# Section name -> the spellings models use for it (compared case-insensitively).
+# Section name -> the spellings models use for it (compared case-insensitively; a space also
+# matches "_" and "-", so "naive code" reads [NAIVE_CODE]). The CodeFavor reference's tags are
+# [INSTRUCTION], [CRITERIA], [NAIVE_CODE], [IMPROVED_CODE], [FEEDBACK] (Commit-Instruct) and
+# [REFLECTION], [CRITERIA], [ATTEMPT_2], [FEEDBACK] (Critic-Evol).
 SECTION_ALIASES: dict[str, tuple[str, ...]] = {
-    "INSTRUCTION": ("instruction", "task", "coding instruction"),
+    "INSTRUCTION": ("instruction", "task", "coding instruction", "task description"),
     "CRITERION": ("criterion", "criteria", "evaluation criterion", "evaluation criteria"),
-    "NAIVE CODE": ("naive code", "naive solution", "naive implementation", "original code", "old code"),
+    "NAIVE CODE": ("naive code", "naive solution", "naive implementation", "original code", "old code", "naive version"),
     "IMPROVED CODE": (
-        "improved code", "improved solution", "improved attempt", "improved implementation",
-        "better code", "new code",
+        "improved code", "improved solution", "improved attempt", "improved implementation", "improved version",
+        "better code", "new code", "attempt 2", "attempt2", "second attempt", "revised code", "refined code",
     ),
     "FEEDBACK": ("feedback",),
     "REFLECTION": ("reflection", "analysis", "critique"),
@@ -24,31 +27,41 @@ _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 
 def _header_pattern(aliases: Sequence[str]) -> re.Pattern[str]:
     names = "|".join(re.escape(a).replace(r"\ ", r"[\s_-]+") for a in sorted(aliases, key=len, reverse=True))
-    # [NAME] | ## Name | **Name** | **Name:** | Name:  — then optional text on the same line.
+    # [NAME] | ## Name | **Name** | **Name:** | Name: | 1. **Name:** | -- BEGIN [NAME] --, then optional
+    # text on the same line.
     return re.compile(
-        rf"^\s*(?:(?P<hash>\#{{1,6}})\s*)?(?P<b1>\*\*|__)?\s*(?P<lb>\[)?\s*(?P<name>{names})\s*(?P<rb>\])?"
-        rf"\s*(?P<b2>\*\*|__)?\s*(?P<colon>:)?\s*(?P<b3>\*\*|__)?(?P<rest>.*)$",
+        rf"^\s*(?P<begin>-+\s*BEGIN\s+)?(?:(?P<number>\d{{1,2}}[.)])\s+)?(?:(?P<hash>\#{{1,6}})\s*)?"
+        rf"(?P<b1>\*\*|__)?\s*(?P<lb>\[)?\s*(?P<name>{names})\s*(?P<rb>\])?"
+        rf"\s*(?P<b2>\*\*|__)?\s*(?P<colon>:)?\s*(?P<b3>\*\*|__)?(?(begin)\s*-+)?(?P<rest>.*)$",
         re.IGNORECASE,
     )
+
+
+_END_MARKER = re.compile(r"^\s*-+\s*END\s+\[?[\w\s]+\]?\s*-+\s*$", re.IGNORECASE)
 
 
 _PATTERNS = {name: _header_pattern(aliases) for name, aliases in SECTION_ALIASES.items()}
 
 
-def _match_header(line: str, names: Sequence[str], in_fence: bool) -> tuple[str, str] | None:
+def _match_header(line: str, names: Sequence[str], in_fence: bool, current: str | None) -> tuple[str, str] | None:
     for name in names:
         match = _PATTERNS[name].match(line)
         if not match:
             continue
         bracketed = bool(match.group("lb") and match.group("rb"))
-        marked = bracketed or bool(match.group("hash") or match.group("b1") or match.group("colon"))
-        if in_fence and not (bracketed and line.lstrip().startswith("[")):
+        marked = bracketed or bool(match.group("hash") or match.group("b1") or match.group("colon") or match.group("begin"))
+        if in_fence and not (bracketed and line.lstrip().startswith(("[", "-"))):
             continue  # inside code only an exact [TAG] line can close a section whose fence never closed
         if not marked:
             continue
         rest = match.group("rest").strip()
+        if match.group("number") and not (bracketed or match.group("colon") or match.group("b1") or match.group("hash")):
+            continue  # "1. Instruction matters" is a list item, not a heading
         if not (bracketed or match.group("colon")) and rest and not match.group("b2"):
             continue  # "Feedback is important" is prose, not a heading
+        if rest and not match.group("colon") and not match.group("begin"):
+            if rest[:1].islower() or rest[:1] in ",.;)" or current == "FEEDBACK":
+                continue  # "[IMPROVED CODE] is better." is a sentence about the code, not a heading
         return name, rest.strip("*_ ").strip()
     return None
 
@@ -56,14 +69,19 @@ def _match_header(line: str, names: Sequence[str], in_fence: bool) -> tuple[str,
 def split_sections(text: str, names: Sequence[str]) -> dict[str, str]:
     """Split an answer into the named sections, whatever their order and heading style.
 
-    Recognises `[NAME]`, `## Name`, `**Name**`, `**Name:**` and `Name:` headings and their aliases;
-    headings inside code fences are ignored. A repeated section keeps its first occurrence.
+    Recognises `[NAME]`, `## Name`, `**Name**`, `**Name:**`, `Name:`, `1. **Name:**` and
+    `-- BEGIN [NAME] --` headings and their aliases; headings inside code fences are ignored, and a
+    line that starts with a tag but reads as a sentence ("[IMPROVED_CODE] is better.") stays text.
+    A repeated section keeps its first occurrence.
     """
     sections: dict[str, list[str]] = {}
     current: str | None = None
     in_fence = False
-    for line in text.splitlines():
-        header = _match_header(line, names, in_fence)
+    for line in text.split("\n"):
+        if not in_fence and _END_MARKER.match(line):
+            current = None
+            continue
+        header = _match_header(line, names, in_fence, current)
         if header is not None:
             name, rest = header
             in_fence = False

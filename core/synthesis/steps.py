@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Union
 
+from core.curation.pairs import same_code
 from core.curation.stripping import parses, strip_comments
+from core.evaluation.protocols import IMPROVED_TAG, NAIVE_TAG, name_codes
 from core.llm.base import Message, SamplingParams
-from core.synthesis.parsing import normalise_code
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,15 @@ class PairDraft:
 
 
 @dataclass(frozen=True, slots=True)
+class Answered:
+    """A finished single answer that is the item's product instead of a pair (an arena answer or verdict)."""
+
+    text: str
+    finish_reason: str = "stop"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Filtered:
     """The item produced no pair on purpose (verdict NO, critic says good enough, same code)."""
 
@@ -56,7 +66,7 @@ class Failed:
     retryable: bool = False
 
 
-Outcome = Union[PairDraft, Filtered, Failed]
+Outcome = Union[PairDraft, Answered, Filtered, Failed]
 Step = Union[Turn, Outcome]
 
 
@@ -94,12 +104,22 @@ def finish_pair(
     strip: bool,
     meta: dict[str, Any],
 ) -> Outcome:
-    """Check a candidate pair and strip its comments; a pair, or why it was filtered."""
+    """Check a candidate pair and strip its comments; a pair, or why it was filtered or failed.
+
+    FEEDBACK is mandatory and must name a code; its names for them ([ATTEMPT_2], "the improved
+    code", ...) become the CodeFavor reference's tags [IMPROVED_CODE] and [NAIVE_CODE].
+    """
+    if not feedback.strip():
+        return Failed("no FEEDBACK section")
+    named = name_codes(feedback, IMPROVED_TAG, NAIVE_TAG)
+    if named is None:
+        return Failed(f"the FEEDBACK names neither {IMPROVED_TAG} nor {NAIVE_TAG}")
+    feedback = named
     if strip:
         chosen, rejected = strip_comments(chosen), strip_comments(rejected)
     if not chosen.strip() or not rejected.strip():
         return Filtered("code is empty once comments are stripped")
-    if normalise_code(chosen) == normalise_code(rejected):
+    if same_code(chosen, rejected):
         return Filtered("both codes are the same")
     if language == "python":
         if not parses(chosen):

@@ -10,24 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.curation.stripping import strip_comments
 from core.errors import OptionError
-from core.evaluation.prompts import PROMPT_VERSION, classification_prompt, generation_prompt, place, verdict_sentence
+from core.evaluation.prompts import PROMPT_VERSION
+from core.evaluation.protocols import DEFAULT_PROTOCOL, PROTOCOL_NAMES, get_protocol, name_codes_by_position, place
 
 FORMATS = ("classification", "generation", "dpo", "chat")
 DEFAULT_FORMATS = ("classification", "generation", "dpo")
 SPLITS = ("train", "validation")
-EXPORT_VERSION = "export-v1"
-_CHOSEN = re.compile(r"\[(?:chosen|chosen_code|code_chosen)\]|\b(?:the\s+)?chosen\s+code\b", re.IGNORECASE)
-_REJECTED = re.compile(r"\[(?:rejected|rejected_code|code_rejected)\]|\b(?:the\s+)?rejected\s+code\b", re.IGNORECASE)
-_TRAILING_VERDICT = re.compile(r"\s*\[CODE_[AB]\] is better than \[CODE_[AB]\] on the mentioned criteria\.?\s*$")
+EXPORT_VERSION = "export-v2"
+NAMES_NEITHER_CODE = "feedback names neither code"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +52,15 @@ class ExportOptions:
     parquet: bool = False
     hf: bool = False
     tokenizer: str | None = None
+    protocol: str = DEFAULT_PROTOCOL
 
     def check(self) -> None:
-        """Raise OptionError for unknown formats or a split fraction outside [0, 1)."""
+        """Raise OptionError for unknown formats or protocol, or a split fraction outside [0, 1)."""
         unknown = [f for f in self.formats if f not in FORMATS]
         if unknown or not self.formats:
             raise OptionError(f"unknown export format(s) {', '.join(unknown) or '(none)'}; use {', '.join(FORMATS)}")
+        if self.protocol not in PROTOCOL_NAMES:
+            raise OptionError(f"unknown protocol {self.protocol!r}; choose from {', '.join(PROTOCOL_NAMES)}")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise OptionError(f"validation fraction must be in [0, 1), got {self.validation_fraction}")
 
@@ -78,10 +78,30 @@ class ExportManifest:
 
 
 def rewrite_feedback(feedback: str, chosen_label: str, rejected_label: str) -> str:
-    """Name the codes as [CODE_A]/[CODE_B]: `[CHOSEN]`, `the chosen code` and their rejected twins."""
-    text = _CHOSEN.sub(f"[CODE_{chosen_label}]", feedback)
-    text = _REJECTED.sub(f"[CODE_{rejected_label}]", text)
-    return _TRAILING_VERDICT.sub("", text).strip()
+    """Name the codes as [CODE_A]/[CODE_B] (see `name_codes_by_position`); the text as is if it names neither."""
+    named = name_codes_by_position(feedback, "A" if chosen_label == "A" else "B")
+    return feedback.strip() if named is None else named
+
+
+class BalancedOrder:
+    """Which code comes first when a pair is exported in one order only: seeded, balanced per split.
+
+    Within each split, pairs go two by two: a seeded coin on the first pair's id puts its chosen
+    code first or second, and the next pair gets the other order, so "A" and "B" labels differ by
+    at most one.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._open: dict[str, bool] = {}
+
+    def chosen_first(self, pair_id: int, split: str) -> bool:
+        """True when this pair's chosen code is [CODE_A]."""
+        if split in self._open:
+            return not self._open.pop(split)
+        digest = hashlib.sha256(f"order:{self.seed}:{pair_id}".encode()).digest()
+        self._open[split] = bool(digest[0] & 1)
+        return self._open[split]
 
 
 def split_of(pair_id: int, seed: int, validation_fraction: float) -> str:
@@ -90,29 +110,46 @@ def split_of(pair_id: int, seed: int, validation_fraction: float) -> str:
     return "validation" if int.from_bytes(digest[:8], "big") / 2**64 < validation_fraction else "train"
 
 
-def pair_records(pair: ExportPair, fmt: str, options: ExportOptions) -> list[dict[str, Any]]:
-    """The records one pair contributes to one format (one per order, or one for DPO)."""
-    chosen = strip_comments(pair.chosen) if options.strip else pair.chosen
-    rejected = strip_comments(pair.rejected) if options.strip else pair.rejected
+def pair_records(
+    pair: ExportPair, fmt: str, options: ExportOptions, *, chosen_first: bool | None = None,
+    dropped: Counter[str] | None = None,
+) -> list[dict[str, Any]]:
+    """The records one pair contributes to one format (one per order, or one for DPO).
+
+    Prompts and targets follow `options.protocol`. With one order only, `chosen_first` says which
+    (default: a seeded coin on the pair id). A generation example whose feedback names neither code
+    is left out and counted in `dropped`.
+    """
+    protocol = get_protocol(options.protocol)
+    chosen, rejected = protocol.strip_pair(pair.chosen, pair.rejected) if options.strip else (pair.chosen, pair.rejected)
     if fmt == "dpo":
         return [{"prompt": pair.instruction, "chosen": chosen, "rejected": rejected, "pair_id": pair.pair_id}]
+    if options.both_orders:
+        orders: tuple[bool, ...] = (True, False)
+    else:
+        orders = (BalancedOrder(options.seed).chosen_first(pair.pair_id, "") if chosen_first is None else chosen_first,)
     records = []
-    for chosen_first in (True, False) if options.both_orders else (True,):
-        code_a, code_b, label = place(chosen, rejected, chosen_first)
-        order = "chosen_first" if chosen_first else "rejected_first"
-        if fmt == "classification":
-            prompt = classification_prompt(pair.instruction, code_a, code_b, pair.criteria)
-            completion: str = label
+    for first in orders:
+        code_a, code_b, label = place(chosen, rejected, first)
+        order = "chosen_first" if first else "rejected_first"
+        if fmt in ("generation", "chat"):
+            target = protocol.generation_target(pair.feedback, label)
+            if target is None:
+                if dropped is not None:
+                    dropped[NAMES_NEITHER_CODE] += 1
+                continue
+            completion = target
+            prompt = protocol.generation_prompt(pair.instruction, code_a, code_b, pair.criteria)
         else:
-            prompt = generation_prompt(pair.instruction, code_a, code_b, pair.criteria)
-            feedback = rewrite_feedback(pair.feedback, label, "B" if label == "A" else "A")
-            completion = f"{feedback}\n\n{verdict_sentence(label)}" if feedback else verdict_sentence(label)
+            prompt = protocol.classification_prompt(pair.instruction, code_a, code_b, pair.criteria)
+            completion = label
         messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}]
         if fmt == "chat":
-            records.append({"messages": messages, "label": label, "pair_id": pair.pair_id, "order": order})
+            records.append({"messages": messages, "label": label, "pair_id": pair.pair_id, "order": order,
+                            "protocol": protocol.name})
         else:
             records.append({"prompt": prompt, "completion": completion, "messages": messages, "label": label,
-                            "pair_id": pair.pair_id, "order": order})
+                            "pair_id": pair.pair_id, "order": order, "protocol": protocol.name})
     return records
 
 
@@ -154,6 +191,8 @@ def write_export(
     by_source: Counter[str] = Counter()
     pairs_by_split: Counter[str] = Counter()
     counts: dict[str, Counter[str]] = {fmt: Counter() for fmt in options.formats}
+    dropped: dict[str, Counter[str]] = {fmt: Counter() for fmt in options.formats}
+    balance = BalancedOrder(options.seed)
     lengths: dict[str, dict[str, list[int]]] = {fmt: {s: [] for s in SPLITS} for fmt in options.formats}
     try:
         for pair in pairs:
@@ -161,8 +200,9 @@ def write_export(
             by_source[pair.source] += 1
             split = split_of(pair.pair_id, options.seed, options.validation_fraction)
             pairs_by_split[split] += 1
+            chosen_first = None if options.both_orders else balance.chosen_first(pair.pair_id, split)
             for fmt in options.formats:
-                for record in pair_records(pair, fmt, options):
+                for record in pair_records(pair, fmt, options, chosen_first=chosen_first, dropped=dropped[fmt]):
                     handles[(fmt, split)].write(json.dumps(record, ensure_ascii=False) + "\n")
                     counts[fmt][split] += 1
                     if tokenizer is not None:
@@ -178,12 +218,14 @@ def write_export(
     if options.parquet or options.hf:
         files += _write_columnar(out_dir, options)
     manifest = {
-        "version": EXPORT_VERSION, "prompt_version": PROMPT_VERSION, "created_at": created_at,
+        "version": EXPORT_VERSION, "prompt_version": PROMPT_VERSION, "protocol": options.protocol,
+        "created_at": created_at,
         "filter": filter_spec, "pair_count": len(pair_ids), "pair_ids_hash": ids_digest.hexdigest(),
         "pairs_by_source": dict(sorted(by_source.items())), "pairs_by_split": dict(pairs_by_split),
         "records": {fmt: {s: counts[fmt][s] for s in SPLITS} for fmt in options.formats},
+        "dropped": {fmt: dict(dropped[fmt]) for fmt in options.formats if dropped[fmt]},
         "options": {"formats": list(options.formats), "both_orders": options.both_orders,
-                    "strip_comments": options.strip, "seed": options.seed,
+                    "strip_comments": options.strip, "seed": options.seed, "protocol": options.protocol,
                     "validation_fraction": options.validation_fraction, "tokenizer": options.tokenizer},
         "files": files,
     }

@@ -19,7 +19,9 @@ from typing import Any
 
 import torch
 
+from core.outputs import check_output_folder
 from core.training.checkpoints import CheckpointError, TensorEntry, checkpoint_tensors, read_config, side_files
+from core.training.weights import merge_weights
 
 TORCH_DTYPES = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
@@ -157,14 +159,9 @@ def merge_checkpoints(
     from core.training.verify import verify_checkpoint
 
     paths = [Path(path) for path in inputs]
-    if len(weights) != len(paths):
-        raise CheckpointError(f"{len(paths)} checkpoints but {len(weights)} weights; give one weight each")
-    if any(not weight > 0 for weight in weights):
-        raise CheckpointError("weights must be positive numbers")
-    norm = [float(weight) / float(sum(weights)) for weight in weights]
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        raise CheckpointError(f"{out}: output folder exists and is not empty; choose a new --out")
+    weights = merge_weights(weights, len(paths))
+    norm = [weight / sum(weights) for weight in weights]
+    out = check_output_folder(out_dir)
     started = time.monotonic()
     tables = check_compatible(paths)
     entries = list(tables[0].values())

@@ -1,27 +1,66 @@
-"""Training recipes: load YAML, validate into frozen models, and derive the DeepSpeed config."""
+"""Training recipes: load YAML, validate into frozen pydantic dataclasses, and derive the DeepSpeed config.
+
+A recipe trains by supervised fine-tuning (`method: sft`: pairwise preference models as in CodeFavor,
+arXiv 2410.03837 section 3, or a policy on chosen solutions) or by DPO (`method: dpo`: a policy on
+(chosen, rejected) pairs, Rafailov et al. 2023, with Code-Optimise's dynamic pair selection, arXiv
+2406.12502 section 3.3).
+"""
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from core.errors import RecipeError
+from pydantic import BeforeValidator, ConfigDict, Field, Strict, TypeAdapter
+from pydantic.dataclasses import dataclass
 
-MODELINGS = ("classification", "generation")
+from core.config import FieldProblem, KeyPath, YamlDocument, read_yaml, validate_document
+from core.errors import OptionError, RecipeError
+
+METHODS = ("sft", "dpo")
+MODELINGS = ("classification", "generation", "policy")
+PAIR_SELECTIONS = ("dynamic", "all")
+DPO_LOSSES = ("sigmoid", "ipo", "hinge", "robust")
 SCHEDULES = ("cosine", "linear", "constant")
 OFFLOADS = ("none", "optimizer", "all")
 DEEPSPEED_STAGES = (0, 2, 3)
+# Far above any model's context (2^20 tokens); a longer value is a typo, refused before a launch.
+MAX_SEQUENCE_LENGTH = 1_048_576
+
+_CONFIG = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True, allow_inf_nan=False)
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
+Bool = Annotated[bool, Strict()]
+Text = Annotated[str, Strict(), Field(min_length=1)]
+PositiveInt = Annotated[int, Strict(), Field(gt=0)]
+NonNegativeInt = Annotated[int, Strict(), Field(ge=0)]
+PositiveFloat = Annotated[float, Strict(), Field(gt=0)]
+NonNegativeFloat = Annotated[float, Strict(), Field(ge=0)]
 
 
-@dataclass(frozen=True, slots=True)
+def _empty_as_default(value: Any) -> Any:
+    """`hyperparameters:` or `deepspeed:` with nothing under it means the defaults."""
+    return {} if value is None else value
+
+
+def _path_shorthand(value: Any) -> Any:
+    """A dataset given as a plain string is its path."""
+    return {"path": value} if isinstance(value, str) else value
+
+
+@dataclass(frozen=True, slots=True, config=_CONFIG)
 class DatasetSpec:
     """One training set: an export id or a path (JSONL file or folder), and its mixture weight."""
 
-    path: str | None = None
-    export_id: int | None = None
-    weight: float = 1.0
+    path: Text | None = None
+    export_id: Annotated[int, Strict(), Field(ge=1)] | None = Field(default=None, alias="export")
+    weight: PositiveFloat = 1.0
+
+    def __post_init__(self) -> None:
+        # A resolved recipe (what the trainer reads) keeps an export's id beside its folder.
+        if self.path is None and self.export_id is None:
+            raise ValueError("give exactly one of 'path' (JSONL file or folder) or 'export' (an export id)")
 
     @property
     def label(self) -> str:
@@ -29,237 +68,218 @@ class DatasetSpec:
         return f"export:{self.export_id}" if self.export_id is not None else str(self.path)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_CONFIG)
 class Hyperparameters:
-    """Optimisation settings; the defaults are the paper's."""
+    """Optimisation settings; the defaults are the paper's.
 
-    batch_size: int = 32
-    micro_batch_size: int = 4
-    sequence_length: int = 2048
-    packing: bool = True
-    learning_rate: float = 5e-6
-    schedule: str = "cosine"
-    warmup_steps: int = 40
-    epochs: float = 1.0
-    max_steps: int | None = None
-    bf16: bool = True
-    gradient_checkpointing: bool = True
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    save_every: int = 0
-    log_every: int = 1
+    CodeFavor (Liu et al., arXiv 2410.03837, Appendix) trains with full fine-tuning for 2 epochs, a
+    global batch of 32, sequences of 2048 tokens packed, cosine schedule after 40 warm-up steps,
+    no weight decay, gradient clipping at 1.0, bf16 and gradient checkpointing, at learning rate
+    5e-6 (2e-6 for Gemma-2-9B), as the reference's Axolotl recipes state
+    (amazon-science/llm-code-preference, scripts/axolotl/recipe/*/*.yaml: num_epochs, learning_rate,
+    micro_batch_size x gradient_accumulation_steps x 8 GPUs, sequence_len, warmup_steps, lr_scheduler,
+    weight_decay, max_grad_norm). `micro_batch_size` is a per-device memory setting, not the paper's.
+
+    `batch_size` and `micro_batch_size` count training sequences per optimizer step and per forward pass
+    on one device. With `packing` (SFT only) a sequence is a row of up to `sequence_length` tokens holding
+    several examples, each attending only to itself; without it, a sequence is one example. Rows are what
+    the CodeFavor reference counts too: it trains with axolotl's sample packing, micro_batch_size 4 on
+    8 GPUs for its batch of 32, sequence_len 2048 (amazon-science/llm-code-preference,
+    scripts/axolotl/recipe/).
+    """
+
+    batch_size: Annotated[int, Strict(), Field(gt=0, le=MAX_SEQUENCE_LENGTH)] = 32
+    micro_batch_size: PositiveInt = 4
+    sequence_length: Annotated[int, Strict(), Field(ge=16, le=MAX_SEQUENCE_LENGTH)] = 2048
+    packing: Bool = True
+    learning_rate: Annotated[float, Strict(), Field(gt=0, le=1.0)] = 5e-6
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    warmup_steps: NonNegativeInt = 40
+    epochs: Annotated[float, Strict(), Field(gt=0, le=10_000)] = 2.0
+    max_steps: PositiveInt | None = None
+    bf16: Bool = True
+    gradient_checkpointing: Bool = True
+    weight_decay: NonNegativeFloat = 0.0
+    max_grad_norm: NonNegativeFloat = 1.0
+    save_every: NonNegativeInt = 0
+    log_every: PositiveInt = 1
+
+    def __post_init__(self) -> None:
+        if self.batch_size % self.micro_batch_size:
+            raise FieldProblem("micro_batch_size", f"must divide batch_size ({self.batch_size}), "
+                                                   f"not {self.micro_batch_size}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_CONFIG)
 class DeepSpeedSpec:
     """ZeRO stage (0 means no DeepSpeed) and what to offload to the CPU."""
 
-    stage: int = 0
-    offload: str = "none"
+    stage: Literal[0, 2, 3] = 0
+    offload: Literal["none", "optimizer", "all"] = "none"
+
+    def __post_init__(self) -> None:
+        if self.offload != "none" and self.stage == 0:
+            raise FieldProblem("offload", "offloading needs DeepSpeed: set deepspeed.stage to 2 or 3")
+        if self.offload == "all" and self.stage != 3:
+            raise FieldProblem("offload", "offloading parameters ('all') needs stage 3")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_CONFIG)
+class DpoSpec:
+    """DPO settings: the KL weight beta, the loss, and how pairs are drawn each epoch.
+
+    `pair_selection: dynamic` draws one new (chosen, rejected) pair per problem (`group`) at every epoch,
+    seeded (Code-Optimise, arXiv 2406.12502 section 3.3); `all` trains on every pair every epoch.
+    """
+
+    beta: PositiveFloat = 0.1
+    loss_type: Literal["sigmoid", "ipo", "hinge", "robust"] = "sigmoid"
+    pair_selection: Literal["dynamic", "all"] = "dynamic"
+
+
+@dataclass(frozen=True, slots=True, config=_CONFIG)
 class TrainRecipe:
     """Everything a training run needs, validated."""
 
-    name: str
-    base_model: str
-    modeling: str
-    datasets: tuple[DatasetSpec, ...]
-    output_dir: str
-    hyperparameters: Hyperparameters = field(default_factory=Hyperparameters)
-    deepspeed: DeepSpeedSpec = field(default_factory=DeepSpeedSpec)
-    seed: int = 42
-    gguf_file: str | None = None
+    name: Text
+    base_model: Text
+    modeling: Literal["classification", "generation", "policy"]
+    datasets: Annotated[tuple[Annotated[DatasetSpec, BeforeValidator(_path_shorthand)], ...], Field(min_length=1)]
+    output_dir: Text
+    hyperparameters: Annotated[Hyperparameters, BeforeValidator(_empty_as_default)] = Field(
+        default_factory=Hyperparameters)
+    deepspeed: Annotated[DeepSpeedSpec, BeforeValidator(_empty_as_default)] = Field(default_factory=DeepSpeedSpec)
+    seed: Int = 42
+    gguf_file: Text | None = None
     source_path: str | None = None
+    method: Literal["sft", "dpo"] = "sft"
+    dpo: Annotated[DpoSpec, BeforeValidator(_empty_as_default)] = Field(default_factory=DpoSpec)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data (what the trainer subprocess reads)."""
+        """Plain JSON-ready data (what the trainer subprocess reads; `recipe_from_dict` reads it back)."""
         return asdict(self)
 
 
-_TOP_KEYS = {
-    "name", "base_model", "gguf_file", "modeling", "datasets", "hyperparameters", "deepspeed", "seed",
-    "output_dir",
+_RECIPE = TypeAdapter(TrainRecipe)
+_FILE_KEYS = tuple(f.name for f in fields(TrainRecipe) if f.name != "source_path")
+_HINTS = {
+    "base_model": "a model folder, or a hub id such as mistralai/Mistral-7B-Instruct-v0.2",
+    "datasets": "list at least one dataset, e.g. '- path: exports/commit-instruct/train.jsonl'",
+    "datasets[]": "each dataset is a mapping with 'path' or 'export', and optional 'weight'",
+    "datasets[].export": "an export id (see `workbench export`)",
+    "datasets[].weight": "mixture weights are relative, e.g. 1.0",
+    "output_dir": "a folder path such as runs/my-run",
+    "gguf_file": "the file name of a .gguf inside base_model",
+    "hyperparameters.learning_rate": "e.g. 5e-6",
+    "hyperparameters.sequence_length": "tokens per example, at most the model's context length",
+    "hyperparameters.max_steps": "a positive number of optimizer steps, or null",
 }
-_HYPER_TYPES: dict[str, type] = {
-    "batch_size": int, "micro_batch_size": int, "sequence_length": int, "packing": bool,
-    "learning_rate": float, "schedule": str, "warmup_steps": int, "epochs": float, "max_steps": int,
-    "bf16": bool, "gradient_checkpointing": bool, "weight_decay": float, "max_grad_norm": float,
-    "save_every": int, "log_every": int,
-}
+
+
+def _known_keys(path: KeyPath) -> tuple[str, ...]:
+    if not path:
+        return _FILE_KEYS
+    if path[0] == "datasets":
+        return ("path", "export", "weight")
+    if path[0] == "hyperparameters":
+        return tuple(f.name for f in fields(Hyperparameters))
+    if path[0] == "deepspeed":
+        return ("stage", "offload")
+    if path[0] == "dpo":
+        return tuple(f.name for f in fields(DpoSpec))
+    return ()
 
 
 def load_train_recipe(path: str | Path) -> TrainRecipe:
-    """Read and validate a training recipe; every error names the file, the key and the fix."""
-    import yaml
+    """Read and validate a training recipe; every error names the file, line and column, the key and the fix.
 
-    recipe_path = Path(path)
-    if not recipe_path.is_file():
-        raise RecipeError(f"{recipe_path}: no such recipe file (pass a YAML file, e.g. recipes/train/*.yaml)")
-    try:
-        data = yaml.safe_load(recipe_path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RecipeError(f"{recipe_path}: not valid YAML ({first})") from exc
-    return parse_train_recipe(data, source=str(recipe_path))
+    Raises OptionError when the file does not exist, RecipeError when it is not valid.
+    """
+    return _validate(read_yaml(path, what="recipe"))
 
 
 def parse_train_recipe(data: Any, *, source: str = "<recipe>") -> TrainRecipe:
     """Validate already-parsed recipe data (a mapping) into a TrainRecipe."""
-    def err(key: str, fix: str) -> RecipeError:
-        return RecipeError(f"{source}: key '{key}': {fix}")
+    return _validate(YamlDocument(source, data))
 
+
+def _validate(document: YamlDocument) -> TrainRecipe:
+    data = document.data
     if not isinstance(data, dict):
-        raise RecipeError(f"{source}: a recipe is a YAML mapping of keys (name, base_model, modeling, ...)")
-    unknown = sorted(set(map(str, data)) - _TOP_KEYS)
-    if unknown:
-        raise err(unknown[0], f"unknown key; allowed keys are {', '.join(sorted(_TOP_KEYS))}")
-    base_model = data.get("base_model")
-    if not isinstance(base_model, str) or not base_model.strip():
-        raise err("base_model", "set it to a model folder or a hub id such as mistralai/Mistral-7B-Instruct-v0.2")
-    modeling = data.get("modeling", "classification")
-    if modeling not in MODELINGS:
-        raise err("modeling", f"must be one of {', '.join(MODELINGS)}, not {modeling!r}")
-    datasets = _parse_datasets(data.get("datasets"), err)
-    name = data.get("name") or Path(source).stem
-    if not isinstance(name, str):
-        raise err("name", "must be a string")
-    output_dir = data.get("output_dir", f"runs/{name}")
-    if not isinstance(output_dir, str) or not output_dir.strip():
-        raise err("output_dir", "must be a folder path such as runs/my-run")
-    gguf_file = data.get("gguf_file")
-    if gguf_file is not None and not isinstance(gguf_file, str):
-        raise err("gguf_file", "must be the file name of a .gguf inside base_model")
-    seed = data.get("seed", 42)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise err("seed", "must be an integer")
-    return TrainRecipe(
-        name=name,
-        base_model=base_model,
-        modeling=modeling,
-        datasets=datasets,
-        output_dir=output_dir,
-        hyperparameters=_parse_hyper(data.get("hyperparameters") or {}, err),
-        deepspeed=_parse_deepspeed(data.get("deepspeed") or {}, err),
-        seed=seed,
-        gguf_file=gguf_file,
-        source_path=source,
-    )
-
-
-def _parse_datasets(value: Any, err: Any) -> tuple[DatasetSpec, ...]:
-    if not isinstance(value, list) or not value:
-        raise err("datasets", "list at least one dataset, e.g. '- path: exports/commit-instruct/train.jsonl'")
-    specs = []
-    for index, item in enumerate(value):
-        key = f"datasets[{index}]"
-        if isinstance(item, str):
-            item = {"path": item}
-        if not isinstance(item, dict):
-            raise err(key, "each dataset is a mapping with 'path' or 'export', and optional 'weight'")
-        extra = sorted(set(map(str, item)) - {"path", "export", "weight"})
-        if extra:
-            raise err(f"{key}.{extra[0]}", "unknown key; use path, export and weight")
-        path, export_id = item.get("path"), item.get("export")
-        if (path is None) == (export_id is None):
-            raise err(key, "give exactly one of 'path' (JSONL file or folder) or 'export' (an export id)")
-        if path is not None and (not isinstance(path, str) or not path.strip()):
-            raise err(f"{key}.path", "must be a file or folder path")
-        if export_id is not None and (not isinstance(export_id, int) or isinstance(export_id, bool)):
-            raise err(f"{key}.export", "must be an integer export id (see `workbench export list`)")
-        weight = item.get("weight", 1.0)
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0 or not math.isfinite(weight):
-            raise err(f"{key}.weight", "must be a positive number (mixture weights are relative)")
-        specs.append(DatasetSpec(path=path, export_id=export_id, weight=float(weight)))
-    return tuple(specs)
-
-
-def _parse_hyper(value: Any, err: Any) -> Hyperparameters:
-    if not isinstance(value, dict):
-        raise err("hyperparameters", "must be a mapping such as {batch_size: 32, learning_rate: 5.0e-6}")
-    values: dict[str, Any] = {}
-    for key, raw in value.items():
-        full_key = f"hyperparameters.{key}"
-        expected = _HYPER_TYPES.get(str(key))
-        if expected is None:
-            raise err(full_key, f"unknown hyperparameter; known ones: {', '.join(sorted(_HYPER_TYPES))}")
-        if raw is None and key == "max_steps":
-            values[key] = None
-            continue
-        if expected is bool:
-            if not isinstance(raw, bool):
-                raise err(full_key, "must be true or false")
-        elif expected is int:
-            if not isinstance(raw, int) or isinstance(raw, bool):
-                raise err(full_key, "must be an integer")
-        elif expected is float:
-            if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-                raise err(full_key, "must be a number (write 5.0e-6, not 5e-6, so YAML reads a number)")
-            raw = float(raw)
-        elif not isinstance(raw, str):
-            raise err(full_key, "must be a string")
-        values[str(key)] = raw
-    hyper = replace(Hyperparameters(), **values)
-    positive = ("batch_size", "micro_batch_size", "sequence_length", "learning_rate", "epochs", "log_every")
-    for key in positive:
-        if not getattr(hyper, key) > 0:
-            raise err(f"hyperparameters.{key}", "must be greater than zero")
-    for key in ("warmup_steps", "save_every", "weight_decay", "max_grad_norm"):
-        if getattr(hyper, key) < 0:
-            raise err(f"hyperparameters.{key}", "must not be negative")
-    if hyper.max_steps is not None and hyper.max_steps <= 0:
-        raise err("hyperparameters.max_steps", "must be a positive number of optimizer steps, or null")
-    if hyper.batch_size % hyper.micro_batch_size:
-        raise err("hyperparameters.micro_batch_size", f"must divide batch_size ({hyper.batch_size})")
-    if hyper.schedule not in SCHEDULES:
-        raise err("hyperparameters.schedule", f"must be one of {', '.join(SCHEDULES)}")
-    if hyper.sequence_length < 16:
-        raise err("hyperparameters.sequence_length", "must be at least 16 tokens")
-    return hyper
-
-
-def _parse_deepspeed(value: Any, err: Any) -> DeepSpeedSpec:
-    if not isinstance(value, dict):
-        raise err("deepspeed", "must be a mapping such as {stage: 3, offload: none}")
-    extra = sorted(set(map(str, value)) - {"stage", "offload"})
-    if extra:
-        raise err(f"deepspeed.{extra[0]}", "unknown key; use stage and offload")
-    stage = value.get("stage", 0)
-    if stage not in DEEPSPEED_STAGES or isinstance(stage, bool):
-        raise err("deepspeed.stage", "must be 0 (no DeepSpeed), 2 or 3")
-    offload = value.get("offload", "none")
-    if offload not in OFFLOADS:
-        raise err("deepspeed.offload", f"must be one of {', '.join(OFFLOADS)}")
-    if offload != "none" and stage == 0:
-        raise err("deepspeed.offload", "offloading needs DeepSpeed: set deepspeed.stage to 2 or 3")
-    if offload == "all" and stage != 3:
-        raise err("deepspeed.offload", "offloading parameters ('all') needs stage 3")
-    return DeepSpeedSpec(stage=int(stage), offload=str(offload))
+        raise RecipeError(f"{document.where(())}: a recipe is a YAML mapping of keys "
+                          "(name, base_model, modeling, datasets, ...)")
+    values = {str(key): value for key, value in data.items()}
+    if "source_path" in values:
+        raise RecipeError(f"{document.where(('source_path',), key=True)}: source_path: unknown key; "
+                          f"known keys: {', '.join(sorted(_FILE_KEYS))}")
+    # The name defaults to the file's; the output folder to runs/NAME; the modeling to classification
+    # (a policy for DPO).
+    if values.get("name") is None:
+        values["name"] = Path(document.source).stem
+    if values.get("output_dir") is None and isinstance(values["name"], str):
+        values["output_dir"] = f"runs/{values['name']}"
+    dpo = values.get("method") == "dpo"
+    values.setdefault("modeling", "policy" if dpo else "classification")
+    values["source_path"] = document.source
+    hyper = values.get("hyperparameters")
+    if dpo and isinstance(hyper, dict) and hyper.get("packing") is True:
+        raise RecipeError(f"{document.where(('hyperparameters', 'packing'))}: hyperparameters.packing: DPO batches "
+                          "whole pairs and cannot pack; set packing: false")
+    if dpo:  # pairs are never packed, so the default (packing on) does not apply
+        values["hyperparameters"] = {**(hyper if isinstance(hyper, dict) else {}), "packing": False}
+    recipe = validate_document(_RECIPE, document, values, known_keys=_known_keys, hints=_HINTS)
+    if recipe.method == "dpo" and recipe.modeling != "policy":
+        raise RecipeError(f"{document.where(('modeling',))}: modeling: DPO trains a policy: set modeling to "
+                          "policy (or leave it out)")
+    if "dpo" in values and values["dpo"] is not None and recipe.method != "dpo":
+        raise RecipeError(f"{document.where(('dpo',), key=True)}: dpo: DPO settings need method: dpo")
+    for index, spec in enumerate(recipe.datasets):
+        if spec.path is not None and spec.export_id is not None:
+            raise RecipeError(f"{document.where(('datasets', index))}: datasets[{index}]: give exactly one of "
+                              "'path' (JSONL file or folder) or 'export' (an export id)")
+    return recipe
 
 
 def recipe_from_dict(data: dict[str, Any]) -> TrainRecipe:
-    """Rebuild a recipe from `TrainRecipe.to_dict()` output (the trainer's input file)."""
-    return TrainRecipe(
-        name=data["name"],
-        base_model=data["base_model"],
-        modeling=data["modeling"],
-        datasets=tuple(DatasetSpec(**spec) for spec in data["datasets"]),
-        output_dir=data["output_dir"],
-        hyperparameters=Hyperparameters(**data.get("hyperparameters", {})),
-        deepspeed=DeepSpeedSpec(**data.get("deepspeed", {})),
-        seed=data.get("seed", 42),
-        gguf_file=data.get("gguf_file"),
-        source_path=data.get("source_path"),
-    )
+    """Rebuild and re-validate a recipe from `TrainRecipe.to_dict()` output (the trainer's input file)."""
+    source = str(data.get("source_path") or "recipe.json")
+    return validate_document(_RECIPE, YamlDocument(source, data), known_keys=_known_keys, hints=_HINTS)
 
 
-def deepspeed_config(recipe: TrainRecipe, world_size: int = 1) -> dict[str, Any] | None:
-    """The DeepSpeed JSON config for a recipe, or None when the recipe trains without DeepSpeed."""
-    spec, hyper = recipe.deepspeed, recipe.hyperparameters
+def check_base_model(recipe: TrainRecipe) -> None:
+    """Check, before a run is launched, that the base model is on this machine and takes the
+    recipe's sequence length; raise RecipeError naming the recipe and the key."""
+    from core.localmodels import context_length, require_local_model
+
+    source = recipe.source_path or "<recipe>"
+    folder = Path(recipe.base_model).expanduser()
+    if recipe.gguf_file is not None:
+        if not (folder / recipe.gguf_file).is_file():
+            raise RecipeError(f"{source}: gguf_file: {recipe.gguf_file} is not a file in the base_model folder "
+                              f"{recipe.base_model}")
+        return
+    try:
+        require_local_model(recipe.base_model, what=f"{source}: base_model")
+    except OptionError as exc:
+        raise RecipeError(str(exc)) from None
+    limit = context_length(folder) if folder.is_dir() else None
+    if limit is not None and recipe.hyperparameters.sequence_length > limit:
+        raise RecipeError(f"{source}: hyperparameters.sequence_length: {recipe.hyperparameters.sequence_length} "
+                          f"is longer than the base model's context ({limit} tokens in its config.json)")
+
+
+def deepspeed_config(recipe: TrainRecipe) -> dict[str, Any] | None:
+    """The DeepSpeed JSON config of a recipe, or None when the recipe trains without DeepSpeed.
+
+    Only the ZeRO stage and offloading are set here; every "auto" value (batch sizes, accumulation,
+    clipping, bf16, bucket sizes) is filled by the transformers Trainer from the same recipe, so the
+    two can never disagree.
+    """
+    spec = recipe.deepspeed
     if spec.stage == 0:
         return None
-    zero: dict[str, Any] = {"stage": spec.stage, "overlap_comm": True, "contiguous_gradients": True}
+    zero: dict[str, Any] = {"stage": spec.stage, "overlap_comm": True, "contiguous_gradients": True,
+                            "reduce_bucket_size": "auto"}
     if spec.offload in ("optimizer", "all"):
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
     if spec.offload == "all":
@@ -267,13 +287,14 @@ def deepspeed_config(recipe: TrainRecipe, world_size: int = 1) -> dict[str, Any]
     if spec.stage == 3:
         # Without this a ZeRO-3 save writes empty placeholder tensors instead of the weights.
         zero["stage3_gather_16bit_weights_on_model_save"] = True
-    accumulation = max(1, hyper.batch_size // (hyper.micro_batch_size * max(1, world_size)))
+        zero["stage3_prefetch_bucket_size"] = "auto"
+        zero["stage3_param_persistence_threshold"] = "auto"
     return {
-        "train_micro_batch_size_per_gpu": hyper.micro_batch_size,
-        "gradient_accumulation_steps": accumulation,
-        "train_batch_size": hyper.micro_batch_size * accumulation * max(1, world_size),
-        "gradient_clipping": hyper.max_grad_norm,
-        "bf16": {"enabled": hyper.bf16},
+        "train_micro_batch_size_per_gpu": "auto",
+        "gradient_accumulation_steps": "auto",
+        "train_batch_size": "auto",
+        "gradient_clipping": "auto",
+        "bf16": {"enabled": "auto"},
         "zero_optimization": zero,
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,

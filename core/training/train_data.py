@@ -1,4 +1,10 @@
-"""Training examples from exported sets: read JSONL rows into (prompt, target) and mix them by weight."""
+"""Training examples from exported sets: read JSONL rows into (prompt, target) and mix them by weight.
+
+`read_examples` is the one place an exported record becomes chat turns and a target for supervised
+training: pairs become preference-model examples (classification or generation, CodeFavor), and for a
+policy (`modeling: policy`) a pair's chosen side is the target (Code-Optimise's SFT on passing solutions,
+arXiv 2406.12502 section 3.3), each distinct (prompt, chosen) once.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import RecipeError
-from core.evaluation.prompts import classification_prompt, generation_prompt, place, verdict_sentence
+from core.evaluation.protocols import DEFAULT_PROTOCOL, get_protocol, place
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +43,7 @@ def read_examples(path: Path, modeling: str) -> list[TrainExample]:
     if not files:
         raise RecipeError(f"dataset {path}: no JSONL file there (export a set first, or fix the path)")
     examples: list[TrainExample] = []
+    seen: set[TrainExample] = set()
     for file in files:
         with file.open(encoding="utf-8") as handle:
             for line_number, line in enumerate(handle, 1):
@@ -46,7 +53,12 @@ def read_examples(path: Path, modeling: str) -> list[TrainExample]:
                     row = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise RecipeError(f"dataset {file}:{line_number}: not JSON ({exc.msg})") from exc
-                examples.extend(_row_examples(row, modeling, f"{file}:{line_number}"))
+                for example in _row_examples(row, modeling, f"{file}:{line_number}"):
+                    # A passing solution appears in one pair per failing one; a policy learns it once.
+                    if modeling == "policy" and example in seen:
+                        continue
+                    seen.add(example)
+                    examples.append(example)
     if not examples:
         raise RecipeError(f"dataset {path}: no examples in it")
     return examples
@@ -61,6 +73,12 @@ def _row_examples(row: Any, modeling: str, where: str) -> Iterator[TrainExample]
             raise RecipeError(f"dataset {where}: 'messages' must end with the assistant answer")
         yield TrainExample(tuple(turns[:-1]), turns[-1][1])
         return
+    if modeling == "policy" and isinstance(row.get("chosen"), str):
+        prompt = row.get("prompt", row.get("instruction"))
+        if not isinstance(prompt, str):
+            raise RecipeError(f"dataset {where}: a policy row needs a 'prompt' (or 'instruction') string")
+        yield TrainExample((("user", prompt),), row["chosen"])
+        return
     if isinstance(row.get("prompt"), str):
         target = next((row[key] for key in ("target", "completion", "label", "response") if key in row), None)
         if not isinstance(target, str):
@@ -72,20 +90,25 @@ def _row_examples(row: Any, modeling: str, where: str) -> Iterator[TrainExample]
         return
     raise RecipeError(
         f"dataset {where}: unknown row shape; expected 'messages', 'prompt'+'target', "
-        "or instruction/criteria/chosen/rejected"
+        "instruction/criteria/chosen/rejected, or prompt/chosen for a policy"
     )
 
 
 def _pair_examples(row: dict[str, Any], modeling: str) -> Iterator[TrainExample]:
+    """Both orders of a stored pair, laid out by the row's protocol (default: codefavor), as export does.
+
+    A generation example whose feedback names neither code is skipped, as export drops it.
+    """
+    protocol = get_protocol(str(row.get("protocol") or DEFAULT_PROTOCOL))
     for chosen_first in (True, False):
         code_a, code_b, winner = place(row["chosen"], row["rejected"], chosen_first)
         if modeling == "classification":
-            prompt = classification_prompt(row["instruction"], code_a, code_b, row["criteria"])
+            prompt = protocol.classification_prompt(row["instruction"], code_a, code_b, row["criteria"])
             yield TrainExample((("user", prompt),), winner)
-        else:
-            prompt = generation_prompt(row["instruction"], code_a, code_b, row["criteria"])
-            feedback = str(row.get("feedback") or "").strip()
-            target = f"{feedback}\n\n{verdict_sentence(winner)}" if feedback else verdict_sentence(winner)
+            continue
+        target = protocol.generation_target(str(row.get("feedback") or ""), winner)
+        if target is not None:
+            prompt = protocol.generation_prompt(row["instruction"], code_a, code_b, row["criteria"])
             yield TrainExample((("user", prompt),), target)
 
 

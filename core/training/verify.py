@@ -8,9 +8,8 @@ from pathlib import Path
 
 import torch
 
-from core.evaluation.prompts import classification_prompt
+from core.evaluation.prompts import classification_prompt, render_prompt
 from core.training.checkpoints import CheckpointError, checkpoint_tensors, read_config
-from core.training.packing import render_prompt
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,11 +30,11 @@ def verify_checkpoint(checkpoint: str | Path, *, device: str = "cpu") -> VerifyR
     """Reload a saved checkpoint and check it completely; never raises for a bad checkpoint."""
     path = Path(checkpoint)
     try:
-        config = read_config(path)
+        read_config(path)
         tensors = checkpoint_tensors(path)
     except CheckpointError as exc:
         return VerifyReport(str(path), False, (str(exc),))
-    problems = _compare_with_architecture(path, tensors, bool(config.get("tie_word_embeddings", False)))
+    problems = _compare_with_architecture(path, tensors)
     parameter_count = sum(math.prod(entry.shape) for entry in tensors.values())
     if problems:
         return VerifyReport(str(path), False, tuple(problems[:5]), len(tensors), parameter_count)
@@ -49,23 +48,35 @@ def verify_checkpoint(checkpoint: str | Path, *, device: str = "cpu") -> VerifyR
     return VerifyReport(str(path), finite, tuple(problems), len(tensors), parameter_count, logit_a, logit_b)
 
 
-def _compare_with_architecture(path: Path, tensors: dict, tied: bool) -> list[str]:
+def _compare_with_architecture(path: Path, tensors: dict) -> list[str]:
+    """Every weight the architecture needs is saved with its shape; tied weights count once.
+
+    Ties come from the model transformers builds from the resolved config (class defaults included, as
+    GPT-2's tied head, whose config.json may not say so), never from config.json alone.
+    """
     from transformers import AutoConfig, AutoModelForCausalLM
 
     config = AutoConfig.from_pretrained(path)
     with torch.device("meta"):
         skeleton = AutoModelForCausalLM.from_config(config)
-    expected = {name: tuple(value.shape) for name, value in skeleton.state_dict().items()}
+    state = skeleton.state_dict()
+    expected = {name: tuple(value.shape) for name, value in state.items()}
+    # Names bound to one parameter (a tied head and its embedding) form one group; one saved copy suffices.
+    aliases: dict[int, list[str]] = {}
+    for name, parameter in skeleton.named_parameters(remove_duplicate=False):
+        aliases.setdefault(id(parameter), []).append(name)
+    grouped = {name for names in aliases.values() for name in names}
+    groups = [*aliases.values(), *([name] for name in state if name not in grouped)]
     problems = []
-    for name, shape in expected.items():
-        entry = tensors.get(name)
-        if entry is None:
-            if tied and name.endswith("lm_head.weight"):
-                continue
-            problems.append(f"missing tensor {name}")
-        elif entry.shape != shape:
-            # ZeRO-3 saves without gathering write empty placeholders: shape (0,) instead of the weight.
-            problems.append(f"tensor {name} has shape {list(entry.shape)}, the architecture needs {list(shape)}")
+    for names in groups:
+        present = [name for name in names if name in tensors]
+        if not present:
+            problems.append(f"missing tensor {names[0]}")
+        for name in present:
+            if tensors[name].shape != expected[name]:
+                # ZeRO-3 saves without gathering write empty placeholders: shape (0,) instead of the weight.
+                problems.append(f"tensor {name} has shape {list(tensors[name].shape)}, "
+                                f"the architecture needs {list(expected[name])}")
     unexpected = sorted(set(tensors) - set(expected))
     if unexpected:
         problems.append(f"unexpected tensor {unexpected[0]} (and {len(unexpected) - 1} more)")

@@ -12,9 +12,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql import ColumnElement, Select
 from sqlmodel import Session, col, select
 
-from core.curation.pairs import NewPair, PairDetail, PairStats, PairSummary
+from core.curation.pairs import NewPair, PairDetail, PairStats, PairSummary, pair_problem
 from core.curation.rules import ACTION_STATUS, ANALYSIS_FIELDS, Condition
-from core.errors import NotFoundError, OptionError
+from core.errors import DataError, NotFoundError, OptionError
 from stores.curation.tables import PairAnalysisRow, PairRow, ReviewActionRow
 from stores.tables import utcnow
 
@@ -22,7 +22,16 @@ IMPORT_BATCH = 500
 
 
 def import_pairs(engine: Engine, pairs: Iterable[NewPair], *, job_id: int | None = None) -> tuple[int, int]:
-    """Store new pairs in batches, skipping ones whose content is already stored: (added, skipped)."""
+    """Store new pairs in batches, skipping ones whose content is already stored: (added, skipped).
+
+    Every pair is checked first (`core.curation.pairs.pair_problem`): one whose sides are empty or
+    the same code raises DataError and nothing is stored.
+    """
+    pairs = list(pairs)
+    for index, pair in enumerate(pairs):
+        problem = pair_problem(pair.chosen, pair.rejected)
+        if problem:
+            raise DataError(f"pair {index + 1} of {len(pairs)}: {problem}; nothing was imported")
     added = skipped = 0
     batch: list[NewPair] = []
 
@@ -39,7 +48,7 @@ def import_pairs(engine: Engine, pairs: Iterable[NewPair], *, job_id: int | None
                 session.add(PairRow(
                     source=pair.source, instruction=pair.instruction, criteria=pair.criteria,
                     chosen=pair.chosen, rejected=pair.rejected, feedback=pair.feedback,
-                    language=pair.language, job_id=job_id, content_hash=pair.content_hash,
+                    language=pair.language, commit_id=pair.commit_id, job_id=job_id, content_hash=pair.content_hash,
                     meta_json=json.dumps(pair.meta, ensure_ascii=False, default=str),
                 ))
                 added += 1

@@ -16,6 +16,7 @@ from core.errors import NotFoundError
 from core.evaluation.bench import Benchmark, JudgeItem, judge_items
 from core.evaluation.judges import PARSER_VERSION, JudgeOutput, redecide
 from core.evaluation.models import EvalResultInfo, EvalRunInfo, LeaderboardEntry
+from core.evaluation.protocols import DEFAULT_PROTOCOL, get_protocol
 from core.evaluation.scoring import RunScores, ScoredResult, score_run
 from core.jobs import JobState, lease_seconds
 from stores.db import insert_or_ignore
@@ -62,6 +63,7 @@ def _to_info(row: EvalRunRow, done: int, job: JobRow | None) -> EvalRunInfo:
         created_at=row.created_at,
         finished_at=finished_at,
         objective_totals=json.loads(row.objective_totals_json or "{}"),
+        protocol=row.protocol,
     )
 
 
@@ -93,8 +95,10 @@ def create_run(
     task_limit: int | None = None,
     strip: bool | None = None,
     lineage: dict[str, Any] | None = None,
+    protocol: str = DEFAULT_PROTOCOL,
 ) -> int:
-    """Record a new run and return its id; its total is the number of items it will judge."""
+    """Record a new run under `protocol` and return its id; its total is the number of items it will judge."""
+    get_protocol(protocol)  # an unknown name fails before anything is stored
     items = judge_items(benchmark, objectives=objectives, orders=orders, limit=task_limit, strip=False)
     totals = Counter(item.objective for item in items)
     row = EvalRunRow(
@@ -110,6 +114,7 @@ def create_run(
         parser_version=PARSER_VERSION,
         total=len(items),
         objective_totals_json=json.dumps(dict(totals)),
+        protocol=protocol,
     )
     with Session(engine) as session:
         session.add(row)

@@ -66,8 +66,16 @@ def _insert_rows_sqlite(
 
 
 def _sqlite_datetime(value: datetime) -> str:
-    # Raw DBAPI parameters: store datetimes the way SQLAlchemy's SQLite dialect does.
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    # Raw DBAPI parameters: store datetimes the way SQLAlchemy's SQLite dialect does (four-digit
+    # years: strftime writes year 999 as "999", which the dialect cannot read back).
+    moment = value.astimezone(timezone.utc)
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d} "
+            f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}.{moment.microsecond:06d}")
+
+
+def _naive_utc(value: datetime) -> datetime:
+    # The column type (UTCDateTime) takes aware values only and stores them in UTC.
+    return value.astimezone(timezone.utc)
 
 
 def _table(model: type) -> Table:
@@ -238,7 +246,7 @@ class CommitRecorder:
                     "parent_sha": record.parent_sha,
                     "author": record.author,
                     "author_email": record.author_email,
-                    "authored_at": _sqlite_datetime(record.authored_at) if self._sqlite else record.authored_at,
+                    "authored_at": _sqlite_datetime(record.authored_at) if self._sqlite else _naive_utc(record.authored_at),
                     "message": record.message,
                     "path": record.path,
                     "old_path": record.old_path,

@@ -5,17 +5,20 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, and_, case, func, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core.errors import NotFoundError
-from core.llm.base import ChatResult
+from core.llm.base import TRUNCATED_REASONS, ChatResult
+from core.llm.reasoning import split_reasoning
 from core.synthesis.commit_instruct import CommitSubject
 from core.synthesis.critic_evol import InstructionSubject
-from core.synthesis.driver import WorkItem
+from core.synthesis.driver import PairStored, WorkItem
 from core.synthesis.records import ConversationInfo, InstructionRecord, ItemCounts
 from core.synthesis.steps import Failed, Filtered, Outcome, PairDraft, Turn
 from stores.claims import CLAIMED, PENDING, claim_rows, expired_before
@@ -122,6 +125,9 @@ def all_instruction_ids(engine: Engine) -> list[int]:
         return [int(i) for i in session.exec(select(InstructionRow.id).order_by(col(InstructionRow.id))).all() if i is not None]
 
 
+_T = TypeVar("_T")
+_SCOPE_CHUNK = 500  # subject ids per IN (...) list, well under every database's parameter limit
+
 # ---- work items -----------------------------------------------------------------------------------
 
 def prepare_items(engine: Engine, method: str, key: str, subject_ids: Sequence[int], *,
@@ -203,6 +209,7 @@ class SqlSynthesisStore:
         load_subjects: Callable[[Engine, Sequence[int]], dict[int, Any]],
         worker_id: str = "",
         lease_s: float = 60.0,
+        scope: Sequence[int] | None = None,
     ) -> None:
         self.engine = engine
         self.job_id = job_id
@@ -212,17 +219,41 @@ class SqlSynthesisStore:
         self.worker_id = worker_id
         self.lease_s = lease_s
         self._load_subjects = load_subjects
+        # The subjects this run may touch (a --limit or an instruction file), in claim order; None: all.
+        self._scope = sorted(set(scope)) if scope is not None else None
+        self._scope_cursor = 0
+
+    def _claim_ids(self, connection: Any, limit: int) -> list[int]:
+        where = _ITEMS.c.config_key == self.key
+        claim = partial(claim_rows, connection, _ITEMS, worker_id=self.worker_id, lease_s=self.lease_s,
+                        extra_values={"job_id": self.job_id, "updated_at": utcnow()})
+        if self._scope is None:
+            return claim(where, limit=limit)
+        found: list[int] = []
+        # A cursor over the scope keeps each claim to one IN (...) list; it wraps around once, for the
+        # items of earlier chunks whose worker's lease ran out since.
+        wrapped = False
+        while len(found) < limit:
+            if self._scope_cursor >= len(self._scope):
+                if wrapped or not self._scope:
+                    break
+                self._scope_cursor, wrapped = 0, True
+            chunk = self._scope[self._scope_cursor:self._scope_cursor + _SCOPE_CHUNK]
+            got = claim(and_(where, _ITEMS.c.subject_id.in_(chunk)), limit=limit - len(found))
+            found += got
+            if len(found) < limit:
+                self._scope_cursor += len(chunk)
+        return found
 
     def claim(self, limit: int) -> list[WorkItem]:
-        """Claim up to `limit` items of this configuration (pending, or held by a worker whose lease ran out)."""
+        """Claim up to `limit` items of this configuration within the run's scope (pending, or held by a
+        worker whose lease ran out)."""
         with self.engine.begin() as connection:
-            ids = claim_rows(connection, _ITEMS, _ITEMS.c.config_key == self.key, worker_id=self.worker_id,
-                             limit=limit, lease_s=self.lease_s, extra_values={"job_id": self.job_id,
-                                                                              "updated_at": utcnow()})
+            ids = self._claim_ids(connection, limit)
             claimed = connection.execute(
                 select(SynthItemRow.id, SynthItemRow.subject_id).where(col(SynthItemRow.id).in_(ids))
                 .order_by(col(SynthItemRow.id))
-            ).all()
+            ).all() if ids else []
         subjects = self._load_subjects(self.engine, [subject for _item, subject in claimed])
         items = []
         for item_id, subject_id in claimed:
@@ -233,20 +264,27 @@ class SqlSynthesisStore:
         return items
 
     def cached(self, key: str) -> ChatResult | None:
-        """A cached answer for this key."""
+        """A cached final answer for this key; a truncated one (cached by older versions) is a miss."""
         with Session(self.engine) as session:
             row = session.get(ResponseCacheRow, key)
-            if row is None:
+            if row is None or row.finish_reason in TRUNCATED_REASONS:
                 return None
-            return ChatResult(text=row.text, prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens,
-                              latency_s=row.latency_s, finish_reason=row.finish_reason, cached=True)
+            # Answers cached before reasoning was set aside may still hold <think> blocks.
+            text, reasoning = split_reasoning(row.text)
+            return ChatResult(text=text, prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens,
+                              latency_s=row.latency_s, finish_reason=row.finish_reason, cached=True,
+                              reasoning=reasoning)
 
     def record_exchange(self, item_id: int, turn: Turn, model: str, prompt_version: str, key: str,
                         result: ChatResult) -> int:
-        """Store the exchange and cache its answer in one transaction; return the conversation id."""
+        """Store the exchange and, unless it was cut at max_tokens, cache its answer; return the conversation id."""
+        return _once_more_on_conflict(lambda: self._record_exchange(item_id, turn, model, prompt_version, key, result))
+
+    def _record_exchange(self, item_id: int, turn: Turn, model: str, prompt_version: str, key: str,
+                         result: ChatResult) -> int:
         with Session(self.engine) as session:
             dialect = session.get_bind().dialect.name
-            if not result.cached:  # another worker may cache the same answer at the same moment
+            if not result.cached and not result.truncated:  # another worker may cache the same answer at once
                 session.execute(insert_or_ignore(dialect, ResponseCacheRow.__table__).values(  # type: ignore[attr-defined]
                     key=key, model=model, prompt_version=prompt_version, text=result.text,
                     finish_reason=result.finish_reason, prompt_tokens=result.prompt_tokens,
@@ -268,8 +306,13 @@ class SqlSynthesisStore:
             session.commit()
             return int(conversation_id)  # type: ignore[arg-type]
 
-    def finish_item(self, item_id: int, outcome: Outcome, conversation_id: int | None) -> None:
-        """Write the outcome (and the pair, once by content hash) in one transaction, if this worker still holds the item."""
+    def finish_item(self, item_id: int, outcome: Outcome, conversation_id: int | None) -> PairStored | None:
+        """Write the outcome (and the pair, once by content hash) in one transaction, if this worker still
+        holds the item; "new" or "duplicate" for a pair, None otherwise."""
+        return _once_more_on_conflict(lambda: self._finish_item(item_id, outcome, conversation_id))
+
+    def _finish_item(self, item_id: int, outcome: Outcome, conversation_id: int | None) -> PairStored | None:
+        stored: PairStored | None = None
         with Session(self.engine) as session:
             held = session.execute(  # also takes the row's write lock until the commit
                 update(_ITEMS).where(_ITEMS.c.id == item_id, _ITEMS.c.state == CLAIMED, _ITEMS.c.worker_id == self.worker_id)
@@ -280,15 +323,17 @@ class SqlSynthesisStore:
                 raise NotFoundError(f"synthesis item {item_id} does not exist")
             if not held:
                 session.rollback()
-                return  # its lease ran out and another worker has it: that one writes the outcome
+                return None  # its lease ran out and another worker has it: that one writes the outcome
             pair_id: int | None = None
             if isinstance(outcome, PairDraft):
-                pair_id = self._insert_pair(session, item, outcome, conversation_id)
+                pair_id, stored = self._insert_pair(session, item, outcome, conversation_id)
                 item.state, item.reason = "pair", ""
             elif isinstance(outcome, Filtered):
                 item.state, item.reason = "filtered", outcome.reason
-            else:
+            elif isinstance(outcome, Failed):
                 item.state, item.reason, item.retryable = "failed", outcome.reason, outcome.retryable
+            else:  # synthesis methods end in pairs; a bare answer is an arena outcome
+                item.state, item.reason = "failed", "the method returned an answer instead of a pair"
             item.pair_id = pair_id
             item.conversation_id = conversation_id
             item.job_id = self.job_id
@@ -300,13 +345,15 @@ class SqlSynthesisStore:
                     conversation.outcome = item.state
                     session.add(conversation)
             session.commit()
+        return stored
 
-    def _insert_pair(self, session: Session, item: SynthItemRow, pair: PairDraft, conversation_id: int | None) -> int:
+    def _insert_pair(self, session: Session, item: SynthItemRow, pair: PairDraft,
+                     conversation_id: int | None) -> tuple[int, PairStored]:
         digest = pair_hash(self.source, pair.instruction, pair.criteria, pair.chosen, pair.rejected)
         is_commit = self.method == "commit-instruct"
         now = utcnow()
         # Two workers may reach the same pair at once (the same change in two commits): one row wins.
-        session.execute(insert_or_ignore(session.get_bind().dialect.name, PairRow.__table__).values(  # type: ignore[attr-defined]
+        inserted = session.execute(insert_or_ignore(session.get_bind().dialect.name, PairRow.__table__).values(  # type: ignore[attr-defined]
             source=self.source, status="pending", instruction=pair.instruction, criteria=pair.criteria,
             chosen=pair.chosen, rejected=pair.rejected, feedback=pair.feedback,
             language=str(pair.meta.get("language", "python")),
@@ -316,7 +363,9 @@ class SqlSynthesisStore:
             meta_json=json.dumps({**pair.meta, "item_id": item.id}, ensure_ascii=False, default=str),
             created_at=now, updated_at=now,
         ))
-        return int(session.exec(select(PairRow.id).where(PairRow.content_hash == digest)).one())  # type: ignore[arg-type]
+        added = inserted.rowcount  # type: ignore[attr-defined]
+        pair_id = session.exec(select(PairRow.id).where(PairRow.content_hash == digest)).one()
+        return int(pair_id), "new" if added else "duplicate"  # type: ignore[arg-type]
 
     def release(self, item_id: int) -> None:
         """Put an unfinished item this worker holds back to pending."""
@@ -325,6 +374,18 @@ class SqlSynthesisStore:
                 update(_ITEMS).where(_ITEMS.c.id == item_id, _ITEMS.c.state == CLAIMED, _ITEMS.c.worker_id == self.worker_id)
                 .values(state=PENDING, updated_at=utcnow())
             )
+
+
+def _once_more_on_conflict(write: Callable[[], _T]) -> _T:
+    """Run a write transaction; if a concurrent writer inserted the same unique row first, run it again.
+
+    Items finish in several threads and workers: two may carry the same pair or cached answer. The
+    second attempt sees the first writer's row and reuses it.
+    """
+    try:
+        return write()
+    except IntegrityError:
+        return write()
 
 
 # ---- reading back ---------------------------------------------------------------------------------

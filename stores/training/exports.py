@@ -13,14 +13,29 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from core.curation.rules import Condition
+from core.curation.rules import Condition, parse_filter
 from core.errors import NotFoundError
 from core.training.export import ExportPair
 from stores.curation.pairs import filtered
 from stores.curation.tables import PairRow
 from stores.training.tables import ExportRow
 
+# What an export takes unless told otherwise, in the CLI and the TUI alike: every pair a curator has
+# not turned down. Not "accepted only": synthesized pairs start pending and a pipeline exports before
+# anyone reviews them, so accepted-only would export nothing on a fresh store.
 DEFAULT_EXPORT_FILTER = "status!=rejected status!=flagged duplicate!=true"
+
+
+def export_conditions(conditions: Sequence[Condition]) -> tuple[Condition, ...]:
+    """The filter an export uses: the given conditions, plus the default's on every field they leave open.
+
+    So `criteria~secure` still leaves rejected, flagged and duplicate pairs out, while
+    `status=rejected` exports exactly the rejected ones.
+    """
+    given = tuple(conditions)
+    constrained = {condition.field for condition in given}
+    defaults = tuple(c for c in parse_filter(DEFAULT_EXPORT_FILTER) if c.field not in constrained)
+    return given + defaults
 
 
 @dataclass(frozen=True, slots=True)

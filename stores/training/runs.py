@@ -14,11 +14,13 @@ from core.errors import NotFoundError
 from core.training.runs import EVENTS_FILE, CheckpointInfo, MetricPoint, TrainRunInfo
 from stores.jobs import request_cancel
 from stores.tables import JobRow
-from stores.training.tables import CheckpointRow, TrainMetricRow, TrainRunRow
+from stores.training.tables import CheckpointRow, TrainMetricRow, TrainPairDrawRow, TrainRunRow
 
 WATCH_LOG = "watch.log"
 _METRIC_FIELDS = ("grad_norm", "tokens_per_s", "samples_per_s", "eta_s", "gpu_mem_gb", "gpu_util")
-_LATEST_ONLY = ("model_tflops_per_s", "mfu")
+_LATEST_ONLY = ("model_tflops_per_s", "mfu", "gpu_mem_used_gb", "tokens", "epoch", "token_accuracy",
+                "reward_accuracy", "reward_margin")
+_LINEAGE_KEYS = ("base_model", "base_revision", "base_revision_kind", "method")
 
 
 def create_train_run(
@@ -81,13 +83,22 @@ def _apply_event(session: Session, run: TrainRunRow, event: dict[str, Any], late
         run.total_steps = event.get("total_steps", run.total_steps)
         latest.update({key: event[key] for key in ("loss", "lr", *_METRIC_FIELDS, *_LATEST_ONLY) if key in event})
     elif kind == "checkpoint":
+        lineage = {"recipe": run.recipe_path, "run": run.job_id,
+                   "datasets": [d.get("path") for d in json.loads(run.recipe_json)["datasets"]],
+                   **{key: event[key] for key in _LINEAGE_KEYS if key in event}}
         session.add(CheckpointRow(
             path=str(event["path"]), kind="train", job_id=run.job_id, step=event.get("step"),
             verified=bool(event.get("verified")), problems="; ".join(event.get("problems") or []),
-            lineage_json=json.dumps({"recipe": run.recipe_path, "run": run.job_id,
-                                     "datasets": [d.get("path") for d in json.loads(run.recipe_json)["datasets"]]}),
+            lineage_json=json.dumps(lineage),
         ))
-        latest["checkpoint"] = event["path"]
+        if event.get("verified"):
+            latest["checkpoint"] = event["path"]
+    elif kind == "pair_draw":
+        epoch = int(event["epoch"])
+        for pair in event.get("pairs") or []:
+            session.add(TrainPairDrawRow(job_id=run.job_id, epoch=epoch, group_key=str(pair["group"]),
+                                         row=int(pair["row"]), pair_id=pair.get("pair_id")))
+        latest["pair_draw_epochs"] = int(latest.get("pair_draw_epochs", 0)) + 1
     elif kind == "status":
         latest["phase"] = event.get("state")
         if event.get("total_steps"):
@@ -96,6 +107,8 @@ def _apply_event(session: Session, run: TrainRunRow, event: dict[str, Any], late
             run.step = int(event["step"])
         if event.get("error"):
             latest["error"] = event["error"]
+        if event.get("state") == "loading":
+            latest.update({key: event[key] for key in _LINEAGE_KEYS if key in event})
     elif kind == "info":
         latest["info"] = event.get("message")
 
@@ -118,12 +131,14 @@ def record_exit(engine: Engine, job_id: int, exit_code: int) -> dict[str, Any]:
 
 def _to_info(run: TrainRunRow, job: JobRow | None) -> TrainRunInfo:
     recipe = json.loads(run.recipe_json or "{}")
+    params = json.loads(job.params_json or "{}") if job else {}
     return TrainRunInfo(
         job_id=run.job_id, name=run.name, state=job.state if job else "unknown", recipe_path=run.recipe_path,
         run_dir=run.run_dir, command=tuple(json.loads(run.command_json or "[]")), step=run.step,
         total_steps=run.total_steps, exit_code=run.exit_code, error=job.error if job else None,
         created_at=run.created_at, latest=json.loads(run.latest_json or "{}"),
         datasets=tuple(str(d.get("path")) for d in recipe.get("datasets", [])),
+        lineage={key: params[key] for key in _LINEAGE_KEYS if key in params},
     )
 
 
@@ -158,6 +173,15 @@ def list_metrics(engine: Engine, job_id: int, *, after_step: int = -1, limit: in
         ]
 
 
+def list_pair_draws(engine: Engine, job_id: int, *, limit: int = 100_000) -> list[dict[str, Any]]:
+    """The pairs a DPO run drew, by epoch then draw order: epoch, group, row and pair_id."""
+    with Session(engine) as session:
+        query = (select(TrainPairDrawRow).where(TrainPairDrawRow.job_id == job_id)
+                 .order_by(col(TrainPairDrawRow.epoch), col(TrainPairDrawRow.id)).limit(limit))
+        return [{"epoch": row.epoch, "group": row.group_key, "row": row.row, "pair_id": row.pair_id}
+                for row in session.exec(query).all()]
+
+
 def cancel_train_run(engine: Engine, job_id: int) -> TrainRunInfo:
     """Ask a run to stop; its worker signals the trainer, which saves a checkpoint and exits."""
     get_train_run(engine, job_id)
@@ -166,14 +190,14 @@ def cancel_train_run(engine: Engine, job_id: int) -> TrainRunInfo:
 
 
 def read_log_tail(path: str | Path, max_lines: int = 200, max_bytes: int = 64_000) -> list[str]:
-    """The last lines of a log file (empty when it does not exist yet)."""
+    """The last lines of a log file (empty when it does not exist yet or its path cannot name a file)."""
     try:
         with Path(path).open("rb") as handle:
             handle.seek(0, os.SEEK_END)
             size = handle.tell()
             handle.seek(max(0, size - max_bytes))
             data = handle.read()
-    except FileNotFoundError:
+    except (OSError, ValueError):  # missing, unreadable, or a stored path holding a NUL
         return []
     lines = data.decode("utf-8", errors="replace").replace("\r", "\n").splitlines()
     return [line for line in lines if line.strip()][-max_lines:]

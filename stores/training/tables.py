@@ -1,4 +1,4 @@
-"""Tables of the training stage: runs, their metrics, and checkpoints from runs and merges."""
+"""Tables of the training stage: runs, their metrics and DPO pair draws, and checkpoints from runs and merges."""
 
 # No `from __future__ import annotations` here: SQLModel reads annotations at class creation.
 from datetime import datetime
@@ -47,6 +47,20 @@ class TrainMetricRow(SQLModel, table=True):
     eta_s: Optional[float] = None
     gpu_mem_gb: Optional[float] = None
     gpu_util: Optional[float] = None
+
+
+class TrainPairDrawRow(SQLModel, table=True):
+    """The (chosen, rejected) pair a DPO run drew for one group (problem) at one epoch."""
+
+    __tablename__ = "train_pair_draws"
+    __table_args__ = (Index("ix_train_pair_draws_run_epoch", "job_id", "epoch"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    job_id: int = Field(foreign_key="train_runs.job_id")
+    epoch: int
+    group_key: str
+    row: int  # the pair's row in the run's prepared dataset
+    pair_id: Optional[int] = None  # the stored pair, when the export named it
 
 
 class CheckpointRow(SQLModel, table=True):

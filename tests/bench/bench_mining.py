@@ -3,8 +3,9 @@
     python tests/bench/bench_mining.py REPO [--max-commits N] [--skip-pydriller]
 
 All three passes keep the same records: modified (or renamed) files of the chosen languages in
-non-merge commits, both sides UTF-8 text under the size cap, not whitespace-only, in commits
-touching at most 100 files. Exact-duplicate skipping is off here, because which of two
+non-merge commits, both sides UTF-8 source text under the size cap (not an LFS pointer, generated
+or minified: core.mining.content's verdict on the bytes), not whitespace-only, in commits
+touching at most 100 files; paths compare as core.mining.paths writes them. Exact-duplicate skipping is off here, because which of two
 identical changes comes "first" depends on each tool's walk order. The script checks that the
 three sets of (sha, path, old and new text) are equal and prints records/s and ratios; our
 miner and raw git are timed `--repeat` times (median). Run it on purpose, not in the test suite.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import statistics
 import subprocess
 import sys
@@ -24,8 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from core.mining.content import non_source_reason  # noqa: E402
 from core.mining.gitio import LOG_FORMAT, iter_tokens, parse_log  # noqa: E402
 from core.mining.mine import MineOptions, mine  # noqa: E402
+from core.mining.paths import decode_path, path_text  # noqa: E402
 
 EXTENSIONS = (".py", ".pyi")
 OPTIONS = MineOptions(skip_duplicates=False)
@@ -44,6 +48,8 @@ def keep_texts(old: bytes, new: bytes) -> bool:
         try:
             side.decode("utf-8")
         except UnicodeDecodeError:
+            return False
+        if non_source_reason(side) is not None:
             return False
     return old.split() != new.split()
 
@@ -89,7 +95,7 @@ def _raw_changes(repo: str, max_commits: int | None) -> list[tuple[str, str, str
             if change.status in ("M", "R") and change.old_blob != change.new_blob \
                     and change.path.endswith(EXTENSIONS) \
                     and change.old_mode in ("100644", "100755") and change.new_mode in ("100644", "100755"):
-                wanted.append((commit.sha, change.path, change.old_blob, change.new_blob))
+                wanted.append((commit.sha, path_text(change.path), change.old_blob, change.new_blob))
     log.wait()
     return wanted
 
@@ -155,7 +161,7 @@ def run_pydriller(repo: str, max_commits: int | None) -> tuple[float, set[Record
             old, new = modified.content_before, modified.content
             if old is None or new is None or old == new or not keep_texts(old, new):
                 continue
-            records.add((commit.hash, modified.new_path, digest(old, new)))
+            records.add((commit.hash, path_text(decode_path(os.fsencode(modified.new_path))), digest(old, new)))
     return time.perf_counter() - started, records
 
 

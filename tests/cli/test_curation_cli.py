@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from stores.db import make_engine
+from tests.fixtures import BENCH_DIR as BENCH  # noqa: E402
 from tests.fixtures import HOSTILE_TEXT
 from workbench.cli import app
 
-BENCH = Path(__file__).resolve().parents[2] / ".." / "shared" / "codeprefbench"
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 
@@ -65,28 +66,49 @@ def test_export_every_format(tmp_path: Path, db_path: Path) -> None:
                  "--validation", "0", "--json")
     assert result.exit_code == 0, result.output
     manifest = json.loads(result.stdout)
-    assert manifest["pair_count"] == 3 and manifest["records"]["generation"]["train"] == 6
+    # Two pairs have no feedback naming a code: their generation examples are dropped, and counted.
+    assert manifest["pair_count"] == 3 and manifest["records"]["generation"]["train"] == 2
+    assert manifest["dropped"] == {"generation": {"feedback names neither code": 4},
+                                   "chat": {"feedback names neither code": 4}}
+    assert manifest["protocol"] == "codefavor"
     assert json.loads((out / "manifest.json").read_text()) == manifest
     generation = [json.loads(line) for line in (out / "generation" / "train.jsonl").read_text().splitlines()]
     assert generation[0]["completion"].startswith("[CODE_A] uses the builtin.")
     assert json.loads(run(db_path, "jobs", "list", "--kind", "export", "--json").stdout)[0]["state"] == "done"
 
 
+def test_export_default_filter_applies_to_fields_the_filter_leaves_open(tmp_path: Path, db_path: Path) -> None:
+    run(db_path, "pairs", "import", str(write_pairs(tmp_path / "p.jsonl")))
+    from stores.curation.pairs import set_status
+    from stores.db import make_engine
+
+    assert set_status(make_engine(db_path), [2], "reject") == 1
+    manifest = json.loads(run(db_path, "export", "--out", str(tmp_path / "a"), "--json").stdout)
+    assert manifest["pair_count"] == 2 and "status!=rejected" in manifest["filter"]
+    narrowed = run(db_path, "export", "--out", str(tmp_path / "b"), "--where", "criteria~secur", "--json")
+    # the security pair is the rejected one, and an export of no pair is refused
+    assert narrowed.exit_code == 1 and "no pairs match" in narrowed.stderr and not (tmp_path / "b").exists()
+    chosen = json.loads(run(db_path, "export", "--out", str(tmp_path / "c"), "--where", "status=rejected", "--json").stdout)
+    assert chosen["pair_count"] == 1
+
+
 def test_bad_input_is_one_line_and_store_intact(tmp_path: Path, db_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "x", "criteria": "c", "chosen": "a", "rejected": "b"}\n{not json\n', encoding="utf-8")
     result = run(db_path, "pairs", "import", str(bad))
-    assert result.exit_code == 1 and "bad.jsonl:2: not valid JSON" in result.stderr and "Traceback" not in result.output
-    assert json.loads(run(db_path, "pairs", "stats", "--json").stdout)["stats"]["total"] == 0
-    for args, message in [
-        (["pairs", "list", "--where", "cc_delta<x"], "needs a number"),
-        (["pairs", "show", "42"], "pair 42 does not exist"),
-        (["curate", "apply", str(tmp_path / "none.yaml")], "cannot read"),
-        (["export", "--out", str(tmp_path / "o"), "--format", "csv"], "unknown export format"),
-        (["decontaminate", "--bench", str(tmp_path / "nobench")], "does not exist"),
+    assert result.exit_code == 1 and "bad.jsonl:2:2: not valid JSON" in result.stderr and "Traceback" not in result.output
+    assert not db_path.exists()  # the file is read in full before the store opens
+    assert "no workbench store at" in run(db_path, "pairs", "stats", "--json").stderr
+    make_engine(db_path).dispose()
+    for args, message, code in [
+        (["pairs", "list", "--where", "cc_delta<x"], "needs a number", 2),
+        (["pairs", "show", "42"], "pair 42 does not exist", 1),
+        (["curate", "apply", str(tmp_path / "none.yaml")], "no such rule file", 2),
+        (["export", "--out", str(tmp_path / "o"), "--format", "csv"], "unknown export format", 2),
+        (["decontaminate", "--bench", str(tmp_path / "nobench")], "does not exist", 2),
     ]:
         result = run(db_path, *args)
-        assert result.exit_code == 1 and message in result.stderr, (args, result.output)
+        assert result.exit_code == code and message in result.stderr, (args, result.output)
         assert len(result.stderr.strip().splitlines()) == 1
 
 

@@ -28,6 +28,25 @@ def test_tui_path_reports_a_bad_store_in_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip() == f"error: cannot create store {missing}: folder {missing.parent} does not exist"
 
 
+def test_tui_path_refuses_a_database_that_is_not_a_store(tmp_path: Path) -> None:
+    import sqlite3
+
+    foreign = tmp_path / "notes \x1b[31m.db"
+    connection = sqlite3.connect(foreign)
+    connection.execute("CREATE TABLE notes (body TEXT)")
+    connection.commit()
+    connection.close()
+    before = foreign.read_bytes()
+    result = subprocess.run(
+        [sys.executable, "-c", "from workbench.launcher import main; main()", "--db", str(foreign)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1 and "\x1b" not in result.stderr
+    assert result.stderr.strip() == (f"error: {tmp_path}/notes ␛[31m.db is not a workbench store (it holds other "
+                                     "tables: notes); choose another --db, it was not changed")
+    assert foreign.read_bytes() == before
+
+
 def test_usage_errors_are_one_line(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

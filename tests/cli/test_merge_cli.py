@@ -34,14 +34,16 @@ def test_merge_command_takes_spread_weights_and_records_lineage(tiny_model_dir: 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--weights", "1"], "2 checkpoints but 1 weights; give one --weights per checkpoint"),
-        (["--weights", "1", "-1"], "weights must be positive numbers"),
+        (["--weights", "1"], "2 checkpoints but 1 weights; give one weight per checkpoint"),
+        (["--weights", "1", "-1"], "merge weights must be positive numbers, not '-1'"),
+        (["--weights", "inf", "1", "--no-verify"], "merge weight 'inf' is not a finite number"),
+        (["--weights", "a", "b"], "merge weight 'a' is not a number"),
     ],
 )
 def test_merge_command_rejects_bad_weights_in_one_line(tiny_model_dir: Path, tmp_path: Path, extra: list[str], message: str) -> None:
     result = CliRunner().invoke(app, ["--db", str(tmp_path / "wb.db"), "merge", str(tiny_model_dir),
                                       str(tiny_model_dir), *extra, "--out", str(tmp_path / "m")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.strip() == f"error: {message}"
     assert not (tmp_path / "m").exists()
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from stores.db import make_engine
 from tests.conftest import GitRepo
 from tests.fixtures import HOSTILE_TEXT
 from workbench.cli import app
@@ -55,18 +56,19 @@ def test_mine_then_list_and_show(db_path: Path, make_repo: Callable[[str], GitRe
 
 
 @pytest.mark.parametrize(
-    ("target", "extra", "message"),
+    ("target", "extra", "message", "code"),
     [
-        ("missing", [], "no such file or directory"),
-        ("file", [], "is a file, not a git repository"),
-        ("empty", [], "has no commits yet"),
-        ("repo", ["--rev", "no-such-branch"], "unknown revision 'no-such-branch'"),
-        ("repo", ["--language", "cobol"], "unsupported language cobol"),
-        ("repo", ["--license", "GPL-3.0"], "not in the allow-list"),
+        ("missing", [], "no such file or directory", 2),
+        ("file", [], "is a file, not a git repository", 2),
+        ("empty", [], "has no commits yet", 1),
+        ("repo", ["--rev", "no-such-branch"], "unknown revision 'no-such-branch'", 2),
+        ("repo", ["--language", "cobol"], "unsupported language cobol", 2),
+        ("repo", ["--license", "GPL-3.0"], "not in the allow-list", 1),
     ],
 )
 def test_bad_input_is_one_line_and_leaves_the_store_intact(
-    db_path: Path, tmp_path: Path, make_repo: Callable[[str], GitRepo], target: str, extra: list[str], message: str
+    db_path: Path, tmp_path: Path, make_repo: Callable[[str], GitRepo], target: str, extra: list[str], message: str,
+    code: int,
 ) -> None:
     repo = small_repo(make_repo)
     assert invoke(db_path, "mine", str(repo.path)).exit_code == 0
@@ -74,7 +76,7 @@ def test_bad_input_is_one_line_and_leaves_the_store_intact(
              "repo": repo.path}
     (tmp_path / "f.txt").write_text("x")
     result = invoke(db_path, "mine", str(paths[target]), *extra)
-    assert result.exit_code == 1
+    assert result.exit_code == code
     assert result.stdout == ""
     assert result.stderr.strip().count("\n") == 0 and message in result.stderr
     assert "Traceback" not in result.stderr
@@ -100,7 +102,7 @@ def test_read_only_store_gives_one_line(db_path: Path, make_repo: Callable[[str]
 
 def test_locked_store_gives_one_line(db_path: Path, make_repo: Callable[[str], GitRepo]) -> None:
     repo = small_repo(make_repo)
-    assert invoke(db_path, "commits", "list").exit_code == 0
+    make_engine(db_path).dispose()
     holder = sqlite3.connect(db_path)
     holder.execute("BEGIN EXCLUSIVE")
     try:
@@ -114,6 +116,7 @@ def test_locked_store_gives_one_line(db_path: Path, make_repo: Callable[[str], G
 
 
 def test_unknown_record_and_job(db_path: Path) -> None:
+    make_engine(db_path).dispose()
     for args in (["commits", "show", "42"], ["jobs", "show", "7"]):
         result = invoke(db_path, *args)
         assert result.exit_code == 1 and "does not exist" in result.stderr
@@ -193,3 +196,31 @@ def test_read_only_store_without_its_texts_file_still_lists(db_path: Path, make_
     record_id = json.loads(listed.stdout)["commits"][0]["id"]
     shown = runner.invoke(app, ["--db", read_only, "commits", "show", str(record_id), "--json"])
     assert shown.exit_code == 0 and json.loads(shown.stdout)["new_text"] == ""  # an empty stand-in, no crash
+
+
+def test_non_utf8_names_are_all_stored_and_shown_safely(db_path: Path, tmp_path: Path) -> None:
+    from tests.core.test_mining_integrity import fast_import
+
+    names = [b"caf\xe9.py", b"caf\xe8.py", b"\x1b]52;c;aGk=\x07clip.py"]
+    fast_import(tmp_path / "r", [("init", {name: b"x = 1\n" for name in names}),
+                                 ("fix \x1b[2J", {name: b"x = 2  # " + name.hex().encode() for name in names})])
+    result = invoke(db_path, "mine", str(tmp_path / "r"), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    listed = json.loads(invoke(db_path, "commits", "list", "--json").stdout)
+    assert summary["records"] == listed["total"] == 3  # the summary is what was stored
+    # Valid UTF-8 names stay as they are (JSON escapes their controls); others are quoted.
+    assert sorted(row["path"] for row in listed["commits"]) == ["\x1b]52;c;aGk=\x07clip.py", '"caf\\xe8.py"',
+                                                               '"caf\\xe9.py"']
+    table = invoke(db_path, "commits", "list").stdout
+    assert '"caf\\xe9.py"' in table and '"caf\\xe8.py"' in table
+    assert "\x1b" not in table and "\x07" not in table
+    shown = invoke(db_path, "commits", "show", "1")
+    assert shown.exit_code == 0 and "\x1b" not in shown.stdout and "fix ␛[2J" in shown.stdout
+
+
+def test_mine_prints_no_progress_off_a_terminal(db_path: Path, make_repo: Callable[[str], GitRepo]) -> None:
+    repo = small_repo(make_repo)
+    result = invoke(db_path, "mine", str(repo.path))
+    assert result.exit_code == 0 and result.stderr == ""
+    assert result.stdout.startswith("job 1: 1 records from 2 file changes in 2 commits")

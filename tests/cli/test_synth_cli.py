@@ -42,9 +42,14 @@ def test_commit_instruct_command_reports_counts_and_pairs_show(db_path: Path) ->
         assert json.loads(estimate.stdout)["items"] == 8  # type: ignore[attr-defined]
         assert not server.requests
         result = invoke(db_path, "synth", "commit-instruct", "--critic", spec, "--concurrency", "3", "--json")
-    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    # Two answers were unusable: the run says so in one line and exits 3 (neither bad input nor usage).
+    assert result.exit_code == 3, result.output  # type: ignore[attr-defined]
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]  # type: ignore[attr-defined]
+    assert error_lines == ["error: 2 of 8 items failed: 2 unusable answers (e.g. no INSTRUCTION section in the answer)"] \
+        or error_lines == ["error: 2 of 8 items failed: 2 unusable answers (e.g. no YES/NO verdict in the answer)"]
     summary = json.loads(result.stdout)  # type: ignore[attr-defined]
-    assert (summary["stop_reason"], summary["done"], summary["pairs"]) == ("done", 8, 3)
+    assert (summary["stop_reason"], summary["done"], summary["pairs"], summary["failed"]) == ("done", 8, 3, 2)
+    assert summary["failed_by_kind"] == {"answer": 2} and summary["requests"] == len(server.requests)
     assert "estimate: 8 items" in result.stderr  # type: ignore[attr-defined]
     listed = invoke(db_path, "pairs", "list")
     assert listed.exit_code == 0 and len(listed.stdout.strip().splitlines()) == 4  # type: ignore[attr-defined]
@@ -57,24 +62,32 @@ def test_commit_instruct_command_reports_counts_and_pairs_show(db_path: Path) ->
 
 def test_bad_options_are_one_line_errors(db_path: Path, tmp_path: Path) -> None:
     result = invoke(db_path, "synth", "commit-instruct", "--critic", "gpt-4o")
-    assert result.exit_code == 1 and "model spec 'gpt-4o'" in result.stderr  # type: ignore[attr-defined]
+    assert result.exit_code == 2 and "model spec 'gpt-4o'" in result.stderr  # type: ignore[attr-defined]
     assert "Traceback" not in result.output  # type: ignore[attr-defined]
     result = invoke(db_path, "synth", "commit-instruct", "--critic", "openai:m@http://127.0.0.1:9/v1")
     assert result.exit_code == 1 and "no mined commits" in result.stderr  # type: ignore[attr-defined]
-    result = invoke(db_path, "synth", "commit-instruct", "--critic", "openai:m", "--budget", "lots")
-    assert result.exit_code == 1 and "budget 'lots'" in result.stderr  # type: ignore[attr-defined]
+    result = invoke(db_path, "synth", "commit-instruct", "--critic", "openai:m@http://127.0.0.1:9/v1",
+                    "--budget", "lots")
+    assert result.exit_code == 2 and "budget 'lots'" in result.stderr  # type: ignore[attr-defined]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "ok"}\n{not json\n', encoding="utf-8")
     result = invoke(db_path, "instructions", "import", str(bad))
-    assert result.exit_code == 1 and "bad.jsonl:2: not valid JSON" in result.stderr  # type: ignore[attr-defined]
+    assert result.exit_code == 1 and "bad.jsonl:2:2: not valid JSON" in result.stderr  # type: ignore[attr-defined]
 
 
 def test_unreachable_server_fails_items_with_reason_and_rerun_retries(db_path: Path) -> None:
     engine = make_engine(db_path)
     add_commits(engine, ["Fix total #1"])
-    spec = "openai:critic@http://127.0.0.1:9/v1?retries=0&timeout=1"
-    result = invoke(db_path, "synth", "commit-instruct", "--critic", spec)
-    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    spec = "openai:critic@http://127.0.0.1:9/v1?retries=1&timeout=1"
+    result = invoke(db_path, "synth", "commit-instruct", "--critic", spec, "--json")
+    assert result.exit_code == 3, result.output  # type: ignore[attr-defined]
+    assert result.stderr.splitlines()[-1].startswith(  # type: ignore[attr-defined]
+        "error: 1 of 1 items failed: 1 LLM request failed (llm error at step explain: critic at "
+        "http://127.0.0.1:9/v1/chat/completions: gave up after 2 attempts (connection failed: Connection refused")
+    summary = json.loads(result.stdout)  # type: ignore[attr-defined]
+    assert (summary["requests"], summary["retries"], summary["answers"]) == (2, 1, 0)
+    assert summary["http_failures"] == {"connect": 2} and summary["failed_by_kind"] == {"llm:connect": 1}
+    assert list_jobs(engine, kind="synth")[0].state == "failed"
     with Session(engine) as session:
         item = session.exec(select(SynthItemRow)).one()
         assert item.state == "failed" and item.retryable and "connection failed" in item.reason
@@ -127,14 +140,15 @@ def test_kill_9_then_rerun_finishes_with_exact_counts(db_path: Path, monkeypatch
 
         result = invoke(db_path, "synth", "commit-instruct", "--critic", f"openai:critic@{server.base_url}",
                         "--concurrency", "6", "--json")
-        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+        assert result.exit_code == 3, result.output  # type: ignore[attr-defined]
         resent = [json.dumps(r["messages"], ensure_ascii=False) for r in server.requests[sent_before:]]
 
     sent_first = {json.dumps(r["messages"], ensure_ascii=False) for r in server.requests[:sent_before]}
     assert len(sent_first & stored_before) == len(stored_before)  # same encoding on both sides
     assert resent and not set(resent) & stored_before, "a request whose answer was stored was sent again"
     jobs = list_jobs(engine, kind="synth")
-    assert [(job.state, job.attempts) for job in jobs] == [("done", 2)]  # the killed job, taken over
+    # The killed job, taken over; it ends failed because some answers are unusable.
+    assert [(job.state, job.attempts) for job in jobs] == [("failed", 2)]
     with Session(engine) as session:
         items = session.exec(select(SynthItemRow)).all()
         pairs = session.exec(select(PairRow)).all()
@@ -158,7 +172,10 @@ def test_budget_flag_stops_cleanly_and_rerun_completes(db_path: Path) -> None:
                         "--budget", "2500", "--json")
         assert capped.exit_code == 0, capped.output  # type: ignore[attr-defined]
         assert json.loads(capped.stdout)["stop_reason"] == "budget"  # type: ignore[attr-defined]
-        assert "budget reached" in capped.stderr  # type: ignore[attr-defined]
+        assert "budget reached (2500): " in capped.stderr  # type: ignore[attr-defined]
+        over = json.loads(capped.stdout)["budget_overshoot_tokens"]  # type: ignore[attr-defined]
+        assert over == json.loads(capped.stdout)["tokens"] - 2500 > 0  # type: ignore[attr-defined]
+        assert f"({over:,} over)" in capped.stderr  # type: ignore[attr-defined]
         assert list_jobs(engine, kind="synth")[0].state == "cancelled"
         rest = invoke(db_path, "synth", "commit-instruct", "--critic", spec, "--json")
     first, second = json.loads(capped.stdout), json.loads(rest.stdout)  # type: ignore[attr-defined]
@@ -194,3 +211,61 @@ def test_two_commands_on_the_same_run_cooperate(store: str, db_path: Path, reque
     assert len({item.worker_id for item in items}) == 2  # both commands ended items
     assert len(pairs) == sum(item.state == "pair" for item in items) == len({p.content_hash for p in pairs})
     engine.dispose()
+
+
+def test_a_dollar_budget_without_a_price_is_refused(db_path: Path) -> None:
+    engine = make_engine(db_path)
+    add_commits(engine, ["Fix total #1"])
+    with LoopbackLLM(synth_responder) as server:
+        spec = f"openai:critic@{server.base_url}"
+        refused = invoke(db_path, "synth", "commit-instruct", "--critic", spec, "--budget", "$0.01")
+        assert refused.exit_code == 2, refused.output  # type: ignore[attr-defined]  # usage error
+        assert refused.stderr.strip() == (  # type: ignore[attr-defined]
+            "error: budget '$0.01' is in dollars, but the critic model 'critic' has no price: pass "
+            "--price-in/--price-out (USD per 1M tokens) or give the budget in tokens (e.g. 2M)")
+        assert not server.requests and not list_jobs(engine, kind="synth")
+        priced = invoke(db_path, "synth", "commit-instruct", "--critic", spec, "--budget", "$0.01",
+                        "--price-in", "1", "--price-out", "2", "--json")
+    assert priced.exit_code == 0, priced.output  # type: ignore[attr-defined]
+    assert json.loads(priced.stdout)["pairs"] == 1  # type: ignore[attr-defined]
+
+
+def test_a_404_endpoint_fails_the_run_with_exit_3_and_no_retries(db_path: Path) -> None:
+    engine = make_engine(db_path)
+    add_commits(engine, [f"Fix total #{i}" for i in range(3)])
+    with LoopbackLLM(synth_responder) as server:
+        server.add_faults("404", "404", "404")
+        result = invoke(db_path, "synth", "commit-instruct", "--critic", f"openai:critic@{server.base_url}")
+        assert len(server.requests) == 3
+    assert result.exit_code == 3  # type: ignore[attr-defined]
+    assert result.stderr.splitlines()[-1].startswith(  # type: ignore[attr-defined]
+        "error: 3 of 3 items failed: 3 LLM requests failed (e.g. llm error at step explain: critic at ")
+    assert "HTTP 404: not found" in result.stderr.splitlines()[-1]  # type: ignore[attr-defined]
+    assert "Traceback" not in result.output  # type: ignore[attr-defined]
+
+
+def test_sigint_keeps_the_run_counters(db_path: Path) -> None:
+    engine = make_engine(db_path)
+    add_commits(engine, [f"Fix total #{i}" for i in range(40)])
+    with LoopbackLLM(synth_responder, delay_s=0.1) as server:
+        command = [sys.executable, "-c", "from workbench.cli import app; app()", "--db", str(db_path),
+                   "synth", "commit-instruct", "--critic", f"openai:critic@{server.base_url}", "--concurrency", "2"]
+        process = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with Session(engine) as session:
+                if len(session.exec(select(SynthItemRow).where(SynthItemRow.state == "pair")).all()) >= 3:
+                    break
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=30)
+        sent = len(server.requests)
+    assert process.returncode == 130 and err.decode().strip().endswith("error: interrupted")
+    (job,) = list_jobs(engine, kind="synth")
+    with Session(engine) as session:
+        pairs = len(session.exec(select(SynthItemRow).where(SynthItemRow.state == "pair")).all())
+    assert job.state == "cancelled" and job.summary["stop_reason"] == "interrupted"
+    assert job.summary["done"] == job.summary["pairs"] == pairs >= 3
+    # Attempts include those in flight at the interrupt (at most the concurrency, 2, may not have reached it).
+    assert sent - 2 <= job.summary["requests"] <= sent + 2 and job.summary["items_pair"] == pairs

@@ -72,6 +72,30 @@ def test_bandit_runner_caches_by_content() -> None:
     assert runner.scan([UNSAFE]) == [first[0]]
 
 
+def test_bandit_runner_matches_bandit_on_files_of_the_same_code(tmp_path) -> None:  # noqa: ANN001
+    # The runner feeds snippets through bandit's public API; the findings are those bandit reports
+    # for the same code on disk, with nosec honoured and unparsable code giving none.
+    from bandit.core import config, manager
+
+    snippets = [
+        "import subprocess\nsubprocess.call('ls', shell=True)\nimport pickle\npickle.loads(b'')\n",
+        "import pickle\npickle.loads(b'')  # nosec\n",
+        "def (:\n",
+        "password = 'hunter2'\nassert password\n",
+    ]
+    expected = []
+    for index, code in enumerate(snippets):
+        path = tmp_path / f"s{index}.py"
+        path.write_text(code, encoding="utf-8")
+        bandit = manager.BanditManager(config.BanditConfig(), "file", quiet=True)
+        bandit.discover_files([str(path)])
+        bandit.run_tests()
+        expected.append(tuple(sorted(((i.test_id, int(i.lineno)) for i in bandit.get_issue_list()), key=lambda f: (f[1], f[0]))))
+    found = [tuple((f.test_id, f.line) for f in findings) for findings in BanditRunner().scan(snippets)]
+    assert found == [tuple((test_id, line) for test_id, line in e) for e in expected]
+    assert found[0] and found[1] == (("B403", 1),) and found[2] == () and found[3]  # line 2 is nosec
+
+
 def test_pool_gives_the_same_results_as_one_process() -> None:
     pairs = [PairCode(i, BRANCHY if i % 2 else UNSAFE, SAFE) for i in range(6)]
     chunks = [pairs[:3], pairs[3:]]

@@ -12,8 +12,8 @@ from core.errors import BenchmarkError
 from core.evaluation.bench import OBJECTIVES, judge_items, load_benchmark, objective_file, resolve_bench_dir
 from core.evaluation.judges import BaselineJudge, parse_judge_spec
 from core.evaluation.scoring import ScoredResult, score_run
+from tests.fixtures import BENCH_DIR  # noqa: E402
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "codeprefbench"
 needs_bench = pytest.mark.skipif(not BENCH_DIR.is_dir(), reason="../shared/codeprefbench is absent")
 
 
@@ -28,7 +28,7 @@ def _raw_tasks(objective: str) -> list[dict]:
 
 
 def _expected(objective: str, rule: str, orders: tuple[bool, ...]) -> float:
-    """Score a baseline straight from the files: independent of core.evaluation.bench and core.evaluation.scoring."""
+    """Score a baseline straight from the files under the workbench protocol (independent of core.evaluation)."""
     credits = []
     for task in _raw_tasks(objective):
         codes = list(task["choices"])
@@ -50,12 +50,12 @@ def _expected(objective: str, rule: str, orders: tuple[bool, ...]) -> float:
 
 
 @functools.cache
-def _items(orders: str) -> list:
-    return judge_items(load_benchmark(BENCH_DIR), orders=orders)
+def _items(orders: str, protocol: str) -> list:
+    return judge_items(load_benchmark(BENCH_DIR), orders=orders, protocol=protocol)
 
 
-def _scores(spec: str, orders: str) -> dict[str, float]:
-    items = _items(orders)
+def _scores(spec: str, orders: str, protocol: str = "codefavor") -> dict[str, float]:
+    items = _items(orders, protocol)
     outputs = BaselineJudge(parse_judge_spec(spec)).decide(items)
     scores = score_run(
         ScoredResult(i.objective, i.task_id, i.order, i.gt, o.decision) for i, o in zip(items, outputs)
@@ -63,17 +63,57 @@ def _scores(spec: str, orders: str) -> dict[str, float]:
     return {s.objective: s.accuracy for s in scores.objectives} | {"consistency": scores.objectives[0].consistency}
 
 
+def _percent(scores: dict[str, float]) -> tuple[float, ...]:
+    return tuple(round(100 * scores[objective], 1) for objective in OBJECTIVES)
+
+
 @needs_bench
-def test_baselines_on_the_real_benchmark_match_independent_scores() -> None:
-    given = _scores("baseline:always-a", "given")
+def test_codefavor_protocol_reproduces_the_reference_baselines_in_the_given_order() -> None:
+    # Order: correctness / efficiency / security / human preference, as in the paper's tables.
+    assert _percent(_scores("baseline:always-a", "given")) == (49.2, 51.1, 51.2, 55.9)
+    assert _percent(_scores("baseline:shorter", "given")) == (65.9, 63.6, 32.9, 38.6)
+    # The opposite rule, ties to B as well (so it is not exactly 100 minus "shorter").
+    assert _percent(_scores("baseline:longer", "given")) == (33.9, 36.4, 67.6, 61.4)
+
+
+@needs_bench
+def test_reference_fallback_keeps_both_codes_when_either_does_not_parse() -> None:
+    """codefavor/evaluate.py strips a task's codes in one list comprehension inside one try.
+
+    So when one code of a security task does not parse, neither loses its comments: shorter scores
+    68/207 = 32.9. Stripping each code on its own (the per-code fallback of the reference's
+    `PairwiseRMCaller.batch_infer`, which its evaluate.py does not use) would give 69/207 = 33.3;
+    task CSE/1837 is the one that differs.
+    """
+    from core.curation.stripping import regenerate_without_docstrings
+
+    def per_code(code: str) -> str:
+        try:
+            return regenerate_without_docstrings(code)
+        except SyntaxError:
+            return code
+
+    items = {i.task_id: i for i in _items("given", "codefavor") if i.objective == "security"}
+    task = next(t for t in _raw_tasks("security") if t["task_id"] == "CSE/1837")
+    assert (items["CSE/1837"].code_a, items["CSE/1837"].code_b) == tuple(task["choices"])
+    correct = 0
+    for raw in _raw_tasks("security"):
+        first, second = (per_code(code) for code in raw["choices"])
+        correct += (0 if len(first) < len(second) else 1) == raw["gt_choice"]
+    assert round(100 * correct / 207, 1) == 33.3
+
+
+@needs_bench
+def test_workbench_protocol_baselines_match_independent_scores() -> None:
+    given = _scores("baseline:always-a", "given", "workbench")
     for objective in OBJECTIVES:
         assert given[objective] == pytest.approx(_expected(objective, "always-a", (False,)))
     assert round(100 * given["correctness"], 1) == 49.2  # the paper's always-A figure
-    both = _scores("baseline:always-a", "both")
+    both = _scores("baseline:always-a", "both", "workbench")
     assert all(both[objective] == pytest.approx(0.5) for objective in OBJECTIVES)
     assert both["consistency"] == 0.0
     for rule in ("shorter", "longer"):
-        scores = _scores(f"baseline:{rule}", "both")
+        scores = _scores(f"baseline:{rule}", "both", "workbench")
         for objective in OBJECTIVES:
             assert scores[objective] == pytest.approx(_expected(objective, rule, (False, True)))
 
@@ -140,10 +180,13 @@ def test_missing_files_and_folders_are_named(tmp_path: Path) -> None:
 def test_items_strip_comments_for_verifiable_objectives_only(tmp_path: Path) -> None:
     commented = GOOD | {"choices": ["def f(a, b):\n    # add them\n    return a + b\n", "def f(a, b):\n    return a - b  # oops\n"]}
     folder = _write_bench(tmp_path, {o: [commented] for o in OBJECTIVES})
-    items = {(i.objective, i.order): i for i in judge_items(load_benchmark(folder))}
+    items = {(i.objective, i.order): i for i in judge_items(load_benchmark(folder), protocol="workbench")}
     assert "#" not in items[("correctness", "given")].code_a
     assert "# add them" in items[("human-preference", "given")].code_a
     swapped = items[("security", "swapped")]
     assert swapped.gt == "B" and "a + b" in swapped.code_b
     kept = judge_items(load_benchmark(folder), objectives=["correctness"], orders="given", strip=False)
+    reference = {(i.objective, i.order): i for i in judge_items(load_benchmark(folder))}
+    assert reference[("correctness", "given")].code_a == "def f(a, b):\n    return a + b\n"  # astor's output
+    assert "# add them" in reference[("human-preference", "given")].code_a
     assert len(kept) == 1 and "# add them" in kept[0].code_a

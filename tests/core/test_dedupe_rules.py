@@ -52,11 +52,24 @@ def test_load_rules_names_file_and_key(tmp_path: Path) -> None:
     assert rules[1].conditions[1] == Condition("criteria", "~", "a b")
     bad = tmp_path / "bad.yaml"
     bad.write_text("rules:\n  - where: cc_delta<0\n    action: delete\n", encoding="utf-8")
-    with pytest.raises(RecipeError, match=r"bad.yaml: rules\[0\].action"):
+    with pytest.raises(RecipeError, match=r"bad.yaml:3:13: rules\[0\].action: "):
         load_rules(bad)
     bad.write_text("rules:\n  - where: zz<0\n    action: flag\n", encoding="utf-8")
-    with pytest.raises(RecipeError, match=r"rules\[0\].where: unknown filter field"):
+    with pytest.raises(RecipeError, match=r"bad.yaml:2:12: rules\[0\].where: unknown filter field"):
+        load_rules(bad)
+    bad.write_text("rules:\n  - where: cc_delt<0\n    action: flag\n", encoding="utf-8")
+    with pytest.raises(RecipeError, match=r"did you mean cc_delta\?"):
         load_rules(bad)
     bad.write_text("rules: [", encoding="utf-8")
-    with pytest.raises(RecipeError, match="not valid YAML"):
+    with pytest.raises(RecipeError, match="bad.yaml:1:9: not valid YAML"):
+        load_rules(bad)
+
+
+def test_unknown_rule_key_beside_valid_ones_is_an_error(tmp_path: Path) -> None:
+    bad = tmp_path / "rules.yaml"
+    bad.write_text("rules:\n  - name: x\n    where: cc_delta<0\n    action: flag\n    actoin: reject\n", encoding="utf-8")
+    with pytest.raises(RecipeError, match=r"rules.yaml:5:5: rules\[0\].actoin: unknown key; did you mean action\?"):
+        load_rules(bad)
+    bad.write_text("rules:\n  - where: cc_delta<0\n    action: flag\nrule_set: 2\n", encoding="utf-8")
+    with pytest.raises(RecipeError, match=r"rules.yaml:4:1: rule_set: unknown key"):
         load_rules(bad)

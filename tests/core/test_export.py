@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import OptionError
-from core.evaluation.prompts import classification_prompt
+from core.evaluation.protocols import get_protocol
 from core.training.export import ExportOptions, ExportPair, read_jsonl, rewrite_feedback, split_of, write_export
 
 PAIRS = [
@@ -37,9 +37,12 @@ def test_classification_both_orders_stripped(tmp_path: Path) -> None:
     first, second = [r for r in train if r["pair_id"] == train[0]["pair_id"]]
     assert (first["order"], first["label"], second["order"], second["label"]) == ("chosen_first", "A", "rejected_first", "B")
     pair = next(p for p in PAIRS if p.pair_id == first["pair_id"])
-    chosen = f"def f{pair.pair_id}(xs):\n    return sum(xs)\n"
-    assert first["prompt"] == classification_prompt(pair.instruction, chosen, pair.rejected, pair.criteria)
-    assert first["completion"] == "A" and "# fast" not in first["prompt"]
+    chosen, rejected = get_protocol("codefavor").strip_pair(pair.chosen, pair.rejected)
+    assert chosen == f"def f{pair.pair_id}(xs):\n    return sum(xs)\n"  # the reference's regeneration
+    assert first["prompt"] == (f"[INSTRUCTION] {pair.instruction} [CODE_A] ```python\n{chosen}\n``` "
+                               f"[CODE_B] ```python\n{rejected}\n``` [CRITERIA] {pair.criteria}\n")
+    assert first["completion"] == "A" and "# fast" not in first["prompt"] and first["protocol"] == "codefavor"
+    assert manifest["protocol"] == "codefavor"
     assert first["messages"] == [{"role": "user", "content": first["prompt"]}, {"role": "assistant", "content": "A"}]
     assert manifest["records"]["classification"] == {"train": len(train), "validation": len(validation)}
     assert manifest["pairs_by_source"] == {"commit-instruct": 20, "import": 20}
@@ -50,14 +53,32 @@ def test_classification_both_orders_stripped(tmp_path: Path) -> None:
 
 
 def test_generation_rewrites_feedback_and_ends_with_verdict(tmp_path: Path) -> None:
-    out, _ = export(tmp_path, formats=("generation",), validation_fraction=0.0)
+    out, manifest = export(tmp_path, formats=("generation",), validation_fraction=0.0)
     records = list(read_jsonl(out / "generation" / "train.jsonl"))
     by_key = {(r["pair_id"], r["order"]): r for r in records}
     flipped = by_key[(1, "rejected_first")]["completion"]
-    assert flipped == ("[CODE_B] uses the builtin; [CODE_A] loops by hand.\n\n"
-                       "[CODE_B] is better than [CODE_A] on the mentioned criteria.")
-    assert by_key[(3, "chosen_first")]["completion"] == "[CODE_A] is better than [CODE_B] on the mentioned criteria."
-    assert all(r["completion"].endswith("on the mentioned criteria.") for r in records)
+    assert flipped == ("[CODE_B] uses the builtin; [CODE_A] loops by hand.\n"
+                       "[RESULT]\nTherefore, [CODE_B] is better than [CODE_A] on [CRITERIA].")
+    assert (3, "chosen_first") not in by_key  # empty feedback names neither code
+    assert manifest["dropped"] == {"generation": {"feedback names neither code": 2 * 13}}
+    assert all(r["completion"].endswith("on [CRITERIA].") for r in records)
+    workbench, _ = export(tmp_path / "wb", formats=("generation",), validation_fraction=0.0, protocol="workbench")
+    first = next(read_jsonl(workbench / "generation" / "train.jsonl"))
+    assert first["completion"].endswith("\n\n[CODE_A] is better than [CODE_B] on the mentioned criteria.")
+
+
+def test_one_order_is_seeded_and_balanced(tmp_path: Path) -> None:
+    out, _ = export(tmp_path, formats=("classification", "generation"), validation_fraction=0.0, both_orders=False, seed=3)
+    labels = [r["label"] for r in read_jsonl(out / "classification" / "train.jsonl")]
+    assert len(labels) == 40 and labels.count("A") == 20
+    assert labels != ["A", "B"] * 20 and labels != ["B", "A"] * 20
+    again, _ = export(tmp_path / "again", formats=("classification",), validation_fraction=0.0, both_orders=False, seed=3)
+    assert [r["label"] for r in read_jsonl(again / "classification" / "train.jsonl")] == labels
+    other, _ = export(tmp_path / "other", formats=("classification",), validation_fraction=0.0, both_orders=False, seed=4)
+    assert [r["label"] for r in read_jsonl(other / "classification" / "train.jsonl")] != labels
+    generation = {r["pair_id"]: r["label"] for r in read_jsonl(out / "generation" / "train.jsonl")}
+    classification = {r["pair_id"]: r["label"] for r in read_jsonl(out / "classification" / "train.jsonl")}
+    assert all(classification[pair_id] == label for pair_id, label in generation.items())
 
 
 def test_dpo_and_chat(tmp_path: Path) -> None:
@@ -66,7 +87,7 @@ def test_dpo_and_chat(tmp_path: Path) -> None:
     assert len(dpo) == 40 and set(dpo[0]) == {"prompt", "chosen", "rejected", "pair_id"}
     assert dpo[0]["prompt"] == "Write f1." and "# fast" in dpo[0]["chosen"]
     chat = list(read_jsonl(out / "chat" / "train.jsonl"))
-    assert len(chat) == 80 and [m["role"] for m in chat[0]["messages"]] == ["user", "assistant"]
+    assert len(chat) == 80 - 2 * 13 and [m["role"] for m in chat[0]["messages"]] == ["user", "assistant"]  # 13 silent feedbacks
 
 
 def test_parquet_and_datasets_on_disk(tmp_path: Path) -> None:

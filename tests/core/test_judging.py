@@ -54,14 +54,15 @@ def test_judge_specs_parse_and_reject_bad_values() -> None:
             parse_judge_spec(bad)
 
 
-def _item(code_a: str, code_b: str, order: str = "given") -> JudgeItem:
-    return JudgeItem("correctness", "t/1", order, "do it", code_a, code_b, "crit", "A")
+def _item(code_a: str, code_b: str, order: str = "given", protocol: str = "codefavor") -> JudgeItem:
+    return JudgeItem("correctness", "t/1", order, "do it", code_a, code_b, "crit", "A", protocol)
 
 
 def test_baselines_decide_from_the_codes_alone() -> None:
-    items = [_item("x = 1", "x = 12"), _item("yy", "y"), _item("z", "z")]
-    assert [o.decision for o in BaselineJudge(parse_judge_spec("baseline:shorter")).decide(items)] == ["A", "B", "?"]
-    assert [o.decision for o in BaselineJudge(parse_judge_spec("baseline:longer")).decide(items)] == ["B", "A", "?"]
+    items = [_item("x = 1", "x = 12"), _item("yy", "y"), _item("z", "z"), _item("z", "z", protocol="workbench")]
+    # Equal lengths: the reference's length baselines pick B; the workbench protocol leaves them undecided.
+    assert [o.decision for o in BaselineJudge(parse_judge_spec("baseline:shorter")).decide(items)] == ["A", "B", "B", "?"]
+    assert [o.decision for o in BaselineJudge(parse_judge_spec("baseline:longer")).decide(items)] == ["B", "A", "B", "?"]
     random_judge = BaselineJudge(parse_judge_spec("baseline:random:3"))
     first = [o.decision for o in random_judge.decide(items * 5)]
     assert first == [o.decision for o in random_judge.decide(items * 5)]
@@ -95,10 +96,10 @@ def test_generative_judge_counts_backend_errors_as_undecided_and_fails_clearly()
     from core.errors import LLMError
     from core.evaluation.judges import GenerativeJudge
 
-    judge = GenerativeJudge(parse_judge_spec("flaky"), _FlakyBackend(fail=False))
+    judge = GenerativeJudge(parse_judge_spec("openai:flaky"), _FlakyBackend(fail=False))
     assert [o.decision for o in judge.decide([_item("a", "b"), _item("c", "d")])] == ["?", "B"]
     judge.close()
-    broken = GenerativeJudge(parse_judge_spec("flaky"), _FlakyBackend(fail=True))
-    with pytest.raises(LLMError, match="judge flaky: ConnectionError: server went away"):
+    broken = GenerativeJudge(parse_judge_spec("openai:flaky"), _FlakyBackend(fail=True))
+    with pytest.raises(LLMError, match="judge openai:flaky: ConnectionError: server went away"):
         broken.decide([_item("a", "b")])
     broken.close()

@@ -137,7 +137,7 @@ def test_commits_touching_too_many_files_are_skipped(make_repo: Callable[[str], 
     repo.commit("small", {"m0.py": "v = -1\n"})
     events = list(mine(str(repo.path), MineOptions(max_files_per_commit=3)))
     assert [r.message.strip() for r in records_of(events)] == ["small"]
-    assert finished_of(events).skipped["too_many_files"] == 2  # "init" and "sweeping"
+    assert finished_of(events).skipped["too_many_files"] == 10  # the five files of "init" and of "sweeping"
 
 
 def test_languages_select_extensions(make_repo: Callable[[str], GitRepo]) -> None:

@@ -7,8 +7,7 @@ import pytest
 from core.errors import OptionError
 from core.evaluation.bench import JudgeItem, judge_items, load_benchmark
 from core.evaluation.judges import make_judge
-
-BENCH_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "codeprefbench"
+from tests.fixtures import BENCH_DIR  # noqa: E402
 
 
 def _items() -> list[JudgeItem]:

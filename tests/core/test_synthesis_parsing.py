@@ -112,3 +112,118 @@ def test_critic_evol_improve_and_stop() -> None:
     assert isinstance(stop, Filtered) and stop.reason.startswith("critic: good enough")
     empty = machine.next_step(subject, (Exchange(draft, "I cannot help with that."),))
     assert isinstance(empty, Failed) and "no code" in empty.reason
+
+
+# --- the reference's tags, mandatory feedback and the headings real models write ---------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from core.synthesis import commit_instruct, critic_evol  # noqa: E402
+
+
+def test_a_feedback_line_that_starts_with_a_tag_stays_feedback() -> None:
+    sections = split_sections("[FEEDBACK]\n[IMPROVED CODE] is better.", ("IMPROVED CODE", "FEEDBACK"))
+    assert sections == {"FEEDBACK": "[IMPROVED CODE] is better."}
+    answer = answers.PAIR_BRACKETS.replace(
+        "The improved code uses `sum`, which is shorter, faster and obviously correct.",
+        "[IMPROVED_CODE] uses `sum`.\n[NAIVE_CODE] indexes by hand.")
+    sections = split_sections(answer, PAIR_NAMES)
+    assert sections["FEEDBACK"] == "[IMPROVED_CODE] uses `sum`.\n[NAIVE_CODE] indexes by hand."
+    assert "sum(xs)" in sections["IMPROVED CODE"]
+
+
+def test_numbered_and_bold_headings_make_a_pair() -> None:
+    outcome = run_commit(SUBJECT, [answers.EXPLANATION, "Yes.", answers.PAIR_NUMBERED])
+    assert isinstance(outcome, PairDraft), outcome
+    assert outcome.chosen == "def total(xs):\n    return sum(xs)\n" and outcome.criteria == "Readability: use the built-in."
+    assert outcome.feedback == "[IMPROVED_CODE] is shorter; [NAIVE_CODE] accumulates by hand."
+
+
+@pytest.mark.parametrize("answer", [answers.CRITIQUE_ATTEMPT_TAGS, answers.CRITIQUE_BOLD_ATTEMPT,
+                                    answers.CRITIQUE_IMPROVE])
+def test_critic_evol_reads_attempt_2_headings(answer: str) -> None:
+    machine = CriticEvol()
+    subject = InstructionSubject(3, "Count the words in a text.")
+    draft = machine.next_step(subject, ())
+    critique = machine.next_step(subject, (Exchange(draft, answers.DRAFT),))
+    outcome = machine.next_step(subject, (Exchange(draft, answers.DRAFT), Exchange(critique, answer)))
+    assert isinstance(outcome, PairDraft), outcome
+    assert "Counter" in outcome.chosen and "counts = {}" in outcome.rejected
+    assert "[IMPROVED_CODE]" in outcome.feedback or "[NAIVE_CODE]" in outcome.feedback
+    assert "ATTEMPT" not in outcome.feedback
+
+
+def test_critic_that_stops_after_its_reflection_is_filtered() -> None:
+    machine = CriticEvol()
+    subject = InstructionSubject(3, "Count the words in a text.")
+    draft = machine.next_step(subject, ())
+    critique = machine.next_step(subject, (Exchange(draft, answers.DRAFT),))
+    outcome = machine.next_step(subject, (Exchange(draft, answers.DRAFT), Exchange(critique, answers.CRITIQUE_REFLECTION_ONLY)))
+    assert isinstance(outcome, Filtered) and outcome.reason.startswith("critic: good enough")
+
+
+@pytest.mark.parametrize(("feedback", "reason"), [
+    ("", "no FEEDBACK section"),
+    ("It is shorter and faster.", "the FEEDBACK names neither [IMPROVED_CODE] nor [NAIVE_CODE]"),
+])
+def test_feedback_is_mandatory_and_names_the_codes(feedback: str, reason: str) -> None:
+    answer = answers.PAIR_BRACKETS.split("[FEEDBACK]")[0] + (f"[FEEDBACK]\n{feedback}" if feedback else "")
+    outcome = run_commit(SUBJECT, [answers.EXPLANATION, "Yes.", answer])
+    assert isinstance(outcome, Failed) and outcome.reason == reason
+
+
+def test_reference_tags_and_temperatures() -> None:
+    assert all(tag in commit_instruct.WRITE_PAIR for tag in ("[CRITERIA]", "[NAIVE_CODE]", "[IMPROVED_CODE]", "[FEEDBACK]"))
+    assert 'Refer to the codes using "[IMPROVED_CODE]" and "[NAIVE_CODE]" only.' in commit_instruct.WRITE_PAIR
+    assert {p.temperature for p in (commit_instruct.EXPLAIN_PARAMS, commit_instruct.VERDICT_PARAMS,
+                                    commit_instruct.PAIR_PARAMS)} == {0.8}
+    assert critic_evol.CRITIC_PARAMS.temperature == 0.5
+    assert "[ATTEMPT_2]" in critic_evol.CRITIC_SYSTEM and "[CRITERIA]" in critic_evol.CRITIC_SYSTEM
+
+
+def test_few_shot_examples_are_shuffled_per_item_and_seeded() -> None:
+    def order(item_id: int) -> list[str]:
+        messages = critic_evol.critic_messages("Count words.", "x = 1", "python", seed=item_id)
+        return [m["content"] for m in messages if m["role"] == "user"][:-1]
+
+    orders = {tuple(order(item)) for item in range(12)}
+    assert len(orders) > 3 and order(5) == order(5)
+    assert all(sorted(o) == sorted(order(0)) for o in orders)
+    machine = CriticEvol()
+    draft = machine.next_step(InstructionSubject(7, "Count."), ())
+    turn = machine.next_step(InstructionSubject(7, "Count."), (Exchange(draft, answers.DRAFT),))
+    assert isinstance(turn, Turn) and [m["content"] for m in turn.messages if m["role"] == "user"][:-1] == order(7)
+
+
+# Property test: whatever heading style a model picks for each section, and whatever order, every
+# section comes back with its body; feedback lines that start with a tag stay in the feedback.
+_STYLES = [
+    "[{tag}]", "**[{tag}]**", "**{title}:**", "**{title}**", "### {title}", "## {title}:", "{title}:",
+    "1. **{title}:**", "-- BEGIN [{tag}] --",
+]
+_NAMES = {"INSTRUCTION": ("INSTRUCTION", "Instruction"), "CRITERION": ("CRITERIA", "Criteria"),
+          "NAIVE CODE": ("NAIVE_CODE", "Naive code"), "IMPROVED CODE": ("IMPROVED_CODE", "Improved code"),
+          "FEEDBACK": ("FEEDBACK", "Feedback")}
+_BODIES = {"INSTRUCTION": "Write `f` that adds one.", "CRITERION": "Correctness first.",
+           "NAIVE CODE": "```python\ndef f(x):\n    # Feedback: not a heading\n    return x\n```",
+           "IMPROVED CODE": "```\ndef f(x):\n    return x + 1\n```",
+           "FEEDBACK": "[IMPROVED_CODE] adds one.\n[NAIVE_CODE] returns x unchanged."}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.permutations(list(_NAMES)), st.lists(st.sampled_from(_STYLES), min_size=5, max_size=5),
+       st.sampled_from(["\n", "\n\n"]), st.booleans())
+def test_any_heading_style_and_order_splits_into_the_same_sections(
+    order: list[str], styles: list[str], gap: str, feedback_last: bool
+) -> None:
+    if feedback_last:
+        order = [name for name in order if name != "FEEDBACK"] + ["FEEDBACK"]
+    parts = []
+    for name, style in zip(order, styles):
+        tag, title = _NAMES[name]
+        heading = style.format(tag=tag, title=title)
+        end = f"\n-- END [{tag}] --" if style.startswith("-- BEGIN") else ""
+        parts.append(f"{heading}\n{_BODIES[name]}{end}")
+    sections = split_sections(gap.join(parts), PAIR_NAMES)
+    assert sections == _BODIES

@@ -52,3 +52,19 @@ def test_no_unsafe_character_survives_and_printable_text_is_unchanged(text: str)
 @given(st.text(alphabet=string.printable.replace("\r", "").replace("\x0b", "").replace("\x0c", "")))
 def test_plain_printable_text_passes_through(text: str) -> None:
     assert visible(text) == text
+
+
+def test_every_invisible_format_character_is_shown() -> None:
+    import unicodedata
+
+    hidden = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf" and c not in (0x200C, 0x200D)]
+    shown = visible("".join(hidden))
+    assert not set(shown) & set(hidden)
+    # Tag characters spell hidden ASCII ("ASCII smuggling"); each becomes a visible code point.
+    assert visible("ok\U000e0041\U000e0042") == "ok⟨U+E0041⟩⟨U+E0042⟩"
+    assert visible("a\u2028b\u3164c") == "a⟨U+2028⟩b⟨U+3164⟩c"
+
+
+def test_emoji_joiners_are_kept() -> None:
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    assert visible(family) == family

@@ -41,3 +41,25 @@ def test_smollm2_trains_a_few_steps_and_saves_a_verified_checkpoint(tmp_path: Pa
     outcome = train(load_train_recipe(recipe_path), tmp_path / "run")
     assert outcome.state == "done" and outcome.step == 3
     assert (Path(outcome.checkpoint or "") / "model.safetensors").is_file()
+
+
+def test_smollm2_dpo_smoke_recipe_draws_pairs_and_verifies(tmp_path: Path) -> None:
+    """The shipped DPO CPU smoke recipe on the real model (GGUF), a few steps."""
+    pytest.importorskip("gguf")
+    import json
+
+    from core.training.trainer import train
+    from tests.train_fixtures import write_preference_pairs
+
+    gguf = _gguf()
+    data = write_preference_pairs(tmp_path / "dpo" / "train.jsonl", groups=3, pairs_per_group=2)
+    shipped = Path(__file__).resolve().parents[2] / "recipes" / "train" / "smollm2-135m-dpo-code-optimise-cpu-smoke.yaml"
+    raw = yaml.safe_load(shipped.read_text())
+    raw.update(base_model=str(gguf.parent), gguf_file=gguf.name, datasets=[str(data)], output_dir=str(tmp_path / "run"))
+    raw["hyperparameters"]["max_steps"] = 3
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(raw))
+    outcome = train(load_train_recipe(tmp_path / "r.yaml"), tmp_path / "run")
+    assert outcome.state == "done" and outcome.step == 3
+    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in events if e["type"] == "pair_draw"] == [0, 1, 2]  # 3 problems, batch 4: a step an epoch
+    assert [e for e in events if e["type"] == "checkpoint"][-1]["verified"] is True

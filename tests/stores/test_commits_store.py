@@ -60,7 +60,11 @@ def test_rerun_is_idempotent_and_resumes(any_engine: Engine, make_repo: Callable
     first = [e for e in run_mine_job(any_engine, str(repo.path)) if isinstance(e, MineFinished)][0]
     assert first.records_kept == 8
     second = [e for e in run_mine_job(any_engine, str(repo.path)) if isinstance(e, MineFinished)][0]
-    assert second.records_kept == 0 and second.skipped["already_stored"] == 4
+    # Counted by file change: the 8 changes of the 4 stored commits; the whole history is accounted for.
+    assert second.records_kept == 0 and second.skipped["already_stored"] == 8
+    assert first.changes_seen == second.changes_seen == 10
+    for finished in (first, second):
+        assert finished.records_kept + sum(finished.skipped.values()) == finished.changes_seen
     assert count_commits(any_engine) == 8
     repo.commit("later", {"a.py": "a = 99\n"})
     third = [e for e in run_mine_job(any_engine, str(repo.path)) if isinstance(e, MineFinished)][0]
@@ -125,28 +129,48 @@ def test_cancel_from_another_front_end_stops_the_run(any_engine: Engine, tmp_pat
     time.sleep(1.1)  # a runner reads the flag at most once a second
     finished = [e for e in events if isinstance(e, MineFinished)][0]
     assert finished.cancelled
-    assert 0 < count_commits(any_engine) < 1200 - 50
+    # The first poll may come with the first progress event, before any record: none is stored then.
+    assert count_commits(any_engine) < 1200 - 50
+    assert finished.records_kept == count_commits(any_engine)
+    assert finished.records_kept + sum(finished.skipped.values()) == finished.changes_seen
     job = get_job(any_engine, started.job_id)
     assert job.state == "cancelled" and job.summary["records_stored"] == count_commits(any_engine)
     resumed = [e for e in run_mine_job(any_engine, str(repo)) if isinstance(e, MineFinished)][0]
     assert not resumed.cancelled and count_commits(any_engine) == 1200 - 50
 
 
-def test_texts_live_in_their_own_file_with_a_rollback_journal(db_path: Path, make_repo: Callable[[str], GitRepo]) -> None:
-    import sqlite3
+def find_id(engine: Engine, sha: str) -> int:
+    from stores.mining.commits import find_commit_by_sha
+
+    return find_commit_by_sha(engine, sha)
+
+
+def test_dates_far_from_now_round_trip_through_the_store(engine: Engine, tmp_path: Path) -> None:
+    from tests.core.test_mining_integrity import dated_history
+
+    expected = dated_history(tmp_path / "dated")
+    finished = [e for e in run_mine_job(engine, str(tmp_path / "dated")) if isinstance(e, MineFinished)][0]
+    stored = {c.subject: c.authored_at for c in list_commits(engine, limit=100)}
+    want = {message: moment for message, moment in expected.items() if moment is not None}
+    assert stored == want
+    assert finished.records_kept == len(want)
+
+
+def test_summary_counts_what_the_store_received(
+    engine: Engine, make_repo: Callable[[str], GitRepo], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another run stored these commits after this one read what was stored: INSERT OR IGNORE keeps
+    # theirs, and this run's summary says so instead of claiming the records as its own.
+    import workbench.jobs.mine as mine_job
+    from stores.jobs import list_jobs
 
     repo = make_repo("r")
-    build_history(repo, 2)
-    engine = make_engine(db_path)
-    for _event in run_mine_job(engine, str(repo.path)):
-        pass
-    engine.dispose()
-    texts = db_path.with_name(f"{db_path.stem}.texts{db_path.suffix}")
-    with sqlite3.connect(db_path) as main, sqlite3.connect(texts) as side:
-        assert main.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert side.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
-        assert main.execute("SELECT count(*) FROM sqlite_master WHERE name = 'blobs'").fetchone()[0] == 0
-        named = {sha for row in main.execute("SELECT old_blob, new_blob FROM commits") for sha in row}
-        stored = dict(side.execute("SELECT sha, text FROM blobs").fetchall())
-    assert len(named) == 6 and named <= set(stored)
-    assert stored[next(iter(named))].startswith(("a = ", "b = "))
+    build_history(repo, 3)
+    list(run_mine_job(engine, str(repo.path)))
+    monkeypatch.setattr(mine_job, "stored_commit_shas", lambda engine, repository_id: set())
+    monkeypatch.setattr(mine_job, "known_content_keys", lambda engine: set())
+    again = [e for e in run_mine_job(engine, str(repo.path)) if isinstance(e, MineFinished)][0]
+    assert again.records_kept == 0 and again.skipped["already_stored"] == 6
+    assert again.records_kept + sum(again.skipped.values()) == again.changes_seen
+    assert list_jobs(engine)[0].summary["records_stored"] == 0
+    assert count_commits(engine) == 6

@@ -31,7 +31,8 @@ from stores.jobs import list_jobs
 from workbench.jobs.evaluate import run_evaluation
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-BENCH_DIR = REPO_ROOT / ".." / "shared" / "codeprefbench"
+from tests.fixtures import BENCH_DIR  # noqa: E402
+
 pytestmark = pytest.mark.skipif(not BENCH_DIR.is_dir(), reason="../shared/codeprefbench is absent")
 
 # Feedback as chat models really write it: verdicts in several phrasings, a tie and a refusal.
@@ -78,8 +79,8 @@ def _start(engine: Engine, spec: str, *, limit: int, lineage: dict | None = None
 
 def test_generative_judge_results_are_stored_and_rescored_without_calls(engine: Engine) -> None:
     backend = ReplayBackend()
-    judge = GenerativeJudge(parse_judge_spec("replay-judge"), backend)
-    run_id = _start(engine, "replay-judge", limit=5, lineage=judge.lineage)
+    judge = GenerativeJudge(parse_judge_spec("openai:replay-judge"), backend)
+    run_id = _start(engine, "openai:replay-judge", limit=5, lineage=judge.lineage)
     events = list(run_evaluation(engine, run_id, judge, load_benchmark(BENCH_DIR), chunk_size=7))
     judge.close()
     assert events[-1].state == "done"  # type: ignore[union-attr]
@@ -112,7 +113,11 @@ def test_baseline_runs_rank_in_the_leaderboard(engine: Engine) -> None:
         list(run_evaluation(engine, run_id, make_judge(spec), load_benchmark(BENCH_DIR)))
     board = leaderboard(engine)
     averages = {entry.run.judge_spec: entry.scores.verifiable_average for entry in board}
-    assert averages["baseline:always-a"] == pytest.approx(0.5)
+    both = {entry.run.judge_spec: entry.scores.verifiable_both_average for entry in board}
+    assert both["baseline:always-a"] == pytest.approx(0.5)  # always A is right in exactly one order
+    benchmark = load_benchmark(BENCH_DIR)
+    given_share = [sum(t.gt_choice == 0 for t in benchmark.tasks[o][:40]) / 40 for o in ("correctness", "security")]
+    assert averages["baseline:always-a"] == pytest.approx(sum(given_share) / 2)  # the given order alone
     assert list(averages.values()) == sorted(averages.values(), reverse=True)
     assert [run.id for run in list_runs(engine)] == [2, 1]
 

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from core.curation.pairs import NewPair, read_pairs_jsonl
 from core.curation.rules import parse_filter
-from core.errors import OptionError
+from core.errors import DataError
 from stores.curation.pairs import (
     count_pairs,
     edit_criteria,
@@ -50,7 +50,7 @@ def test_read_jsonl_reports_the_bad_line(tmp_path: Path) -> None:
     path = tmp_path / "pairs.jsonl"
     good = {"instruction": HOSTILE_TEXT, "criteria": "c", "chosen": "x=1", "rejected": "x=2", "feedback": "f"}
     path.write_text(json.dumps(good) + "\n\n" + json.dumps({"instruction": "i"}) + "\n", encoding="utf-8")
-    with pytest.raises(OptionError, match=r"pairs.jsonl:3: missing .*criteria"):
+    with pytest.raises(DataError, match=r"pairs.jsonl:3: missing .*criteria"):
         list(read_pairs_jsonl(path))
 
 

@@ -46,7 +46,11 @@ def test_commit_instruct_turns_commits_into_pairs_filtered_and_failed(any_engine
         assert all(p.source == "commit-instruct" and p.commit_id and p.conversation_id for p in pairs)
         assert all("#" not in p.chosen for p in pairs)
         job = get_job(any_engine, final_job_id(any_engine))
-        assert job.state == "done" and job.summary["items_pair"] == 4 and job.summary["items_failed"] == 4
+        assert job.summary["items_pair"] == 4 and job.summary["items_failed"] == 4
+        # Items that failed make the job fail, with one line saying how many and why.
+        assert job.state == "failed" and (job.error or "").startswith("4 of 14 items failed: 4 unusable answers (e.g. ")
+        assert final.counters["requests"] == len(server.requests) == final.counters["answers"]
+        assert (final.counters["new_pairs"], final.counters["duplicate_pairs"]) == (4, 0)
 
         # A second run of the same config pays nothing and changes nothing.
         run(any_engine, config)

@@ -14,6 +14,7 @@ from stores.db import make_engine
 from stores.evaluation.runs import create_run, get_run
 from stores.jobs import list_jobs
 from tests.fixtures import HOSTILE_TEXT
+from tests.workbench.pilot import click
 from tests.workers import pilot_wait_for, worker_thread
 from workbench.app import make_app
 from workbench.jobs.evaluate import run_evaluation
@@ -54,7 +55,7 @@ async def test_scores_leaderboard_and_task_drill_down_show_hostile_text_plainly(
     bench = _bench(tmp_path / "bench")
     db_path = tmp_path / "wb.db"
     engine = make_engine(db_path)
-    judge = GenerativeJudge(parse_judge_spec(HOSTILE_TEXT), HostileBackend())
+    judge = GenerativeJudge(parse_judge_spec(f"openai:{HOSTILE_TEXT}"), HostileBackend())
     benchmark = load_benchmark(bench)
     run_id = create_run(engine, judge_spec=HOSTILE_TEXT, judge_kind="generative", benchmark=benchmark,
                         objectives=OBJECTIVES, lineage=judge.lineage)
@@ -78,8 +79,10 @@ async def test_scores_leaderboard_and_task_drill_down_show_hostile_text_plainly(
         await pilot.pause()
         scores = screen.query_one("#scores", DataTable)
         assert [str(scores.get_row_at(i)[0]) for i in range(scores.row_count)] == [*OBJECTIVES, "verifiable avg"]
-        assert str(scores.get_row_at(0)[2]).startswith("50.0 ±")  # always "A" in both orders
-        assert str(scores.get_row_at(0)[3]) == "0.0"
+        assert str(screen.board.get_row_at(0)[2]) == "codefavor"
+        assert str(scores.get_row_at(0)[2]).startswith("100.0 ±")  # always "A": right in the given order
+        assert str(scores.get_row_at(0)[3]).startswith("50.0 ±")  # and in one of both orders
+        assert str(scores.get_row_at(0)[4]) == "0.0"
         scores.focus()
         await pilot.press("enter")
         await app.workers.wait_for_complete()
@@ -114,7 +117,7 @@ async def test_a_run_started_from_the_screen_updates_the_scores(tmp_path: Path) 
         screen.query_one("#bench", Input).value = str(bench)
         scores = screen.query_one("#scores", DataTable)
         with worker_thread(app.engine):  # the run is a job a worker runs; the screen follows it
-            await pilot.click("#start")
+            await click(pilot, "#start")
             await pilot_wait_for(pilot, lambda: scores.row_count > 0 and str(scores.get_row_at(0)[1]) == "6/6"
                                  and "done" in str(screen.query_one("#eval-status").render()), what="the eval job")
         assert any(isinstance(m, EvaluationScreen.JobChanged) for m in seen)
@@ -125,14 +128,14 @@ async def test_a_run_started_from_the_screen_updates_the_scores(tmp_path: Path) 
         assert not screen.query_one("#start", Button).disabled
 
         screen.query_one("#judge", Input).value = "baseline:nonsense"
-        await pilot.click("#start")
+        await click(pilot, "#start")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.is_running and not screen.query_one("#start", Button).disabled
         assert len(list_jobs(app.engine, kind="eval")) == 1  # a bad spec is refused before any job
 
 
-def test_evaluation_screen_snapshot(tmp_path: Path, snap_compare, monkeypatch) -> None:  # noqa: ANN001
+def test_evaluation_screen_snapshot(tmp_path: Path, snap_compare, monkeypatch) -> None:
     monkeypatch.setenv("WORKBENCH_BENCH", "/data/codeprefbench")
     bench = _bench(tmp_path / "bench")
     engine = make_engine(tmp_path / "wb.db")
@@ -143,7 +146,7 @@ def test_evaluation_screen_snapshot(tmp_path: Path, snap_compare, monkeypatch) -
         run_id = create_run(engine, judge_spec=spec, judge_kind="baseline", benchmark=benchmark, objectives=OBJECTIVES)
         list(run_evaluation(engine, run_id, make_judge(spec), benchmark))
 
-    async def select_first_run(pilot) -> None:  # noqa: ANN001
+    async def select_first_run(pilot) -> None:
         await pilot.press("e")
         await pilot.pause()
         for field in pilot.app.screen.query(Input):
@@ -156,3 +159,22 @@ def test_evaluation_screen_snapshot(tmp_path: Path, snap_compare, monkeypatch) -
         await pilot.pause()
 
     assert snap_compare(make_app(engine=engine), terminal_size=(140, 40), run_before=select_first_run)
+
+
+async def test_a_bad_limit_or_judge_is_a_notice_not_a_crash(tmp_path: Path) -> None:
+    app = make_app(db_path=tmp_path / "wb.db")
+    seen: list[object] = []
+    async with app.run_test(size=(140, 40), message_hook=seen.append) as pilot:
+        await pilot.press("e")
+        await pilot.pause()
+        screen = app.screen
+        for judge, limit in (("baseline:always-a", "-"), ("baseline:alwys-a", ""), ("pairrm:x", "")):
+            screen.query_one("#judge").value = judge  # type: ignore[attr-defined]
+            screen.query_one("#limit").value = limit  # type: ignore[attr-defined]
+            screen.action_start()  # type: ignore[attr-defined]
+            await pilot.pause()
+            assert app.is_running and not screen.query_one("#start").disabled  # type: ignore[attr-defined]
+        notices = [str(n.message) for n in app._notifications]
+        assert any("limit must be a whole number, not '-'" in n for n in notices)
+        assert any("unknown baseline 'alwys-a'" in n for n in notices)
+        assert any("unknown judge kind 'pairrm'" in n for n in notices)

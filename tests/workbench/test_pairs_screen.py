@@ -149,11 +149,19 @@ async def test_export_and_cdf_from_the_screen(db_path: Path, tmp_path: Path) -> 
     list(analyse_store(engine, workers=1))
     bench = [BenchSnippet("T/1", "correctness", "def f():\n    x = 1\n    return x\n")]
     list(decontaminate_store(engine, bench, threshold=80, workers=1, sample=8))
+    from stores.curation.pairs import set_status
+
+    set_status(engine, [1], "reject")
+    set_status(engine, [2, 3, 4], "accept")  # decontamination flagged all four
     app = make_app(engine=engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_pairs(app, pilot)
         await pilot.press("E")
         await settle(app, pilot)
+        # The CLI's default filter: the rejected pair stays out, and the dialog says so.
+        heading = str(app.screen.query_one("#dialog Static", Static).render())
+        assert heading.startswith("Export 3 pairs matching: status!=rejected status!=flagged duplicate!=true")
+        assert "(accepted 3)" in heading
         app.screen.query_one("#export-out", Input).value = str(tmp_path / "exp")
         await pilot.press("enter")
         app.screen.query_one("#export-formats", Input).value = "dpo"
@@ -163,7 +171,7 @@ async def test_export_and_cdf_from_the_screen(db_path: Path, tmp_path: Path) -> 
         await settle(app, pilot)
         lines = (tmp_path / "exp" / "dpo" / "train.jsonl").read_text(encoding="utf-8").splitlines()
         validation = (tmp_path / "exp" / "dpo" / "validation.jsonl").read_text(encoding="utf-8").splitlines()
-        assert len(lines) + len(validation) == 4
+        assert len(lines) + len(validation) == 3
         await pilot.press("g")
         await settle(app, pilot)
         summary = str(app.screen.query_one(Static).render())

@@ -20,7 +20,7 @@ def test_pairs_screen_snapshot(snap_compare: Any, tmp_path: Path) -> None:
                 'def total(xs):\n    """Sum."""\n    return sum(xs)\n',
                 "import os\n\ndef total(xs):\n    t = 0\n    for x in xs:\n        t += x\n    os.system('echo')\n    return t\n",
                 feedback=HOSTILE_TEXT),
-        *(NewPair(f"task {i}", "readability", "x = 1\n", f"x = {i}\n", source="commit-instruct") for i in range(3)),
+        *(NewPair(f"task {i}", "readability", "x = 1\n", f"x = {i + 2}\n", source="commit-instruct") for i in range(3)),
     ])
     list(analyse_store(engine, workers=1))
     app = make_app(engine=engine)

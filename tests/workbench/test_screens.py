@@ -10,6 +10,7 @@ from textual.widgets import Input, Select, Static, TextArea
 from stores.jobs import list_jobs
 from tests.conftest import GitRepo
 from tests.fixtures import HOSTILE_TEXT
+from tests.workbench.pilot import click
 from tests.workbench.seed import seed_commits
 from tests.workers import pilot_wait_for, worker_thread
 from workbench.app import make_app
@@ -109,7 +110,7 @@ async def test_mine_from_the_tui(tmp_path: Path, make_repo: Callable[[str], GitR
         await pilot.pause()
         app.screen.query_one("#path", Input).value = str(repo.path)
         with worker_thread(app.engine):  # the job runs in a worker, never in the TUI's own workers
-            await pilot.click("#start")
+            await click(pilot, "#start")
             await pilot_wait_for(pilot, lambda: "done" in static_text(app.screen.query_one("#mine-status", Static)),
                                  what="the mining job to end")
         await app.workers.wait_for_complete()
@@ -135,7 +136,7 @@ async def test_mine_dialog_rejects_bad_input(tmp_path: Path) -> None:
         dialog = app.screen
         dialog.query_one("#languages", Input).value = "cobol"
         dialog.query_one("#path", Input).value = "/x"
-        await pilot.click("#start")
+        await click(pilot, "#start")
         await pilot.pause()
         assert app.screen is dialog
         assert "unsupported language cobol" in static_text(dialog.query_one("#error", Static))

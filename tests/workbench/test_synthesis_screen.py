@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.widgets import Button, DataTable, Static, TextArea
+from textual.worker import WorkerCancelled
 
 from stores.db import make_engine
+from stores.jobs import list_jobs
 from tests.fixtures import HOSTILE_TEXT, stored_pairs
 from tests.llm_server import LoopbackLLM
 from tests.synth_answers import synth_responder
 from tests.synth_fixtures import add_commits
+from tests.workbench.pilot import click
 from tests.workers import pilot_wait_for, worker_thread
 from workbench.app import make_app
 from workbench.screens.synthesis import SynthesisScreen
@@ -29,11 +32,15 @@ async def test_start_job_shows_counters_and_hostile_conversation(tmp_path: Path)
             assert isinstance(screen, SynthesisScreen)
             screen.query_one("#critic").value = f"openai:critic@{server.base_url}"  # type: ignore[attr-defined]
             with worker_thread(engine):  # the job runs in a worker; the screen only queues and watches it
-                await pilot.click("#start")
+                await click(pilot, "#start")
                 await pilot_wait_for(pilot, lambda: "done" in str(screen.query_one("#status", Static).render()),
                                      what="the synthesis job to end")
-            screen.refresh_conversations()
-            await app.workers.wait_for_complete()
+            for _attempt in range(5):  # a periodic refresh may still be running; this one's result comes too
+                try:
+                    await screen.refresh_conversations().wait()
+                    break
+                except WorkerCancelled:
+                    continue
             await pilot.pause()
             counters = str(screen.query_one("#counters", Static).render())
             assert "pairs 1" in counters and "filtered 1" in counters
@@ -58,12 +65,41 @@ async def test_bad_spec_is_reported_not_raised(tmp_path: Path) -> None:
         await pilot.pause()
         screen = app.screen
         screen.query_one("#critic").value = "not-a-spec [bold]x[/]"  # type: ignore[attr-defined]
-        await pilot.click("#start")
+        await click(pilot, "#start")
         await app.workers.wait_for_complete()
         await pilot.pause()
         status = str(screen.query_one("#status", Static).render())
         assert status.startswith("error: model spec") and "[bold]x[/]" in status
         assert not screen.query_one("#start", Button).disabled
+
+
+async def test_form_values_get_the_clis_messages_and_never_end_the_app(tmp_path: Path) -> None:
+    """Typing `-` in the limit field and pressing Start used to raise ValueError and end the app."""
+    app = make_app(db_path=tmp_path / "wb.db")
+    cases = {
+        ("-", "16", ""): "error: limit must be a whole number, not '-'",
+        ("0", "16", ""): "error: limit must be a whole number of 1 or more, not 0",
+        ("", "x", ""): "error: concurrency must be a whole number, not 'x'",
+        ("", "16", "-1"): "error: budget '-1'",
+        ("", "16", "0"): "error: budget '0': must be more than zero",
+    }
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("s")
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#critic").value = "openai:m@http://127.0.0.1:9/v1"  # type: ignore[attr-defined]
+        for (limit, concurrency, budget), message in cases.items():
+            screen.query_one("#limit").value = limit  # type: ignore[attr-defined]
+            screen.query_one("#concurrency").value = concurrency  # type: ignore[attr-defined]
+            screen.query_one("#budget").value = budget  # type: ignore[attr-defined]
+            await click(pilot, "#start")
+            await pilot.pause()
+            await pilot.pause()
+            assert app.is_running
+            assert str(screen.query_one("#status", Static).render()).startswith(message)
+            assert not screen.query_one("#start", Button).disabled
+        assert not [w for w in app.workers if w.group == "synth-run"]  # nothing was started
+    assert list_jobs(make_engine(tmp_path / "wb.db")) == []
 
 
 def test_synthesis_screen_snapshot(snap_compare: object, tmp_path: Path) -> None:

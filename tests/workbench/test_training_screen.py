@@ -5,7 +5,6 @@ import os
 import shutil
 from pathlib import Path
 
-import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -13,6 +12,7 @@ from stores.jobs import create_job, get_job, list_jobs
 from stores.training.runs import list_checkpoints
 from stores.training.tables import TrainMetricRow, TrainRunRow
 from tests.fixtures import HOSTILE_TEXT
+from tests.workbench.pilot import click
 from tests.workers import pilot_wait_for
 from workbench.app import make_app
 
@@ -83,7 +83,7 @@ async def test_merge_dialog_merges_two_checkpoints(tmp_path: Path, engine: Engin
         dialog.query_one("#merge-inputs").value = f"{first} {second}"
         dialog.query_one("#merge-weights").value = "1 3"
         dialog.query_one("#merge-out").value = str(tmp_path / "merged")
-        await pilot.click("#merge-start")  # queued: a worker process is started to run it (torch loads there)
+        await click(pilot, "#merge-start")  # queued: a worker process is started to run it (torch loads there)
         await pilot_wait_for(pilot, lambda: bool(list_checkpoints(engine)), what="the merge job")
         job = list_jobs(engine, kind="merge")[0]
         await pilot_wait_for(pilot, lambda: not get_job(engine, job.id).is_active, what="the merge job to end")
@@ -94,7 +94,7 @@ async def test_merge_dialog_merges_two_checkpoints(tmp_path: Path, engine: Engin
     assert (tmp_path / "merged" / "model.safetensors").is_file()
 
 
-async def test_merge_dialog_refuses_a_weight_count_mismatch(tmp_path: Path, engine: Engine) -> None:
+async def test_merge_dialog_refuses_bad_weights_like_the_cli(tmp_path: Path, engine: Engine) -> None:
     app = make_app(engine=engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("t")
@@ -104,9 +104,14 @@ async def test_merge_dialog_refuses_a_weight_count_mismatch(tmp_path: Path, engi
         dialog.query_one("#merge-inputs").value = "a b"
         dialog.query_one("#merge-weights").value = "1"
         dialog.query_one("#merge-out").value = "out"
-        await pilot.click("#merge-start")
+        await click(pilot, "#merge-start")
         await pilot.pause()
-        assert "one number per checkpoint" in str(dialog.query_one("#merge-error").render())
+        assert "give one weight per checkpoint" in str(dialog.query_one("#merge-error").render())
+        assert type(app.screen).__name__ == "MergeDialog"
+        dialog.query_one("#merge-weights").value = "inf 1"  # the CLI's check, shared
+        await click(pilot, "#merge-start")
+        await pilot.pause()
+        assert "merge weight 'inf' is not a finite number" in str(dialog.query_one("#merge-error").render())
         assert type(app.screen).__name__ == "MergeDialog"
 
 

@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from workbench.cli.arena import arena_app
 from workbench.cli.commits import commits_app
 from workbench.cli.common import CliState, WorkbenchGroup
 from workbench.cli.curate import curate_app
@@ -17,6 +18,7 @@ from workbench.cli.jobs import jobs_app
 from workbench.cli.llm import llm_app
 from workbench.cli.merge import merge_app
 from workbench.cli.mine import mine_command
+from workbench.cli.mutate import commit_signal_command, mutate_command
 from workbench.cli.pairs import pairs_app
 from workbench.cli.synth import synth_app
 from workbench.cli.train import pipeline_app, train_app
@@ -33,6 +35,7 @@ app.command("mine")(mine_command)
 app.add_typer(commits_app, name="commits")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(eval_app, name="eval")
+app.add_typer(arena_app, name="arena")
 app.add_typer(pairs_app, name="pairs")
 app.add_typer(curate_app, name="curate")
 app.add_typer(decontaminate_app)
@@ -40,6 +43,8 @@ app.add_typer(export_app)
 app.add_typer(train_app, name="train")
 app.add_typer(merge_app)
 app.add_typer(pipeline_app)
+synth_app.command("mutate")(mutate_command)
+synth_app.command("commit-signal")(commit_signal_command)
 app.add_typer(synth_app, name="synth")
 app.add_typer(instructions_app, name="instructions")
 app.add_typer(llm_app, name="llm")

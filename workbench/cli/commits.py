@@ -7,8 +7,9 @@ from typing import Optional
 
 import typer
 
+from core.textsafe import one_line, visible
 from stores.mining.commits import count_commits, find_commit_by_sha, get_commit, list_commits, list_repositories
-from workbench.cli.common import emit_json, emit_table, engine_of, short_time
+from workbench.cli.common import echo_text, emit_json, emit_table, reader_engine_of, short_time
 
 commits_app = typer.Typer(help="Browse mined commit records.", no_args_is_help=True)
 
@@ -25,7 +26,7 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List commit records, oldest id first; page with --after LAST_ID."""
-    engine = engine_of(ctx)
+    engine = reader_engine_of(ctx)
     rows = list_commits(engine, limit=limit, after_id=after, repository_id=repo, path=path, text=text,
                         language=language)
     if as_json:
@@ -34,8 +35,8 @@ def list_command(
         return
     emit_table(
         ["id", "repo", "sha", "date", "author", "+", "-", "path", "subject"],
-        [(c.id, c.repository_name, c.sha[:10], short_time(c.authored_at), c.author, c.lines_added,
-          c.lines_removed, c.path, c.subject) for c in rows],
+        [(c.id, one_line(c.repository_name), c.sha[:10], short_time(c.authored_at), one_line(c.author),
+          c.lines_added, c.lines_removed, one_line(c.path), one_line(c.subject)) for c in rows],
     )
 
 
@@ -50,39 +51,41 @@ def show_command(
     """Show one record: header, message, and the unified diff (or one side)."""
     if side not in ("diff", "old", "new", "none"):
         raise typer.BadParameter("choose diff, old, new or none", param_hint="--side")
-    engine = engine_of(ctx)
+    engine = reader_engine_of(ctx)
     record_id = int(record) if record.isdigit() and len(record) < 10 else find_commit_by_sha(engine, record, path)
     commit = get_commit(engine, record_id)
     if as_json:
         emit_json(commit)
         return
+    # Names, paths, messages and code come from the repository: shown through core.textsafe.
+    renamed = f" (renamed from {one_line(commit.old_path)})" if commit.old_path != commit.path else ""
     header = [
-        f"record {commit.id} · {commit.repository_name} · {commit.language}",
+        f"record {commit.id} · {one_line(commit.repository_name)} · {commit.language}",
         f"commit {commit.sha} (parent {commit.parent_sha[:10]})",
-        f"author {commit.author} <{commit.author_email}> {commit.authored_at.isoformat()}",
-        f"path {commit.path}" + (f" (renamed from {commit.old_path})" if commit.old_path != commit.path else ""),
+        f"author {one_line(commit.author)} <{one_line(commit.author_email)}> {commit.authored_at.isoformat()}",
+        f"path {one_line(commit.path)}{renamed}",
         f"+{commit.lines_added} -{commit.lines_removed}",
         "",
-        *("    " + line for line in commit.message.rstrip("\n").splitlines()),
+        *("    " + visible(line) for line in commit.message.rstrip("\n").splitlines()),
         "",
     ]
-    typer.echo("\n".join(header))
+    echo_text("\n".join(header))
     if side == "old":
-        typer.echo(commit.old_text, nl=False)
+        echo_text(commit.old_text, nl=False)
     elif side == "new":
-        typer.echo(commit.new_text, nl=False)
+        echo_text(commit.new_text, nl=False)
     elif side == "diff":
         diff = difflib.unified_diff(commit.old_text.splitlines(keepends=True), commit.new_text.splitlines(keepends=True),
                                     fromfile=f"a/{commit.old_path}", tofile=f"b/{commit.path}")
-        typer.echo("".join(diff), nl=False)
+        echo_text("".join(diff), nl=False)
 
 
 @commits_app.command("repos")
 def repos_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
     """List mined repositories with their license and record count."""
-    repositories = list_repositories(engine_of(ctx))
+    repositories = list_repositories(reader_engine_of(ctx))
     if as_json:
         emit_json(repositories)
         return
     emit_table(["id", "name", "license", "records", "path"],
-               [(r.id, r.name, r.license or "unknown", r.commit_count, r.path) for r in repositories])
+               [(r.id, one_line(r.name), r.license or "unknown", r.commit_count, one_line(r.path)) for r in repositories])

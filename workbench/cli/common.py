@@ -18,6 +18,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 from typer.core import TyperGroup
 
 from core.errors import StoreError, WorkbenchError
+from core.textsafe import one_line, visible
 
 stderr_console = Console(stderr=True, highlight=False)
 # Modules of the optional extras: a command that needs one says which extra to install.
@@ -35,10 +36,20 @@ class CliState:
 
     @property
     def engine(self) -> Engine:
+        """The store, created when it does not exist yet (for commands that write)."""
         if self._engine is None:
             from stores.db import make_engine
 
             self._engine = make_engine(self.db)
+        return self._engine
+
+    @property
+    def existing_engine(self) -> Engine:
+        """The store, which must exist already (for commands that only read)."""
+        if self._engine is None:
+            from stores.db import make_engine
+
+            self._engine = make_engine(self.db, create=False)
         return self._engine
 
 
@@ -51,13 +62,22 @@ def state(ctx: typer.Context) -> CliState:
 
 
 def engine_of(ctx: typer.Context) -> Engine:
-    """The store engine of this invocation."""
+    """The store engine of this invocation (created on first use: for commands that write)."""
     return state(ctx).engine
 
 
+def reader_engine_of(ctx: typer.Context) -> Engine:
+    """The store engine for a command that only reads: a missing store is an error, never created."""
+    return state(ctx).existing_engine
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print one error line to stderr and return the Exit to raise."""
-    stderr_console.print(Text(f"error: {message}", style="red"), soft_wrap=True)
+    """Print one sanitized error line to stderr and return the Exit to raise.
+
+    Error messages quote paths, values and file contents, so they pass `core.textsafe` like any
+    other untrusted text.
+    """
+    stderr_console.print(Text(f"error: {one_line(message)}", style="red"), soft_wrap=True)
     return typer.Exit(code=code)
 
 
@@ -66,8 +86,27 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
+def echo_text(text: str, *, nl: bool = True, err: bool = False) -> None:
+    """Print untrusted multi-line text (code, messages, LLM output) with its controls made visible."""
+    typer.echo(visible(text), nl=nl, err=err)
+
+
+def echo_line(text: str, *, err: bool = False) -> None:
+    """Print one line whose parts may be untrusted: controls and line breaks made visible."""
+    typer.echo(one_line(text), err=err)
+
+
 class WorkbenchGroup(TyperGroup):
-    """Root group: known errors become one line and exit 1; tracebacks only with --debug."""
+    """Root group: known errors become one line with their exit status (2 usage, 1 bad data);
+    tracebacks only with --debug."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        try:
+            return super().parse_args(ctx, args)
+        except typer.TyperException as exc:  # a bad root option: one line, as for subcommands
+            if "--debug" in args or not hasattr(exc, "format_message"):
+                raise
+            raise fail(_one_line(Exception(exc.format_message())), code=getattr(exc, "exit_code", 2)) from None
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
@@ -81,7 +120,7 @@ class WorkbenchGroup(TyperGroup):
         except WorkbenchError as exc:
             if _debug(ctx):
                 raise
-            raise fail(_one_line(exc)) from None
+            raise fail(_one_line(exc), code=exc.exit_code) from None
         except (OperationalError, DatabaseError) as exc:
             if _debug(ctx):
                 raise
@@ -94,6 +133,10 @@ class WorkbenchGroup(TyperGroup):
                        f"(pip install torch -e '.[ml]'; on GPU machines also '.[gpu]')") from None
         except KeyboardInterrupt:
             raise fail("interrupted", code=130) from None
+        except UnicodeError as exc:  # text that cannot be read or written as UTF-8, e.g. a lone surrogate
+            if _debug(ctx):
+                raise
+            raise fail(f"text that is not valid UTF-8: {_one_line(exc)} (rerun with --debug)") from None
         except Exception as exc:
             if _debug(ctx):
                 raise
@@ -119,21 +162,22 @@ def to_jsonable(value: Any) -> Any:
 
 
 def emit_json(value: Any) -> None:
-    """Write a JSON document to stdout."""
-    typer.echo(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False))
+    """Write a JSON document to stdout, escaped by JSON's rules: every non-ASCII character (ESC, C1,
+    NUL, bidirectional controls, lone surrogates) is a `\\uXXXX` escape, never a raw byte."""
+    typer.echo(json.dumps(to_jsonable(value), indent=2, ensure_ascii=True))
 
 
 def emit_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
-    """A Rich table on a terminal, tab-separated lines otherwise; cells are plain text."""
+    """A Rich table on a terminal, tab-separated lines otherwise; cells are sanitized plain text."""
     if sys.stdout.isatty():
         table = Table(title=title, show_lines=False)
         for column in columns:
-            table.add_column(column)
+            table.add_column(one_line(column))
         for row in rows:
-            table.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
+            table.add_row(*(Text(_plain_cell(cell)) for cell in row))
         Console().print(table)
         return
-    typer.echo("\t".join(columns))
+    typer.echo("\t".join(one_line(column) for column in columns))
     for row in rows:
         typer.echo("\t".join(_plain_cell(cell) for cell in row))
 
@@ -143,7 +187,7 @@ def _plain_cell(cell: Any) -> str:
         return ""
     if isinstance(cell, datetime):
         return cell.isoformat(timespec="seconds")
-    return str(cell).replace("\t", " ").replace("\n", " ")
+    return one_line(str(cell))
 
 
 def short_time(moment: datetime | None) -> str:
@@ -162,6 +206,6 @@ def queue_detached(ctx: typer.Context, kind: str, params: Any, *, as_json: bool 
     if as_json:
         emit_json({"job_id": job.id, "kind": job.kind, "state": job.state.value})
         return
-    typer.echo(f"job {job.id} {job.state}: {job.title}")
+    echo_line(f"job {job.id} {job.state}: {job.title}")
     stderr_console.print(Text(f"watch it with `workbench jobs show {job.id}`; stop it with "
                               f"`workbench jobs cancel {job.id}`"), soft_wrap=True)

@@ -11,7 +11,7 @@ from core.curation.dedupe import DEFAULT_NEAR_THRESHOLD
 from core.curation.rules import filter_spec, load_rules
 from stores.curation.analyses import apply_rules
 from workbench.cli.common import DETACH_HELP, emit_json, emit_table, engine_of, queue_detached
-from workbench.cli.progress import StderrProgress
+from workbench.cli.progress import CommandProgress
 from workbench.jobs.curate import AnalyseParams, DedupeParams, analyse_store, dedupe_store
 
 curate_app = typer.Typer(help="Analyse pairs, apply curation rules, and cluster duplicates.", no_args_is_help=True)
@@ -27,11 +27,10 @@ def analyse_command(
     if detach:
         queue_detached(ctx, "analyse", AnalyseParams(workers=workers))
         return
-    progress = StderrProgress("analysed")
     last = None
-    for last in analyse_store(engine_of(ctx), workers=workers):
-        progress.update(last.done, last.total)
-    progress.close()
+    with CommandProgress("analysing pairs") as progress:
+        for last in analyse_store(engine_of(ctx), workers=workers):
+            progress.update(last.done, last.total)
     if last is None:
         typer.echo("nothing to analyse: every pair is up to date")
     else:

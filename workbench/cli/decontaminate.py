@@ -9,8 +9,9 @@ import typer
 
 from core.curation.decontamination import BENCH_ENV_VAR, DEFAULT_THRESHOLD, cdf_csv, cdf_svg, load_benchmark_snippets
 from core.errors import OptionError
-from workbench.cli.common import DETACH_HELP, emit_json, emit_table, engine_of, queue_detached
-from workbench.cli.progress import StderrProgress
+from core.outputs import check_output_file
+from workbench.cli.common import DETACH_HELP, echo_line, emit_json, emit_table, engine_of, queue_detached
+from workbench.cli.progress import CommandProgress
 from workbench.jobs.curate import DecontaminateParams, DecontaminationSummary, decontaminate_store
 
 decontaminate_app = typer.Typer()
@@ -30,23 +31,22 @@ def decontaminate_command(
     detach: bool = typer.Option(False, "--detach", help=DETACH_HELP + " The CDF is in the job's summary."),
 ) -> None:
     """Exact top-1 Levenshtein ratio of each pair side to any benchmark code (comments stripped)."""
-    if cdf_out is not None and cdf_out.suffix not in (".csv", ".svg"):
-        raise OptionError(f"--cdf-out {cdf_out}: use a .csv or .svg file name")
+    if cdf_out is not None:  # checked before the benchmark loads or any side is scanned
+        check_output_file(cdf_out, what="--cdf-out", suffixes=(".csv", ".svg"))
     if detach:
         folder = str(bench.expanduser().resolve()) if bench else None
         queue_detached(ctx, "decontaminate", DecontaminateParams(bench_dir=folder, threshold=threshold, flag=flag,
                                                                  workers=workers, sample=sample), as_json=as_json)
         return
     snippets = load_benchmark_snippets(bench)
-    progress = StderrProgress("scanned sides")
     summary: DecontaminationSummary | None = None
-    for event in decontaminate_store(engine_of(ctx), snippets, threshold=threshold, flag=flag,
-                                     workers=workers, sample=sample):
-        if isinstance(event, DecontaminationSummary):
-            summary = event
-        else:
-            progress.update(event.done, event.total)
-    progress.close()
+    with CommandProgress("scanning pair sides") as progress:
+        for event in decontaminate_store(engine_of(ctx), snippets, threshold=threshold, flag=flag,
+                                         workers=workers, sample=sample):
+            if isinstance(event, DecontaminationSummary):
+                summary = event
+            else:
+                progress.update(event.done, event.total)
     if summary is None:
         typer.echo("cancelled")
         raise typer.Exit(code=1)
@@ -59,7 +59,7 @@ def decontaminate_command(
     if as_json:
         emit_json(summary)
         return
-    typer.echo(f"{summary.pairs} pairs ({summary.sides} sides) against {summary.bench_snippets} benchmark snippets "
+    echo_line(f"{summary.pairs} pairs ({summary.sides} sides) against {summary.bench_snippets} benchmark snippets "
                f"in {summary.seconds:.1f}s: {summary.contaminated_pairs} pairs at or above {threshold:g} "
                f"({summary.contaminated_sides} sides), {summary.flagged} flagged")
     if summary.unanalysed:

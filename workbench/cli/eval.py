@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -14,23 +12,32 @@ import typer
 
 from core.errors import OptionError
 from core.evaluation.bench import parse_objectives, resolve_bench_dir
-from core.evaluation.judges import parse_judge_spec
+from core.evaluation.judges import check_judge_spec
 from core.evaluation.models import EvalFinished, EvalProgress, EvalRunInfo
-from core.evaluation.scoring import RunScores
+from core.evaluation.protocols import DEFAULT_PROTOCOL, PROTOCOL_NAMES, get_protocol
+from core.evaluation.scoring import RunScores, format_accuracy
+from core.outputs import check_output_file
+from core.textsafe import one_line
 from stores.evaluation.runs import get_run, leaderboard, list_results, list_runs, rescore_run, run_scores
 from workbench.cli.common import (
     DETACH_HELP,
+    echo_line,
+    echo_text,
     emit_json,
     emit_table,
     engine_of,
     queue_detached,
+    reader_engine_of,
     short_time,
     stderr_console,
     to_jsonable,
 )
+from workbench.cli.progress import CommandProgress
 from workbench.jobs.evaluate import EvalParams, EvalRunStarted, evaluate
 from workbench.jobs.runner import drain
 
+ORDERS = ("both", "given")
+EXPORT_FORMATS = ("json", "csv", "md")
 eval_app = typer.Typer(help="Evaluate judges on CodePrefBench and compare runs.", no_args_is_help=True)
 
 
@@ -39,11 +46,12 @@ def _pct(value: Optional[float]) -> str:
 
 
 def score_rows(scores: RunScores) -> list[tuple[str, ...]]:
-    """One table row per objective: accuracy ± band, consistency, always-A, undecided."""
+    """One table row per objective: given-order and both-order accuracy ± band, consistency, ..."""
     rows: list[tuple[str, ...]] = [
         (
             s.objective,
-            f"{_pct(s.accuracy)} ± {_pct(s.band)}",
+            format_accuracy(s.given_accuracy, s.given_band),
+            format_accuracy(s.both_accuracy, s.both_band),
             _pct(s.consistency),
             _pct(s.always_a),
             str(s.undecided),
@@ -52,11 +60,13 @@ def score_rows(scores: RunScores) -> list[tuple[str, ...]]:
         )
         for s in scores.objectives
     ]
-    rows.append(("verifiable average", _pct(scores.verifiable_average), "", "", "", "", ""))
+    rows.append(("verifiable average", _pct(scores.verifiable_average), _pct(scores.verifiable_both_average),
+                 "", "", "", "", ""))
     return rows
 
 
-SCORE_COLUMNS = ["objective", "accuracy %", "consistency %", "always-A %", "undecided", "tasks", "results"]
+SCORE_COLUMNS = ["objective", "given order %", "both orders %", "consistency %", "always-A %", "undecided",
+                 "tasks", "results"]
 
 
 @eval_app.command("run")
@@ -66,6 +76,7 @@ def run_command(
     bench: Optional[str] = typer.Option(None, "--bench", help="Folder of the four *-alignment.jsonl.gz files (or set WORKBENCH_BENCH)."),
     objectives: Optional[list[str]] = typer.Option(None, "--objectives", help="Objectives to run (comma list); default all four."),
     orders: str = typer.Option("both", "--orders", help="both (default) or given (the paper's single order)."),
+    protocol: str = typer.Option(DEFAULT_PROTOCOL, "--protocol", help=f"Judge input layout: {', '.join(PROTOCOL_NAMES)} (codefavor reproduces the paper's reference input)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N tasks of each objective."),
     keep_comments: bool = typer.Option(False, "--keep-comments", help="Do not strip comments for verifiable objectives."),
     resume: Optional[int] = typer.Option(None, "--resume", help="Continue run RUN where it stopped."),
@@ -80,63 +91,63 @@ def run_command(
     The run's items are shared: more workers (`workbench worker --kinds eval`, or this command
     with `--resume RUN` elsewhere) join it, and each task and order is judged once.
     """
-    engine = engine_of(ctx)
+    if orders not in ORDERS:
+        raise OptionError(f"--orders must be {' or '.join(ORDERS)}, not {orders!r}")
     if resume is not None:
+        engine = reader_engine_of(ctx)
         run = get_run(engine, resume)
         if judge and judge != run.judge_spec:
             raise OptionError(f"run {resume} uses judge {run.judge_spec!r}; leave out --judge to resume it")
+        if protocol != DEFAULT_PROTOCOL and protocol != run.protocol:
+            raise OptionError(f"run {resume} uses protocol {run.protocol!r}; leave out --protocol to resume it")
+        check_judge_spec(run.judge_spec)
         params = EvalParams(run_id=resume, device=device, batch_size=batch_size, chunk_size=chunk_size)
     else:
         if not judge:
             raise OptionError("pass --judge SPEC (or --resume RUN)")
-        parse_judge_spec(judge)
+        # The judge, its model and the options are checked before the benchmark loads.
+        check_judge_spec(judge)
+        get_protocol(protocol)
         chosen = parse_objectives(objectives)
         folder = str(resolve_bench_dir(bench).expanduser().resolve())
         params = EvalParams(judge=judge, bench_dir=folder, objectives=tuple(chosen), orders=orders, limit=limit,
-                            keep_comments=keep_comments, device=device, batch_size=batch_size, chunk_size=chunk_size)
+                            keep_comments=keep_comments, protocol=protocol, device=device, batch_size=batch_size,
+                            chunk_size=chunk_size)
+        engine = engine_of(ctx)
     if detach:
         queue_detached(ctx, "eval", params, as_json=as_json)
         return
-    progress = _ProgressLine()
     run_id: int | None = params.run_id
     finished: EvalFinished | None = None
+    with CommandProgress("judging tasks") as progress:
 
-    def show(event: object) -> None:
-        nonlocal run_id, finished
-        if isinstance(event, EvalRunStarted):
-            run_id = event.run_id
-            stderr_console.print(f"eval run {run_id}: {judge or get_run(engine, run_id).judge_spec}", markup=False,
-                                 highlight=False, soft_wrap=True)
-        elif isinstance(event, EvalProgress):
-            progress.show(event)
-        elif isinstance(event, EvalFinished):
-            finished = event
+        def show(event: object) -> None:
+            nonlocal run_id, finished
+            if isinstance(event, EvalRunStarted):
+                run_id = event.run_id
+                spec_text = judge or get_run(engine, run_id).judge_spec
+                stderr_console.print(one_line(f"eval run {run_id}: {spec_text}"), markup=False, highlight=False,
+                                     soft_wrap=True)
+            elif isinstance(event, EvalProgress):
+                progress.update(event.done, event.total, description=_objective_counts(event))
+            elif isinstance(event, EvalFinished):
+                finished = event
 
-    drain(evaluate(engine, params), show)
+        drain(evaluate(engine, params), show)
     assert run_id is not None
     run = get_run(engine, run_id)
     if as_json:
         emit_json({"run": run, "scores": finished.scores if finished else run_scores(engine, run_id)})
         return
-    typer.echo(f"run {run.id}: {run.judge_spec} on {run.bench_version} ({run.state}, {run.done}/{run.total})")
+    echo_line(f"run {run.id}: {run.judge_spec} on {run.bench_version}, protocol {run.protocol} "
+              f"({run.state}, {run.done}/{run.total})")
     emit_table(SCORE_COLUMNS, score_rows(run_scores(engine, run_id)))
 
 
-class _ProgressLine:
-    """Progress on stderr: rewritten in place on a terminal, one line every few seconds otherwise."""
-
-    def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
-        self.last = float("-inf")
-
-    def show(self, event: EvalProgress) -> None:
-        now = time.monotonic()
-        if not self.tty and now - self.last < 5 and event.done < event.total:
-            return
-        self.last = now
-        parts = [f"{o} {event.done_by_objective.get(o, 0)}/{t}" for o, t in event.total_by_objective.items()]
-        line = f"{event.done}/{event.total}  " + "  ".join(parts)
-        stderr_console.print(line, markup=False, highlight=False, soft_wrap=True, end="\r" if self.tty else "\n")
+def _objective_counts(event: EvalProgress) -> str:
+    """Tasks judged per objective, for the progress line."""
+    return "  ".join(f"{objective} {event.done_by_objective.get(objective, 0)}/{total}"
+                     for objective, total in event.total_by_objective.items())
 
 
 @eval_app.command("list")
@@ -146,13 +157,14 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List evaluation runs, newest first."""
-    runs = list_runs(engine_of(ctx), limit=limit)
+    runs = list_runs(reader_engine_of(ctx), limit=limit)
     if as_json:
         emit_json(runs)
         return
     emit_table(
-        ["id", "judge", "state", "progress", "orders", "benchmark", "created"],
-        [(r.id, r.judge_spec, r.state, f"{r.done}/{r.total}", r.orders, r.bench_version, short_time(r.created_at)) for r in runs],
+        ["id", "judge", "protocol", "state", "progress", "orders", "benchmark", "created"],
+        [(r.id, r.judge_spec, r.protocol, r.state, f"{r.done}/{r.total}", r.orders, r.bench_version,
+          short_time(r.created_at)) for r in runs],
     )
 
 
@@ -164,7 +176,7 @@ def show_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Show one run: judge, lineage, benchmark version and per-objective scores."""
-    engine = engine_of(ctx)
+    engine = reader_engine_of(ctx)
     run = get_run(engine, run_id)
     scores = run_scores(engine, run_id)
     if as_json:
@@ -173,11 +185,11 @@ def show_command(
             payload["results"] = list_results(engine, run_id, limit=1_000_000)
         emit_json(payload)
         return
-    typer.echo(
+    echo_text(
         f"run {run.id}: {run.judge_spec} ({run.judge_kind})\n"
-        f"state: {run.state}  progress: {run.done}/{run.total}  orders: {run.orders}\n"
+        f"protocol: {run.protocol}  state: {run.state}  progress: {run.done}/{run.total}  orders: {run.orders}\n"
         f"benchmark: {run.bench_version} at {run.bench_dir}\n"
-        f"lineage: {json.dumps(run.lineage, sort_keys=True)}\n"
+        f"lineage: {json.dumps(run.lineage, sort_keys=True, ensure_ascii=True)}\n"
         f"parser: {run.parser_version}"
     )
     emit_table(SCORE_COLUMNS, score_rows(scores))
@@ -195,23 +207,55 @@ def leaderboard_rows(engine: object) -> list[dict]:
     """Leaderboard rows as plain dicts (percentages), shared by leaderboard and export."""
     rows = []
     for entry in leaderboard(engine):  # type: ignore[arg-type]
-        row: dict = {"run": entry.run.id, "judge": entry.run.judge_spec, "orders": entry.run.orders,
-                     "benchmark": entry.run.bench_version, "state": entry.run.state}
+        row: dict = {"run": entry.run.id, "judge": entry.run.judge_spec, "protocol": entry.run.protocol,
+                     "orders": entry.run.orders, "benchmark": entry.run.bench_version, "state": entry.run.state}
         for score in entry.scores.objectives:
-            row[score.objective] = round(100 * score.accuracy, 1)
-            row[f"{score.objective} ±"] = round(100 * score.band, 1)
-            row[f"{score.objective} consistency"] = (
-                None if score.consistency is None else round(100 * score.consistency, 1)
-            )
-        row["verifiable average"] = (
-            None if entry.scores.verifiable_average is None else round(100 * entry.scores.verifiable_average, 1)
-        )
+            row[score.objective] = _rounded(score.given_accuracy)
+            row[f"{score.objective} ±"] = round(100 * score.given_band, 1)
+            row[f"{score.objective} both"] = _rounded(score.both_accuracy)
+            row[f"{score.objective} both ±"] = round(100 * score.both_band, 1)
+            row[f"{score.objective} consistency"] = _rounded(score.consistency)
+        row["verifiable average"] = _rounded(entry.scores.verifiable_average)
+        row["verifiable average both"] = _rounded(entry.scores.verifiable_both_average)
         rows.append(row)
     return rows
 
 
-LEADERBOARD_COLUMNS = ["run", "judge", "orders", "correctness", "efficiency", "security",
-                       "verifiable average", "human-preference"]
+def _rounded(value: Optional[float]) -> Optional[float]:
+    return None if value is None else round(100 * value, 1)
+
+
+_OBJECTIVE_NAMES = ("correctness", "efficiency", "security", "human-preference")
+LEADERBOARD_COLUMNS = [
+    "run", "judge", "protocol", "orders",
+    *(f"{name}{suffix}" for name in _OBJECTIVE_NAMES for suffix in ("", " ±", " both", " both ±", " consistency")),
+    "verifiable average", "verifiable average both",
+]
+
+
+def leaderboard_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """The printed leaderboard: per objective, `given ± band / both ± band (consistency)`."""
+    columns = ["run", "judge", "protocol", *_OBJECTIVE_NAMES, "verifiable average"]
+    table = []
+    for row in rows:
+        cells = [str(row["run"]), row["judge"], row["protocol"]]
+        for name in _OBJECTIVE_NAMES:
+            cells.append(_objective_cell(row, name))
+        average = _cell(row.get("verifiable average"))
+        both = row.get("verifiable average both")
+        cells.append(f"{average} / {both}" if both is not None else average)
+        table.append(cells)
+    return columns, table
+
+
+def _objective_cell(row: dict, name: str) -> str:
+    if row.get(name) is None and row.get(f"{name} both") is None:
+        return ""
+    given = f"{_cell(row.get(name))} ± {_cell(row.get(f'{name} ±'))}" if row.get(name) is not None else "-"
+    if row.get(f"{name} both") is None:
+        return given
+    consistency = _cell(row.get(f"{name} consistency"))
+    return f"{given} / {row[f'{name} both']} ± {row[f'{name} both ±']} (c {consistency})"
 
 
 @eval_app.command("leaderboard")
@@ -219,12 +263,13 @@ def leaderboard_command(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Compare runs: accuracy per objective, best verifiable average first."""
-    rows = leaderboard_rows(engine_of(ctx))
+    """Compare runs per objective: given-order ± band / both orders ± band (order consistency)."""
+    rows = leaderboard_rows(reader_engine_of(ctx))
     if as_json:
         emit_json(rows)
         return
-    emit_table(LEADERBOARD_COLUMNS, [[_cell(row.get(c)) for c in LEADERBOARD_COLUMNS] for row in rows])
+    columns, table = leaderboard_table(rows)
+    emit_table(columns, table)
 
 
 def _cell(value: object) -> str:
@@ -242,8 +287,8 @@ def _markdown(rows: list[dict], columns: list[str]) -> str:
 
 def export_text(engine: object, fmt: str, run_ids: list[int]) -> str:
     """The leaderboard (or the given runs' results) as JSON, CSV or a markdown table."""
-    if fmt not in ("json", "csv", "md"):
-        raise OptionError(f"unknown export format {fmt!r}; choose json, csv or md")
+    if fmt not in EXPORT_FORMATS:
+        raise OptionError(f"unknown export format {fmt!r}; choose {', '.join(EXPORT_FORMATS)}")
     if run_ids and fmt != "md":
         records = [
             {"run": run_id, **to_jsonable(result)}
@@ -257,7 +302,7 @@ def export_text(engine: object, fmt: str, run_ids: list[int]) -> str:
         records = [row for row in rows if not run_ids or row["run"] in run_ids]
         columns = LEADERBOARD_COLUMNS
     if fmt == "json":
-        return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(records, indent=2, ensure_ascii=True) + "\n"
     if fmt == "md":
         return _markdown(records, columns)
     buffer = io.StringIO()
@@ -275,21 +320,26 @@ def export_command(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ) -> None:
     """Export the leaderboard (or runs' per-task results) as JSON, CSV or markdown."""
-    text = export_text(engine_of(ctx), fmt, list(run_ids or []))
+    if fmt not in EXPORT_FORMATS:
+        raise OptionError(f"unknown export format {fmt!r}; choose {', '.join(EXPORT_FORMATS)}")
+    if output is not None:
+        check_output_file(output, what="--output")
+    text = export_text(reader_engine_of(ctx), fmt, list(run_ids or []))
     if output is None:
-        typer.echo(text, nl=False)
+        # A terminal reads stdout: model outputs in CSV or markdown have their controls made visible.
+        echo_text(text, nl=False)
         return
     try:
-        output.write_text(text, encoding="utf-8")
+        output.write_text(text, encoding="utf-8", errors="surrogateescape")
     except OSError as exc:
         raise OptionError(f"cannot write {output}: {exc.strerror or exc}") from None
-    stderr_console.print(f"wrote {output}", markup=False, highlight=False, soft_wrap=True)
+    stderr_console.print(one_line(f"wrote {output}"), markup=False, highlight=False, soft_wrap=True)
 
 
 @eval_app.command("rescore")
 def rescore_command(ctx: typer.Context, run_id: int = typer.Argument(..., help="Run id.")) -> None:
     """Re-derive decisions from stored raw outputs with the current parser (no model calls)."""
-    engine = engine_of(ctx)
+    engine = reader_engine_of(ctx)
     changed = rescore_run(engine, run_id)
     typer.echo(f"run {run_id}: {changed} decisions changed")
     emit_table(SCORE_COLUMNS, score_rows(run_scores(engine, run_id)))

@@ -8,8 +8,9 @@ from typing import Optional
 import typer
 
 from core.synthesis.instructions import read_instructions
+from core.textsafe import one_line
 from stores.synthesis.runs import add_instructions, list_instructions
-from workbench.cli.common import emit_json, emit_table, engine_of
+from workbench.cli.common import emit_json, emit_table, engine_of, reader_engine_of
 
 instructions_app = typer.Typer(help="Import and list coding instructions (for Critic-Evol).", no_args_is_help=True)
 
@@ -22,8 +23,8 @@ def import_command(
     language: str = typer.Option("python", help="Language of rows without a language field."),
 ) -> None:
     """Store instructions once each (re-importing the same file adds nothing)."""
-    ids, added = add_instructions(engine_of(ctx), read_instructions(path, field=field, language=language),
-                                  source=str(path))
+    records = read_instructions(path, field=field, language=language)  # every row checked before the store opens
+    ids, added = add_instructions(engine_of(ctx), records, source=str(path))
     typer.echo(f"{len(ids)} instructions read, {added} new")
 
 
@@ -35,8 +36,8 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List stored instructions by id."""
-    rows = list_instructions(engine_of(ctx), limit=limit, after_id=after)
+    rows = list_instructions(reader_engine_of(ctx), limit=limit, after_id=after)
     if as_json:
         emit_json([{"id": i, "language": lang, "text": text} for i, lang, text in rows])
         return
-    emit_table(["id", "language", "instruction"], [(i, lang, text[:90]) for i, lang, text in rows])
+    emit_table(["id", "language", "instruction"], [(i, lang, one_line(text, 90)) for i, lang, text in rows])

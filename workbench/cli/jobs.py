@@ -9,7 +9,7 @@ import typer
 
 from core.jobs import JobInfo, lease_seconds
 from stores.jobs import get_job, job_shares, list_jobs, list_workers, request_cancel
-from workbench.cli.common import emit_json, emit_table, engine_of, short_time
+from workbench.cli.common import echo_line, echo_text, emit_json, emit_table, engine_of, reader_engine_of, short_time
 
 jobs_app = typer.Typer(help="List, inspect, cancel and resume jobs recorded in the store; list workers.",
                        no_args_is_help=True)
@@ -34,7 +34,7 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List jobs, newest first."""
-    jobs = list_jobs(engine_of(ctx), limit=limit, kind=kind, active_only=active)
+    jobs = list_jobs(reader_engine_of(ctx), limit=limit, kind=kind, active_only=active)
     if as_json:
         emit_json(jobs)
         return
@@ -52,7 +52,7 @@ def show_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Show one job with its parameters, summary and the workers on it."""
-    engine = engine_of(ctx)
+    engine = reader_engine_of(ctx)
     job = get_job(engine, job_id)
     shares = job_shares(engine, job_id)
     if as_json:
@@ -79,7 +79,7 @@ def show_command(
         lines.append(f"{key}: {value}")
     for share in shares:
         lines.append(f"{share.role} {share.worker_id}: " + ("finished" if share.finished_at else "working"))
-    typer.echo("\n".join(lines))
+    echo_text("\n".join(lines))
 
 
 def vars_of(job: JobInfo) -> dict[str, object]:
@@ -94,7 +94,7 @@ def vars_of(job: JobInfo) -> dict[str, object]:
 @jobs_app.command("cancel")
 def cancel_command(ctx: typer.Context, job_id: int = typer.Argument(..., help="Job id.")) -> None:
     """Stop a job: a queued one at once, a running one after its current item (what it did is kept)."""
-    engine = engine_of(ctx)
+    engine = reader_engine_of(ctx)
     before = get_job(engine, job_id)
     job = request_cancel(engine, job_id)
     if job.state == "running":
@@ -118,7 +118,7 @@ def resume_command(
     if as_json:
         emit_json({"job_id": job.id, "kind": job.kind, "state": job.state.value})
         return
-    typer.echo(f"job {job.id} {job.state}: {job.title}")
+    echo_line(f"job {job.id} {job.state}: {job.title}")
 
 
 @jobs_app.command("workers")
@@ -128,7 +128,7 @@ def workers_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List the workers serving this store (live ones: heartbeat within the lease)."""
-    workers = list_workers(engine_of(ctx), lease_s=None if all_workers else lease_seconds())
+    workers = list_workers(reader_engine_of(ctx), lease_s=None if all_workers else lease_seconds())
     if as_json:
         emit_json(workers)
         return

@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-from workbench.cli.common import emit_json, emit_table, engine_of, short_time, stderr_console
+from core.textsafe import one_line
+from workbench.cli.common import emit_json, emit_table, engine_of, reader_engine_of, short_time, stderr_console
 from workbench.jobs.llm_servers import list_servers, serve_model, stop_server
 
 llm_app = typer.Typer(help="Start, list and stop managed vLLM servers (use them as vllm:ID).", no_args_is_help=True)
@@ -26,7 +27,7 @@ def serve_command(
     executable: str = typer.Option("vllm", help="The vllm executable."),
 ) -> None:
     """Start `vllm serve MODEL` under a worker (started detached if none runs), wait until it is healthy."""
-    stderr_console.print(f"starting vllm serve {model} on port {port} ...", markup=False)
+    stderr_console.print(one_line(f"starting vllm serve {model} on port {port} ..."), markup=False)
     info = serve_model(engine_of(ctx), model, port=port, log_dir=log_dir, served_name=served_name,
                        extra_args=shlex.split(extra), executable=executable, timeout_s=timeout)
     typer.echo(f"server {info.id} ready at {info.base_url} (pid {info.pid}); use --critic vllm:{info.id}")
@@ -35,7 +36,7 @@ def serve_command(
 @llm_app.command("stop")
 def stop_command(ctx: typer.Context, server_id: int = typer.Argument(..., help="Server id from `llm list`.")) -> None:
     """Stop a managed server."""
-    info = stop_server(engine_of(ctx), server_id)
+    info = stop_server(reader_engine_of(ctx), server_id)
     typer.echo(f"server {info.id}: {info.state}")
 
 
@@ -45,7 +46,7 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List managed servers, newest first."""
-    servers = list_servers(engine_of(ctx))
+    servers = list_servers(reader_engine_of(ctx))
     if as_json:
         emit_json(servers)
         return

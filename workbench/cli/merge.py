@@ -8,15 +8,18 @@ from typing import Optional
 import typer
 from typer.core import TyperCommand
 
-from core.errors import OptionError
-from workbench.cli.common import DETACH_HELP, emit_json, engine_of, queue_detached, stderr_console
+from core.outputs import check_output_folder
+from core.training.weights import merge_weights
+from workbench.cli.common import DETACH_HELP, echo_line, emit_json, engine_of, queue_detached
+from workbench.cli.progress import CommandProgress
 from workbench.jobs.merge import merge_params, run_merge
 
 merge_app = typer.Typer()
 
 
 class SpreadWeightsCommand(TyperCommand):
-    """Accepts `--weights 0.5 0.5` as well as repeated `--weights`: values run to the next option."""
+    """Accepts `--weights 0.5 0.5` as well as repeated `--weights`: values run to the next option
+    or to the first argument that is an existing folder (a checkpoint)."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         spread: list[str] = []
@@ -25,7 +28,8 @@ class SpreadWeightsCommand(TyperCommand):
             if arg in ("--weights", "-w"):
                 taking = True
                 continue
-            if taking and _is_number(arg):
+            # A value that is neither a number nor an existing path is a weight typo, not a checkpoint.
+            if taking and (_is_number(arg) or not (arg.startswith("-") or Path(arg).exists())):
                 spread += ["--weights", arg]
                 continue
             taking = False
@@ -45,8 +49,8 @@ def _is_number(text: str) -> bool:
 def merge_command(
     ctx: typer.Context,
     checkpoints: list[Path] = typer.Argument(..., help="Two or more checkpoint folders of one architecture."),
-    weights: Optional[list[float]] = typer.Option(
-        None, "--weights", "-w", help="One weight per checkpoint (repeat the option; default: equal)."
+    weights: Optional[list[str]] = typer.Option(
+        None, "--weights", "-w", help="One positive weight per checkpoint (repeat the option; default: equal)."
     ),
     out: Path = typer.Option(..., "--out", "-o", help="New folder for the merged checkpoint."),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Reload and test the result."),
@@ -54,26 +58,26 @@ def merge_command(
     detach: bool = typer.Option(False, "--detach", help=DETACH_HELP),
 ) -> None:
     """Average checkpoints tensor by tensor (weights are normalised to sum to one)."""
-    chosen = list(weights) if weights else [1.0] * len(checkpoints)
-    if len(chosen) != len(checkpoints):
-        raise OptionError(f"{len(checkpoints)} checkpoints but {len(chosen)} weights; give one --weights per checkpoint")
+    chosen = merge_weights(weights, len(checkpoints))  # before the store opens or any tensor is read
+    check_output_folder(out)
     if detach:
         queue_detached(ctx, "merge", merge_params(checkpoints, chosen, out, verify=verify), as_json=as_json)
         return
     finished = None
-    for event in run_merge(engine_of(ctx), checkpoints, chosen, out, verify=verify):
-        name = type(event).__name__
-        if name == "MergeProgress":
-            stderr_console.print(f"merged {event.done}/{event.total} tensors", markup=False)
-        elif name == "MergeFinished":
-            finished = event
+    with CommandProgress("merging tensors") as progress:
+        for event in run_merge(engine_of(ctx), checkpoints, chosen, out, verify=verify):
+            name = type(event).__name__
+            if name == "MergeProgress":
+                progress.update(event.done, event.total)
+            elif name == "MergeFinished":
+                finished = event
     assert finished is not None
     if as_json:
         emit_json(finished)
     else:
         verdict = {True: "verified", False: "FAILED verification", None: "not verified"}[finished.verified]
-        typer.echo(f"merged {len(checkpoints)} checkpoints into {finished.out_dir} "
-                   f"({finished.tensor_count} tensors, {finished.shard_count} shard(s), weights "
-                   f"{', '.join(f'{w:g}' for w in finished.weights)}): {verdict}")
+        echo_line(f"merged {len(checkpoints)} checkpoints into {finished.out_dir} "
+                  f"({finished.tensor_count} tensors, {finished.shard_count} shard(s), weights "
+                  f"{', '.join(f'{w:g}' for w in finished.weights)}): {verdict}")
     if finished.verified is False:
         raise typer.Exit(code=1)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import sys
+import threading
 from typing import Optional
 
 import typer
 
 from core.mining.languages import DEFAULT_LANGUAGES
-from workbench.cli.common import DETACH_HELP, emit_json, engine_of, queue_detached, stderr_console
+from workbench.cli.common import DETACH_HELP, emit_json, engine_of, queue_detached
+from workbench.cli.progress import CommandProgress
 
 
 def mine_command(
@@ -29,9 +30,7 @@ def mine_command(
     detach: bool = typer.Option(False, "--detach", help=DETACH_HELP),
 ) -> None:
     """Mine PATH: one record per changed file per non-merge commit; re-running resumes."""
-    # Deferred: GitPython and the progress bar are not needed to open the TUI or other commands.
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
+    # Deferred: GitPython is not needed to open the TUI or other commands.
     from core.mining.events import MineFinished, MineProgress, MineStarted
     from core.mining.mine import MineOptions
     from workbench.jobs.mine import MineJobStarted, MineParams, run_mine_job
@@ -50,27 +49,28 @@ def mine_command(
     job_id: int | None = None
     finished: MineFinished | None = None
     license_id: str | None = None
-    show_progress = sys.stderr.isatty()
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                        console=stderr_console, transient=True, disable=not show_progress)
-    with progress:
-        task = progress.add_task("starting", total=None)
-        for event in run_mine_job(engine, path, options):  # Ctrl-C ends the job cancelled, resumable
-            if isinstance(event, MineJobStarted):
-                job_id = event.job_id
-            elif isinstance(event, MineStarted):
-                license_id = event.license
-            elif isinstance(event, MineProgress):
-                progress.update(task, description=f"{event.commits_seen:,} commits, "
-                                                  f"{event.records_kept:,} records")
-            elif isinstance(event, MineFinished):
-                finished = event
+    cancel = threading.Event()
+    with CommandProgress("starting", total=max_commits) as progress:
+        try:
+            for event in run_mine_job(engine, path, options, cancel=cancel):  # Ctrl-C: cancelled, resumable
+                if isinstance(event, MineJobStarted):
+                    job_id = event.job_id
+                elif isinstance(event, MineStarted):
+                    license_id = event.license
+                elif isinstance(event, MineProgress):
+                    progress.update(event.commits_seen, description=f"{event.records_kept:,} records · commits")
+                elif isinstance(event, MineFinished):
+                    finished = event
+        except KeyboardInterrupt:
+            cancel.set()
+            raise
     assert finished is not None and job_id is not None
     summary = {
         "job_id": job_id,
         "path": path,
         "license": license_id,
         "commits_seen": finished.commits_seen,
+        "changes_seen": finished.changes_seen,
         "records": finished.records_kept,
         "skipped": finished.skipped,
         "seconds": round(finished.elapsed_s, 2),
@@ -80,5 +80,6 @@ def mine_command(
         emit_json(summary)
         return
     skipped = ", ".join(f"{reason} {count:,}" for reason, count in sorted(finished.skipped.items())) or "nothing"
-    typer.echo(f"job {job_id}: {finished.records_kept:,} records from {finished.commits_seen:,} commits "
-               f"in {finished.elapsed_s:.1f}s (license {license_id or 'unknown'}); skipped: {skipped}")
+    typer.echo(f"job {job_id}: {finished.records_kept:,} records from {finished.changes_seen:,} file changes in "
+               f"{finished.commits_seen:,} commits in {finished.elapsed_s:.1f}s (license {license_id or 'unknown'}); "
+               f"file changes skipped: {skipped}")

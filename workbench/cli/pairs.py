@@ -10,7 +10,7 @@ import typer
 from core.curation.pairs import read_pairs_jsonl
 from core.curation.rules import parse_filter
 from stores.curation.pairs import count_pairs, get_pair, import_pairs, list_pairs, pair_stats
-from workbench.cli.common import emit_json, emit_table, engine_of
+from workbench.cli.common import echo_text, emit_json, emit_table, engine_of, reader_engine_of
 
 pairs_app = typer.Typer(help="Import, list and inspect preference pairs.", no_args_is_help=True)
 
@@ -28,9 +28,8 @@ def import_command(
     source: str = typer.Option("import", help="Source recorded for records without one."),
 ) -> None:
     """Import pairs from a JSONL file; pairs already stored are skipped."""
-    engine = engine_of(ctx)
-    pairs = list(read_pairs_jsonl(file, source=source))  # validate every line before writing any
-    added, skipped = import_pairs(engine, pairs)
+    pairs = list(read_pairs_jsonl(file, source=source))  # validate every line before opening the store
+    added, skipped = import_pairs(engine_of(ctx), pairs)
     typer.echo(f"imported {added} pairs ({skipped} already stored)")
 
 
@@ -44,7 +43,7 @@ def list_command(
 ) -> None:
     """List pairs by id, filtered."""
     conditions = parse_filter(where)
-    pairs = list_pairs(engine_of(ctx), conditions, limit=limit, after_id=after)
+    pairs = list_pairs(reader_engine_of(ctx), conditions, limit=limit, after_id=after)
     if as_json:
         emit_json(pairs)
         return
@@ -63,7 +62,7 @@ def show_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Show one pair: texts, lineage and analysis."""
-    pair = get_pair(engine_of(ctx), pair_id)
+    pair = get_pair(reader_engine_of(ctx), pair_id)
     if as_json:
         emit_json(pair)
         return
@@ -77,7 +76,7 @@ def show_command(
         for side in ("chosen", "rejected"):
             for finding in pair.analysis["findings"].get(side, []):
                 lines.append(f"bandit {side}: {finding['test_id']} {finding['severity']}/{finding['confidence']} line {finding['line']}")
-    typer.echo("\n".join(lines))
+    echo_text("\n".join(lines))
 
 
 @pairs_app.command("stats")
@@ -87,9 +86,10 @@ def stats_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Counts by source and status, analysis coverage, and how many match a filter."""
-    engine = engine_of(ctx)
+    conditions = parse_filter(where)
+    engine = reader_engine_of(ctx)
     stats = pair_stats(engine)
-    matching = count_pairs(engine, parse_filter(where)) if where else stats.total
+    matching = count_pairs(engine, conditions) if where else stats.total
     if as_json:
         emit_json({"stats": stats, "matching": matching})
         return

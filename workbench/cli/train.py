@@ -17,15 +17,19 @@ from stores.training.runs import (
     get_train_run,
     list_checkpoints,
     list_metrics,
+    list_pair_draws,
     list_train_runs,
     read_log_tail,
 )
 from workbench.cli.common import (
     DETACH_HELP,
+    echo_line,
+    echo_text,
     emit_json,
     emit_table,
     engine_of,
     queue_detached,
+    reader_engine_of,
     short_time,
     stderr_console,
 )
@@ -69,11 +73,12 @@ def start_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Queue the trainer for RECIPE as a run that outlives this terminal (a worker runs it, started if none does)."""
-    run = start_training(engine_of(ctx), load_train_recipe(recipe), gpus=gpus, nodes=nodes, hostfile=hostfile)
+    train_recipe = load_train_recipe(recipe)  # checked before the store opens
+    run = start_training(engine_of(ctx), train_recipe, gpus=gpus, nodes=nodes, hostfile=hostfile)
     if as_json:
         emit_json(run)
         return
-    typer.echo(f"training run {run.job_id} {run.state}: {run.run_dir}")
+    echo_line(f"training run {run.job_id} {run.state}: {run.run_dir}")
     stderr_console.print(f"watch it with: workbench train show {run.job_id} / logs {run.job_id} --follow", markup=False)
 
 
@@ -84,7 +89,7 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List training runs, newest first."""
-    runs = list_train_runs(engine_of(ctx), limit=limit)
+    runs = list_train_runs(reader_engine_of(ctx), limit=limit)
     if as_json:
         emit_json(runs)
         return
@@ -102,11 +107,13 @@ def show_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output, with every logged step."),
 ) -> None:
     """Show a run: state, latest figures, checkpoints and lineage."""
-    engine = engine_of(ctx)
+    engine = reader_engine_of(ctx)
     run = get_train_run(engine, run_id)
     checkpoints = list_checkpoints(engine, job_id=run_id)
+    draws = list_pair_draws(engine, run_id)
     if as_json:
-        emit_json({"run": run, "metrics": list_metrics(engine, run_id), "checkpoints": checkpoints})
+        emit_json({"run": run, "metrics": list_metrics(engine, run_id), "checkpoints": checkpoints,
+                   "pair_draws": draws})
         return
     lines = [
         f"run {run.job_id}: {run.name} ({run.state})",
@@ -116,13 +123,21 @@ def show_command(
         f"command: {' '.join(run.command)}",
         f"progress: {_progress(run)} steps",
     ]
+    if run.lineage.get("base_model"):
+        revision = run.lineage.get("base_revision") or "unknown"
+        lines.append(f"base model: {run.lineage['base_model']} @ {revision} ({run.lineage.get('base_revision_kind')})")
+    epochs = sorted({draw["epoch"] for draw in draws})
+    for epoch in epochs:
+        drawn = [draw for draw in draws if draw["epoch"] == epoch]
+        lines.append(f"pairs drawn at epoch {epoch}: {len(drawn)} groups, rows "
+                     + ", ".join(str(draw["row"]) for draw in drawn[:20]) + (" ..." if len(drawn) > 20 else ""))
     lines += [f"{key}: {_figure(value)}" for key, value in sorted(run.latest.items())]
     if run.exit_code is not None:
         lines.append(f"exit status: {run.exit_code}")
     if run.error:
         lines.append(f"error: {run.error}")
     lines += [f"checkpoint: {c.path} ({'verified' if c.verified else 'NOT verified: ' + c.problems})" for c in checkpoints]
-    typer.echo("\n".join(lines))
+    echo_text("\n".join(lines))
 
 
 @train_app.command("logs")
@@ -133,18 +148,18 @@ def logs_command(
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines until the run ends."),
 ) -> None:
     """Print the end of a run's log (the trainer's stdout and stderr)."""
-    engine = engine_of(ctx)
+    engine = reader_engine_of(ctx)
     run = get_train_run(engine, run_id)
     shown = read_log_tail(run.log_path, max_lines=lines)
     for line in shown:
-        typer.echo(line)
+        echo_line(line)
     while follow and run.is_active:
         time.sleep(1.0)
         run = get_train_run(engine, run_id)
         tail = read_log_tail(run.log_path, max_lines=200)
         overlap = next((i for i in range(len(tail), 0, -1) if tail[:i] == shown[-i:]), 0)
         for line in tail[overlap:]:
-            typer.echo(line)
+            echo_line(line)
         shown = tail
         sys.stdout.flush()
 
@@ -152,7 +167,7 @@ def logs_command(
 @train_app.command("cancel")
 def cancel_command(ctx: typer.Context, run_id: int = typer.Argument(..., help="Run id (its job id).")) -> None:
     """Stop a run: the trainer saves a checkpoint to resume from and exits."""
-    run = cancel_train_run(engine_of(ctx), run_id)
+    run = cancel_train_run(reader_engine_of(ctx), run_id)
     typer.echo(f"run {run.job_id}: {'cancel requested' if run.is_active else 'already ' + run.state}")
 
 
@@ -162,7 +177,7 @@ def checkpoints_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List checkpoints from runs and merges, with verification and lineage."""
-    checkpoints = list_checkpoints(engine_of(ctx))
+    checkpoints = list_checkpoints(reader_engine_of(ctx))
     if as_json:
         emit_json(checkpoints)
         return
@@ -183,13 +198,15 @@ def pipeline_command(
     gpus: int = typer.Option(0, "--gpus", min=0, help="GPUs per training run."),
     detach: bool = typer.Option(False, "--detach", help=DETACH_HELP),
 ) -> None:
-    """Run export -> train -> merge (-> eval) one stage after another, storing the lineage in a pipeline job."""
-    from core.pipeline import load_pipeline
+    """Run the stages the file names (sources, curate, export, train, merge, eval) one after another, storing
+    the lineage in a pipeline job."""
+    from core.pipeline import check_pipeline, load_pipeline
     from workbench.jobs.pipeline import PipelineParams, run_pipeline
 
     spec = load_pipeline(pipeline)
+    check_pipeline(spec)  # before the store opens
     if detach:
         queue_detached(ctx, "pipeline", PipelineParams(file=str(Path(spec.source_path).resolve()), gpus=gpus))
         return
     for step in run_pipeline(engine_of(ctx), spec, gpus=gpus):
-        typer.echo(f"{step.stage}: {step.message}")
+        echo_line(f"{step.stage}: {step.message}")

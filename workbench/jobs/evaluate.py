@@ -25,8 +25,9 @@ from core.evaluation.bench import (
     parse_objectives,
     resolve_bench_dir,
 )
-from core.evaluation.judges import Judge, make_judge, parse_judge_spec
+from core.evaluation.judges import Judge, check_judge_spec, make_judge
 from core.evaluation.models import EvalFinished, EvalProgress, EvalRunInfo
+from core.evaluation.protocols import DEFAULT_PROTOCOL, get_protocol
 from core.evaluation.scoring import RunScores
 from core.jobs import JobInfo
 from stores.claims import (
@@ -65,6 +66,7 @@ class EvalParams:
     orders: str = "both"
     limit: int | None = None
     keep_comments: bool = False
+    protocol: str = DEFAULT_PROTOCOL
     device: str | None = None
     batch_size: int | None = None
     chunk_size: int | None = None
@@ -126,7 +128,7 @@ def run_eval(ctx: JobContext, params: EvalParams) -> Generator[object, None, Eva
         run_id, benchmark = _open_run(ctx, params, judge)
         run = get_run(engine, run_id)
         items = judge_items(benchmark, objectives=run.objectives, orders=run.orders, limit=run.task_limit,
-                            strip=run.strip_comments)
+                            strip=run.strip_comments, protocol=run.protocol)
         by_key = {_item_key(item): item for item in items}
         scope = _scope(run_id)
         if ctx.is_owner:
@@ -185,6 +187,7 @@ def _open_run(ctx: JobContext, params: EvalParams, judge: Judge) -> tuple[int, B
             engine, judge_spec=judge.spec.text, judge_kind=judge.spec.kind, benchmark=benchmark,  # type: ignore[attr-defined]
             objectives=objectives, orders=params.orders, task_limit=params.limit,
             strip=False if params.keep_comments else None, lineage={**judge.lineage, **params.lineage},
+            protocol=params.protocol,
         )
         # Helpers joining later, and a resume after a crash, read the run from the job's params.
         update_job(engine, ctx.job_id, params=EVAL.dump_params(replace(params, run_id=run_id)),
@@ -220,7 +223,7 @@ def _progress(engine: Engine, run_id: int, total: int, total_by_objective: dict[
 def _summary(run_id: int, done: int, total: int, scores: RunScores) -> EvalSummary:
     return EvalSummary(
         run_id=run_id, done=done, total=total,
-        accuracy={s.objective: round(100 * s.accuracy, 1) for s in scores.objectives},
+        accuracy={s.objective: round(100 * s.headline, 1) for s in scores.objectives},
         verifiable_average=None if scores.verifiable_average is None else round(100 * scores.verifiable_average, 1),
     )
 
@@ -236,11 +239,14 @@ def _run_key(_engine: Engine, params: EvalParams) -> str | None:
 
 def _check(engine: Engine, params: EvalParams) -> None:
     if params.run_id is not None:
-        run_benchmark(engine, get_run(engine, params.run_id))
+        run = get_run(engine, params.run_id)
+        check_judge_spec(run.judge_spec)
+        run_benchmark(engine, run)
         return
     if not params.judge:
         raise OptionError("pass --judge SPEC (or --resume RUN)")
-    parse_judge_spec(params.judge)
+    check_judge_spec(params.judge)
+    get_protocol(params.protocol)
     if params.orders not in ("both", "given"):
         raise OptionError(f"unknown orders {params.orders!r}; use both or given")
     load_benchmark(resolve_bench_dir(params.bench_dir), parse_objectives(params.objectives))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,7 +10,9 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from core.errors import OptionError, WorkbenchError
+from core.errors import WorkbenchError
+from core.outputs import check_output_folder
+from core.training.weights import merge_weights
 from stores.training.runs import record_checkpoint
 from workbench.jobs.registry import JobKind, register
 from workbench.jobs.runner import JobContext, run_foreground
@@ -50,10 +53,11 @@ class _StopFlag:
 def run_merge_job(ctx: JobContext, params: MergeParams) -> Generator[Any, None, MergeSummary]:
     """Merge checkpoints; the result is a stored checkpoint with its lineage. Failed verification fails the job."""
     # Deferred: torch is needed only here (and only in the process running the job, never a TUI).
-    from core.training.merge import MergeFinished, MergeProgress, merge_checkpoints
+    from core.training.merge import MergeFinished, MergeProgress, check_compatible, merge_checkpoints
     from workbench.jobs.ml import load_ml
 
     load_ml()
+    check_compatible([Path(path) for path in params.inputs])
 
     summary = MergeSummary(out=params.out)
     ctx.progress(0, summary=summary, force=True)
@@ -85,11 +89,10 @@ def run_merge_job(ctx: JobContext, params: MergeParams) -> Generator[Any, None, 
 
 
 def _check(_engine: Engine, params: MergeParams) -> None:
-    if len(params.inputs) < 2:
-        raise OptionError("a merge needs two or more checkpoints")
-    if len(params.weights) != len(params.inputs):
-        raise OptionError(f"{len(params.inputs)} checkpoints but {len(params.weights)} weights; "
-                          "give one weight per checkpoint")
+    """The weights (finite, positive, one per checkpoint) and an empty output folder; no torch here, so a
+    TUI can queue a merge (the checkpoints' compatibility is checked where the merge runs)."""
+    merge_weights(list(params.weights), len(params.inputs))
+    check_output_folder(Path(params.out))
 
 
 MERGE = register(JobKind(
@@ -114,8 +117,18 @@ def run_merge(
     out_dir: str | Path,
     *,
     verify: bool = True,
+    cancel: threading.Event | None = None,
 ) -> Generator[Any, None, Any]:
-    """Merge checkpoints as a `merge` job in the foreground, yielding core's merge events."""
-    params = merge_params(inputs, weights, out_dir, verify=verify)
+    """Merge checkpoints as a `merge` job in the foreground, yielding core's merge events; the result is a
+    stored checkpoint.
+
+    The weights, the output folder and the checkpoints' compatibility are checked before the job
+    row exists: a merge that cannot run leaves no job, folder or file.
+    """
+    params = merge_params(inputs, merge_weights(weights, len(inputs)), out_dir, verify=verify)
     _check(engine, params)
-    return (yield from run_foreground(engine, MERGE.name, params))
+    # Deferred: torch is needed only here, so listing or showing runs works without it.
+    from core.training.merge import check_compatible
+
+    check_compatible([Path(path) for path in params.inputs])
+    return (yield from run_foreground(engine, MERGE.name, params, cancel=cancel))

@@ -31,6 +31,7 @@ class MineSummary:
     repository_id: int
     license: str | None = None
     commits_seen: int = 0
+    changes_seen: int = 0
     records_kept: int = 0
     records_stored: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
@@ -48,7 +49,9 @@ class MineJobStarted:
 def run_mine(ctx: JobContext, params: MineParams) -> Generator[MineEvent | MineJobStarted, None, MineSummary]:
     """Mine a repository into the store; a re-run resumes by skipping the commits already stored.
 
-    A cancel stops the run after the current batch; what was stored stays.
+    The MineFinished it yields counts what the store received: a record that another run stored
+    first (the same commit and path) counts as `already_stored`, not as kept. A cancel stops the
+    run after the current batch; what was stored stays.
     """
     engine = ctx.engine
     probe = probe_repository(params.path, params.options)
@@ -65,14 +68,16 @@ def run_mine(ctx: JobContext, params: MineParams) -> Generator[MineEvent | MineJ
             if isinstance(event, (CommitMined, MineProgress)) and ctx.should_stop():
                 stop.set()  # mining stops after the current batch
             if isinstance(event, MineProgress):
-                summary = replace(summary, commits_seen=event.commits_seen, records_kept=event.records_kept,
-                                  skipped=dict(event.skipped), elapsed_s=round(event.elapsed_s, 2))
+                summary = replace(summary, commits_seen=event.commits_seen, changes_seen=event.changes_seen,
+                                  records_kept=event.records_kept, skipped=dict(event.skipped),
+                                  elapsed_s=round(event.elapsed_s, 2))
                 ctx.progress(event.records_kept, summary=summary)
             elif isinstance(event, MineFinished):
                 recorder.close()
-                summary = replace(summary, commits_seen=event.commits_seen, records_kept=event.records_kept,
-                                  records_stored=recorder.stored_records, skipped=dict(event.skipped),
-                                  elapsed_s=round(event.elapsed_s, 2))
+                event = _as_stored(event, recorder.stored_records)
+                summary = replace(summary, commits_seen=event.commits_seen, changes_seen=event.changes_seen,
+                                  records_kept=event.records_kept, records_stored=recorder.stored_records,
+                                  skipped=dict(event.skipped), elapsed_s=round(event.elapsed_s, 2))
                 ctx.progress(event.records_kept, summary=summary, force=True)
                 yield event
                 if event.cancelled:
@@ -85,6 +90,16 @@ def run_mine(ctx: JobContext, params: MineParams) -> Generator[MineEvent | MineJ
     return summary
 
 
+def _as_stored(finished: MineFinished, stored_records: int) -> MineFinished:
+    """The summary of what the store holds: records another run stored first count as already stored."""
+    lost = finished.records_kept - stored_records
+    if lost <= 0:
+        return finished
+    skipped = dict(finished.skipped)
+    skipped["already_stored"] = skipped.get("already_stored", 0) + lost
+    return replace(finished, records_kept=stored_records, skipped=skipped)
+
+
 def _close_quietly(recorder: CommitRecorder) -> None:
     try:
         recorder.close()
@@ -93,7 +108,7 @@ def _close_quietly(recorder: CommitRecorder) -> None:
 
 
 def _check(_engine: Engine, params: MineParams) -> None:
-    probe_repository(params.path, params.options)
+    probe_repository(params.path, params.options, walk=True)
 
 
 def _run_key(_engine: Engine, params: MineParams) -> str:
@@ -108,11 +123,12 @@ MINE = register(JobKind(
 ))
 
 
-def run_mine_job(engine: Engine, path: str, options: MineOptions = MineOptions()) -> Generator[object, None, object]:
+def run_mine_job(engine: Engine, path: str, options: MineOptions = MineOptions(), *,
+                 cancel: threading.Event | None = None) -> Generator[object, None, object]:
     """Mine `path` in the foreground as a job; raises the domain error (bad path, rev, language,
     license) before any job row is written. Yields the job's events; Ctrl-C or a cancel from any
-    front end (`workbench jobs cancel`) ends it cancelled after the current batch.
+    front end (`workbench jobs cancel`, or setting `cancel`) ends it cancelled after the current batch.
     """
     params = MineParams(path, options)
     _check(engine, params)
-    return (yield from run_foreground(engine, MINE.name, params))
+    return (yield from run_foreground(engine, MINE.name, params, cancel=cancel))

@@ -31,6 +31,7 @@ S = TypeVar("S")
 
 RUNNER_MODULES = (
     "workbench.jobs.mine",
+    "workbench.jobs.mutate",
     "workbench.jobs.synthesize",
     "workbench.jobs.curate",
     "workbench.jobs.export",
@@ -51,7 +52,8 @@ class JobKind(Generic[P, S]):
     run a job advances, so a second command on the same run joins it instead of starting a rival
     job. `check` raises the domain error of bad params before any job row is written.
     `resume_params` turns a stopped job's params and summary into those of the job resuming it;
-    `resume_hint` may name `{job_id}` and any field of the job's summary.
+    `resume_hint` may name `{job_id}` and any field of the job's summary. `failure(summary)` turns
+    a run that returned but did not do its work (items that failed) into `failed` with that line.
     """
 
     name: str
@@ -64,6 +66,7 @@ class JobKind(Generic[P, S]):
     check: Callable[[Engine, P], None] | None = None
     has_work: Callable[[Engine, int, P, float], bool] | None = None
     resume_params: Callable[[P, dict[str, Any]], P] | None = None
+    failure: Callable[[S], str | None] | None = None
     resume_hint: str = "re-run it to resume (workbench jobs resume {job_id})"
 
     @cached_property

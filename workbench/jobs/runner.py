@@ -3,7 +3,8 @@
 A runner is a generator `run(ctx, params)` that yields its stage's events and returns its typed
 summary. `execute` turns how it ends into the job's state, the same way for every kind:
 
-- it returns: `done`;
+- it returns: `done` (or `failed` when the kind's `failure(summary)` gives a line: the work ran,
+  but some of it failed);
 - a cancel from any front end (`ctx.check()` raises JobCancelled), Ctrl-C (KeyboardInterrupt), or
   the caller dropping the generator: `cancelled`, with the last counters it reported and a hint
   on how to resume;
@@ -247,6 +248,9 @@ def execute(ctx: JobContext, kind: JobKind[Any, Any], params: Any, *, reraise: b
     try:
         yield JobStarted(ctx.job_id, kind.name, ctx.role)
         ctx.summary = yield from kind.run(ctx, params)
+        failure = kind.failure(ctx.summary) if kind.failure is not None and ctx.summary is not None else None
+        if failure:
+            state, error = JobState.FAILED, failure
     except JobCancelled as exc:
         state, error = JobState.CANCELLED, f"{str(exc) or 'cancelled'}; {resume_hint(kind, ctx)}"
     except JobReleased:

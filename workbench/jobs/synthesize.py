@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Generator, Mapping, Sequence
+from collections.abc import AsyncIterator, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from core.errors import OptionError
+from core.errors import DataError, OptionError
 from core.jobs import JobCancelled, JobInfo
-from core.llm.accounting import CostEstimate, Meter, Price, estimate_tokens, parse_budget, price_for
-from core.llm.base import ChatBackend, ChatRequest, ChatResult
-from core.llm.specs import make_backend, parse_spec
+from core.llm.accounting import Budget, CostEstimate, Meter, Price, estimate_tokens, parse_budget, price_for
+from core.llm.base import ChatBackend
+from core.llm.specs import check_spec, make_backend, parse_spec
+from core.mining.languages import extension_map
 from core.synthesis.commit_instruct import CommitInstruct, explain_message
 from core.synthesis.critic_evol import CriticEvol, critic_messages
-from core.synthesis.driver import SynthEvent, SynthFinished, SynthProgress, run_synthesis
+from core.synthesis.driver import SynthCounters, SynthEvent, SynthFinished, SynthProgress, run_synthesis
 from core.synthesis.records import ItemCounts
 from core.synthesis.steps import SynthesisMethod
 from stores.synthesis.runs import (
@@ -32,12 +33,14 @@ from stores.synthesis.runs import (
     release_claims,
     select_commit_ids,
 )
+from workbench.jobs.forms import whole_number
 from workbench.jobs.llm_servers import resolve_server
 from workbench.jobs.ml import load_ml, needs_ml
 from workbench.jobs.registry import JobKind, register
 from workbench.jobs.runner import JobContext, run_foreground
 
 METHODS = ("commit-instruct", "critic-evol")
+MAX_CONCURRENCY = 4096
 # Completion tokens expected per item, for estimates before a run: (commit-instruct, critic-evol).
 _EXPECTED_COMPLETION = {"commit-instruct": 1200, "critic-evol": 900}
 _ESTIMATE_SAMPLE = 500
@@ -59,17 +62,56 @@ class SynthConfig:
     prices: Mapping[str, Price] = field(default_factory=dict)
 
     def validate(self) -> None:
-        """Raise OptionError for a config that cannot run."""
+        """Raise OptionError for a config that cannot run, before any data is read or request sent:
+        the method, the model specs with their keys and local paths, the limit, concurrency and budget."""
         if self.method not in METHODS:
             raise OptionError(f"unknown synthesis method {self.method!r} (use {' or '.join(METHODS)})")
-        parse_spec(self.critic)
+        if not self.critic.strip():
+            raise OptionError("give a critic model spec (--critic SPEC), e.g. openai:MODEL@http://HOST:PORT/v1")
+        check_spec(self.critic)
         if self.method == "critic-evol":
             if not self.draft:
                 raise OptionError("critic-evol needs --draft SPEC for the model that answers instructions")
-            parse_spec(self.draft)
-        if self.concurrency < 1:
-            raise OptionError("concurrency must be at least 1")
-        parse_budget(self.budget)
+            check_spec(self.draft)
+        if self.language is not None:
+            extension_map((self.language,))
+        if self.limit is not None and self.limit < 1:
+            raise OptionError(f"limit must be a whole number of 1 or more, not {self.limit}")
+        if not 1 <= self.concurrency <= MAX_CONCURRENCY:
+            raise OptionError(f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, not {self.concurrency}")
+        check_budget(self.budget)
+
+
+def check_budget(text: str | None) -> Budget:
+    """Read a `--budget` value (tokens such as 50k, or dollars such as $2.50); it must be above zero.
+
+    Raises OptionError, the same for the CLI option and the TUI field.
+    """
+    budget = parse_budget(text)
+    if budget.max_tokens == 0 or budget.max_cost == 0:
+        raise OptionError(f"budget {text!r}: must be more than zero")
+    return budget
+
+
+def config_from_form(
+    method: str,
+    *,
+    critic: str,
+    draft: str = "",
+    limit: str = "",
+    concurrency: str = "",
+    budget: str = "",
+    instruction_ids: tuple[int, ...] | None = None,
+) -> SynthConfig:
+    """A validated SynthConfig from a form's text fields (the TUI's Synthesis screen); raises
+    OptionError with the message the CLI gives for the same value."""
+    config = SynthConfig(
+        method, critic=critic.strip(), draft=draft.strip() or None, limit=whole_number(limit, "limit"),
+        concurrency=whole_number(concurrency, "concurrency") or 16, budget=budget.strip() or None,
+        instruction_ids=instruction_ids,
+    )
+    config.validate()
+    return config
 
 
 def make_method(config: SynthConfig) -> SynthesisMethod:
@@ -103,28 +145,56 @@ def run_key(config: SynthConfig, engine: Engine) -> str:
     return config_key(config.method, method.prompt_version, model_names(config, engine), config.strip_comments)
 
 
+def check_budget_price(engine: Engine, config: SynthConfig) -> None:
+    """Refuse a dollar budget when a model of the run has no price: it could never be reached."""
+    if parse_budget(config.budget).max_cost is None:
+        return
+    for role, name in model_names(config, engine).items():
+        price = price_for(name, config.prices)
+        if price.input_per_m <= 0 and price.output_per_m <= 0:
+            raise OptionError(
+                f"budget {config.budget!r} is in dollars, but the {role} model {name!r} has no price: "
+                "pass --price-in/--price-out (USD per 1M tokens) or give the budget in tokens (e.g. 2M)"
+            )
+
+
+def selected_subjects(engine: Engine, config: SynthConfig) -> list[int]:
+    """The subjects a config names: the first `limit` mined commit files, or its instructions."""
+    if config.method == "commit-instruct":
+        return select_commit_ids(engine, limit=config.limit, language=config.language)
+    subject_ids = list(dict.fromkeys(config.instruction_ids or []))
+    return subject_ids[: config.limit] if config.limit is not None else subject_ids
+
+
+def run_scope(engine: Engine, config: SynthConfig) -> list[int] | None:
+    """The subjects a run may claim: the selection when the config narrows it, None for every item."""
+    if config.method == "commit-instruct" and config.limit is None and config.language is None:
+        return None
+    return selected_subjects(engine, config)
+
+
 def prepare_run(engine: Engine, config: SynthConfig, *, reopen_failed: bool = True) -> str:
     """Validate, create the items for the chosen subjects, reopen those that failed on a transport
     error (unless `reopen_failed` is off); return the config key."""
     config.validate()
+    check_budget_price(engine, config)
     key = run_key(config, engine)
-    if config.method == "commit-instruct":
-        subject_ids = select_commit_ids(engine, limit=config.limit, language=config.language)
-        if not subject_ids:
-            raise OptionError("no mined commits in the store: run `workbench mine REPO` first")
-    else:
-        subject_ids = list(config.instruction_ids or [])
-        if config.limit is not None:
-            subject_ids = subject_ids[: config.limit]
-        if not subject_ids:
-            raise OptionError("no instructions: pass --instructions FILE or import some first")
+    subject_ids = selected_subjects(engine, config)
+    if not subject_ids:
+        if config.method == "commit-instruct":
+            raise DataError("no mined commits in the store: run `workbench mine REPO` first")
+        raise DataError("no instructions: pass --instructions FILE or import some first")
     prepare_items(engine, config.method, key, subject_ids, reopen_failed=reopen_failed)
     return key
 
 
 def estimate_run(engine: Engine, config: SynthConfig, key: str) -> CostEstimate:
-    """Expected requests, tokens and cost of the items still pending, before any request."""
+    """Expected requests, tokens and cost of the items this run would do, before any request."""
     pending = pending_subject_ids(engine, key)
+    scope = run_scope(engine, config)
+    if scope is not None:
+        in_scope = set(scope)
+        pending = [subject for subject in pending if subject in in_scope]
     sample = pending[:_ESTIMATE_SAMPLE]
     names = model_names(config, engine)
     prompt_tokens = 0
@@ -166,7 +236,9 @@ class SynthSummary:
     """A synthesis job's counters: its items by outcome, and the requests, tokens and cost behind them.
 
     `items_*` count the whole run (every worker's items); the other counters add up what each
-    worker on the job did. `http_attempts` counts every request sent, retries included.
+    worker on the job did (core.synthesis.driver.SynthCounters). `requests` counts every HTTP
+    attempt, retries included (`http_attempts` is the same count, under its older name).
+    `failure` is the one line on failed items ("" when none failed).
     """
 
     config_key: str
@@ -182,43 +254,34 @@ class SynthSummary:
     failed: int = 0
     released: int = 0
     in_flight: int = 0
+    answered: int = 0
+    new_pairs: int = 0
+    duplicate_pairs: int = 0
     requests: int = 0
     http_attempts: int = 0
+    retries: int = 0
+    answers: int = 0
     cache_hits: int = 0
+    truncated_answers: int = 0
+    truncation_retries: int = 0
     tokens: int = 0
     cost: float = 0.0
+    budget_in_flight: int = 0
+    budget_overshoot_tokens: int = 0
+    budget_overshoot_cost: float = 0.0
     elapsed_s: float = 0.0
     rate: float = 0.0
+    failure: str = ""
+    http_failures: dict[str, int] = field(default_factory=dict)
+    failed_by_kind: dict[str, int] = field(default_factory=dict)
+    failure_examples: dict[str, str] = field(default_factory=dict)
     usage_by_model: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-_ADDED = ("done", "pairs", "filtered", "failed", "released", "in_flight", "requests", "http_attempts", "cache_hits",
-          "tokens", "cost")
-
-
-class CountingBackend:
-    """A backend that counts the HTTP attempts behind its chats (each chat, plus the client's retries)."""
-
-    def __init__(self, backend: ChatBackend) -> None:
-        self.backend = backend
-        self.model_name = backend.model_name
-        self.chats = 0
-
-    @property
-    def attempts(self) -> int:
-        """Requests sent so far, retries included."""
-        return self.chats + int(getattr(self.backend, "retries_done", 0))
-
-    async def chat(self, request: ChatRequest) -> ChatResult:
-        self.chats += 1
-        return await self.backend.chat(request)
-
-    async def chat_many(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
-        self.chats += len(requests)
-        return await self.backend.chat_many(requests)
-
-    async def aclose(self) -> None:
-        await self.backend.aclose()
+_ADDED = ("done", "pairs", "filtered", "failed", "released", "in_flight", "answered", "new_pairs", "duplicate_pairs",
+          "requests", "retries", "answers", "cache_hits", "truncated_answers", "truncation_retries", "tokens", "cost",
+          "budget_in_flight", "budget_overshoot_tokens", "budget_overshoot_cost")
+_MERGED = ("http_failures", "failed_by_kind")  # counts by kind, added key by key
 
 
 def synth_run_key(engine: Engine, config: SynthConfig) -> str:
@@ -228,10 +291,11 @@ def synth_run_key(engine: Engine, config: SynthConfig) -> str:
 
 def _check(engine: Engine, config: SynthConfig) -> None:
     config.validate()
+    check_budget_price(engine, config)
     if config.method == "commit-instruct" and not select_commit_ids(engine, limit=1, language=config.language):
-        raise OptionError("no mined commits in the store: run `workbench mine REPO` first")
+        raise DataError("no mined commits in the store: run `workbench mine REPO` first")
     if config.method == "critic-evol" and not config.instruction_ids:
-        raise OptionError("no instructions: pass --instructions FILE or import some first")
+        raise DataError("no instructions: pass --instructions FILE or import some first")
 
 
 def _has_work(engine: Engine, _job_id: int, config: SynthConfig, lease_s: float) -> bool:
@@ -246,7 +310,8 @@ def run_synth(ctx: JobContext, config: SynthConfig) -> Generator[SynthEvent, Non
 
     The owner prepares the items, and once it cannot claim more it waits for the items other
     workers hold, claiming again those whose lease runs out, so that the job ends when every
-    item has its outcome. Budget reached: cancelled, saying so; re-running resumes.
+    item has its outcome. Budget reached: cancelled, saying so; re-running resumes. Items that
+    failed make the job `failed` with one line (`synth_failure`), its counters kept.
     """
     drive = _Drive(ctx, config)
     loop = asyncio.new_event_loop()
@@ -273,14 +338,23 @@ def run_synth(ctx: JobContext, config: SynthConfig) -> Generator[SynthEvent, Non
             loop.close()
             release_claims(ctx.engine, drive.key, ctx.worker_id)
     if drive.stop_reason == "budget":
-        raise JobCancelled(f"budget reached ({drive.meter.budget.describe()})")
+        summary = drive.summary
+        spent = f"{summary.tokens:,} tokens" + (f", ${summary.cost:.4f}" if drive.meter.budget.max_cost is not None else "")
+        raise JobCancelled(f"budget reached ({drive.meter.budget.describe()}; spent {spent}, "
+                           f"{summary.budget_in_flight} requests were already in flight)"
+                           + (f"; {summary.failure}" if summary.failure else ""))
     if drive.stop_reason != "done":
         raise ctx.stop_exception()
     return drive.summary
 
 
+def synth_failure(summary: SynthSummary) -> str | None:
+    """The job's error line when items failed (the run still ends with every counter kept)."""
+    return summary.failure or None
+
+
 class _Drive:
-    """One worker's drive of a synthesis run, with counters summed over the driver's rounds."""
+    """One worker's drive of a synthesis run, with the driver's counters summed over its rounds."""
 
     def __init__(self, ctx: JobContext, config: SynthConfig) -> None:
         self.ctx = ctx
@@ -289,13 +363,15 @@ class _Drive:
         # A job taken over from a worker that died goes on where it was: what ended, ended once.
         self.key = (prepare_run(self.engine, config, reopen_failed=ctx.job.attempts <= 1) if ctx.is_owner
                     else run_key(config, self.engine))
+        self.scope = run_scope(self.engine, config)
         self.meter = Meter(budget=parse_budget(config.budget), prices=config.prices)
         self.stop_reason = ""
-        self.rounds: dict[str, float] = {}
+        self.rounds: list[SynthCounters] = []
         self.summary = SynthSummary(config_key=self.key)
-        self.backends: dict[str, CountingBackend] = {}
         self._counted: tuple[ItemCounts, list[dict[str, Any]]] = (ItemCounts(), [])
         self._counted_at = float("-inf")
+        # Items of the scope already finished before this job (a --limit run over a bigger store).
+        self._done_before = _finished_in_scope(self.engine, self.key, self.scope) if self.scope is not None else 0
 
     def _stored_counts(self, fresh: bool) -> tuple[ItemCounts, list[dict[str, Any]]]:
         """The run's item counts and the helpers' counters, read from the store at most every second."""
@@ -305,24 +381,39 @@ class _Drive:
             self._counted_at = time.monotonic()
         return self._counted
 
-    def _summary(self, counters: Mapping[str, Any], stop_reason: str = "", *, fresh: bool = False) -> SynthSummary:
-        own = {name: self.rounds.get(name, 0) + counters.get(name, 0) for name in _ADDED if name != "http_attempts"}
-        own["http_attempts"] = sum(backend.attempts for backend in {id(b): b for b in self.backends.values()}.values())
-        own["in_flight"] = counters.get("in_flight", 0)
+    def _summary(self, current: SynthCounters | None, stop_reason: str = "", *, fresh: bool = False) -> SynthSummary:
+        rounds = [*self.rounds, *([current] if current is not None else [])]
+        own: dict[str, Any] = {name: sum(getattr(c, name) for c in rounds) for name in _ADDED if name != "in_flight"}
+        own["in_flight"] = current.in_flight if current is not None else 0
+        merged: dict[str, dict[str, int]] = {name: {} for name in _MERGED}
+        examples: dict[str, str] = {}
+        for counters in rounds:
+            for name in _MERGED:
+                for kind, n in getattr(counters, name).items():
+                    merged[name][kind] = merged[name].get(kind, 0) + n
+            for family, example in counters.failure_examples.items():
+                examples.setdefault(family, example)
         totals = dict(own)
         final, helpers = self._stored_counts(fresh)
         for helper in helpers:  # the owner's summary adds what the helpers reported
             for name in _ADDED:
                 totals[name] = totals.get(name, 0) + (helper.get(name) or 0)
-        elapsed = float(counters.get("elapsed_s", 0.0)) + self.rounds.get("elapsed_s", 0.0)
+            for name in _MERGED:
+                for kind, n in (helper.get(name) or {}).items():
+                    merged[name][kind] = merged[name].get(kind, 0) + int(n)
+            for family, example in (helper.get("failure_examples") or {}).items():
+                examples.setdefault(family, str(example))
+        failure = SynthCounters(done=int(totals["done"]), failed=int(totals["failed"]),
+                                failed_by_kind=merged["failed_by_kind"], failure_examples=examples).failure_line()
+        elapsed = sum(c.elapsed_s for c in rounds)
         return SynthSummary(
             config_key=self.key, stop_reason=stop_reason, items_total=final.total, items_pair=final.pair,
             items_filtered=final.filtered, items_failed=final.failed, items_pending=final.pending + final.claimed,
-            done=int(totals["done"]), pairs=int(totals["pairs"]), filtered=int(totals["filtered"]),
-            failed=int(totals["failed"]), released=int(totals["released"]), in_flight=int(totals["in_flight"]),
-            requests=int(totals["requests"]), http_attempts=int(totals["http_attempts"]),
-            cache_hits=int(totals["cache_hits"]), tokens=int(totals["tokens"]), cost=round(float(totals["cost"]), 6),
-            elapsed_s=round(elapsed, 2), rate=round(own["done"] / elapsed, 3) if elapsed else 0.0,
+            **{name: int(totals[name]) for name in _ADDED if not name.endswith("cost")},
+            cost=round(float(totals["cost"]), 6), budget_overshoot_cost=round(float(totals["budget_overshoot_cost"]), 6),
+            http_attempts=int(totals["requests"]), elapsed_s=round(elapsed, 2),
+            rate=round(own["done"] / elapsed, 3) if elapsed else 0.0, failure=failure,
+            http_failures=merged["http_failures"], failed_by_kind=merged["failed_by_kind"], failure_examples=examples,
             usage_by_model={model: {"requests": u.requests, "prompt_tokens": u.prompt_tokens,
                                     "completion_tokens": u.completion_tokens, "cost": round(u.cost, 6)}
                             for model, u in self.meter.by_model.items()},
@@ -330,46 +421,54 @@ class _Drive:
 
     def _report(self, summary: SynthSummary, *, force: bool = False) -> None:
         self.summary = summary
-        done = summary.items_pair + summary.items_filtered + summary.items_failed
-        self.ctx.progress(done, summary.items_total, summary, force=force)
+        if self.scope is None:
+            done, total = summary.items_pair + summary.items_filtered + summary.items_failed, summary.items_total
+        else:
+            total = len(self.scope)
+            done = min(total, self._done_before + summary.done)
+        self.ctx.progress(done, total, summary, force=force)
 
     async def events(self) -> AsyncIterator[SynthEvent]:
         """The driver's events over as many rounds as the run needs; one SynthFinished at the end."""
         if any(needs_ml(spec) for spec in (self.config.critic, self.config.draft or "")):
             load_ml()
-        self.backends = {role: CountingBackend(backend) for role, backend in _backends(self.engine, self.config).items()}
+        backends = _backends(self.engine, self.config)
         method = make_method(self.config)
         store = SqlSynthesisStore(
             self.engine, job_id=self.ctx.job_id, method=self.config.method, key=self.key,
             load_subjects=load_commit_subjects if self.config.method == "commit-instruct" else load_instruction_subjects,
-            worker_id=self.ctx.worker_id, lease_s=self.ctx.lease_s,
+            worker_id=self.ctx.worker_id, lease_s=self.ctx.lease_s, scope=self.scope,
         )
-        self._report(self._summary({}), force=True)
+        self._report(self._summary(None), force=True)
+        counters: SynthCounters | None = None
         try:
             while True:
                 finished: SynthFinished | None = None
-                async for event in run_synthesis(method, store, dict(self.backends), concurrency=self.config.concurrency,
-                                                 meter=self.meter, cancel=self.ctx.should_stop):
+                counters = SynthCounters()
+                async for event in run_synthesis(method, store, backends, concurrency=self.config.concurrency,
+                                                 meter=self.meter, cancel=self.ctx.should_stop, counters=counters):
                     if isinstance(event, SynthProgress):
-                        self._report(self._summary(event.counters))
+                        await asyncio.to_thread(self._report, self._summary(counters))
                         yield SynthProgress(summary_counters(self.summary))
                     elif isinstance(event, SynthFinished):
                         finished = event
                     else:
                         yield event
                 assert finished is not None
-                for name in (*_ADDED, "elapsed_s"):
-                    if name not in ("in_flight", "http_attempts"):
-                        self.rounds[name] = self.rounds.get(name, 0) + finished.counters.get(name, 0)
+                self.rounds.append(counters)
+                counters = None
                 self.stop_reason = finished.stop_reason
                 if self.stop_reason != "done" or not self.ctx.is_owner or not await self._others_hold_items():
                     break
         finally:
-            for backend in {id(b): b for b in self.backends.values()}.values():
+            if counters is not None:  # interrupted mid-round: what it did still counts
+                self.rounds.append(counters)
+            for backend in {id(b): b for b in backends.values()}.values():
                 await backend.aclose()
+            self.summary = self._summary(None, self.stop_reason or "interrupted")
         if self.ctx.is_owner:
             await asyncio.to_thread(self.ctx.wait_for_helpers)
-        self._report(self._summary({}, self.stop_reason, fresh=True), force=True)
+        self._report(self._summary(None, self.stop_reason, fresh=True), force=True)
         yield SynthFinished(self.stop_reason, summary_counters(self.summary), self.summary.usage_by_model)
 
     async def _others_hold_items(self) -> bool:
@@ -380,20 +479,29 @@ class _Drive:
                 return True
             if not counts.claimed:
                 return False
-            self._report(self._summary({}, fresh=True))
+            self._report(self._summary(None, fresh=True))
             await asyncio.sleep(0.5)
         return True  # the next round sees the stop at once and ends the way it says
 
 
 def summary_counters(summary: SynthSummary) -> dict[str, Any]:
-    """A summary's counters as the driver's events carry them."""
-    return {name: getattr(summary, name) for name in (*_ADDED, "elapsed_s", "rate")}
+    """A summary's counters as the driver's events carry them (SynthCounters.snapshot's names)."""
+    names = (*_ADDED, *_MERGED, "http_attempts", "elapsed_s", "rate", "failure")
+    return {name: getattr(summary, name) for name in names}
+
+
+def _finished_in_scope(engine: Engine, key: str, scope: list[int] | None) -> int:
+    counts = item_counts(engine, key)
+    if scope is None:
+        return counts.pair + counts.filtered + counts.failed
+    pending = set(pending_subject_ids(engine, key))
+    return sum(1 for subject in scope if subject not in pending)
 
 
 SYNTH = register(JobKind(
     name="synth", params_type=SynthConfig, summary_type=SynthSummary, run=run_synth,
     title=lambda config: f"{config.method} with {config.critic}", shared=True, run_key=synth_run_key,
-    check=_check, has_work=_has_work,
+    check=_check, has_work=_has_work, failure=synth_failure,
     resume_hint="re-run the same command to resume: answers already paid for are replayed from the cache "
                 "(workbench jobs resume {job_id})",
 ))

@@ -14,9 +14,19 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from core.errors import OptionError, RecipeError, WorkbenchError
-from core.training.recipes import TrainRecipe
-from core.training.runs import EVENTS_FILE, LOG_FILE, TrainRunInfo, trainer_command
+from core.errors import RecipeError, WorkbenchError
+from core.training.recipes import TrainRecipe, check_base_model
+from core.training.revision import model_revision
+from core.training.runs import (
+    ACCELERATE_CONFIG,
+    DEEPSPEED_CONFIG,
+    EVENTS_FILE,
+    LOG_FILE,
+    STOP_FILE,
+    TrainRunInfo,
+    launch_files,
+    trainer_command,
+)
 from stores.jobs import create_job
 from stores.training.exports import export_folder
 from stores.training.runs import create_train_run, get_train_run, list_train_runs, record_exit, sync_events
@@ -60,6 +70,10 @@ class TrainParams:
     command: str
     gpus: int = 0
     nodes: int = 1
+    launch_files: tuple[str, ...] = ()
+    base_model: str | None = None  # lineage: the base model and its revision (core.training.revision)
+    base_revision: str | None = None
+    base_revision_kind: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +97,17 @@ class TrainSummary:
     info: str | None = None
     error: str | None = None
     exit_code: int | None = None
+    gpu_mem_used_gb: float | None = None
+    tokens: int | None = None
+    epoch: float | None = None
+    token_accuracy: float | None = None
+    reward_accuracy: float | None = None
+    reward_margin: float | None = None
+    pair_draw_epochs: int | None = None
+    base_model: str | None = None
+    base_revision: str | None = None
+    base_revision_kind: str | None = None
+    method: str | None = None
 
 
 class TrainerFailed(WorkbenchError):
@@ -94,7 +119,7 @@ def resolve_datasets(engine: Engine, recipe: TrainRecipe) -> TrainRecipe:
     specs = []
     for spec in recipe.datasets:
         if spec.export_id is not None:
-            spec = replace(spec, path=_export_path(engine, spec.export_id, recipe), export_id=spec.export_id)
+            spec = replace(spec, path=_export_path(engine, spec.export_id, recipe))
         path = Path(str(spec.path)).expanduser().resolve()
         if not path.exists():
             raise RecipeError(f"{recipe.source_path}: dataset {spec.label}: {path} does not exist; export it first")
@@ -119,17 +144,33 @@ def queue_training(
     owner: str | None = None,
 ) -> TrainRunInfo:
     """Record a training run and queue its job for a worker (or give it to worker `owner` at once, for a
-    pipeline that runs it itself); refuse a folder another run still trains in."""
+    pipeline that runs it itself); refuse a folder another run still trains in.
+
+    The base model and datasets are checked first: a recipe that cannot run queues nothing and
+    leaves no folder or job row.
+    """
+    check_base_model(recipe)
     recipe = resolve_datasets(engine, recipe)
     run_dir = Path(recipe.output_dir).expanduser().resolve()
     busy = [run.job_id for run in list_train_runs(engine, limit=1000) if run.is_active and run.run_dir == str(run_dir)]
     if busy:
-        raise OptionError(f"run {busy[0]} is still training in {run_dir}; cancel it or change output_dir")
+        raise WorkbenchError(f"run {busy[0]} is still training in {run_dir}; cancel it or change output_dir")
     command = trainer_command(recipe, run_dir, gpus=gpus, nodes=nodes, hostfile=hostfile)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2), encoding="utf-8")
+    files = launch_files(recipe, run_dir, gpus=gpus, nodes=nodes, hostfile=hostfile)
+    revision = model_revision(recipe.base_model, recipe.gguf_file)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / STOP_FILE).unlink(missing_ok=True)  # a cancelled run's request must not stop its resumption
+        (run_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2), encoding="utf-8")
+        for name in (ACCELERATE_CONFIG, DEEPSPEED_CONFIG):  # an earlier run's launch files must not mislead
+            (run_dir / name).unlink(missing_ok=True)
+        for name, text in files.items():
+            (run_dir / name).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise RecipeError(f"{recipe.source_path}: output_dir: cannot write {run_dir}: {exc.strerror or exc}") from None
+    lineage = revision.to_lineage()
     params = TrainParams(name=recipe.name, run_dir=str(run_dir), recipe=str(recipe.source_path), command=" ".join(command),
-                         gpus=gpus, nodes=nodes)
+                         gpus=gpus, nodes=nodes, launch_files=tuple(sorted(files)), **lineage)
     job_id = create_job(engine, TRAIN.name, TRAIN.title(params), TRAIN.dump_params(params),
                         state="running" if owner else "queued", worker_id=owner,
                         log_path=str(run_dir / LOG_FILE), run_key=f"train:{run_dir}")
@@ -180,7 +221,11 @@ def run_train(ctx: JobContext, _params: TrainParams) -> Generator[TrainerStarted
     except OSError as exc:
         raise TrainerFailed(f"cannot start the trainer: {exc}") from None
     ctx.progress(summary=TrainSummary(), force=True)
-    terminated_at: float | None = None
+    # A stop becomes the run folder's stop file, which every rank reads after each optimizer step
+    # (launchers such as torchrun kill their workers too soon after a SIGTERM for a checkpoint);
+    # SIGTERM follows after a grace period, SIGKILL after a second one.
+    requested_at = 0.0
+    next_signal = [signal.SIGTERM, signal.SIGKILL]
     stopping = False
     try:
         yield TrainerStarted(trainer.pid, tuple(run.command))
@@ -188,11 +233,11 @@ def run_train(ctx: JobContext, _params: TrainParams) -> Generator[TrainerStarted
             time.sleep(POLL_SECONDS)
             sync_events(engine, ctx.job_id)
             if not stopping and ctx.should_stop():
-                stopping, terminated_at = True, time.monotonic()
-                _signal_group(trainer.pid, signal.SIGTERM)
-            elif terminated_at is not None and time.monotonic() - terminated_at > KILL_GRACE_SECONDS:
-                _signal_group(trainer.pid, signal.SIGKILL)
-                terminated_at = None
+                stopping, requested_at = True, time.monotonic()
+                (run_dir / STOP_FILE).touch()
+            elif stopping and next_signal and time.monotonic() - requested_at > KILL_GRACE_SECONDS:
+                _signal_group(trainer.pid, next_signal.pop(0))
+                requested_at = time.monotonic()
     except BaseException:  # Ctrl-C in a foreground run, or an error here: the trainer must not outlive it
         _signal_group(trainer.pid, signal.SIGTERM)
         trainer.wait()
@@ -203,7 +248,9 @@ def run_train(ctx: JobContext, _params: TrainParams) -> Generator[TrainerStarted
     yield summary
     if trainer.returncode == 0 and latest.get("phase") == "done":
         return summary
-    if stopping or trainer.returncode == CANCELLED_EXIT:
+    # A launcher reports its ranks' exit 3 (stopped with a checkpoint) as its own failure; the
+    # trainer's last status says what happened.
+    if stopping or trainer.returncode == CANCELLED_EXIT or latest.get("phase") == "cancelled":
         raise ctx.stop_exception()
     raise TrainerFailed(latest.get("error") or f"trainer exited with status {trainer.returncode}; "
                         f"see {run_dir / LOG_FILE}")

@@ -16,10 +16,13 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Static, TextArea
 
 from core.errors import WorkbenchError
-from core.evaluation.bench import BENCH_ENV_VAR, BenchTask, shown_code
+from core.evaluation.bench import BENCH_ENV_VAR, BenchTask, shown_codes
 from core.evaluation.models import EvalResultInfo, EvalRunInfo, LeaderboardEntry
-from core.evaluation.scoring import RunScores
+from core.evaluation.scoring import RunScores, format_accuracy
 from core.jobs import JobInfo
+from core.textsafe import one_line
+from workbench.jobs.forms import eval_form
+from workbench.widgets.arena_panel import ArenaPanel
 from workbench.widgets.polling import poll_unless_busy
 
 REFRESH_SECONDS = 1.0
@@ -80,7 +83,10 @@ class EvaluationScreen(Screen[None]):
         Binding("s", "start", "Start run"),
         Binding("x", "stop", "Stop run"),
         Binding("r", "refresh", "Refresh"),
+        Binding("a", "toggle_arena", "Arena"),
     ]
+    # The CodePrefBench widgets, hidden while the arena panel is shown.
+    BENCH_PARTS = ("#eval-form", "#eval-status", "#eval-top", "#results-panel")
 
     class Refreshed(Message):
         def __init__(self, entries: list[LeaderboardEntry], selected: LeaderboardEntry | None) -> None:
@@ -128,11 +134,12 @@ class EvaluationScreen(Screen[None]):
                 yield Static("Leaderboard", classes="title")
                 yield DataTable(id="board", cursor_type="row")
             with Vertical(id="scores-panel", classes="panel"):
-                yield Static("Scores (accuracy ± 95% band, undecided = ½)", classes="title", markup=False)
+                yield Static("Scores (given order / both orders, ± 95% band, undecided = ½)", classes="title", markup=False)
                 yield DataTable(id="scores", cursor_type="row")
         with Vertical(id="results-panel", classes="panel"):
             yield Static("Results (enter: open the task)", classes="title")
             yield DataTable(id="results", cursor_type="row")
+        yield ArenaPanel(id="arena")
         yield Footer()
 
     @property
@@ -148,8 +155,9 @@ class EvaluationScreen(Screen[None]):
         return self.query_one("#results", DataTable)
 
     def on_mount(self) -> None:
-        self.board.add_columns("run", "judge", "state", "done", "corr", "eff", "sec", "avg", "human")
-        self.scores_table.add_columns("objective", "done", "acc % ± band", "consist %", "always-A", "undec")
+        self.query_one(ArenaPanel).display = False
+        self.board.add_columns("run", "judge", "protocol", "state", "done", "corr", "eff", "sec", "avg", "human")
+        self.scores_table.add_columns("objective", "done", "given % ± band", "both % ± band", "consist %", "undec")
         self.results_table.add_columns("task", "order", "truth", "decision", "latency s", "output")
         self.refresh_data()
         self.set_interval(REFRESH_SECONDS, poll_unless_busy(self, "eval-refresh", self.refresh_data))
@@ -189,10 +197,11 @@ class EvaluationScreen(Screen[None]):
 
         def acc(objective: str) -> str:
             score = scores.get(objective)
-            return _pct(score.accuracy) if score else ""
+            return _pct(score.headline) if score else ""
 
         return [
-            Text(str(run.id)), Text(run.judge_spec), Text(run.state, style=_STATE_STYLE.get(run.state, "")),
+            Text(str(run.id)), Text(run.judge_spec), Text(run.protocol),
+            Text(run.state, style=_STATE_STYLE.get(run.state, "")),
             Text(f"{run.done}/{run.total}"), Text(acc("correctness")), Text(acc("efficiency")),
             Text(acc("security")), Text(_pct(scores.verifiable_average)), Text(acc("human-preference")),
         ]
@@ -210,18 +219,19 @@ class EvaluationScreen(Screen[None]):
             rows.append([
                 Text(objective),
                 Text(f"{done}/{total}" if total else str(done)),
-                Text(f"{_pct(score.accuracy)} ± {_pct(score.band)}" if score else ""),
+                Text(format_accuracy(score.given_accuracy, score.given_band) if score else ""),
+                Text(format_accuracy(score.both_accuracy, score.both_band) if score else ""),
                 Text(_pct(score.consistency) if score else ""),
-                Text(_pct(score.always_a) if score else ""),
                 Text(str(score.undecided) if score else ""),
             ])
         rows.append([Text("verifiable avg", style="bold"), Text(f"{run.done}/{run.total}"),
-                     Text(_pct(scores.verifiable_average)), Text(""), Text(""), Text("")])
+                     Text(_pct(scores.verifiable_average)), Text(_pct(scores.verifiable_both_average)),
+                     Text(""), Text("")])
         table.add_rows(rows)
         if rows:
             table.move_cursor(row=min(row, len(rows) - 1))
         self.query_one("#eval-status", Static).update(
-            Content(f"run {run.id} · {run.judge_spec} · {run.state} · benchmark {run.bench_version}")
+            Content(f"run {run.id} · {run.judge_spec} · protocol {run.protocol} · {run.state} · benchmark {run.bench_version}")
         )
 
     @on(DataTable.RowSelected, "#board")
@@ -271,9 +281,9 @@ class EvaluationScreen(Screen[None]):
         engine = self.app.engine  # type: ignore[attr-defined]
         run = get_run(engine, run_id)
         task = run_benchmark(engine, run).task(objective, task_id)
+        code_a, code_b = shown_codes(task, strip=run.strip_comments, protocol=run.protocol)
         view = TaskView(
-            run=run, task=task,
-            code_a=shown_code(task, 0, strip=run.strip_comments), code_b=shown_code(task, 1, strip=run.strip_comments),
+            run=run, task=task, code_a=code_a, code_b=code_b,
             results=tuple(task_results(engine, run_id, objective, task_id)),
         )
         self.post_message(self.TaskLoaded(view))
@@ -289,22 +299,33 @@ class EvaluationScreen(Screen[None]):
     def action_start(self) -> None:
         if self.query_one("#start", Button).disabled:
             return
-        judge = self.query_one("#judge", Input).value.strip()
-        if not judge:
-            self.notify("enter a judge spec first", severity="warning", markup=False)
+        try:  # the CLI's checks, before anything loads
+            spec, limit = eval_form(self.query_one("#judge", Input).value, self.query_one("#limit", Input).value)
+        except WorkbenchError as exc:
+            self.notify(one_line(str(exc), 300), severity="warning", markup=False)
             return
-        limit_text = self.query_one("#limit", Input).value.strip()
         self.query_one("#start", Button).disabled = True
         self.queue_eval(
-            judge,
+            spec.text,
             self.query_one("#bench", Input).value.strip() or None,
-            int(limit_text) if limit_text else None,
+            limit,
             "given" if self.query_one("#given-only", Checkbox).value else "both",
         )
 
     def action_stop(self) -> None:
         job_id = self.eval_job.id if self.eval_job is not None and self.eval_job.is_active else None
         self.cancel_eval(job_id, self.selected_run)
+        self.query_one(ArenaPanel).stop()
+
+    def action_toggle_arena(self) -> None:
+        """Switch between the CodePrefBench view and the arena panel."""
+        arena = self.query_one(ArenaPanel)
+        arena.display = not arena.display
+        for selector in self.BENCH_PARTS:
+            self.query_one(selector).display = not arena.display
+        if arena.display:
+            arena.refresh_data()
+            arena.runs_table.focus()
 
     @work(thread=True, exclusive=True, group="eval-cancel", exit_on_error=False)
     def cancel_eval(self, job_id: int | None, run_id: int | None) -> None:

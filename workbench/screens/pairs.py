@@ -21,6 +21,7 @@ from core.curation.analysis import changed_lines
 from core.curation.pairs import PairDetail, PairSummary
 from core.curation.rules import ACTIONS, Condition, load_rules, parse_filter
 from core.errors import WorkbenchError
+from core.textsafe import one_line
 from core.training.export import DEFAULT_FORMATS, FORMATS, ExportOptions
 from stores.curation.analyses import apply_rules
 from stores.curation.pairs import (
@@ -37,6 +38,7 @@ from stores.curation.pairs import (
     undo_last,
 )
 from stores.jobs import get_job, list_jobs
+from stores.training.exports import export_conditions
 
 PAGE_SIZE = 200
 LOAD_MORE_MARGIN = 20  # rows from the end at which the next page is fetched
@@ -166,14 +168,17 @@ class ExportDialog(ModalScreen[tuple[str, str] | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, matching: int, filter_text: str) -> None:
+    def __init__(self, matching: int, filter_text: str, by_status: dict[str, int] | None = None) -> None:
         super().__init__()
         self.matching = matching
         self.filter_text = filter_text
+        self.by_status = by_status or {}
 
     def compose(self) -> ComposeResult:
+        mix = ", ".join(f"{status} {count:,}" for status, count in sorted(self.by_status.items()) if count)
         with Vertical(id="dialog"):
-            yield Static(Content(f"Export {self.matching:,} pairs matching: {self.filter_text or '(all)'}"))
+            yield Static(Content(f"Export {self.matching:,} pairs matching: {self.filter_text or '(all)'}"
+                                 + (f" ({mix})" if mix else "")))
             yield Input(id="export-out", placeholder="output folder, e.g. exports/run1")
             yield Input(",".join(DEFAULT_FORMATS), id="export-formats", placeholder=", ".join(FORMATS))
 
@@ -458,7 +463,7 @@ class PairsScreen(Screen[None]):
         try:
             self.conditions = parse_filter(event.value)
         except WorkbenchError as exc:
-            self.notify(str(exc), severity="error", markup=False)
+            self.notify(one_line(str(exc), 300), severity="error", markup=False)
             return
         self.filter_text = event.value.strip()
         self.reload()
@@ -617,9 +622,12 @@ class PairsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="pairs-export", exit_on_error=False)
     def open_export(self) -> None:
-        matching = count_pairs(self.engine, self.conditions)
+        # The same default filter as `workbench export`: fields the screen's filter leaves open take it.
+        conditions = export_conditions(self.conditions)
+        by_status = status_counts(self.engine, conditions)
         self.app.call_from_thread(
-            self.app.push_screen, ExportDialog(matching, self.filter_text), self.export_chosen)
+            self.app.push_screen, ExportDialog(sum(by_status.values()), " ".join(map(str, conditions)), by_status),
+            self.export_chosen)
 
     def export_chosen(self, choice: tuple[str, str] | None) -> None:
         if choice is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from rich.text import Text
@@ -16,9 +17,10 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Select, St
 from core.errors import WorkbenchError
 from core.jobs import JobInfo
 from core.synthesis.records import ConversationInfo
+from core.textsafe import one_line
 from stores.jobs import get_job, list_jobs, request_cancel
 from stores.synthesis.runs import all_instruction_ids, list_conversations
-from workbench.jobs.synthesize import SynthConfig
+from workbench.jobs.synthesize import SynthConfig, config_from_form
 from workbench.widgets.polling import poll_unless_busy
 
 REFRESH_SECONDS = 1.0
@@ -29,9 +31,11 @@ def counters_text(counters: dict[str, Any]) -> str:
     return (
         f"in flight {counters.get('in_flight', 0)}   done {counters.get('done', 0)}   "
         f"rate {counters.get('rate', 0.0):.2f} items/s\n"
-        f"pairs {counters.get('pairs', 0)}   filtered {counters.get('filtered', 0)}   "
+        f"pairs {counters.get('pairs', 0)} (new {counters.get('new_pairs', 0)}, "
+        f"duplicates {counters.get('duplicate_pairs', 0)})   filtered {counters.get('filtered', 0)}   "
         f"failed {counters.get('failed', 0)}\n"
-        f"requests {counters.get('requests', 0)} (cached {counters.get('cache_hits', 0)})   "
+        f"requests {counters.get('requests', 0)} (retries {counters.get('retries', 0)}, "
+        f"cached {counters.get('cache_hits', 0)})\n"
         f"tokens {counters.get('tokens', 0):,}   cost ${counters.get('cost', 0.0):.4f}"
     )
 
@@ -111,28 +115,24 @@ class SynthesisScreen(Screen[None]):
     def _value(self, widget_id: str) -> str:
         return self.query_one(f"#{widget_id}", Input).value.strip()
 
-    def _form(self) -> dict[str, str]:
-        """The form's values, read on the UI thread."""
-        values = {name: self._value(name) for name in ("critic", "draft", "limit", "concurrency", "budget")}
-        values["method"] = str(self.query_one("#method", Select).value)
-        return values
-
-    def _config(self, form: dict[str, str]) -> SynthConfig:
-        """The run the form describes (reads the store: call it from a thread)."""
-        ids: tuple[int, ...] | None = None
-        if form["method"] == "critic-evol":
-            ids = tuple(all_instruction_ids(self.app.engine))  # type: ignore[attr-defined]
-        return SynthConfig(form["method"], critic=form["critic"], draft=form["draft"] or None,
-                           limit=int(form["limit"]) if form["limit"] else None,
-                           concurrency=int(form["concurrency"] or "16"), budget=form["budget"] or None,
-                           instruction_ids=ids)
+    def _config(self) -> SynthConfig:
+        """The form as a validated config (the CLI's checks); raises OptionError naming the field."""
+        method = str(self.query_one("#method", Select).value)
+        return config_from_form(method, critic=self._value("critic"), draft=self._value("draft"),
+                                limit=self._value("limit"), concurrency=self._value("concurrency"),
+                                budget=self._value("budget"))
 
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:
         if self.query_one("#start", Button).disabled:
             return
+        try:
+            config = self._config()
+        except WorkbenchError as exc:
+            self.query_one("#status", Static).update(Content(f"error: {one_line(str(exc), 300)}"))
+            return
         self.query_one("#start", Button).disabled = True
-        self.queue_job(self._form())
+        self.queue_job(config)
 
     @on(Button.Pressed, "#stop")
     def action_stop(self) -> None:
@@ -141,16 +141,17 @@ class SynthesisScreen(Screen[None]):
             self.query_one("#status", Static).update(Content("stopping: in-flight requests finish first ..."))
 
     @work(thread=True, exclusive=True, group="synth-queue", exit_on_error=False)
-    def queue_job(self, form: dict[str, str]) -> None:
+    def queue_job(self, config: SynthConfig) -> None:
         """Queue the run for a worker (started detached if none runs); the TUI only watches it."""
         from workbench.jobs.queue import enqueue
         from workbench.jobs.synthesize import SYNTH
 
         try:
-            config = self._config(form)
+            if config.method == "critic-evol":  # a store read: here in the thread, not on the event loop
+                config = replace(config, instruction_ids=tuple(all_instruction_ids(self.app.engine)))  # type: ignore[attr-defined]
             job = enqueue(self.app.engine, SYNTH.name, config)  # type: ignore[attr-defined]
         except (WorkbenchError, ValueError) as exc:
-            self.post_message(self.Progressed({}, f"error: {exc}"))
+            self.post_message(self.Progressed({}, f"error: {one_line(str(exc), 300)}"))
             return
         self.post_message(self.Notice(f"job {job.id} {job.state}"))
         self.post_message(self.Progressed(job.summary, job=job))
@@ -172,7 +173,7 @@ class SynthesisScreen(Screen[None]):
             job = latest[0]
         if shown is not None and job.id == shown.id and job.updated_at == shown.updated_at:
             return
-        ended = None if job.is_active else f"job {job.id}: {job.state}" + (f" · {job.error}" if job.error else "")
+        ended = None if job.is_active else f"job {job.id}: {job.state}" + (f" · {one_line(job.error, 300)}" if job.error else "")
         self.post_message(self.Progressed(job.summary, ended, job=job))
 
     @on(Progressed)
@@ -192,7 +193,7 @@ class SynthesisScreen(Screen[None]):
 
     @on(Notice)
     def show_notice(self, message: Notice) -> None:
-        self.query_one("#status", Static).update(Content(message.text))
+        self.query_one("#status", Static).update(Content(one_line(message.text, 300)))
 
     # Not exclusive: the timer skips a tick while one runs (workbench.widgets.polling).
     @work(thread=True, group="synth-refresh", exit_on_error=False)

@@ -14,8 +14,11 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Log, Static
 
-from core.errors import WorkbenchError
+from core.errors import OptionError, WorkbenchError
+from core.outputs import check_output_folder
+from core.textsafe import one_line
 from core.training.runs import MetricPoint, TrainRunInfo
+from core.training.weights import merge_weights
 from stores.training.runs import cancel_train_run, list_metrics, list_train_runs, read_log_tail
 from workbench.widgets.polling import poll_unless_busy
 
@@ -65,18 +68,12 @@ class MergeDialog(ModalScreen[MergeRequest | None]):
         weights_text = self.query_one("#merge-weights", Input).value.replace(",", " ").split()
         out_dir = self.query_one("#merge-out", Input).value.strip()
         try:
-            weights = [float(value) for value in weights_text] or [1.0] * len(inputs)
-        except ValueError:
-            weights = []
-        problem = ""
-        if len(inputs) < 2:
-            problem = "give at least two checkpoint folders"
-        elif len(weights) != len(inputs):
-            problem = f"give one number per checkpoint ({len(inputs)}), or leave the weights empty"
-        elif not out_dir:
-            problem = "give an output folder"
-        if problem:
-            self.query_one("#merge-error", Static).update(Content(problem))
+            if not out_dir:
+                raise OptionError("give an output folder")
+            weights = merge_weights(weights_text, len(inputs))  # the CLI's checks, before any tensor is read
+            check_output_folder(out_dir, what="output folder")
+        except OptionError as exc:
+            self.query_one("#merge-error", Static).update(Content(one_line(str(exc))))
             return
         self.dismiss(MergeRequest(tuple(inputs), tuple(weights), out_dir))
 
@@ -288,7 +285,7 @@ class TrainingScreen(Screen[None]):
 
     @on(MergeProgressed)
     def show_merge_progress(self, message: MergeProgressed) -> None:
-        self.notify(message.line, markup=False, severity="error" if message.failed else "information")
+        self.notify(one_line(message.line), markup=False, severity="error" if message.failed else "information")
 
 
 def _duration(seconds: float) -> str:
