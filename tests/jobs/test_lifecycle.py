@@ -39,7 +39,7 @@ from workbench.jobs.runner import JobStarted, run_foreground, run_job_here
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KINDS = ["mine", "synth", "analyse", "dedupe", "decontaminate", "export", "train", "merge", "eval", "pipeline",
-         "llm-serve"]
+         "llm-serve", "mutate", "commit-signal", "arena-answer", "arena-judge"]
 Events = Generator[object, None, JobInfo]
 
 
@@ -181,6 +181,47 @@ class Scenarios:
         params = ServeParams(model="m", port=_free_port(), log_dir=str(self.tmp / "logs"), executable=str(script),
                              timeout_s=60)
         return run_foreground(self.engine, "llm-serve", params)
+
+    def mutate(self) -> Events:
+        from workbench.jobs.mutate import MutationConfig
+
+        add_commits(self.engine, commit_messages(120))  # three batches of 50 records
+        return run_foreground(self.engine, "mutate", MutationConfig())
+
+    def commit_signal(self) -> Events:
+        from workbench.jobs.mutate import CommitSignalParams
+
+        add_commits(self.engine, commit_messages(120))
+        return run_foreground(self.engine, "commit-signal", CommitSignalParams())
+
+    def _arena(self, *, answers: bool) -> str:
+        from typer.testing import CliRunner
+
+        from tests.arena_fixtures import arena_responder, write_answers, write_set
+        from workbench.cli import app
+
+        runner, db = CliRunner(), self.engine.url.render_as_string(hide_password=False)
+        assert runner.invoke(app, ["--db", db, "arena", "import", str(write_set(self.tmp / "set.jsonl")),
+                                   "--name", "s"]).exit_code == 0
+        if answers:
+            path = write_answers(self.tmp / "cand.jsonl", {i: f"CANDIDATE answer {i}" for i in range(40)})
+            assert runner.invoke(app, ["--db", db, "arena", "import-answers", "s", str(path), "--model", "cand"]
+                                 ).exit_code == 0
+        server = LoopbackLLM(arena_responder, delay_s=0.1).start()
+        self.stack.append(server.stop)
+        return server.base_url
+
+    def arena_answer(self) -> Events:
+        from workbench.jobs.arena import AnswerConfig
+
+        url = self._arena(answers=False)
+        return run_foreground(self.engine, "arena-answer", AnswerConfig("s", f"openai:cand@{url}", concurrency=2))
+
+    def arena_judge(self) -> Events:
+        from workbench.jobs.arena import JudgeConfig
+
+        url = self._arena(answers=True)
+        return run_foreground(self.engine, "arena-judge", JudgeConfig("s", "cand", f"openai:judge@{url}", concurrency=2))
 
 
 NEEDS_TORCH = {"train", "merge"}

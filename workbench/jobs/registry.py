@@ -32,6 +32,7 @@ S = TypeVar("S")
 RUNNER_MODULES = (
     "workbench.jobs.mine",
     "workbench.jobs.mutate",
+    "workbench.jobs.arena",
     "workbench.jobs.synthesize",
     "workbench.jobs.curate",
     "workbench.jobs.export",
