@@ -235,8 +235,10 @@ PIPELINE = register(JobKind(
 ))
 
 
-def run_pipeline(engine: Engine, spec: PipelineSpec, *, gpus: int = 0) -> Iterator[PipelineStep]:
-    """Run a pipeline in the foreground as a `pipeline` job; yield each stage's steps.
+def run_pipeline(engine: Engine, spec: PipelineSpec, *, gpus: int = 0, db_url: str | None = None
+                 ) -> Iterator[PipelineStep]:
+    """Run a pipeline in the foreground as a `pipeline` job; yield each stage's steps (`db_url` is
+    accepted for callers of the watcher-based runner; stages run in this process on `engine`).
 
     Every recipe and the benchmark folder are checked before the job starts (`check_pipeline`).
     """

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from collections.abc import AsyncIterator, Generator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -507,7 +508,21 @@ SYNTH = register(JobKind(
 ))
 
 
-def run_synthesis_job(engine: Engine, config: SynthConfig) -> Generator[object, None, JobInfo]:
-    """Run a configuration in the foreground as a job (or join the job already running it); yield its events."""
+def run_synthesis_job(engine: Engine, config: SynthConfig, *, cancel: Callable[[], bool] | None = None
+                      ) -> Generator[object, None, JobInfo]:
+    """Run a configuration in the foreground as a job (or join the job already running it); yield its events.
+
+    `cancel`, polled between events, stops it like a cancel from any front end.
+    """
     _check(engine, config)
-    return (yield from run_foreground(engine, SYNTH.name, config))
+    stop = threading.Event()
+    events = run_foreground(engine, SYNTH.name, config, cancel=stop)
+    while True:
+        if cancel is not None and cancel():
+            stop.set()
+        try:
+            event = next(events)
+        except StopIteration as end:
+            info: JobInfo = end.value
+            return info
+        yield event
