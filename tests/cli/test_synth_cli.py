@@ -199,9 +199,10 @@ def test_two_commands_on_the_same_run_cooperate(store: str, db_path: Path, reque
             time.sleep(0.05)
         second = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         outputs = [process.communicate(timeout=300) for process in (first, second)]
-    assert [process.returncode for process in (first, second)] == [0, 0], [err.decode()[-2000:] for _out, err in outputs]
+    assert [process.returncode for process in (first, second)] == [3, 3], [err.decode()[-2000:] for _out, err in outputs]
     jobs = list_jobs(engine, kind="synth")
-    assert len(jobs) == 1 and jobs[0].state == "done"  # the second command joined the first one's job
+    # The second command joined the first one's job; unusable answers fail some items, so the job.
+    assert len(jobs) == 1 and jobs[0].state == "failed"
     assert {json.loads(out)["job_id"] for out, _err in outputs} == {jobs[0].id}
     with Session(engine) as session:
         items = session.exec(select(SynthItemRow)).all()

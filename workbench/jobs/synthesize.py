@@ -404,7 +404,8 @@ class _Drive:
                     merged[name][kind] = merged[name].get(kind, 0) + int(n)
             for family, example in (helper.get("failure_examples") or {}).items():
                 examples.setdefault(family, str(example))
-        failure = SynthCounters(done=int(totals["done"]), failed=int(totals["failed"]),
+        # The store's item counts, not the workers' counters: a killed worker's last counters never arrive.
+        failure = SynthCounters(done=final.pair + final.filtered + final.failed, failed=final.failed,
                                 failed_by_kind=merged["failed_by_kind"], failure_examples=examples).failure_line()
         elapsed = sum(c.elapsed_s for c in rounds)
         return SynthSummary(
