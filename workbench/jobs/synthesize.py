@@ -467,7 +467,8 @@ class _Drive:
                 self.rounds.append(counters)
             for backend in {id(b): b for b in backends.values()}.values():
                 await backend.aclose()
-            self.summary = self._summary(None, self.stop_reason or "interrupted")
+            self.summary = self._summary(None, self.stop_reason or "interrupted", fresh=True)
+            self.ctx.summary = self.summary  # what the lifecycle stores if the job ends here
         if self.ctx.is_owner:
             await asyncio.to_thread(self.ctx.wait_for_helpers)
         self._report(self._summary(None, self.stop_reason, fresh=True), force=True)
