@@ -26,6 +26,7 @@ SCREEN_MODES: list[tuple[str, str, str, str]] = [
     ("dashboard", "workbench.screens.dashboard:DashboardScreen", "d", "Dashboard"),
     ("commits", "workbench.screens.commits:CommitsScreen", "c", "Commits"),
     ("synthesis", "workbench.screens.synthesis:SynthesisScreen", "s", "Synthesis"),
+    ("problems", "workbench.screens.problems:ProblemsScreen", "k", "Problems"),
     ("pairs", "workbench.screens.pairs:PairsScreen", "p", "Pairs"),
     ("training", "workbench.screens.training:TrainingScreen", "t", "Training"),
     ("evaluation", "workbench.screens.evaluation:EvaluationScreen", "e", "Evaluation"),

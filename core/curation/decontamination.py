@@ -1,5 +1,9 @@
 """Decontamination against CodePrefBench: exact top-1 Levenshtein ratio of each snippet to any
-benchmark code, comments stripped on both sides (the paper's Appendix A.5).
+benchmark code, comments stripped on both sides (the paper's Appendix A.5); and of each pair's
+problem (the code block of its instruction, else the instruction) to any benchmark task's problem,
+so a pair made from a benchmark problem (HumanEval and MBPP problems are CodePrefBench's
+correctness and efficiency tasks) is caught even when neither of its codes resembles the
+benchmark's.
 
 Exact and fast: rapidfuzz's `fuzz.ratio` is 100 * (1 - indel / (len1 + len2)), and the indel
 distance is at least len1 + len2 - 2 * sum over characters of min(count1, count2). That bound
@@ -10,6 +14,7 @@ candidates are tried best bound first and the search stops once no bound beats t
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -57,6 +62,33 @@ def bench_snippets(benchmark: Benchmark) -> list[BenchSnippet]:
 def load_benchmark_snippets(bench: str | os.PathLike[str] | None) -> list[BenchSnippet]:
     """Load CodePrefBench from `--bench` or WORKBENCH_BENCH, through the evaluation stage's loader."""
     return bench_snippets(load_benchmark(resolve_bench_dir(bench)))
+
+
+_FENCED = re.compile(r"^[ \t]*(`{3,}|~{3,})[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+def problem_text(instruction: str) -> str:
+    """The problem an instruction poses: its fenced code blocks (the prompt of a HumanEval- or
+    MBPP-style task) or, without any, the whole text; whitespace runs become one space."""
+    blocks = [match.group(2) for match in _FENCED.finditer(instruction)]
+    return " ".join(("\n".join(blocks) if blocks else instruction).split())
+
+
+def instruction_snippets(benchmark: Benchmark) -> list[BenchSnippet]:
+    """The problem text of every distinct task instruction of a loaded benchmark."""
+    seen: dict[str, BenchSnippet] = {}
+    for objective, tasks in benchmark.tasks.items():
+        for task in tasks:
+            text = problem_text(task.instruction)
+            if text and text not in seen:
+                seen[text] = BenchSnippet(task.uid or task.task_id, objective, text)
+    return list(seen.values())
+
+
+def load_benchmark_texts(bench: str | os.PathLike[str] | None) -> tuple[list[BenchSnippet], list[BenchSnippet]]:
+    """CodePrefBench's codes and its tasks' problem texts, loaded once."""
+    benchmark = load_benchmark(resolve_bench_dir(bench))
+    return bench_snippets(benchmark), instruction_snippets(benchmark)
 
 
 def char_histogram(text: str) -> np.ndarray:

@@ -8,8 +8,9 @@
   `pairwise_cot_template` (generative judges);
 - codes: each wrapped in a ```python fence (`codefavor/evaluate.py`, `_code_wrapper`), otherwise as given;
 - criteria: the four fixed sentences of `codefavor/template.py`, one per objective;
-- stripping: verifiable objectives only, by `remove_comments` (`codefavor/utility.py`); when either
-  code of a task does not parse, both keep their comments (`task_try_to_remove_comment`);
+- stripping: verifiable objectives only, by `remove_comments` (`codefavor/utility.py`), each code on its
+  own; a code that does not parse keeps its comments (`PairwiseRMCaller.batch_infer`'s fallback; the
+  paper's baseline rows match this, not evaluate.py's keep-both `task_try_to_remove_comment`);
 - ties: the length baselines give them to B (`length_bias_eval`);
 - generation target: the feedback naming the codes, then a `[RESULT]` line
   (`scripts/axolotl/prepare_data.py`, `make_judge_data`).
@@ -214,19 +215,26 @@ class Protocol:
     def strip_pair(self, first: str, second: str) -> tuple[str, str]:
         """Both codes without comments and docstrings, by this protocol's rule.
 
-        codefavor: the reference's regeneration; if either code does not parse, both are kept as given.
+        codefavor: the reference's regeneration of each code; a code that does not parse is kept as given
+        (the per-code fallback of the reference's `PairwiseRMCaller.batch_infer`, which reproduces the
+        paper's table: shorter scores 33.3 on security, where evaluate.py's one-try
+        `task_try_to_remove_comment`, keeping both codes when either fails, would give 32.9).
         workbench: token-based stripping of each code.
         """
         if self.name == "codefavor":
-            try:
-                return regenerate_without_docstrings(first), regenerate_without_docstrings(second)
-            except (SyntaxError, ValueError, RecursionError):
-                return first, second
+            return _regenerated_or_given(first), _regenerated_or_given(second)
         return strip_comments(first), strip_comments(second)
 
     def strips(self, objective: str) -> bool:
         """Whether a benchmark objective's codes lose their comments (verifiable objectives only)."""
         return objective in VERIFIABLE_OBJECTIVES
+
+
+def _regenerated_or_given(code: str) -> str:
+    try:
+        return regenerate_without_docstrings(code)
+    except (SyntaxError, ValueError, RecursionError):
+        return code
 
 
 PROTOCOLS: dict[str, Protocol] = {

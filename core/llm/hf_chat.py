@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,10 @@ class TransformersChatBackend:
     async def _drain(self) -> None:
         await asyncio.sleep(0)  # let callers that start in the same tick join the batch
         while self._queue:
-            params = self._queue[0][0].params
-            batch = [entry for entry in self._queue if entry[0].params == params][: self.batch_size]
+            # Chats that differ only in their seed share a batch, seeded with the first one's seed
+            # (N samples of one prompt would otherwise run one by one).
+            params = replace(self._queue[0][0].params, seed=None)
+            batch = [entry for entry in self._queue if replace(entry[0].params, seed=None) == params][: self.batch_size]
             for entry in batch:
                 self._queue.remove(entry)
             self.stats.attempts += len(batch)

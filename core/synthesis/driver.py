@@ -205,6 +205,7 @@ async def run_synthesis(
     counters: SynthCounters | None = None,
     truncation_retries: int = 2,
     store_threads: int = 4,
+    keep_truncated: bool = False,
 ) -> AsyncGenerator[SynthEvent, None]:
     """Run every pending item through `method` with at most `concurrency` items in flight.
 
@@ -215,7 +216,9 @@ async def run_synthesis(
     is true, no new request starts; unfinished items go back to pending and the run ends with
     `SynthFinished(stop_reason="budget" | "cancelled")`. Store calls run in `store_threads` worker
     threads, so a store that is slow or locked never stalls the requests in flight. Pass
-    `counters` to read them even if the run is interrupted.
+    `counters` to read them even if the run is interrupted. With `keep_truncated` a cut answer is
+    the item's answer like any other (sampling for execution: a cut solution is a failing sample,
+    and asking again until it fits would bias pass@k upwards).
     """
     meter = meter or Meter()
     counters = counters if counters is not None else SynthCounters()
@@ -278,7 +281,7 @@ async def run_synthesis(
             conversation_id = await off_loop(
                 store.record_exchange, item.item_id, asked, backend.model_name, method.prompt_version, key, result
             )
-            if not result.truncated:
+            if not result.truncated or keep_truncated:
                 return result, conversation_id
             counters.truncated_answers += 1
             if attempt == truncation_retries:
@@ -330,7 +333,7 @@ async def run_synthesis(
             except Exception as exc:  # a parser bug must not lose the item or stop the run
                 return await finish(item, Failed(f"internal error while parsing: {type(exc).__name__}: {exc}"),
                                     conversation_id, "internal")
-            if isinstance(step, (PairDraft, Answered)) and any(e.finish_reason in TRUNCATED_REASONS for e in exchanges):
+            if isinstance(step, (PairDraft, Answered)) and not keep_truncated and any(e.finish_reason in TRUNCATED_REASONS for e in exchanges):
                 return await finish(item, Failed("an answer was cut at max_tokens", retryable=True),
                                     conversation_id, "truncated")
             if not isinstance(step, Turn):

@@ -98,13 +98,12 @@ def split_sections(text: str, names: Sequence[str]) -> dict[str, str]:
     return {name: "\n".join(lines).strip() for name, lines in sections.items()}
 
 
-def extract_code(text: str) -> str:
-    """The code in a section or answer: the longest fenced block, an unclosed fence's rest, or bare code."""
-    lines = text.splitlines()
+def code_blocks(text: str) -> list[str]:
+    """Every fenced block of an answer in order (an unclosed last fence runs to the end), trimmed."""
     blocks: list[list[str]] = []
     current: list[str] | None = None
     fence = ""
-    for line in lines:
+    for line in text.splitlines():
         match = _FENCE.match(line)
         if current is None:
             if match:
@@ -118,10 +117,15 @@ def extract_code(text: str) -> str:
         current.append(line)
     if current is not None:  # truncated answer: the fence never closed
         blocks.append(current)
+    return [_dedent_trailing("\n".join(block)) for block in blocks]
+
+
+def extract_code(text: str) -> str:
+    """The code in a section or answer: the longest fenced block, an unclosed fence's rest, or bare code."""
+    blocks = code_blocks(text)
     if blocks:
-        best = max(blocks, key=lambda block: len("\n".join(block).strip()))
-        return _dedent_trailing("\n".join(best))
-    return _bare_code(text)
+        return max(blocks, key=lambda block: len(block.strip()))
+    return bare_code(text)
 
 
 def _dedent_trailing(code: str) -> str:
@@ -134,7 +138,8 @@ _CODE_LINE = re.compile(
 )
 
 
-def _bare_code(text: str) -> str:
+def bare_code(text: str) -> str:
+    """Code in an answer without fences: everything from the first line that looks like code."""
     stripped = text.strip("\n")
     if not stripped.strip():
         return ""

@@ -47,11 +47,12 @@ class ItemCounts:
     pair: int = 0
     filtered: int = 0
     failed: int = 0
+    sampled: int = 0
 
     @property
     def total(self) -> int:
         """All items."""
-        return self.pending + self.claimed + self.pair + self.filtered + self.failed
+        return self.pending + self.claimed + self.pair + self.filtered + self.failed + self.sampled
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ class ExportPair:
     chosen: str
     rejected: str
     feedback: str = ""
+    group: str = ""  # the pair's `meta.group` (Code-Optimise: the problem id), the DPO draw's unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +124,11 @@ def pair_records(
     protocol = get_protocol(options.protocol)
     chosen, rejected = protocol.strip_pair(pair.chosen, pair.rejected) if options.strip else (pair.chosen, pair.rejected)
     if fmt == "dpo":
-        return [{"prompt": pair.instruction, "chosen": chosen, "rejected": rejected, "pair_id": pair.pair_id}]
+        record: dict[str, Any] = {"prompt": pair.instruction, "chosen": chosen, "rejected": rejected,
+                                  "pair_id": pair.pair_id}
+        if pair.group:  # read by core.training.preference to draw one pair per group each epoch
+            record["group"] = pair.group
+        return [record]
     if options.both_orders:
         orders: tuple[bool, ...] = (True, False)
     else:

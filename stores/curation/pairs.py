@@ -140,6 +140,17 @@ def matching_ids(engine: Engine, conditions: Sequence[Condition] = ()) -> list[i
         return list(session.execute(filtered(sa_select(PairRow.id), conditions).order_by(col(PairRow.id))).scalars().all())  # type: ignore[call-overload]
 
 
+def pair_instructions(engine: Engine, pair_ids: Sequence[int]) -> dict[int, str]:
+    """The instruction of each of these pairs, keyed by pair id."""
+    found: dict[int, str] = {}
+    with Session(engine) as session:
+        for start in range(0, len(pair_ids), IMPORT_BATCH):
+            chunk = list(pair_ids[start:start + IMPORT_BATCH])
+            found.update((int(pid), text) for pid, text in session.exec(  # type: ignore[misc]
+                select(PairRow.id, PairRow.instruction).where(col(PairRow.id).in_(chunk))).all())
+    return found
+
+
 def analysis_dict(row: PairAnalysisRow) -> dict[str, Any]:
     """An analysis row as plain data, with bandit findings decoded."""
     data = row.model_dump()

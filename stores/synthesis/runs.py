@@ -169,7 +169,8 @@ def item_counts(engine: Engine, key: str, *, lease_s: float | None = None) -> It
             select(state, func.count()).where(_ITEMS.c.config_key == key).group_by(state)
         ).all()
     counts = {str(name): int(n) for name, n in rows}
-    return ItemCounts(**{name: counts.get(name, 0) for name in ("pending", "claimed", "pair", "filtered", "failed")})
+    names = ("pending", "claimed", "pair", "filtered", "failed", "sampled")
+    return ItemCounts(**{name: counts.get(name, 0) for name in names})
 
 
 def release_claims(engine: Engine, key: str, worker_id: str) -> int:

@@ -25,7 +25,7 @@ class InstructionRow(SQLModel, table=True):
 
 
 class SynthItemRow(SQLModel, table=True):
-    """One subject (commit or instruction) to run through one synthesis configuration."""
+    """One subject (commit, instruction or solution slot) to run through one synthesis configuration."""
 
     __tablename__ = "synth_items"
     __table_args__ = (
@@ -39,7 +39,7 @@ class SynthItemRow(SQLModel, table=True):
     method: str
     config_key: str
     subject_id: int
-    state: str = "pending"  # pending | claimed | pair | filtered | failed
+    state: str = "pending"  # pending | claimed | pair | sampled | filtered | failed
     retryable: bool = False
     reason: str = Field(default="", sa_column=Column(Text, nullable=False))
     job_id: Optional[int] = Field(default=None, foreign_key="jobs.id")

@@ -58,14 +58,24 @@ def export_pairs(engine: Engine, conditions: Sequence[Condition], page: int = 10
         with Session(engine) as session:
             rows = session.execute(
                 filtered(sa_select(PairRow.id, PairRow.source, PairRow.instruction, PairRow.criteria,  # type: ignore[call-overload]
-                                PairRow.chosen, PairRow.rejected, PairRow.feedback), conditions)
+                                PairRow.chosen, PairRow.rejected, PairRow.feedback, PairRow.meta_json), conditions)
                 .where(col(PairRow.id) > last_id).order_by(col(PairRow.id)).limit(page)
             ).all()
         if not rows:
             return
         last_id = rows[-1][0]
-        for row in rows:
-            yield ExportPair(*row)  # type: ignore[arg-type]
+        for pair_id, source, instruction, criteria, chosen, rejected, feedback, meta_json in rows:
+            yield ExportPair(pair_id, source, instruction, criteria, chosen, rejected, feedback, _group_of(meta_json))
+
+
+def _group_of(meta_json: str) -> str:
+    """The pair's `meta.group` as text ("" when it names none or the meta is not an object)."""
+    try:
+        meta = json.loads(meta_json or "{}")
+    except ValueError:
+        return ""
+    group = meta.get("group") if isinstance(meta, dict) else None
+    return "" if group is None or isinstance(group, bool) else str(group)
 
 
 

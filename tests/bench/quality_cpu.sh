@@ -15,7 +15,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} PYTHONPATH=$PWD${PYTHONPATH:+:$PYTH
 [ -e data/codeprefbench ] || ln -s "${WORKBENCH_BENCH:?set WORKBENCH_BENCH to the CodePrefBench folder}" data/codeprefbench
 [ -d data/repos/requests ] || { echo "error: no repository at data/repos/requests" >&2; exit 1; }
 python tests/bench/smollm2_folder.py models/smollm2-135m-instruct
-rm -rf runs/smollm2-135m-classification-quality-cpu exports/quality-cpu "$out/quality-cpu.db"
+rm -rf runs/smollm2-135m-classification-quality-cpu exports/quality-cpu "$out"/quality-cpu.*db*
 start=$(date +%s)
 python -m workbench.cli --db "$out/quality-cpu.db" pipeline recipes/pipeline/smollm2-135m-quality-cpu.yaml | tee "$out/pipeline.log"
 echo "wall seconds: $(( $(date +%s) - start ))" | tee -a "$out/pipeline.log"

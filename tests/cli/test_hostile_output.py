@@ -18,19 +18,24 @@ from typer.testing import CliRunner
 from core.curation.pairs import NewPair
 from core.evaluation.bench import OBJECTIVES, load_benchmark, objective_file
 from core.evaluation.judges import make_judge
+from core.execution.metrics import policy_metrics
+from core.execution.pairs import PairOptions
 from core.synthesis.records import InstructionRecord
 from stores.curation.pairs import import_pairs, set_status
 from stores.db import make_engine
 from stores.evaluation.runs import create_run
+from stores.execution.evals import create_policy_eval, finish_policy_eval, problem_outcomes
 from stores.jobs import create_job, finish_job
 from stores.synthesis.runs import add_instructions
-from stores.tables import JobWorkerRow, WorkerRow, WorkItemRow
 from stores.synthesis.tables import ConversationRow, LlmServerRow, ResponseCacheRow, SynthItemRow
+from stores.tables import JobWorkerRow, WorkerRow, WorkItemRow
 from stores.training.runs import create_train_run, record_checkpoint
 from stores.training.tables import ExportRow, TrainMetricRow, TrainPairDrawRow
+from tests.codeopt_fixtures import seed_codeopt
 from tests.conftest import GIT_ENV
 from tests.fixtures import HOSTILE_ALL
 from workbench.cli import app
+from workbench.jobs.codeopt import build_pairs
 from workbench.jobs.curate import analyse_store
 from workbench.jobs.evaluate import run_evaluation
 
@@ -47,6 +52,9 @@ _KEEP = {
     "cache_key", "method", "objective", "task_order", "gt", "decision", "orders", "before_json", "action",
     "judge_kind", "pair_ids_hash", "chosen_norm_hash", "rejected_norm_hash", "outcome", "log_path",
     "run_dir",
+    # Code-Optimise: sampling and execution states, and JSON lists of numbers the code reads back.
+    "exec_state", "finish_reason", "code_hash", "samples_json", "ks_json", "problem_ids_json", "pass_at_json",
+    "metrics_json",
 }
 _LIST_JSON = {"objectives_json", "command_json", "filter_json"}
 
@@ -140,6 +148,13 @@ def _seed(root: Path) -> Path:
                  ["arena", "judge", "hostile", "--candidate", "cand", "--judge", "baseline:longer"]):
         assert runner.invoke(app, ["--db", str(db), *args]).exit_code == 0, args
     engine = make_engine(db)
+    problem_ids = seed_codeopt(engine, hostile=HOSTILE_ALL.replace("\x00", ""))
+    assert build_pairs(engine, PairOptions()).added > 0
+    eval_id = create_policy_eval(engine, job_id=None, model=HOSTILE_ALL, config_key="seedconfig",
+                                 samples_per_problem=10, ks=(1, 10), problem_ids=problem_ids, selection=HOSTILE_ALL)
+    outcomes = problem_outcomes(engine, "seedconfig", problem_ids)
+    finish_policy_eval(engine, eval_id, "done", metrics=policy_metrics(outcomes, (1, 10)), outcomes=outcomes,
+                       ks=(1, 10))
 
     with engine.begin() as connection:
         for table in SQLModel.metadata.sorted_tables:
@@ -184,6 +199,8 @@ COMMANDS = [
     ["arena", "runs"], ["arena", "scores", "1", "--judgements"], ["arena", "scores", "1", "--judgements", "--json"],
     ["arena", "leaderboard"], ["arena", "export", "1", "-f", "csv"], ["arena", "export", "1", "-f", "json"],
     ["arena", "export", "1", "--judgements", "-f", "md"],
+    ["problems", "list"], ["problems", "list", "--json"], ["problems", "show", "1"], ["problems", "show", "1", "--json"],
+    ["codeopt", "solutions"], ["codeopt", "solutions", "--json"], ["codeopt", "evals"], ["codeopt", "evals", "--json"],
 ]
 
 

@@ -71,36 +71,33 @@ def _percent(scores: dict[str, float]) -> tuple[float, ...]:
 def test_codefavor_protocol_reproduces_the_reference_baselines_in_the_given_order() -> None:
     # Order: correctness / efficiency / security / human preference, as in the paper's tables.
     assert _percent(_scores("baseline:always-a", "given")) == (49.2, 51.1, 51.2, 55.9)
-    assert _percent(_scores("baseline:shorter", "given")) == (65.9, 63.6, 32.9, 38.6)
+    assert _percent(_scores("baseline:shorter", "given")) == (65.9, 63.6, 33.3, 38.6)
     # The opposite rule, ties to B as well (so it is not exactly 100 minus "shorter").
-    assert _percent(_scores("baseline:longer", "given")) == (33.9, 36.4, 67.6, 61.4)
+    assert _percent(_scores("baseline:longer", "given")) == (33.9, 36.4, 67.1, 61.4)
 
 
 @needs_bench
-def test_reference_fallback_keeps_both_codes_when_either_does_not_parse() -> None:
-    """codefavor/evaluate.py strips a task's codes in one list comprehension inside one try.
+def test_a_code_that_does_not_parse_keeps_its_comments_and_the_other_is_stripped() -> None:
+    """Each code is stripped on its own (the reference's `PairwiseRMCaller.batch_infer` fallback).
 
-    So when one code of a security task does not parse, neither loses its comments: shorter scores
-    68/207 = 32.9. Stripping each code on its own (the per-code fallback of the reference's
-    `PairwiseRMCaller.batch_infer`, which its evaluate.py does not use) would give 69/207 = 33.3;
-    task CSE/1837 is the one that differs.
+    Task CSE/1837's second choice is Python 2 and does not parse: it is judged as given, the first
+    loses its comments. That gives the paper's 69/207 = 33.3 for shorter on security; evaluate.py's
+    one-try `task_try_to_remove_comment`, which keeps both codes when either fails, would give 68/207 = 32.9.
     """
     from core.curation.stripping import regenerate_without_docstrings
 
-    def per_code(code: str) -> str:
-        try:
-            return regenerate_without_docstrings(code)
-        except SyntaxError:
-            return code
-
     items = {i.task_id: i for i in _items("given", "codefavor") if i.objective == "security"}
     task = next(t for t in _raw_tasks("security") if t["task_id"] == "CSE/1837")
-    assert (items["CSE/1837"].code_a, items["CSE/1837"].code_b) == tuple(task["choices"])
+    assert items["CSE/1837"].code_a == regenerate_without_docstrings(task["choices"][0]) != task["choices"][0]
+    assert items["CSE/1837"].code_b == task["choices"][1]
     correct = 0
     for raw in _raw_tasks("security"):
-        first, second = (per_code(code) for code in raw["choices"])
+        try:
+            first, second = (regenerate_without_docstrings(code) for code in raw["choices"])
+        except SyntaxError:
+            first, second = raw["choices"]
         correct += (0 if len(first) < len(second) else 1) == raw["gt_choice"]
-    assert round(100 * correct / 207, 1) == 33.3
+    assert round(100 * correct / 207, 1) == 32.9  # the keep-both rule, which this protocol does not follow
 
 
 @needs_bench

@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from workbench.cli.arena import arena_app
+from workbench.cli.codeopt import codeopt_app, problems_app
 from workbench.cli.commits import commits_app
 from workbench.cli.common import CliState, WorkbenchGroup
 from workbench.cli.curate import curate_app
@@ -49,6 +50,8 @@ app.add_typer(synth_app, name="synth")
 app.add_typer(instructions_app, name="instructions")
 app.add_typer(llm_app, name="llm")
 app.add_typer(worker_app)
+app.add_typer(problems_app, name="problems")
+app.add_typer(codeopt_app, name="codeopt")
 
 
 @app.callback(invoke_without_command=True)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from core.curation.decontamination import BENCH_ENV_VAR, DEFAULT_THRESHOLD, cdf_csv, cdf_svg, load_benchmark_snippets
+from core.curation.decontamination import BENCH_ENV_VAR, DEFAULT_THRESHOLD, cdf_csv, cdf_svg, load_benchmark_texts
 from core.errors import OptionError
 from core.outputs import check_output_file
 from workbench.cli.common import DETACH_HELP, echo_line, emit_json, emit_table, engine_of, queue_detached
@@ -30,7 +30,8 @@ def decontaminate_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     detach: bool = typer.Option(False, "--detach", help=DETACH_HELP + " The CDF is in the job's summary."),
 ) -> None:
-    """Exact top-1 Levenshtein ratio of each pair side to any benchmark code (comments stripped)."""
+    """Exact top-1 Levenshtein ratio of each pair side to any benchmark code (comments stripped), and of
+    each pair's problem to any benchmark task's problem."""
     if cdf_out is not None:  # checked before the benchmark loads or any side is scanned
         check_output_file(cdf_out, what="--cdf-out", suffixes=(".csv", ".svg"))
     if detach:
@@ -38,11 +39,11 @@ def decontaminate_command(
         queue_detached(ctx, "decontaminate", DecontaminateParams(bench_dir=folder, threshold=threshold, flag=flag,
                                                                  workers=workers, sample=sample), as_json=as_json)
         return
-    snippets = load_benchmark_snippets(bench)
+    snippets, instructions = load_benchmark_texts(bench)
     summary: DecontaminationSummary | None = None
     with CommandProgress("scanning pair sides") as progress:
         for event in decontaminate_store(engine_of(ctx), snippets, threshold=threshold, flag=flag,
-                                         workers=workers, sample=sample):
+                                         workers=workers, sample=sample, instructions=instructions):
             if isinstance(event, DecontaminationSummary):
                 summary = event
             else:
@@ -61,7 +62,8 @@ def decontaminate_command(
         return
     echo_line(f"{summary.pairs} pairs ({summary.sides} sides) against {summary.bench_snippets} benchmark snippets "
                f"in {summary.seconds:.1f}s: {summary.contaminated_pairs} pairs at or above {threshold:g} "
-               f"({summary.contaminated_sides} sides), {summary.flagged} flagged")
+               f"({summary.contaminated_sides} sides, {summary.contaminated_instructions} problems), "
+               f"{summary.flagged} flagged")
     if summary.unanalysed:
         typer.echo(f"warning: {summary.unanalysed} pairs are not analysed yet and were skipped", err=True)
     if summary.cdf:

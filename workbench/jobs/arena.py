@@ -25,6 +25,7 @@ from core.evaluation.arena import (
 )
 from core.evaluation.arena_models import ArenaFinished, ArenaProgress
 from core.evaluation.judges import make_judge, parse_judge_spec
+from core.jobs import JobCancelled, JobInfo
 from core.llm.accounting import Meter, parse_budget
 from core.llm.base import ChatBackend, SamplingParams
 from core.llm.specs import make_backend, parse_spec
@@ -42,7 +43,6 @@ from stores.evaluation.arena import (
     set_run_state,
 )
 from workbench.jobs.llm_servers import resolve_server
-from core.jobs import JobCancelled, JobInfo
 from workbench.jobs.ml import load_ml, needs_ml
 from workbench.jobs.registry import JobKind, job_kind, register
 from workbench.jobs.runner import JobContext, JobStarted, drain, run_foreground

@@ -17,7 +17,8 @@ from core.curation.decontamination import (
     BenchSnippet,
     TopMatch,
     cdf,
-    load_benchmark_snippets,
+    load_benchmark_texts,
+    problem_text,
 )
 from core.curation.decontamination import scan as decontamination_scan
 from core.curation.dedupe import DEFAULT_NEAR_THRESHOLD, DedupeItem, find_clusters
@@ -39,7 +40,7 @@ from stores.curation.analyses import (
     store_analysis_values,
     unanalysed_count,
 )
-from stores.curation.pairs import matching_ids, set_status
+from stores.curation.pairs import matching_ids, pair_instructions, set_status
 from workbench.jobs.registry import JobKind, register
 from workbench.jobs.runner import JobContext, drain, run_foreground, wait_for_other_workers
 
@@ -248,10 +249,12 @@ def dedupe_store(engine: Engine, *, near_threshold: float | None = DEFAULT_NEAR_
 
 @dataclass(frozen=True, slots=True)
 class DecontaminateParams:
-    """Score pair sides against CodePrefBench (from `bench_dir`, or these `snippets`); flag at `threshold`."""
+    """Score pair sides against CodePrefBench (from `bench_dir`, or these `snippets`), and each pair's problem
+    against its tasks' problems (from `bench_dir`, or these `instructions`); flag at `threshold`."""
 
     bench_dir: str | None = None
     snippets: tuple[BenchSnippet, ...] = ()
+    instructions: tuple[BenchSnippet, ...] = ()
     threshold: float = DEFAULT_THRESHOLD
     flag: bool = True
     workers: int = 2
@@ -283,6 +286,8 @@ class DecontaminationSummary:
     cdf_sample: int
     seconds: float
     unanalysed: int
+    bench_instructions: int = 0
+    contaminated_instructions: int = 0
 
 
 def run_decontaminate(ctx: JobContext, params: DecontaminateParams
@@ -290,11 +295,16 @@ def run_decontaminate(ctx: JobContext, params: DecontaminateParams
     """Score every side of every analysed pair against the benchmark; flag pending pairs >= threshold.
 
     Scores at or above the threshold are exact top-1 values; the CDF comes from exact top-1 scores
-    (no floor) of a seeded sample of sides. Yields progress, then the summary.
+    (no floor) of a seeded sample of sides. With `instructions` (benchmark problem texts), each
+    pair's problem text is scored too and `contamination` is the highest of its three scores.
+    Yields progress, then the summary.
     """
     engine = ctx.engine
     started = time.monotonic()
-    bench = list(params.snippets) or load_benchmark_snippets(params.bench_dir)
+    if params.snippets:
+        bench, instructions = list(params.snippets), list(params.instructions)
+    else:
+        bench, instructions = load_benchmark_texts(params.bench_dir)
     codes = [snippet.code for snippet in bench]
     ids: list[int] = []
     texts: list[str] = []
@@ -313,16 +323,20 @@ def run_decontaminate(ctx: JobContext, params: DecontaminateParams
         ctx.progress(len(scores), total)
         yield DecontaminationProgress(len(scores), total)
         ctx.check()
+    problem_matches = _problem_matches(engine, ids, instructions, params.threshold, params.workers, params.chunk)
     values: dict[int, dict[str, Any]] = {}
     contaminated: list[int] = []
     for index, pair_id in enumerate(ids):
         chosen_match, rejected_match = scores[2 * index], scores[2 * index + 1]
-        best = max((m for m in (chosen_match, rejected_match) if m.score is not None),
-                   key=lambda m: m.score or 0.0, default=None)
+        candidates = [(m, bench) for m in (chosen_match, rejected_match) if m.score is not None]
+        problem_match = problem_matches.get(pair_id)
+        if problem_match is not None and problem_match.score is not None:
+            candidates.append((problem_match, instructions))
+        best, source = max(candidates, key=lambda c: c[0].score or 0.0, default=(None, bench))
         values[pair_id] = {
             "contamination_chosen": chosen_match.score, "contamination_rejected": rejected_match.score,
             "contamination": best.score if best else None,
-            "contamination_task": bench[best.bench_index].task_id if best and best.bench_index is not None else None,
+            "contamination_task": source[best.bench_index].task_id if best and best.bench_index is not None else None,
         }
         if best is not None:
             contaminated.append(pair_id)
@@ -341,6 +355,8 @@ def run_decontaminate(ctx: JobContext, params: DecontaminateParams
         contaminated_sides=sum(1 for m in scores if m.score is not None), flagged=flagged,
         cdf=cdf(sample_scores, floor=0.0), cdf_sample=len(sample_scores),
         seconds=round(time.monotonic() - started, 2), unanalysed=unanalysed_count(engine),
+        bench_instructions=len(instructions),
+        contaminated_instructions=sum(1 for m in problem_matches.values() if m.score is not None),
     )
     ctx.progress(total, total, summary, force=True)
     yield summary
@@ -349,7 +365,7 @@ def run_decontaminate(ctx: JobContext, params: DecontaminateParams
 
 def _check_decontaminate(_engine: Engine, params: DecontaminateParams) -> None:
     if not params.snippets:
-        load_benchmark_snippets(params.bench_dir)
+        load_benchmark_texts(params.bench_dir)
 
 
 DECONTAMINATE = register(JobKind(
@@ -361,9 +377,11 @@ DECONTAMINATE = register(JobKind(
 def decontaminate_store(
     engine: Engine, bench: Sequence[BenchSnippet], *, threshold: float = DEFAULT_THRESHOLD,
     flag: bool = True, workers: int = 2, sample: int = 1000, seed: int = 0, chunk: int = 200,
+    instructions: Sequence[BenchSnippet] = (),
 ) -> Iterator[DecontaminationProgress | DecontaminationSummary]:
-    """Decontaminate against these benchmark snippets as a job in the foreground; yields progress, then the summary."""
-    params = DecontaminateParams(snippets=tuple(bench), threshold=threshold, flag=flag, workers=workers,
+    """Decontaminate against these benchmark snippets (and problem texts, `instructions`) as a job in the
+    foreground; yields progress, then the summary."""
+    params = DecontaminateParams(snippets=tuple(bench), instructions=tuple(instructions), threshold=threshold, flag=flag, workers=workers,
                                  sample=sample, seed=seed, chunk=chunk)
     events = run_foreground(engine, DECONTAMINATE.name, params)
     try:  # a caller that stops iterating ends the job cancelled, at once
@@ -372,3 +390,18 @@ def decontaminate_store(
                 yield event
     finally:
         events.close()
+
+
+def _problem_matches(engine: Engine, pair_ids: Sequence[int], instructions: Sequence[BenchSnippet], threshold: float,
+                     workers: int, chunk: int) -> dict[int, TopMatch]:
+    """Top-1 match of each pair's problem text among the benchmark's, each distinct text scanned once."""
+    if not instructions or not pair_ids:
+        return {}
+    problems = {pair_id: problem_text(text) for pair_id, text in pair_instructions(engine, pair_ids).items()}
+    distinct = sorted(set(problems.values()))
+    chunks = (distinct[start:start + chunk] for start in range(0, len(distinct), chunk))
+    found = [m for matches in decontamination_scan(chunks, [s.code for s in instructions], floor=threshold,
+                                                   workers=min(workers, max(1, len(distinct) // chunk)), strip=False)
+             for m in matches]
+    by_text = dict(zip(distinct, found))
+    return {pair_id: by_text[text] for pair_id, text in problems.items()}

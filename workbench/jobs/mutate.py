@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from core.curation.analysis import BanditRunner
 from core.curation.pairs import NewPair
 from core.errors import DataError, OptionError
+from core.jobs import JobInfo
 from core.synthesis.commit_instruct import CommitSubject
 from core.synthesis.mutation import (
     COMMIT_SIGNAL_SOURCE,
@@ -30,7 +31,6 @@ from core.synthesis.mutation import (
 )
 from stores.curation.pairs import import_pairs
 from stores.synthesis.runs import load_commit_subjects, select_commit_ids
-from core.jobs import JobInfo
 from workbench.jobs.registry import JobKind, job_kind, register
 from workbench.jobs.runner import JobContext, JobStarted, run_foreground
 

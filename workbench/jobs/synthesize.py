@@ -124,13 +124,14 @@ def make_method(config: SynthConfig) -> SynthesisMethod:
 
 def model_names(config: SynthConfig, engine: Engine) -> dict[str, str]:
     """Role -> model name (what cache keys and accounting use)."""
-    names = {"critic": _model_name(config.critic, engine)}
+    names = {"critic": model_name_of(config.critic, engine)}
     if config.method == "critic-evol" and config.draft:
-        names["draft"] = _model_name(config.draft, engine)
+        names["draft"] = model_name_of(config.draft, engine)
     return names
 
 
-def _model_name(spec: str, engine: Engine) -> str:
+def model_name_of(spec: str, engine: Engine) -> str:
+    """The model name a spec's backend reports (what cache keys, accounting and lineage use)."""
     parsed = parse_spec(spec)
     if parsed.kind == "vllm":
         return resolve_server(engine, parsed.target)[1]

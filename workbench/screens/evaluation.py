@@ -19,6 +19,7 @@ from core.errors import WorkbenchError
 from core.evaluation.bench import BENCH_ENV_VAR, BenchTask, shown_codes
 from core.evaluation.models import EvalResultInfo, EvalRunInfo, LeaderboardEntry
 from core.evaluation.scoring import RunScores, format_accuracy
+from core.execution.records import PolicyEvalInfo
 from core.jobs import JobInfo
 from core.textsafe import one_line
 from workbench.jobs.forms import eval_form
@@ -27,6 +28,7 @@ from workbench.widgets.polling import poll_unless_busy
 
 REFRESH_SECONDS = 1.0
 _STATE_STYLE = {"running": "bold green", "queued": "yellow", "done": "", "cancelled": "yellow", "stalled": "yellow",
+                "stopped": "yellow", "interrupted": "yellow",
                 "failed": "red"}
 
 
@@ -86,13 +88,15 @@ class EvaluationScreen(Screen[None]):
         Binding("a", "toggle_arena", "Arena"),
     ]
     # The CodePrefBench widgets, hidden while the arena panel is shown.
-    BENCH_PARTS = ("#eval-form", "#eval-status", "#eval-top", "#results-panel")
+    BENCH_PARTS = ("#eval-form", "#eval-status", "#eval-top", "#eval-bottom")
 
     class Refreshed(Message):
-        def __init__(self, entries: list[LeaderboardEntry], selected: LeaderboardEntry | None) -> None:
+        def __init__(self, entries: list[LeaderboardEntry], selected: LeaderboardEntry | None,
+                     policy_evals: list[PolicyEvalInfo]) -> None:
             super().__init__()
             self.entries = entries
             self.selected = selected
+            self.policy_evals = policy_evals
 
     class ResultsLoaded(Message):
         def __init__(self, run_id: int, objective: str, results: list[EvalResultInfo]) -> None:
@@ -136,9 +140,14 @@ class EvaluationScreen(Screen[None]):
             with Vertical(id="scores-panel", classes="panel"):
                 yield Static("Scores (given order / both orders, ± 95% band, undecided = ½)", classes="title", markup=False)
                 yield DataTable(id="scores", cursor_type="row")
-        with Vertical(id="results-panel", classes="panel"):
-            yield Static("Results (enter: open the task)", classes="title")
-            yield DataTable(id="results", cursor_type="row")
+        with Horizontal(id="eval-bottom"):
+            with Vertical(id="results-panel", classes="panel"):
+                yield Static("Results (enter: open the task)", classes="title")
+                yield DataTable(id="results", cursor_type="row")
+            with Vertical(id="policy-panel", classes="panel"):
+                yield Static("Policy models: pass@k, runtime, length (held-out problems)",
+                             classes="title", markup=False)
+                yield DataTable(id="policy", cursor_type="row")
         yield ArenaPanel(id="arena")
         yield Footer()
 
@@ -154,11 +163,16 @@ class EvaluationScreen(Screen[None]):
     def results_table(self) -> DataTable[Text]:
         return self.query_one("#results", DataTable)
 
+    @property
+    def policy_table(self) -> DataTable[Text]:
+        return self.query_one("#policy", DataTable)
+
     def on_mount(self) -> None:
         self.query_one(ArenaPanel).display = False
         self.board.add_columns("run", "judge", "protocol", "state", "done", "corr", "eff", "sec", "avg", "human")
         self.scores_table.add_columns("objective", "done", "given % ± band", "both % ± band", "consist %", "undec")
         self.results_table.add_columns("task", "order", "truth", "decision", "latency s", "output")
+        self.policy_table.add_columns("id", "model", "state", "problems", "n", "pass@k %", "runtime ms", "chars")
         self.refresh_data()
         self.set_interval(REFRESH_SECONDS, poll_unless_busy(self, "eval-refresh", self.refresh_data))
 
@@ -169,6 +183,7 @@ class EvaluationScreen(Screen[None]):
     @work(thread=True, group="eval-refresh", exit_on_error=False)
     def refresh_data(self) -> None:
         from stores.evaluation.runs import get_run, leaderboard, run_scores
+        from stores.execution.evals import list_policy_evals
 
         engine = self.app.engine  # type: ignore[attr-defined]
         self._watch_job()
@@ -179,7 +194,7 @@ class EvaluationScreen(Screen[None]):
             if selected is None:
                 run = get_run(engine, self.selected_run)
                 selected = LeaderboardEntry(run=run, scores=run_scores(engine, run.id))
-        self.post_message(self.Refreshed(entries, selected))
+        self.post_message(self.Refreshed(entries, selected, list_policy_evals(engine, limit=100)))
 
     @on(Refreshed)
     def show_data(self, message: Refreshed) -> None:
@@ -190,6 +205,27 @@ class EvaluationScreen(Screen[None]):
             self.board.move_cursor(row=min(row, len(message.entries) - 1))
         if message.selected is not None:
             self._show_scores(message.selected.run, message.selected.scores)
+        self._show_policy_evals(message.policy_evals)
+
+    def _show_policy_evals(self, evals: list[PolicyEvalInfo]) -> None:
+        table = self.policy_table
+        row = table.cursor_row
+        table.clear()
+        rows = []
+        for item in evals:
+            metrics = item.metrics
+            pass_at = "  ".join(f"@{k} {100 * v:.1f}" for k, v in metrics.get("pass_at", {}).items() if v is not None)
+            runtime, length = metrics.get("mean_runtime_s"), metrics.get("mean_length_chars")
+            rows.append([
+                Text(str(item.id)), Text(one_line(item.model, 30)),
+                Text(item.state, style=_STATE_STYLE.get(item.state, "")), Text(str(len(item.problem_ids))),
+                Text(str(item.samples_per_problem)), Text(pass_at),
+                Text("" if runtime is None else f"{runtime * 1e3:.4g}"),
+                Text("" if length is None else f"{length:.0f}"),
+            ])
+        table.add_rows(rows)
+        if rows:
+            table.move_cursor(row=min(row, len(rows) - 1))
 
     @staticmethod
     def _board_row(entry: LeaderboardEntry) -> list[Text]:

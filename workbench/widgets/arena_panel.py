@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -13,9 +12,9 @@ from textual.widgets import Button, DataTable, Input, Static
 from textual.worker import Worker, WorkerState
 
 from core.evaluation.arena_models import ArenaProgress, ArenaRunInfo, ArenaSetInfo
-from core.jobs import JobInfo
 from core.evaluation.arena_report import percent
 from core.evaluation.arena_scoring import ArenaScores, GroupScore
+from core.jobs import JobInfo
 from core.textsafe import one_line
 
 REFRESH_SECONDS = 1.0
