@@ -158,17 +158,24 @@ def prepare_items(engine: Engine, method: str, key: str, subject_ids: Sequence[i
     return added
 
 
-def item_counts(engine: Engine, key: str, *, lease_s: float | None = None) -> ItemCounts:
-    """How many items of a configuration are in each state; with `lease_s`, expired claims count as pending."""
+def item_counts(engine: Engine, key: str, *, lease_s: float | None = None,
+                subject_ids: Sequence[int] | None = None) -> ItemCounts:
+    """How many items of a configuration are in each state; with `lease_s`, expired claims count as
+    pending; with `subject_ids`, only the items of those subjects (a run's scope, such as `--limit`)."""
+    counts: dict[str, int] = {}
     with engine.connect() as connection:
         state: Any = _ITEMS.c.state
         if lease_s is not None:
             expired = and_(_ITEMS.c.state == CLAIMED, _ITEMS.c.heartbeat_at < expired_before(connection, lease_s))
             state = case((expired, PENDING), else_=_ITEMS.c.state)
-        rows = connection.execute(
-            select(state, func.count()).where(_ITEMS.c.config_key == key).group_by(state)
-        ).all()
-    counts = {str(name): int(n) for name, n in rows}
+        where: Any = _ITEMS.c.config_key == key
+        # One IN (...) list per chunk of the scope, as the claims do.
+        chunks = ([where] if subject_ids is None else
+                  [and_(where, _ITEMS.c.subject_id.in_(subject_ids[start:start + _SCOPE_CHUNK]))
+                   for start in range(0, len(subject_ids), _SCOPE_CHUNK)])
+        for condition in chunks:
+            for name, n in connection.execute(select(state, func.count()).where(condition).group_by(state)).all():
+                counts[str(name)] = counts.get(str(name), 0) + int(n)
     names = ("pending", "claimed", "pair", "filtered", "failed", "sampled")
     return ItemCounts(**{name: counts.get(name, 0) for name in names})
 

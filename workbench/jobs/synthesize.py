@@ -304,7 +304,7 @@ def _has_work(engine: Engine, _job_id: int, config: SynthConfig, lease_s: float)
     # A budget is one meter's: helpers with their own meters would spend it several times over.
     if config.budget:
         return False
-    return item_counts(engine, run_key(config, engine), lease_s=lease_s).pending > 0
+    return item_counts(engine, run_key(config, engine), lease_s=lease_s, subject_ids=run_scope(engine, config)).pending > 0
 
 
 def run_synth(ctx: JobContext, config: SynthConfig) -> Generator[SynthEvent, None, SynthSummary]:
@@ -476,9 +476,10 @@ class _Drive:
         yield SynthFinished(self.stop_reason, summary_counters(self.summary), self.summary.usage_by_model)
 
     async def _others_hold_items(self) -> bool:
-        """Wait while other workers hold items; True when some came back (a lease ran out) to claim again."""
+        """Wait while other workers hold items of this run's scope; True when some came back (a lease ran
+        out) to claim again. Items outside the scope (a wider earlier run's) are not this job's to wait for."""
         while not self.ctx.should_stop():
-            counts = item_counts(self.engine, self.key, lease_s=self.ctx.lease_s)
+            counts = item_counts(self.engine, self.key, lease_s=self.ctx.lease_s, subject_ids=self.scope)
             if counts.pending:
                 return True
             if not counts.claimed:
