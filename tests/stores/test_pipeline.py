@@ -154,10 +154,10 @@ def test_pipeline_makes_offline_pairs_curates_and_keeps_contaminated_pairs_out_o
         "eval": {"benchmark": str(_bench_with(tmp_path / "bench", _FUNCTIONS.split("\n\n\n")[-1])), "limit": 1,
                  "objectives": ["security"]},
     }))
-    steps = list(run_pipeline(engine, load_pipeline(pipeline), db_url=str(db_path), poll_seconds=0.2))
+    steps = list(run_pipeline(engine, load_pipeline(pipeline), db_url=str(db_path)))
     assert [s.stage for s in steps] == ["mine", "mutation", "commit-signal", "analyse", "dedupe", "decontaminate",
                                         "export", "train", "train", "eval", "eval"]
-    lineage = list_jobs(engine, kind="pipeline")[0].summary["lineage"]
+    lineage = list_jobs(engine, kind="pipeline")[0].summary  # the pipeline job's summary is its lineage
     made = lineage["sources"]["mutation"]["stored"]
     flagged = lineage["curate"]["flagged"]
     assert made >= 3 and flagged >= 1  # `f` is the benchmark's code: its pairs are flagged

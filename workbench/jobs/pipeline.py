@@ -45,6 +45,7 @@ class PipelineSummary:
     eval_run: int | None = None
     eval_scores: dict[str, float] = field(default_factory=dict)
     eval_both_orders: dict[str, float] = field(default_factory=dict)
+    eval_consistency: dict[str, float | None] = field(default_factory=dict)
     eval: str | None = None
     sources: dict[str, Any] = field(default_factory=dict)
     curate: dict[str, Any] = field(default_factory=dict)
@@ -131,14 +132,16 @@ def run_pipeline_job(ctx: JobContext, params: PipelineParams) -> Generator[objec
     run_id = result.run_id if result else None
     scores: dict[str, float] = {}
     both: dict[str, float] = {}
+    consistency: dict[str, float | None] = {}
     if run_id is not None:
         from stores.evaluation.runs import run_scores
 
-        # Given order is the paper's figure; both orders are the workbench's stricter view.
+        # Given order is the paper's figure; both orders and consistency are the workbench's stricter view.
         for score in run_scores(ctx.engine, run_id).objectives:
             scores[score.objective] = round(score.headline, 4)
             both[score.objective] = round(score.accuracy, 4)
-    advance(eval_run=run_id, eval_scores=scores, eval_both_orders=both, stage="done")
+            consistency[score.objective] = score.consistency
+    advance(eval_run=run_id, eval_scores=scores, eval_both_orders=both, eval_consistency=consistency, stage="done")
     yield PipelineStep("eval", f"eval run {summary.eval_run} done: {scores}", {"run": summary.eval_run,
                                                                              "scores": scores})
     return summary
