@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -448,15 +449,19 @@ class _Drive:
             while True:
                 finished: SynthFinished | None = None
                 counters = SynthCounters()
-                async for event in run_synthesis(method, store, backends, concurrency=self.config.concurrency,
-                                                 meter=self.meter, cancel=self.ctx.should_stop, counters=counters):
-                    if isinstance(event, SynthProgress):
-                        await asyncio.to_thread(self._report, self._summary(counters))
-                        yield SynthProgress(summary_counters(self.summary))
-                    elif isinstance(event, SynthFinished):
-                        finished = event
-                    else:
-                        yield event
+                # Closed here, not by the loop's shutdown_asyncgens later: an interrupted round's outcomes
+                # still being written must land in `counters` before the job's last summary is taken.
+                async with aclosing(run_synthesis(method, store, backends, concurrency=self.config.concurrency,
+                                                  meter=self.meter, cancel=self.ctx.should_stop,
+                                                  counters=counters)) as stream:
+                    async for event in stream:
+                        if isinstance(event, SynthProgress):
+                            await asyncio.to_thread(self._report, self._summary(counters))
+                            yield SynthProgress(summary_counters(self.summary))
+                        elif isinstance(event, SynthFinished):
+                            finished = event
+                        else:
+                            yield event
                 assert finished is not None
                 self.rounds.append(counters)
                 counters = None
