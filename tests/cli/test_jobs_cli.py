@@ -55,7 +55,7 @@ def test_detach_queues_a_job_that_a_worker_runs_and_the_jobs_commands_follow(
 
 def test_bad_input_with_detach_is_refused_before_anything_is_queued(db_path: Path, tmp_path: Path) -> None:
     result = invoke(db_path, "mine", str(tmp_path / "missing"), "--detach")
-    assert result.exit_code == 1 and result.stderr.startswith("error: ")
+    assert result.exit_code == 2 and result.stderr.startswith("error: ")  # a missing path is a usage error
     assert invoke(db_path, "jobs", "list", "--json").stdout.strip() == "[]"
 
 

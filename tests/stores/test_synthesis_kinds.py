@@ -292,8 +292,12 @@ async def test_requests_in_flight_complete_while_the_store_is_write_locked(engin
                     break
                 connection.execute("COMMIT")
                 time.sleep(0.02)
+            answered = counters.answers  # read first: an answer landing between the two reads still counts
             window["start"], window["in_flight"] = time.monotonic(), counters.in_flight
-            time.sleep(3)
+            # Held at least 3 s, and until the requests in flight have come back (a loaded machine answers late).
+            while time.monotonic() - window["start"] < 3 or (
+                    counters.answers - answered < window["in_flight"] and time.monotonic() - window["start"] < 30):
+                time.sleep(0.05)
             window["end"] = time.monotonic()
             connection.execute("COMMIT")
             connection.close()
