@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import time
+import uuid
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -45,16 +46,51 @@ def _screen_factory(path: str) -> Callable[[], Screen[Any]]:
     return lambda: screen_class(path)()
 
 
+# Every action a stage offers, for the command palette: (title, mode, the screen's action, where its key is).
+STAGE_ACTIONS: list[tuple[str, str, str, str]] = [
+    ("Mine a git repository", "commits", "mine", "Commits · m"),
+    ("Synthesize pairs (Commit-Instruct or Critic-Evol)", "synthesis", "focus_form", "Synthesis · ctrl+s starts"),
+    ("Stop the synthesis job", "synthesis", "stop", "Synthesis · ctrl+x"),
+    ("Analyse pairs (parse, complexity, bandit) and mark duplicates", "pairs", "analyse", "Pairs · A"),
+    ("Dedupe pairs", "pairs", "dedupe", "Pairs · D"),
+    ("Decontaminate pairs against CodePrefBench", "pairs", "decontaminate", "Pairs · C"),
+    ("Export pairs for training", "pairs", "export", "Pairs · E"),
+    ("Apply an action or rule file to the filtered pairs", "pairs", "bulk", "Pairs · b"),
+    ("Undo my last review action", "pairs", "undo", "Pairs · u"),
+    ("Sort pairs", "pairs", "sort", "Pairs · O"),
+    ("Jump to a pair by id", "pairs", "jump", "Pairs · j"),
+    ("Train a model from a recipe", "training", "new_run", "Training · n"),
+    ("Merge checkpoints", "training", "merge", "Training · m"),
+    ("Cancel the selected training run", "training", "cancel_run", "Training · ctrl+x"),
+    ("Evaluate a judge on CodePrefBench", "evaluation", "focus_form", "Evaluation · ctrl+s starts"),
+    ("Stop the evaluation run", "evaluation", "stop", "Evaluation · ctrl+x"),
+    ("Cancel a job", "dashboard", "cancel_job", "Dashboard · ctrl+x"),
+]
+
+
 class ScreenCommands(Provider):
-    """Command-palette entries that open each screen."""
+    """Command-palette entries: open each screen, and every action of every stage."""
+
+    def _entries(self) -> list[tuple[str, Callable[[], Any], str]]:
+        app = self.app
+        assert isinstance(app, WorkbenchApp)
+        entries: list[tuple[str, Callable[[], Any], str]] = [
+            (f"Open {title}", partial(app.switch_mode, mode), f"key {key}") for mode, _s, key, title in SCREEN_MODES
+        ]
+        entries += [(title, partial(app.run_stage_action, mode, action), where)
+                    for title, mode, action, where in STAGE_ACTIONS]
+        return entries
+
+    async def discover(self) -> Hits:
+        for title, command, where in self._entries():
+            yield Hit(1.0, title, command, help=where)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for mode, _screen, key, title in SCREEN_MODES:
-            score = matcher.match(f"Open {title}")
+        for title, command, where in self._entries():
+            score = matcher.match(title)
             if score > 0:
-                yield Hit(score, matcher.highlight(f"Open {title}"), partial(self.app.switch_mode, mode),
-                          help=f"key {key}")
+                yield Hit(score, matcher.highlight(title), command, help=where)
 
 
 class WorkbenchApp(App[None]):
@@ -64,9 +100,10 @@ class WorkbenchApp(App[None]):
     TITLE = "CodeFavor Workbench"
     COMMANDS = App.COMMANDS | {ScreenCommands}
     MODES = {mode: _screen_factory(path) for mode, path, _key, _title in SCREEN_MODES}
+    # The screen keys stay out of the footer (the dashboard and `?` list them), leaving it to each screen's keys.
     BINDINGS = [
-        *(Binding(key, f"switch_mode('{mode}')", title) for mode, _s, key, title in SCREEN_MODES),
-        Binding("question_mark", "help", "Help"),
+        *(Binding(key, f"switch_mode('{mode}')", title, show=False) for mode, _s, key, title in SCREEN_MODES),
+        Binding("question_mark", "help", "Keys"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -74,6 +111,8 @@ class WorkbenchApp(App[None]):
         super().__init__()
         self.engine = engine
         self.clock = clock
+        # Review actions are recorded under this id, so `u` undoes this session's actions only.
+        self.session_id = uuid.uuid4().hex
 
     def on_mount(self) -> None:
         self.switch_mode("dashboard")
@@ -81,6 +120,11 @@ class WorkbenchApp(App[None]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    async def run_stage_action(self, mode: str, action: str) -> None:
+        """Open a stage's screen and run one of its actions (for the command palette)."""
+        await self.switch_mode(mode)
+        await self.screen.run_action(action)
 
     @on(Worker.StateChanged)
     def report_worker_error(self, event: Worker.StateChanged) -> None:

@@ -7,6 +7,7 @@ import io
 import tokenize
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ class PairSummary:
     bandit_delta: int | None
     contamination: float | None
     duplicate: bool
+    lines: int = 0  # lines of the longer side
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,26 @@ class PairDetail:
     conversation_id: int | None
     meta: dict[str, Any]
     analysis: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewActionInfo:
+    """A recorded review action (accept, flip, edit, bulk, rule): what it was and how many pairs it changed."""
+
+    id: int
+    action: str
+    pair_count: int
+    created_at: datetime
+    undone: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UndoOutcome:
+    """What an undo did: the action's name, the pairs restored, and those left alone because they changed since."""
+
+    action: str
+    restored: int
+    skipped: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,8 @@ ACTION_STATUS = {"accept": "accepted", "reject": "rejected", "flag": "flagged", 
 PAIR_FIELDS: dict[str, FieldKind] = {
     "id": "number", "source": "text", "status": "text", "instruction": "text", "criteria": "text",
     "feedback": "text", "language": "text", "chosen": "text", "rejected": "text", "commit_id": "number",
+    # Any of instruction, criteria, chosen, rejected and feedback: `text~sum(` searches them all.
+    "text": "text",
 }
 ANALYSIS_FIELDS: dict[str, FieldKind] = {
     "chosen_parses": "bool", "rejected_parses": "bool",

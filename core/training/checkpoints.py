@@ -138,3 +138,44 @@ def side_files(checkpoint: Path) -> list[Path]:
             if path.is_file():
                 found[path.name] = path
     return [found[name] for name in sorted(found)]
+
+
+# What makes a checkpoint folder resumable, as core.training.callbacks.verified_checkpoints reads it
+# (kept here without torch, so the TUI can say it): `checkpoint-N` holding the trainer's state and the
+# verification record. Anything else under `checkpoints/` is unfinished and cannot be resumed from.
+CHECKPOINT_PREFIX = "checkpoint-"
+TRAINER_STATE_FILE = "trainer_state.json"
+VERIFIED_FILE = "verified.json"
+
+
+@dataclass(frozen=True, slots=True)
+class RunCheckpoints:
+    """A run folder's checkpoints: complete ones (a re-run resumes from the newest) and unfinished ones."""
+
+    complete: tuple[str, ...]
+    partial: tuple[str, ...]
+
+    def describe(self) -> str:
+        """One line on whether the run can be resumed, and from where."""
+        if self.complete:
+            return f"resumable from {Path(self.complete[-1]).name} (start the same recipe again)"
+        if self.partial:
+            names = ", ".join(Path(path).name for path in self.partial)
+            return f"nothing resumable: only {names}, an unfinished checkpoint; a re-run starts from step 0"
+        return "nothing resumable: no checkpoint was saved; a re-run starts from step 0"
+
+
+def run_checkpoints(run_dir: str | Path) -> RunCheckpoints:
+    """The checkpoint folders of a run: verified `checkpoints/checkpoint-N` ones sorted by step (the
+    newest is where the trainer resumes), and every other folder there as unfinished (no torch needed)."""
+    folder = Path(run_dir) / "checkpoints"
+    complete: list[tuple[int, str]] = []
+    partial: list[str] = []
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        step = path.name.removeprefix(CHECKPOINT_PREFIX)
+        if (path.name.startswith(CHECKPOINT_PREFIX) and step.isdigit() and (path / TRAINER_STATE_FILE).is_file()
+                and (path / VERIFIED_FILE).is_file()):
+            complete.append((int(step), str(path)))
+        elif path.is_dir():
+            partial.append(str(path))
+    return RunCheckpoints(tuple(path for _step, path in sorted(complete)), tuple(partial))

@@ -14,7 +14,6 @@ contributes one (chosen, rejected) pair drawn afresh, seeded by the recipe's see
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import RecipeError
-from core.training.train_data import dataset_files
+from core.training.train_data import dataset_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,20 +42,7 @@ def prompt_group(prompt: str) -> str:
 
 def read_preference_records(path: Path) -> list[PreferenceRecord]:
     """Every pair of a dataset path (JSONL file or folder); errors name the file and line."""
-    files = dataset_files(path)
-    if not files:
-        raise RecipeError(f"dataset {path}: no JSONL file there (export a set first, or fix the path)")
-    records = []
-    for file in files:
-        with file.open(encoding="utf-8") as handle:
-            for line_number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise RecipeError(f"dataset {file}:{line_number}: not JSON ({exc.msg})") from exc
-                records.append(_record(row, f"{file}:{line_number}"))
+    records = [_record(row, where) for row, where in dataset_rows(path)]
     if not records:
         raise RecipeError(f"dataset {path}: no pairs in it")
     return records

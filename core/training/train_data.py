@@ -37,13 +37,14 @@ def dataset_files(path: Path) -> list[Path]:
     return []
 
 
-def read_examples(path: Path, modeling: str) -> list[TrainExample]:
-    """Read every row of a dataset path as training examples for `modeling`."""
+def dataset_rows(path: Path) -> Iterator[tuple[Any, str]]:
+    """Every JSON line of a dataset path with its `file:line`; blank lines skipped.
+
+    Raises RecipeError when the path holds no JSONL file or a line is not JSON.
+    """
     files = dataset_files(path)
     if not files:
         raise RecipeError(f"dataset {path}: no JSONL file there (export a set first, or fix the path)")
-    examples: list[TrainExample] = []
-    seen: set[TrainExample] = set()
     for file in files:
         with file.open(encoding="utf-8") as handle:
             for line_number, line in enumerate(handle, 1):
@@ -53,12 +54,20 @@ def read_examples(path: Path, modeling: str) -> list[TrainExample]:
                     row = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise RecipeError(f"dataset {file}:{line_number}: not JSON ({exc.msg})") from exc
-                for example in _row_examples(row, modeling, f"{file}:{line_number}"):
-                    # A passing solution appears in one pair per failing one; a policy learns it once.
-                    if modeling == "policy" and example in seen:
-                        continue
-                    seen.add(example)
-                    examples.append(example)
+                yield row, f"{file}:{line_number}"
+
+
+def read_examples(path: Path, modeling: str) -> list[TrainExample]:
+    """Read every row of a dataset path as training examples for `modeling`."""
+    examples: list[TrainExample] = []
+    seen: set[TrainExample] = set()
+    for row, where in dataset_rows(path):
+        for example in _row_examples(row, modeling, where):
+            # A passing solution appears in one pair per failing one; a policy learns it once.
+            if modeling == "policy" and example in seen:
+                continue
+            seen.add(example)
+            examples.append(example)
     if not examples:
         raise RecipeError(f"dataset {path}: no examples in it")
     return examples

@@ -97,15 +97,20 @@ def store_analyses(engine: Engine, results: Sequence[PairAnalysis]) -> None:
         session.commit()
 
 
-def apply_rules(engine: Engine, rules: Sequence[Rule], *, dry_run: bool = False) -> list[tuple[Rule, int]]:
-    """Apply rules in order (later rules win); returns how many pairs each rule matches or changed."""
+def apply_rules(
+    engine: Engine, rules: Sequence[Rule], *, dry_run: bool = False, session_id: str | None = None,
+) -> list[tuple[Rule, int]]:
+    """Apply rules in order (later rules win); returns how many pairs each rule matches or changed.
+
+    Each rule is one undoable step; with `session_id` (a TUI session) the steps are that session's.
+    """
     counts = []
     for rule in rules:
         if dry_run:
             counts.append((rule, count_pairs(engine, rule.conditions)))
         else:
             ids = matching_ids(engine, rule.conditions)
-            set_status(engine, ids, rule.action, label=f"rule {rule.name}")
+            set_status(engine, ids, rule.action, label=f"rule {rule.name}", session_id=session_id)
             counts.append((rule, len(ids)))
     return counts
 

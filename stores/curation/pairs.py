@@ -6,19 +6,49 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_, case, func, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import ColumnElement, Select
 from sqlmodel import Session, col, select
 
-from core.curation.pairs import NewPair, PairDetail, PairStats, PairSummary, pair_problem
+from core.curation.pairs import (
+    NewPair,
+    PairDetail,
+    PairStats,
+    PairSummary,
+    ReviewActionInfo,
+    UndoOutcome,
+    pair_problem,
+)
 from core.curation.rules import ACTION_STATUS, ANALYSIS_FIELDS, Condition
 from core.errors import DataError, NotFoundError, OptionError
-from stores.curation.tables import PairAnalysisRow, PairRow, ReviewActionRow
+from stores.curation.tables import PairAnalysisRow, PairRow, ReviewActionRow, ReviewSessionRow
 from stores.tables import utcnow
 
 IMPORT_BATCH = 500
+# The fields a `text~WORD` search looks in.
+TEXT_FIELDS = ("instruction", "criteria", "chosen", "rejected", "feedback")
+
+
+def _line_count(column: Any) -> Any:
+    """Lines as str.splitlines counts them: line feeds, plus one for a last line without its own."""
+    unterminated = case((or_(column == "", column.like("%\n")), 0), else_=1)
+    return func.length(column) - func.length(func.replace(column, "\n", "")) + unterminated
+
+
+# Lines of the longer side: what "length" means when sorting pairs.
+PAIR_LINES = case(
+    (_line_count(PairRow.chosen) > _line_count(PairRow.rejected), _line_count(PairRow.chosen)),
+    else_=_line_count(PairRow.rejected),
+)
+# What the pair list can be sorted by (besides id): a name and the SQL it sorts on.
+PAIR_SORTS: dict[str, Any] = {
+    "id": PairRow.id, "status": PairRow.status, "source": PairRow.source,
+    "cc_delta": PairAnalysisRow.cc_delta, "bandit_delta": PairAnalysisRow.bandit_delta,
+    "contamination": PairAnalysisRow.contamination, "duplicate": PairAnalysisRow.duplicate,
+    "lines": PAIR_LINES,
+}
 
 
 def import_pairs(engine: Engine, pairs: Iterable[NewPair], *, job_id: int | None = None) -> tuple[int, int]:
@@ -71,7 +101,10 @@ def _column(name: str) -> Any:
 
 
 def condition_clause(condition: Condition) -> ColumnElement[bool]:
-    """The SQL test for one filter condition."""
+    """The SQL test for one filter condition (`text` tests the instruction, criteria, codes and feedback)."""
+    if condition.field == "text":
+        clauses = [condition_clause(Condition(name, condition.op, condition.value)) for name in TEXT_FIELDS]
+        return and_(*clauses) if condition.op == "!=" else or_(*clauses)
     column = _column(condition.field)
     value = condition.value
     if value is None:
@@ -101,19 +134,28 @@ def _parses_label(analysis: PairAnalysisRow | None) -> str:
 
 
 def list_pairs(
-    engine: Engine, conditions: Sequence[Condition] = (), *, limit: int = 200, after_id: int | None = None
+    engine: Engine, conditions: Sequence[Condition] = (), *, limit: int = 200, after_id: int | None = None,
+    sort: str = "id", descending: bool = False, offset: int = 0,
 ) -> list[PairSummary]:
-    """One keyset page of pairs matching the filter, by id (pass the last id seen as `after_id`)."""
+    """One page of pairs matching the filter.
+
+    By id, pages are keyset pages (pass the last id seen as `after_id`); sorted by another of
+    PAIR_SORTS (empty values last, ties by id), pages start at `offset`.
+    """
+    order = _order(sort, descending)
     with Session(engine) as session:
         query = filtered(
             sa_select(  # type: ignore[call-overload]
                 PairRow.id, PairRow.source, PairRow.status, func.substr(PairRow.instruction, 1, 200),
-                func.substr(PairRow.criteria, 1, 200), PairAnalysisRow,
+                func.substr(PairRow.criteria, 1, 200), PAIR_LINES, PairAnalysisRow,
             ),
             conditions,
-        ).order_by(col(PairRow.id)).limit(limit)
+        ).order_by(*order).limit(limit)
         if after_id is not None:
-            query = query.where(col(PairRow.id) > after_id)
+            backwards = descending and sort == "id"
+            query = query.where(col(PairRow.id) < after_id if backwards else col(PairRow.id) > after_id)
+        if offset:
+            query = query.offset(offset)
         rows = session.execute(query).all()
         return [
             PairSummary(
@@ -123,9 +165,44 @@ def list_pairs(
                 bandit_delta=analysis.bandit_delta if analysis else None,
                 contamination=analysis.contamination if analysis else None,
                 duplicate=bool(analysis and analysis.duplicate),
+                lines=int(lines or 0),
             )
-            for pair_id, source, status, instruction, criteria, analysis in rows
+            for pair_id, source, status, instruction, criteria, lines, analysis in rows
         ]
+
+
+def _order(sort: str, descending: bool) -> list[Any]:
+    if sort not in PAIR_SORTS:
+        raise OptionError(f"cannot sort pairs by {sort!r}; use one of {', '.join(PAIR_SORTS)}")
+    if sort == "id":
+        return [col(PairRow.id).desc() if descending else col(PairRow.id)]
+    key = PAIR_SORTS[sort]
+    return [(key.desc() if descending else key.asc()).nulls_last(), col(PairRow.id)]
+
+
+def pair_position(
+    engine: Engine, conditions: Sequence[Condition], pair_id: int, *, sort: str = "id", descending: bool = False
+) -> int | None:
+    """How many pairs come before `pair_id` in the filtered, sorted list (None: it does not match)."""
+    key = PAIR_SORTS["id"] if sort == "id" else PAIR_SORTS.get(sort)
+    if key is None:
+        raise OptionError(f"cannot sort pairs by {sort!r}; use one of {', '.join(PAIR_SORTS)}")
+    with Session(engine) as session:
+        found = session.execute(
+            filtered(sa_select(key), conditions).where(col(PairRow.id) == pair_id)  # type: ignore[call-overload]
+        ).first()
+        if found is None:
+            return None
+        value = found[0]
+        if sort == "id":
+            before: Any = col(PairRow.id) > pair_id if descending else col(PairRow.id) < pair_id
+        elif value is None:  # empty values sort last, by id
+            before = or_(key.is_not(None), and_(key.is_(None), col(PairRow.id) < pair_id))
+        else:
+            ahead = key > value if descending else key < value
+            before = or_(ahead, and_(key == value, col(PairRow.id) < pair_id))
+        query = filtered(sa_select(func.count(col(PairRow.id))), conditions).where(before)
+        return int(session.execute(query).scalar_one())
 
 
 def count_pairs(engine: Engine, conditions: Sequence[Condition] = ()) -> int:
@@ -188,16 +265,27 @@ def pair_stats(engine: Engine) -> PairStats:
         return PairStats(sum(by_source.values()), by_source, by_status, analysed, duplicates, contaminated)
 
 
-def _record(session: Session, action: str, before: dict[int, dict[str, Any]]) -> int:
+def _record(
+    session: Session, action: str, before: dict[int, dict[str, Any]], *,
+    session_id: str | None = None, after: dict[int, dict[str, Any]] | None = None,
+) -> int:
     row = ReviewActionRow(action=action, pair_count=len(before), before_json=json.dumps(before, ensure_ascii=False))
     session.add(row)
     session.flush()
     assert row.id is not None
+    if session_id is not None:
+        session.add(ReviewSessionRow(action_id=row.id, session_id=session_id,
+                                     after_json=json.dumps(after or {}, ensure_ascii=False)))
     return row.id
 
 
-def set_status(engine: Engine, pair_ids: Sequence[int], action: str, *, label: str | None = None) -> int:
-    """Accept, reject, flag or reset pairs in one undoable step; return how many changed."""
+def set_status(
+    engine: Engine, pair_ids: Sequence[int], action: str, *, label: str | None = None, session_id: str | None = None,
+) -> int:
+    """Accept, reject, flag or reset pairs in one undoable step; return how many changed.
+
+    With `session_id` (a TUI session), the step is that session's to undo.
+    """
     status = ACTION_STATUS.get(action)
     if status is None:
         raise OptionError(f"unknown action {action!r}; use one of {', '.join(ACTION_STATUS)}")
@@ -215,12 +303,13 @@ def set_status(engine: Engine, pair_ids: Sequence[int], action: str, *, label: s
         if len(before) == 0 and len(pair_ids) == 1 and session.get(PairRow, pair_ids[0]) is None:
             raise NotFoundError(f"pair {pair_ids[0]} does not exist")
         if before:
-            _record(session, label or action, before)
+            _record(session, label or action, before, session_id=session_id,
+                    after={pair_id: {"status": status} for pair_id in before})
         session.commit()
         return len(before)
 
 
-def _edit(engine: Engine, pair_id: int, action: str, change: dict[str, str]) -> None:
+def _edit(engine: Engine, pair_id: int, action: str, change: dict[str, str], session_id: str | None) -> None:
     with Session(engine) as session:
         row = session.get(PairRow, pair_id)
         if row is None:
@@ -230,14 +319,14 @@ def _edit(engine: Engine, pair_id: int, action: str, change: dict[str, str]) -> 
             setattr(row, key, value)
         row.updated_at = utcnow()
         session.add(row)
-        _record(session, action, {pair_id: before})
+        _record(session, action, {pair_id: before}, session_id=session_id, after={pair_id: change})
         session.commit()
 
 
-def flip_pair(engine: Engine, pair_id: int) -> None:
-    """Swap chosen and rejected (undoable); the stored analysis stays keyed to the old content."""
+def flip_pair(engine: Engine, pair_id: int, *, session_id: str | None = None) -> None:
+    """Swap chosen and rejected (undoable); the stored analysis is dropped, its deltas changed sign."""
     pair = get_pair(engine, pair_id)
-    _edit(engine, pair_id, "flip", {"chosen": pair.rejected, "rejected": pair.chosen})
+    _edit(engine, pair_id, f"flip pair {pair_id}", {"chosen": pair.rejected, "rejected": pair.chosen}, session_id)
     with Session(engine) as session:
         analysis = session.get(PairAnalysisRow, pair_id)
         if analysis is not None:
@@ -245,11 +334,11 @@ def flip_pair(engine: Engine, pair_id: int) -> None:
             session.commit()
 
 
-def edit_criteria(engine: Engine, pair_id: int, criteria: str) -> None:
+def edit_criteria(engine: Engine, pair_id: int, criteria: str, *, session_id: str | None = None) -> None:
     """Replace a pair's criteria (undoable)."""
     if not criteria.strip():
         raise OptionError("criteria cannot be empty")
-    _edit(engine, pair_id, "edit criteria", {"criteria": criteria})
+    _edit(engine, pair_id, f"edit criteria of pair {pair_id}", {"criteria": criteria}, session_id)
 
 
 def undo_last(engine: Engine) -> str | None:
@@ -260,23 +349,69 @@ def undo_last(engine: Engine) -> str | None:
         ).first()
         if action is None:
             return None
-        before = json.loads(action.before_json)
-        for pair_id, values in before.items():
-            row = session.get(PairRow, int(pair_id))
-            if row is None:
-                continue
-            for key, value in values.items():
-                setattr(row, key, value)
-            row.updated_at = utcnow()
-            session.add(row)
-            if "chosen" in values:
-                analysis = session.get(PairAnalysisRow, int(pair_id))
-                if analysis is not None:
-                    session.delete(analysis)
-        action.undone = True
-        session.add(action)
+        _restore(session, action, None)
         session.commit()
         return action.action
+
+
+def last_session_action(engine: Engine, session_id: str) -> ReviewActionInfo | None:
+    """The newest action of a session that is not undone yet (what its undo would revert), or None."""
+    with Session(engine) as session:
+        row = session.exec(
+            select(ReviewActionRow)
+            .join(ReviewSessionRow, col(ReviewSessionRow.action_id) == col(ReviewActionRow.id))
+            .where(ReviewSessionRow.session_id == session_id, col(ReviewActionRow.undone).is_(False))
+            .order_by(col(ReviewActionRow.id).desc())
+        ).first()
+        if row is None:
+            return None
+        assert row.id is not None
+        return ReviewActionInfo(row.id, row.action, row.pair_count, row.created_at, row.undone)
+
+
+def undo_action(engine: Engine, action_id: int) -> UndoOutcome:
+    """Revert one action; pairs changed since by anyone (another session, the CLI) are left as they are.
+
+    Raises NotFoundError for an unknown action and OptionError for one already undone.
+    """
+    with Session(engine) as session:
+        action = session.get(ReviewActionRow, action_id)
+        if action is None:
+            raise NotFoundError(f"review action {action_id} does not exist")
+        if action.undone:
+            raise OptionError(f"{action.action} is already undone")
+        owner = session.get(ReviewSessionRow, action_id)
+        restored, skipped = _restore(session, action, json.loads(owner.after_json) if owner else None)
+        session.commit()
+        return UndoOutcome(action.action, restored, skipped)
+
+
+def _restore(session: Session, action: ReviewActionRow, after: dict[str, dict[str, Any]] | None) -> tuple[int, int]:
+    """Put back the values an action replaced; with `after`, only on pairs that still hold what it set."""
+    before = json.loads(action.before_json)
+    restored = skipped = 0
+    for pair_id, values in before.items():
+        row = session.get(PairRow, int(pair_id))
+        if row is None:
+            skipped += 1
+            continue
+        expected = (after or {}).get(str(pair_id))
+        changed_since = expected is None or any(getattr(row, key) != value for key, value in expected.items())
+        if after is not None and changed_since:
+            skipped += 1
+            continue
+        for key, value in values.items():
+            setattr(row, key, value)
+        row.updated_at = utcnow()
+        session.add(row)
+        if "chosen" in values:
+            analysis = session.get(PairAnalysisRow, int(pair_id))
+            if analysis is not None:
+                session.delete(analysis)
+        restored += 1
+    action.undone = True
+    session.add(action)
+    return restored, skipped
 
 
 def next_unreviewed(engine: Engine, conditions: Sequence[Condition] = (), *, after_id: int | None = None) -> int | None:

@@ -1,4 +1,4 @@
-"""Curation tables: per-pair analysis, the review log used for undo, and exports with lineage."""
+"""Curation tables: per-pair analysis, the review log used for undo (with the session of each action)."""
 
 # No `from __future__ import annotations` here: SQLModel reads annotations at class creation.
 from datetime import datetime
@@ -87,3 +87,12 @@ class ReviewActionRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class ReviewSessionRow(SQLModel, table=True):
+    """Which front-end session made a review action and what the action set, so that a session
+    undoes only its own actions and leaves pairs changed since by anyone else alone."""
+
+    __tablename__ = "review_sessions"
+
+    action_id: int = Field(primary_key=True, foreign_key="review_actions.id")
+    session_id: str = Field(index=True)
+    after_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))

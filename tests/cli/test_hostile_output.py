@@ -103,7 +103,7 @@ def _seed(root: Path) -> Path:
     import_pairs(engine, [NewPair(HOSTILE_ALL, HOSTILE_ALL, "def f():\n    return 1\n", "def f():\n    return 2\n",
                                   feedback=HOSTILE_ALL)])
     list(analyse_store(engine, workers=1))
-    set_status(engine, [1], "flag")
+    set_status(engine, [1], "flag", session_id="tui-session")  # a TUI session's step: review_sessions too
     add_instructions(engine, [InstructionRecord(HOSTILE_ALL)], source=HOSTILE_ALL)
     benchmark = load_benchmark(_bench(root / "bench"))
     judge = make_judge("baseline:always-a")

@@ -62,8 +62,8 @@ def test_review_actions_and_undo(any_engine: Engine) -> None:
     assert get_pair(any_engine, 2).chosen.startswith("import os")
     assert get_pair(any_engine, 3).criteria == HOSTILE_TEXT
     assert next_unreviewed(any_engine, after_id=1) == 2
-    assert undo_last(any_engine) == "edit criteria" and get_pair(any_engine, 3).criteria == "readability"
-    assert undo_last(any_engine) == "flip" and get_pair(any_engine, 2).chosen == "def f():\n    return 1\n"
+    assert undo_last(any_engine) == "edit criteria of pair 3" and get_pair(any_engine, 3).criteria == "readability"
+    assert undo_last(any_engine) == "flip pair 2" and get_pair(any_engine, 2).chosen == "def f():\n    return 1\n"
     assert undo_last(any_engine) == "accept" and get_pair(any_engine, 1).status == "pending"
     assert undo_last(any_engine) is None
 

@@ -53,7 +53,7 @@ async def test_the_panel_lists_sets_and_runs_and_breaks_a_run_down(tmp_path: Pat
         await pilot.press("a")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert panel.display and not screen.query_one("#eval-top").display
+        assert panel.display and not screen.query_one("#eval-form").display
         runs = panel.query_one("#arena-runs", DataTable)
         assert runs.row_count == 2
         assert str(runs.get_row_at(0)[7]).startswith(HOSTILE_TEXT[:20])  # markup shown as typed, cut to fit
@@ -74,7 +74,7 @@ async def test_the_panel_lists_sets_and_runs_and_breaks_a_run_down(tmp_path: Pat
         assert names[0] == "overall" and sorted(names[1:9]) == sorted(CATEGORIES)
         await pilot.press("a")
         await pilot.pause()
-        assert not panel.display and screen.query_one("#eval-top").display
+        assert not panel.display and screen.query_one("#eval-form").display
 
 
 async def test_a_judging_started_from_the_panel_shows_live_and_finishes(tmp_path: Path) -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
-from textual.widgets import Input, Static
+from textual.widgets import Checkbox, Input, RadioButton, Static
 
 from core.curation.pairs import NewPair
 from stores.curation.pairs import get_pair, import_pairs
@@ -15,10 +14,13 @@ from stores.curation.tables import PairRow
 from stores.db import make_engine
 from stores.tables import utcnow
 from tests.fixtures import HOSTILE_TEXT
+from tests.workbench.helpers import settle as settle_workers
 from tests.workers import pilot_wait_for, worker_thread
 from workbench.app import make_app
 from workbench.jobs.curate import analyse_store
+from workbench.screens.dialogs import ConfirmDialog
 from workbench.screens.pairs import PAGE_SIZE, CriteriaEditor, PairsScreen, PairTable
+from workbench.screens.pairs_dialogs import ExportDialog
 
 
 def seed(engine: Engine, count: int = 5) -> None:
@@ -32,18 +34,13 @@ def seed(engine: Engine, count: int = 5) -> None:
 
 async def open_pairs(app, pilot) -> PairsScreen:  # type: ignore[no-untyped-def]
     await pilot.press("p")
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
+    await settle(app, pilot)
     assert isinstance(app.screen, PairsScreen)
     return app.screen
 
 
 async def settle(app, pilot) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(3):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+    await settle_workers(app, pilot)
 
 
 def static_text(screen: PairsScreen, widget_id: str) -> str:
@@ -76,12 +73,17 @@ async def test_review_keys_and_undo(db_path: Path) -> None:
         assert screen.pair is not None and screen.pair.chosen.startswith("def f():\n    x = 1")
         await pilot.press("u")
         await settle(app, pilot)
+        assert isinstance(app.screen, ConfirmDialog) and "flip pair 2" in app.screen.title_text
+        await pilot.press("y")
+        await settle(app, pilot)
         assert get_pair(engine, 2).chosen.startswith("def f():\n    return")
         await pilot.press("u")
         await settle(app, pilot)
+        await pilot.press("y")
+        await settle(app, pilot)
         assert get_pair(engine, 2).status == "pending"
         assert "accepted 1" in static_text(screen, "counts")
-        await pilot.press("e")
+        await pilot.press("w")
         await pilot.pause()
         assert isinstance(app.screen, CriteriaEditor)
         await pilot.press("end", "!", "ctrl+s")
@@ -112,7 +114,13 @@ async def test_filter_and_bulk_apply(db_path: Path) -> None:
         await settle(app, pilot)
         await pilot.press(*"flag", "enter")
         await settle(app, pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        assert [get_pair(engine, i).status for i in range(1, 7)] == ["pending"] * 6  # not before the yes
+        await pilot.press("y")
+        await settle(app, pilot)
         assert [get_pair(engine, i).status for i in range(1, 7)] == ["flagged", "pending"] * 3
+        table = screen.query_one(PairTable)
+        assert [str(table.get_row_at(row)[1]) for row in range(table.row_count)] == ["flagged"] * 3
         await pilot.press("slash")
         screen.query_one("#filter", Input).value = "cc_delta<x"
         await pilot.press("enter")
@@ -155,41 +163,36 @@ async def test_export_and_cdf_from_the_screen(db_path: Path, tmp_path: Path) -> 
     set_status(engine, [2, 3, 4], "accept")  # decontamination flagged all four
     app = make_app(engine=engine)
     async with app.run_test(size=(120, 40)) as pilot:
-        await open_pairs(app, pilot)
+        screen = await open_pairs(app, pilot)
         await pilot.press("E")
         await settle(app, pilot)
-        # The CLI's default filter: the rejected pair stays out, and the dialog says so.
-        heading = str(app.screen.query_one("#dialog Static", Static).render())
-        assert heading.startswith("Export 3 pairs matching: status!=rejected status!=flagged duplicate!=true")
-        assert "(accepted 3)" in heading
-        app.screen.query_one("#export-out", Input).value = str(tmp_path / "exp")
+        dialog = app.screen
+        assert isinstance(dialog, ExportDialog)
+        assert "accepted 3 · rejected 1" in str(dialog.query_one("#mix", Static).render())
+        assert dialog.query_one("#accepted-only", RadioButton).value  # "accepted only" by default
+        assert "3 pairs" in str(dialog.query_one("#not-rejected", RadioButton).label)
+        dialog.query_one("#export-out", Input).value = str(tmp_path / "exp")
+        for fmt in ("classification", "generation"):
+            dialog.query_one(f"#format-{fmt}", Checkbox).value = False
+        dialog.query_one("#export-out", Input).focus()
         await pilot.press("enter")
-        app.screen.query_one("#export-formats", Input).value = "dpo"
+        await settle(app, pilot)
+        assert isinstance(app.screen, ConfirmDialog)  # export is confirmed, naming where it goes
+        assert str(tmp_path / "exp") in app.screen.body
         with worker_thread(engine):  # the export is a job a worker runs
-            await pilot.press("enter")
-            await pilot_wait_for(pilot, lambda: (tmp_path / "exp" / "manifest.json").is_file(), what="the export")
+            await pilot.press("y")
+            await pilot_wait_for(pilot, lambda: "export" in str(screen.query_one("#job-status", Static).render())
+                                 and "pairs →" in str(screen.query_one("#job-status", Static).render()),
+                                 what="the export job")
         await settle(app, pilot)
         lines = (tmp_path / "exp" / "dpo" / "train.jsonl").read_text(encoding="utf-8").splitlines()
         validation = (tmp_path / "exp" / "dpo" / "validation.jsonl").read_text(encoding="utf-8").splitlines()
         assert len(lines) + len(validation) == 3
+        assert not (tmp_path / "exp" / "classification").exists()
+        assert str(tmp_path / "exp") in str(screen.query_one("#job-status", Static).render())  # where it went
         await pilot.press("g")
         await settle(app, pilot)
         summary = str(app.screen.query_one(Static).render())
         assert "4 of 4 pairs" in summary and "exact sample of 8 sides" in summary
         await pilot.press("escape")
 
-
-async def test_analyse_from_the_screen(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = make_engine(db_path)
-    seed(engine, 3)
-    monkeypatch.setattr(PairsScreen, "ANALYSE_WORKERS", 1)
-    app = make_app(engine=engine)
-    async with app.run_test(size=(120, 40)) as pilot:
-        screen = await open_pairs(app, pilot)
-        assert "not analysed yet" in static_text(screen, "chosen-metrics")
-        with worker_thread(engine):  # analysis (and dedupe) is a job a worker runs; the screen reloads when it ends
-            await pilot.press("A")
-            await pilot_wait_for(pilot, lambda: "bandit" in static_text(screen, "chosen-metrics"), what="the analysis")
-        await settle(app, pilot)
-        assert get_pair(engine, 1).analysis is not None
-        assert "bandit" in static_text(screen, "chosen-metrics")

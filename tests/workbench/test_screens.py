@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from textual.widgets import Input, Select, Static, TextArea
+from textual.widgets import Input, Select, Static
 
 from stores.jobs import list_jobs
 from tests.conftest import GitRepo
 from tests.fixtures import HOSTILE_TEXT
+from tests.workbench.helpers import settle
 from tests.workbench.pilot import click
 from tests.workbench.seed import seed_commits
 from tests.workers import pilot_wait_for, worker_thread
@@ -19,6 +20,7 @@ from workbench.screens.commits import CommitsScreen
 from workbench.screens.dashboard import DashboardScreen
 from workbench.screens.help import HelpScreen
 from workbench.widgets.commit_table import PAGE_SIZE, CommitTable
+from workbench.widgets.diff_view import DiffView
 
 
 def static_text(widget: Static) -> str:
@@ -29,8 +31,7 @@ async def test_dashboard_shows_counts_and_jobs_with_hostile_titles(tmp_path: Pat
     engine = seed_commits(tmp_path / "wb.db", 12)
     app = make_app(engine=engine)
     async with app.run_test(size=(100, 30)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         assert isinstance(app.screen, DashboardScreen)
         summary = static_text(app.screen.query_one("#summary", Static))
         assert "commits       12" in summary and "repositories  1" in summary
@@ -58,21 +59,18 @@ async def test_commits_page_in_and_filter(tmp_path: Path) -> None:
     app = make_app(engine=engine)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("c")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         table = app.screen.query_one(CommitTable)
         assert table.row_count == PAGE_SIZE  # one page, not the whole store
         assert "1,000 records" in static_text(app.screen.query_one("#count", Static))
         await pilot.press("ctrl+end")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         assert table.row_count == 2 * PAGE_SIZE
         ids = [int(str(table.get_row_at(i)[0])) for i in range(table.row_count)]
         assert ids == list(range(1, 2 * PAGE_SIZE + 1))
         app.screen.query_one("#path-filter", Input).value = "module_5.py"
         await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         assert table.row_count == 11  # ids 6, 103, ... (every 97th record)
         assert "11 records" in static_text(app.screen.query_one("#count", Static))
 
@@ -82,16 +80,17 @@ async def test_commit_view_shows_hostile_text_as_plain_text(tmp_path: Path) -> N
     app = make_app(engine=engine)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("c")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         screen = app.screen
         assert isinstance(screen, CommitViewScreen)
         header = static_text(screen.query_one("#commit-header", Static))
         assert f"Use sum() {HOSTILE_TEXT}" in header and "[red]not markup[/red]" in header
-        assert screen.query_one("#new", TextArea).text.endswith(f"return sum(xs)  # {HOSTILE_TEXT}\n")
+        diff = screen.query_one(DiffView).diff
+        assert diff is not None and diff.rows[-1].left == f"    return s  # {HOSTILE_TEXT}"
+        assert [row.right for row in diff.rows if row.right] == [
+            "def total(xs):", f"    return sum(xs)  # {HOSTILE_TEXT}"]
         await pilot.press("v")
         await pilot.pause()
         assert screen.query_one("#unified").display and not screen.query_one("#sides").display
@@ -118,13 +117,12 @@ async def test_mine_from_the_tui(tmp_path: Path, make_repo: Callable[[str], GitR
         assert isinstance(app.screen, CommitsScreen)
         assert app.screen.query_one(CommitTable).row_count == 1
         status = static_text(app.screen.query_one("#mine-status", Static))
-        assert "done: 2 commits, 1 records" in status
+        assert "job 1 done: 1 records stored from 2 commits" in status
         assert any(isinstance(m, CommitsScreen.MineProgressed) for m in seen)
         repo_filter = app.screen.query_one("#repo-filter", Select)
         repo_filter.value = 1  # the repository just mined
         await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         assert "1 records" in static_text(app.screen.query_one("#count", Static))
 
 
@@ -146,8 +144,7 @@ async def test_mine_dialog_rejects_bad_input(tmp_path: Path) -> None:
         path_input.focus()
         await pilot.press("enter")
         await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         status = static_text(app.screen.query_one("#mine-status", Static))
         assert "cannot mine" in status and "no such file" in status
         assert list_jobs(app.engine) == []  # bad input is refused before any job is written
@@ -160,8 +157,7 @@ async def test_command_palette_opens_screens(tmp_path: Path) -> None:
         await pilot.pause()
         await pilot.press(*"open commits")
         await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, CommitsScreen)

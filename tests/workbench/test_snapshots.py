@@ -1,54 +1,62 @@
-"""Reviewed SVG snapshots of the screens that show repository data (hostile text included)."""
+"""Reviewed SVG snapshots of every screen at 160x45 and 100x30, over a store with hostile text everywhere."""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from tests.workbench.seed import seed_commits
+import pytest
+
+from stores.db import make_engine
+from tests.workbench.helpers import settle
+from tests.workbench.seed import seed_everything
 from workbench.app import make_app
 
-
-async def _settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+SIZES = [(160, 45), (100, 30)]
 
 
-def test_dashboard_snapshot(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    app = make_app(engine=seed_commits(tmp_path / "wb.db", 5))
-    assert snap_compare(app, terminal_size=(100, 30), run_before=_settle)
+@pytest.fixture(scope="module")
+def seeded_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One store for every snapshot (copied per test): seeding runs analysis and evaluations."""
+    folder = tmp_path_factory.mktemp("seeded")
+    seed_everything(folder).dispose()
+    yield folder
 
 
-def test_commits_snapshot(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    app = make_app(engine=seed_commits(tmp_path / "wb.db", 5))
-
-    async def open_commits(pilot) -> None:  # type: ignore[no-untyped-def]
-        await pilot.press("c")
-        await _settle(pilot)
-
-    assert snap_compare(app, terminal_size=(120, 30), run_before=open_commits)
+def _app(seeded: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("WORKBENCH_BENCH", "/data/codeprefbench")
+    for name in ("wb.db", "wb.texts.db"):
+        shutil.copy(seeded / name, tmp_path / name)
+    return make_app(engine=make_engine(tmp_path / "wb.db"), clock=lambda: 0.0)
 
 
-def test_commit_view_snapshot(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    app = make_app(engine=seed_commits(tmp_path / "wb.db", 2))
+def _keys(*keys: str) -> Any:
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot.app, pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot.app, pilot)
+        await settle(pilot.app, pilot)
 
-    async def open_commit(pilot) -> None:  # type: ignore[no-untyped-def]
-        await pilot.press("c")
-        await _settle(pilot)
-        await pilot.press("enter")
-        await _settle(pilot)
-
-    assert snap_compare(app, terminal_size=(120, 30), run_before=open_commit)
+    return run_before
 
 
-def test_commit_view_unified_snapshot(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    app = make_app(engine=seed_commits(tmp_path / "wb.db", 2))
+SCREENS = {
+    "dashboard": _keys(),
+    "commits": _keys("c"),
+    "commit_view": _keys("c", "enter"),
+    "synthesis": _keys("s"),
+    "pairs": _keys("p"),
+    "training": _keys("t"),
+    "evaluation": _keys("e"),
+    "help": _keys("p", "question_mark"),
+}
 
-    async def open_diff(pilot) -> None:  # type: ignore[no-untyped-def]
-        await pilot.press("c")
-        await _settle(pilot)
-        await pilot.press("enter")
-        await _settle(pilot)
-        await pilot.press("v")
-        await pilot.pause()
 
-    assert snap_compare(app, terminal_size=(120, 30), run_before=open_diff)
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_screen_snapshot(screen: str, size: tuple[int, int], snap_compare: Any, seeded_store: Path, tmp_path: Path,
+                         monkeypatch: pytest.MonkeyPatch) -> None:
+    assert snap_compare(_app(seeded_store, tmp_path, monkeypatch), terminal_size=size, run_before=SCREENS[screen])

@@ -8,10 +8,12 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from core.textsafe import one_line
 from stores.jobs import create_job, get_job, list_jobs
 from stores.training.runs import list_checkpoints
 from stores.training.tables import TrainMetricRow, TrainRunRow
 from tests.fixtures import HOSTILE_TEXT
+from tests.workbench.helpers import settle
 from tests.workbench.pilot import click
 from tests.workers import pilot_wait_for
 from workbench.app import make_app
@@ -39,13 +41,12 @@ async def test_training_screen_shows_a_run_safely_and_cancels_it(tmp_path: Path,
     app = make_app(engine=engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("t")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         screen = app.screen
         assert type(screen).__name__ == "TrainingScreen"
         table = screen.query_one("#runs")
         assert table.row_count == 1
-        assert str(table.get_row_at(0)[1]) == HOSTILE_TEXT[:28]  # long names are cut in the table
+        assert str(table.get_row_at(0)[4]) == one_line(HOSTILE_TEXT, 40)  # long names are cut in the table
         assert [p.step for p in screen._points] == [1, 2, 3, 4, 5]
         log_text = "\n".join(screen.query_one("#log-tail").lines)
         assert HOSTILE_TEXT in log_text
@@ -56,13 +57,14 @@ async def test_training_screen_shows_a_run_safely_and_cancels_it(tmp_path: Path,
             session.add(TrainMetricRow(job_id=job_id, step=6, time=6.0, loss=0.3, lr=1e-5))
             session.commit()
         screen.refresh_data()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(app, pilot)
         assert [p.step for p in screen._points] == [1, 2, 3, 4, 5, 6]
 
-        await pilot.press("x")
-        await app.workers.wait_for_complete()
+        await pilot.press("ctrl+x")
         await pilot.pause()
+        assert type(app.screen).__name__ == "ConfirmDialog"  # cancelling a run is confirmed
+        await pilot.press("y")
+        await settle(app, pilot)
     with Session(engine) as session:
         from stores.tables import JobRow
 
@@ -76,9 +78,9 @@ async def test_merge_dialog_merges_two_checkpoints(tmp_path: Path, engine: Engin
     app = make_app(engine=engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("t")
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
         await pilot.press("m")
-        await pilot.pause()
+        await settle(app, pilot)
         dialog = app.screen
         dialog.query_one("#merge-inputs").value = f"{first} {second}"
         dialog.query_one("#merge-weights").value = "1 3"
@@ -99,7 +101,7 @@ async def test_merge_dialog_refuses_bad_weights_like_the_cli(tmp_path: Path, eng
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("t")
         await pilot.press("m")
-        await pilot.pause()
+        await settle(app, pilot)
         dialog = app.screen
         dialog.query_one("#merge-inputs").value = "a b"
         dialog.query_one("#merge-weights").value = "1"
@@ -113,14 +115,3 @@ async def test_merge_dialog_refuses_bad_weights_like_the_cli(tmp_path: Path, eng
         await pilot.pause()
         assert "merge weight 'inf' is not a finite number" in str(dialog.query_one("#merge-error").render())
         assert type(app.screen).__name__ == "MergeDialog"
-
-
-def test_training_screen_snapshot(snap_compare, tmp_path: Path, engine: Engine) -> None:  # type: ignore[no-untyped-def]
-    _fake_run(engine, tmp_path / "run", steps=40)
-
-    async def open_training(pilot) -> None:  # type: ignore[no-untyped-def]
-        await pilot.press("t")
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-
-    assert snap_compare(make_app(engine=engine), terminal_size=(120, 40), run_before=open_training)

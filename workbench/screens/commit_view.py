@@ -1,41 +1,60 @@
-"""CommitViewScreen: one commit record, old and new file side by side or as a unified diff."""
+"""CommitViewScreen: one commit record, old and new file aligned side by side, or as a unified diff."""
 
 from __future__ import annotations
 
 import difflib
 
-from rich.syntax import Syntax
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.content import Content
+from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static, TextArea
+from textual.widgets import Footer, Header, Static
 
 from core.mining.records import CommitDetail
-from stores.mining.commits import get_commit
+from core.sidebyside import SideBySide, align
+from workbench.widgets.diff_view import DiffView
+from workbench.widgets.plain import block, code
 
-TEXTAREA_LANGUAGES = {"python", "javascript", "java", "go", "rust", "c", "cpp", "typescript", "ruby",
-                      "php", "kotlin", "swift", "scala", "csharp", "shell"}
+
+def unified_text(commit: CommitDetail) -> str:
+    """The commit's change as a unified diff (controls made visible)."""
+    diff = "".join(difflib.unified_diff(
+        code(commit.old_text).splitlines(keepends=True), code(commit.new_text).splitlines(keepends=True),
+        fromfile=f"a/{code(commit.old_path)}", tofile=f"b/{code(commit.path)}"))
+    return diff or "(no textual change)"
+
+
+def _diff_styles(diff: str) -> Text:
+    text = Text(no_wrap=True)
+    for diff_line in diff.splitlines(keepends=True):
+        style = "green" if diff_line.startswith("+") else "red" if diff_line.startswith("-") else (
+            "cyan" if diff_line.startswith("@@") else "")
+        text.append(diff_line, style=style)
+    return text
 
 
 class CommitViewScreen(Screen[None]):
-    """Shows a commit's header and message, then both sides of the file or their diff."""
+    """Shows a commit's header and message, then both sides of the file aligned, or their unified diff."""
 
     CSS_PATH = "commit_view.tcss"
+    AUTO_FOCUS = "#sides"
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("v", "toggle_view", "Side by side / diff"),
+        Binding("right_square_bracket", "next_change", "Next change"),
+        Binding("left_square_bracket", "previous_change", "Previous change"),
     ]
     unified = reactive(False)
 
     class Loaded(Message):
-        def __init__(self, commit: CommitDetail) -> None:
+        def __init__(self, commit: CommitDetail, diff: SideBySide) -> None:
             super().__init__()
             self.commit = commit
+            self.diff = diff
 
     def __init__(self, commit_id: int) -> None:
         super().__init__()
@@ -45,16 +64,10 @@ class CommitViewScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("loading…", id="commit-header")
-        with Horizontal(id="sides"):
-            with Vertical():
-                yield Static("old", id="old-title", classes="side-title")
-                yield TextArea("", read_only=True, id="old", show_line_numbers=True, soft_wrap=False)
-            with Vertical():
-                yield Static("new", id="new-title", classes="side-title")
-                yield TextArea("", read_only=True, id="new", show_line_numbers=True, soft_wrap=False)
+        yield DiffView(id="sides", placeholder="loading…")
         with VerticalScroll(id="unified"):
             yield Static("", id="diff")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#unified").display = False
@@ -62,7 +75,11 @@ class CommitViewScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="commit-view", exit_on_error=False)
     def load(self) -> None:
-        self.post_message(self.Loaded(get_commit(self.app.engine, self.commit_id)))  # type: ignore[attr-defined]
+        from stores.mining.commits import get_commit
+
+        commit = get_commit(self.app.engine, self.commit_id)  # type: ignore[attr-defined]
+        # Made safe and aligned here, off the event loop: a large file takes a while to compare.
+        self.post_message(self.Loaded(commit, align(code(commit.old_text), code(commit.new_text))))
 
     @on(Loaded)
     def show_commit(self, message: Loaded) -> None:
@@ -73,22 +90,15 @@ class CommitViewScreen(Screen[None]):
             f"{commit.authored_at:%Y-%m-%d %H:%M} · +{commit.lines_added} -{commit.lines_removed}\n"
             f"{commit.path}{renamed}\n\n{commit.message.strip()}"
         )
-        self.query_one("#commit-header", Static).update(Content(header))
-        language = commit.language if commit.language in TEXTAREA_LANGUAGES else None
-        for widget_id, text in (("#old", commit.old_text), ("#new", commit.new_text)):
-            area = self.query_one(widget_id, TextArea)
-            area.load_text(text)
-            if language is not None:
-                try:
-                    area.language = "bash" if language == "shell" else language
-                except Exception:  # noqa: BLE001  a grammar missing locally: plain text is fine
-                    area.language = None
-        self.query_one("#old-title", Static).update(Content(f"old · {commit.old_path}"))
-        self.query_one("#new-title", Static).update(Content(f"new · {commit.path}"))
-        diff = "".join(difflib.unified_diff(
-            commit.old_text.splitlines(keepends=True), commit.new_text.splitlines(keepends=True),
-            fromfile=f"a/{commit.old_path}", tofile=f"b/{commit.path}"))
-        self.query_one("#diff", Static).update(Syntax(diff or "(no textual change)", "diff", word_wrap=False))
+        self.query_one("#commit-header", Static).update(block(header))
+        self.query_one(DiffView).show(message.diff, left_title=f"old · {commit.old_path}",
+                                      right_title=f"new · {commit.path}")
+        if self.unified:
+            self._show_unified()
+
+    def _show_unified(self) -> None:
+        if self.commit is not None:
+            self.query_one("#diff", Static).update(_diff_styles(unified_text(self.commit)))
 
     def action_toggle_view(self) -> None:
         self.unified = not self.unified
@@ -96,3 +106,14 @@ class CommitViewScreen(Screen[None]):
     def watch_unified(self, unified: bool) -> None:
         self.query_one("#sides").display = not unified
         self.query_one("#unified").display = unified
+        if unified:
+            self._show_unified()
+            self.query_one("#unified").focus()
+        else:
+            self.query_one("#sides").focus()
+
+    def action_next_change(self) -> None:
+        self.query_one(DiffView).action_next_change()
+
+    def action_previous_change(self) -> None:
+        self.query_one(DiffView).action_previous_change()

@@ -13,7 +13,8 @@ INTRO = """\
 
 Every stage is a job recorded in the store: what one TUI or CLI starts, any other sees.
 
-**Everywhere**: `?` this help · `ctrl+p` command palette · `q` quit · `escape` back or close a dialog.
+**Everywhere**: `?` this help · `ctrl+p` every action of every stage · `q` quit · `escape` leaves a text
+field for the list (then the keys below work), closes a dialog or goes back.
 
 | key | screen |
 |-----|--------|
@@ -21,7 +22,8 @@ Every stage is a job recorded in the store: what one TUI or CLI starts, any othe
 
 
 def _key_name(key: str) -> str:
-    names = {"question_mark": "?", "slash": "/", "escape": "esc", "enter": "enter"}
+    names = {"question_mark": "?", "slash": "/", "escape": "esc", "enter": "enter",
+             "right_square_bracket": "]", "left_square_bracket": "["}
     return " / ".join(names.get(part, part) for part in key.split(","))
 
 

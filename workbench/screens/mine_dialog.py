@@ -14,6 +14,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from core.errors import WorkbenchError
 from core.mining.languages import extension_map
+from core.textsafe import one_line
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,15 @@ class MineDialog(ModalScreen[MineRequest | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("Mine a git repository")
-            yield Input(placeholder="/path/to/repository", id="path")
-            yield Input(placeholder="rev or range (default HEAD)", id="rev")
-            yield Input(value="python", placeholder="languages, comma-separated", id="languages")
+            path = Input(placeholder="/path/to/repository", id="path")
+            path.border_title = "repository"
+            yield path
+            rev = Input(placeholder="HEAD", id="rev")
+            rev.border_title = "rev or range"
+            yield rev
+            languages = Input(value="python", placeholder="python, javascript", id="languages")
+            languages.border_title = "languages (comma-separated)"
+            yield languages
             yield Static("", id="error")
             with Horizontal():
                 yield Button("Cancel", id="cancel")
@@ -64,6 +71,6 @@ class MineDialog(ModalScreen[MineRequest | None]):
         try:
             extension_map(languages or ("python",))
         except WorkbenchError as exc:
-            error.update(Content(str(exc)))
+            error.update(Content(one_line(str(exc), 300)))
             return
         self.dismiss(MineRequest(path, self.query_one("#rev", Input).value.strip(), languages or ("python",)))

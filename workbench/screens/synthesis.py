@@ -1,4 +1,4 @@
-"""SynthesisScreen: queue a Commit-Instruct or Critic-Evol job, watch its counters and recent conversations."""
+"""SynthesisScreen: queue a Commit-Instruct or Critic-Evol job, follow any synthesis job, read its conversations."""
 
 from __future__ import annotations
 
@@ -8,22 +8,27 @@ from typing import Any
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.content import Content
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Select, Static, TextArea
 
 from core.errors import WorkbenchError
 from core.jobs import JobInfo
 from core.synthesis.records import ConversationInfo
-from core.textsafe import one_line
 from stores.jobs import get_job, list_jobs, request_cancel
 from stores.synthesis.runs import all_instruction_ids, list_conversations
+from stores.versions import Stamp, synthesis_stamp
 from workbench.jobs.synthesize import SynthConfig, config_from_form
-from workbench.widgets.polling import poll_unless_busy
+from workbench.screens.base import StageScreen
+from workbench.screens.dialogs import confirm
+from workbench.widgets.plain import block, cell, code, line
+from workbench.widgets.tables import fill_table
 
-REFRESH_SECONDS = 1.0
+POLL_SECONDS = 1.0
+NO_CONVERSATIONS = ("No synthesis yet. Give the critic model (an OpenAI-compatible endpoint, e.g. "
+                    "openai:MODEL@http://host:8000/v1) and press ctrl+s. Commit-Instruct needs mined commits "
+                    "(c, then m); Critic-Evol needs instructions (`workbench instructions import FILE`).")
 
 
 def counters_text(counters: dict[str, Any]) -> str:
@@ -42,8 +47,8 @@ def counters_text(counters: dict[str, Any]) -> str:
 
 def conversation_text(conversation: ConversationInfo) -> str:
     """A whole exchange as plain text for the viewer."""
-    parts = [f"exchange {conversation.id} · item {conversation.item_id} · {conversation.step} · {conversation.model} "
-             f"· {conversation.prompt_version}",
+    parts = [(f"exchange {conversation.id} · item {conversation.item_id} · {conversation.step} · "
+              f"{conversation.model} · {conversation.prompt_version}"),
              f"item outcome: {conversation.item_state} {conversation.item_reason}".rstrip(), ""]
     for message in conversation.messages:
         parts += [f"--- {message['role']} ---", message["content"], ""]
@@ -51,176 +56,215 @@ def conversation_text(conversation: ConversationInfo) -> str:
     return "\n".join(parts)
 
 
-class SynthesisScreen(Screen[None]):
-    """Starts synthesis jobs and shows live counters and recent conversations with their outcome."""
+def _labelled(widget: Any, label: str) -> Any:
+    widget.border_title = label
+    return widget
+
+
+class SynthesisScreen(StageScreen):
+    """Starts synthesis jobs; follows the running one (started here or anywhere else) and its conversations."""
 
     CSS_PATH = "synthesis.tcss"
-    BINDINGS = [("ctrl+s", "start", "Start"), ("ctrl+x", "stop", "Stop")]
+    MAIN = "#conversations"
+    BINDINGS = [
+        Binding("ctrl+s", "start", "Start"),
+        Binding("ctrl+x", "stop", "Stop"),
+        Binding("slash", "focus_form", "Form"),
+    ]
 
-    class Progressed(Message):
-        """The synthesis job this screen follows changed; `finished` says how it ended."""
-
-        def __init__(self, counters: dict[str, Any], finished: str | None = None, job: JobInfo | None = None) -> None:
+    class StoreRead(Message):
+        def __init__(self, stamp: Stamp, conversations: list[ConversationInfo] | None, job: JobInfo | None) -> None:
             super().__init__()
-            self.counters = counters
-            self.finished = finished
+            self.stamp = stamp
+            self.conversations = conversations
             self.job = job
 
-    class ConversationsLoaded(Message):
-        def __init__(self, conversations: list[ConversationInfo]) -> None:
+    class Queued(Message):
+        """A job was queued from this screen (or could not be: `job` is None and `text` says why)."""
+
+        def __init__(self, job: JobInfo | None, text: str) -> None:
             super().__init__()
-            self.conversations = conversations
+            self.job = job
+            self.text = text
 
     class Notice(Message):
-        def __init__(self, text: str) -> None:
+        def __init__(self, text: str, failed: bool = False) -> None:
             super().__init__()
             self.text = text
+            self.failed = failed
 
     def __init__(self) -> None:
         super().__init__()
         self._conversations: list[ConversationInfo] = []
-        self._job: JobInfo | None = None
+        self._stamp: Stamp | None = None
+        self._job: JobInfo | None = None  # the synthesis job shown: queued here, or the latest in the store
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="form", classes="panel"):
             with Horizontal(classes="form-row"):
-                yield Select([("Commit-Instruct", "commit-instruct"), ("Critic-Evol", "critic-evol")],
-                             value="commit-instruct", allow_blank=False, id="method")
-                yield Input(placeholder="critic spec: openai:MODEL@http://host:port/v1", id="critic")
-                yield Input(placeholder="draft spec (Critic-Evol only)", id="draft")
+                yield _labelled(Select([("Commit-Instruct", "commit-instruct"), ("Critic-Evol", "critic-evol")],
+                                       value="commit-instruct", allow_blank=False, id="method"), "method")
+                yield _labelled(Input(placeholder="openai:MODEL@URL", id="critic"), "critic model")
+                yield _labelled(Input(placeholder="Critic-Evol only", id="draft"), "draft model")
             with Horizontal(classes="form-row"):
-                yield Input(placeholder="limit (all)", id="limit", type="integer")
-                yield Input(value="16", placeholder="concurrency", id="concurrency", type="integer")
-                yield Input(placeholder="budget: 50k tokens or $2", id="budget")
-                yield Button("Start", id="start", variant="primary")
-                yield Button("Stop", id="stop", disabled=True)
+                yield _labelled(Input(placeholder="all", id="limit"), "limit")
+                yield _labelled(Input(value="16", id="concurrency"), "concurrency")
+                yield _labelled(Input(placeholder="50k or $2", id="budget"), "budget")
+                yield Button("Start ^s", id="start", variant="primary")
+                yield Button("Stop ^x", id="stop", disabled=True)
         with Horizontal(id="body"):
             with Vertical(id="left", classes="panel"):
-                yield Static(Content(counters_text({})), id="counters")
+                yield Static(block(counters_text({})), id="counters")
                 yield Static(id="status", classes="muted")
                 yield DataTable(id="conversations", cursor_type="row")
-            yield TextArea(id="conversation-view", read_only=True, soft_wrap=True)
-        yield Footer()
+            yield TextArea(code(NO_CONVERSATIONS), id="conversation-view", read_only=True, soft_wrap=True)
+        yield Footer(compact=True)
 
     @property
     def table(self) -> DataTable[Text]:
         return self.query_one("#conversations", DataTable)
 
     def on_mount(self) -> None:
-        self.table.add_columns("id", "item", "step", "model", "outcome", "reason")
-        self.refresh_conversations()
-        self.set_interval(REFRESH_SECONDS, poll_unless_busy(self, "synth-refresh", self.refresh_conversations))
+        self.table.add_columns("id", "step", "outcome", "reason", "model", "item")
+        self.read_store(None)
+        self.set_interval(POLL_SECONDS, self.poll)
+
+    def on_screen_resume(self) -> None:
+        self.poll()
+
+    def poll(self) -> None:
+        self.read_store(self._stamp)
 
     def _value(self, widget_id: str) -> str:
         return self.query_one(f"#{widget_id}", Input).value.strip()
 
-    def _config(self) -> SynthConfig:
-        """The form as a validated config (the CLI's checks); raises OptionError naming the field."""
-        method = str(self.query_one("#method", Select).value)
-        return config_from_form(method, critic=self._value("critic"), draft=self._value("draft"),
-                                limit=self._value("limit"), concurrency=self._value("concurrency"),
-                                budget=self._value("budget"))
+    def _say(self, text: str, failed: bool = False) -> None:
+        status = self.query_one("#status", Static)
+        status.update(line(text, 400))
+        status.set_class(failed, "-failed")
+
+    def action_focus_form(self) -> None:
+        self.query_one("#critic", Input).focus()
+
+    # start and stop ----------------------------------------------------------------------------
 
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:
         if self.query_one("#start", Button).disabled:
             return
         try:
-            config = self._config()
+            # The CLI's checks and messages: a bad limit, concurrency, budget or model spec is one line here.
+            config = config_from_form(
+                str(self.query_one("#method", Select).value), critic=self._value("critic"),
+                draft=self._value("draft"), limit=self._value("limit"), concurrency=self._value("concurrency"),
+                budget=self._value("budget"))
         except WorkbenchError as exc:
-            self.query_one("#status", Static).update(Content(f"error: {one_line(str(exc), 300)}"))
+            self._say(f"error: {exc}", failed=True)
             return
         self.query_one("#start", Button).disabled = True
+        self._say("queueing…")
+        self.table.focus()  # not a form field: the global keys must not type into one
         self.queue_job(config)
 
     @on(Button.Pressed, "#stop")
     def action_stop(self) -> None:
-        if self._job is not None and self._job.is_active:
-            self.cancel_job(self._job.id)
-            self.query_one("#status", Static).update(Content("stopping: in-flight requests finish first ..."))
+        job = self._job if self._job is not None and self._job.is_active else None
+        if job is None:
+            self.notify("No synthesis job is running.", markup=False)
+            return
+        confirm(self.app, f"Stop synthesis job {job.id}?",
+                "Requests in flight finish first; every finished item stays, and the same run started again "
+                "resumes.", "Stop the job", lambda: self.stop_job(job.id))
+
+    @work(thread=True, exclusive=True, group="synth-stop", exit_on_error=False)
+    def stop_job(self, job_id: int) -> None:
+        request_cancel(self.engine, job_id)
+        self.post_message(self.Notice(f"job {job_id}: stopping; in-flight requests finish first…"))
 
     @work(thread=True, exclusive=True, group="synth-queue", exit_on_error=False)
     def queue_job(self, config: SynthConfig) -> None:
-        """Queue the run for a worker (started detached if none runs); the TUI only watches it."""
+        """Queue the run for a worker (started detached if none runs); the TUI only follows it in the store."""
         from workbench.jobs.queue import enqueue
         from workbench.jobs.synthesize import SYNTH
 
         try:
             if config.method == "critic-evol":  # a store read: here in the thread, not on the event loop
-                config = replace(config, instruction_ids=tuple(all_instruction_ids(self.app.engine)))  # type: ignore[attr-defined]
-            job = enqueue(self.app.engine, SYNTH.name, config)  # type: ignore[attr-defined]
-        except (WorkbenchError, ValueError) as exc:
-            self.post_message(self.Progressed({}, f"error: {one_line(str(exc), 300)}"))
+                config = replace(config, instruction_ids=tuple(all_instruction_ids(self.engine)))
+            job = enqueue(self.engine, SYNTH.name, config)
+        except WorkbenchError as exc:
+            self.post_message(self.Queued(None, f"error: {exc}"))
             return
-        self.post_message(self.Notice(f"job {job.id} {job.state}"))
-        self.post_message(self.Progressed(job.summary, job=job))
+        self.post_message(self.Queued(job, f"job {job.id} {job.state}: {job.title}"))
 
-    @work(thread=True, exclusive=True, group="synth-cancel", exit_on_error=False)
-    def cancel_job(self, job_id: int) -> None:
-        request_cancel(self.app.engine, job_id)  # type: ignore[attr-defined]
-
-    def _watch_job(self) -> None:
-        """Follow the job shown (or the latest synthesis job, for a TUI opened while one runs)."""
-        engine = self.app.engine  # type: ignore[attr-defined]
-        shown = self._job
-        if shown is not None and shown.is_active:
-            job = get_job(engine, shown.id)
-        else:
-            latest = list_jobs(engine, kind="synth", limit=1)
-            if not latest or (shown is None and not latest[0].is_active) or (shown is not None and latest[0].id == shown.id):
-                return
-            job = latest[0]
-        if shown is not None and job.id == shown.id and job.updated_at == shown.updated_at:
+    @on(Queued)
+    def show_queued(self, message: Queued) -> None:
+        if message.job is None:
+            self._say(message.text, failed=True)
+            self.query_one("#start", Button).disabled = False
             return
-        ended = None if job.is_active else f"job {job.id}: {job.state}" + (f" · {one_line(job.error, 300)}" if job.error else "")
-        self.post_message(self.Progressed(job.summary, ended, job=job))
-
-    @on(Progressed)
-    def show_progress(self, message: Progressed) -> None:
-        if message.job is not None:
-            self._job = message.job
-        active = self._job is not None and self._job.is_active
-        if message.counters:
-            self.query_one("#counters", Static).update(Content(counters_text(message.counters)))
-        if message.finished is not None:
-            self.query_one("#status", Static).update(Content(message.finished))
-            self.refresh_conversations()
-        elif active and self._job is not None:
-            self.query_one("#status", Static).update(Content(f"job {self._job.id} {self._job.state}"))
-        self.query_one("#start", Button).disabled = active
-        self.query_one("#stop", Button).disabled = not active
+        self._job = message.job
+        self._say(message.text)
+        self.query_one("#stop", Button).disabled = False
+        self.read_store(None)
 
     @on(Notice)
     def show_notice(self, message: Notice) -> None:
-        self.query_one("#status", Static).update(Content(one_line(message.text, 300)))
+        self._say(message.text, failed=message.failed)
 
-    # Not exclusive: the timer skips a tick while one runs (workbench.widgets.polling).
-    @work(thread=True, group="synth-refresh", exit_on_error=False)
-    def refresh_conversations(self) -> None:
-        self._watch_job()
-        self.post_message(self.ConversationsLoaded(list_conversations(self.app.engine, limit=200)))  # type: ignore[attr-defined]
+    # following the store -----------------------------------------------------------------------
 
-    @on(ConversationsLoaded)
-    def show_conversations(self, message: ConversationsLoaded) -> None:
-        if [c.id for c in message.conversations] == [c.id for c in self._conversations] and all(
-            a.item_state == b.item_state for a, b in zip(message.conversations, self._conversations)
-        ):
+    @work(thread=True, exclusive=True, group="synth-refresh", exit_on_error=False)
+    def read_store(self, known: Stamp | None) -> None:
+        stamp = synthesis_stamp(self.engine)
+        if stamp == known:
             return
-        self._conversations = message.conversations
+        shown = self._job
+        if shown is not None and shown.is_active:
+            job: JobInfo | None = get_job(self.engine, shown.id)
+        else:
+            jobs = list_jobs(self.engine, kind="synth", limit=1)
+            job = jobs[0] if jobs else None
+        self.post_message(self.StoreRead(stamp, list_conversations(self.engine, limit=200), job))
+
+    @on(StoreRead)
+    def show_store(self, message: StoreRead) -> None:
+        self._stamp = message.stamp
+        before, job = self._job, message.job
+        self._job = job
+        if job is not None:
+            # The job is run by a worker (this screen's or one started anywhere): follow its stored counters.
+            self.query_one("#counters", Static).update(block(counters_text(job.summary)))
+            if job.is_active:
+                waiting = " (waiting for a worker)" if job.state == "queued" else ""
+                self._say(f"job {job.id} {job.state}{waiting}: {job.title} · ctrl+x stops it")
+            elif before is not None and before.id == job.id and before.is_active:
+                failure = job.error or job.summary.get("failure") or ""
+                self._say(f"job {job.id}: {job.state}" + (f": {failure}" if failure else ""),
+                          failed=job.state == "failed")
+            self.query_one("#stop", Button).disabled = not job.is_active
+            self.query_one("#start", Button).disabled = job.is_active
+        if message.conversations is not None:
+            self.show_conversations(message.conversations)
+
+    def show_conversations(self, conversations: list[ConversationInfo]) -> None:
+        if [(c.id, c.item_state) for c in conversations] == [(c.id, c.item_state) for c in self._conversations]:
+            return
+        self._conversations = conversations
         row = self.table.cursor_row
-        self.table.clear()
-        self.table.add_rows([
-            (Text(str(c.id)), Text(str(c.item_id)), Text(c.step), Text(c.model), Text(c.item_state),
-             Text(c.item_reason[:120]))
-            for c in message.conversations
+        fill_table(self.table, [
+            (cell(c.id), cell(c.step), cell(c.item_state), cell(c.item_reason, 60), cell(c.model, 30),
+             cell(c.item_id))
+            for c in conversations
         ])
-        if message.conversations:
-            self.table.move_cursor(row=min(row, len(message.conversations) - 1))
+        if conversations:
+            self.table.move_cursor(row=min(row, len(conversations) - 1))
+        else:
+            self.query_one("#conversation-view", TextArea).load_text(code(NO_CONVERSATIONS))
 
     @on(DataTable.RowHighlighted, "#conversations")
     def show_conversation(self, event: DataTable.RowHighlighted) -> None:
         if 0 <= event.cursor_row < len(self._conversations):
             self.query_one("#conversation-view", TextArea).load_text(
-                conversation_text(self._conversations[event.cursor_row])
-            )
+                code(conversation_text(self._conversations[event.cursor_row])))
+

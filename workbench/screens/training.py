@@ -1,112 +1,83 @@
-"""TrainingScreen: training runs with live loss and learning-rate curves, GPU panel, log tail, cancel and merge."""
+"""TrainingScreen: training runs with live loss and learning-rate curves, figures, log tail; start, cancel and merge."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.content import Content
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Log, Static
+from textual.widgets import DataTable, Footer, Header, Log, Static
 
-from core.errors import OptionError, WorkbenchError
-from core.outputs import check_output_folder
+from core.errors import WorkbenchError
 from core.textsafe import one_line
+from core.training.checkpoints import RunCheckpoints, run_checkpoints
 from core.training.runs import MetricPoint, TrainRunInfo
-from core.training.weights import merge_weights
 from stores.training.runs import cancel_train_run, list_metrics, list_train_runs, read_log_tail
+from workbench.screens.base import StageScreen
+from workbench.screens.dialogs import confirm
+from workbench.screens.training_dialogs import MergeDialog, MergeRequest, TrainDialog, TrainRequest
+from workbench.widgets.job_status import JobStatus
+from workbench.widgets.plain import block, cell, code
 from workbench.widgets.polling import poll_unless_busy
+from workbench.widgets.tables import fill_table
 
 REFRESH_SECONDS = 1.0
 LOG_LINES = 200
+NO_RUNS = ("No training runs yet. Press n to start one from a recipe (export pairs first: p, then E), "
+           "or run `workbench train RECIPE`.")
+
+
+def loss_text(value: Any) -> str:
+    """A loss with four decimals (a loss of exactly 5 prints as 5.0000, not 5)."""
+    return f"{value:.4f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
 
 
 @dataclass(frozen=True)
-class MergeRequest:
-    """What the merge dialog asks for."""
-
-    checkpoints: tuple[str, ...]
-    weights: tuple[float, ...]
-    out_dir: str
-
-
-class MergeDialog(ModalScreen[MergeRequest | None]):
-    """Asks for checkpoint folders, weights and an output folder."""
-
-    BINDINGS = [Binding("escape", "dismiss_dialog", "Close")]
-    DEFAULT_CSS = """
-    MergeDialog { align: center middle; }
-    MergeDialog > Vertical { width: 90; height: auto; border: thick $primary; background: $panel; padding: 1 2; }
-    MergeDialog #merge-error { color: $error; height: auto; }
-    """
-
-    def __init__(self, checkpoints: list[str]) -> None:
-        super().__init__()
-        self._checkpoints = checkpoints
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label("Merge checkpoints (a weighted average, streamed tensor by tensor)")
-            yield Input(" ".join(self._checkpoints), placeholder="checkpoint folders, space-separated", id="merge-inputs")
-            yield Input(placeholder="weights, e.g. 0.5 0.5 (default: equal)", id="merge-weights")
-            yield Input(placeholder="output folder", id="merge-out")
-            yield Static(id="merge-error", markup=False)
-            yield Button("Merge", variant="primary", id="merge-start")
-
-    def action_dismiss_dialog(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#merge-start")
-    @on(Input.Submitted)
-    def submit(self) -> None:
-        inputs = self.query_one("#merge-inputs", Input).value.split()
-        weights_text = self.query_one("#merge-weights", Input).value.replace(",", " ").split()
-        out_dir = self.query_one("#merge-out", Input).value.strip()
-        try:
-            if not out_dir:
-                raise OptionError("give an output folder")
-            weights = merge_weights(weights_text, len(inputs))  # the CLI's checks, before any tensor is read
-            check_output_folder(out_dir, what="output folder")
-        except OptionError as exc:
-            self.query_one("#merge-error", Static).update(Content(one_line(str(exc))))
-            return
-        self.dismiss(MergeRequest(tuple(inputs), tuple(weights), out_dir))
+class _Snapshot:
+    runs: list[TrainRunInfo]
+    job_id: int | None
+    points: list[MetricPoint]
+    log_lines: list[str]
+    reset: bool
+    checkpoints: RunCheckpoints | None
 
 
-class TrainingScreen(Screen[None]):
+class TrainingScreen(StageScreen):
     """Shows training runs; the selected one's curves, GPU and throughput figures and log tail, live."""
 
     CSS_PATH = "training.tcss"
+    MAIN = "#runs"
     BINDINGS = [
-        Binding("x", "cancel_run", "Cancel run"),
+        Binding("n", "new_run", "New run"),
+        Binding("ctrl+x", "cancel_run", "Cancel run"),
         Binding("m", "merge", "Merge"),
     ]
 
     class Refreshed(Message):
         """Fresh data from the store for the run table and the selected run."""
 
-        def __init__(self, runs: list[TrainRunInfo], job_id: int | None, points: list[MetricPoint],
-                     log_lines: list[str], reset: bool) -> None:
+        def __init__(self, snapshot: _Snapshot) -> None:
             super().__init__()
-            self.runs = runs
+            self.snapshot = snapshot
+
+    class Started(Message):
+        def __init__(self, job_id: int | None, label: str, error: str = "") -> None:
+            super().__init__()
             self.job_id = job_id
-            self.points = points
-            self.log_lines = log_lines
-            self.reset = reset
+            self.label = label
+            self.error = error
 
-    class MergeProgressed(Message):
-        """A merge worker's progress line."""
-
-        def __init__(self, line: str, finished: bool = False, failed: bool = False) -> None:
+    class Dialog(Message):
+        def __init__(self, kind: str, data: dict[str, Any]) -> None:
             super().__init__()
-            self.line = line
-            self.finished = finished
-            self.failed = failed
+            self.kind = kind
+            self.data = data
 
     def __init__(self) -> None:
         super().__init__()
@@ -114,7 +85,6 @@ class TrainingScreen(Screen[None]):
         self._shown: int | None = None
         self._points: list[MetricPoint] = []
         self._runs: list[TrainRunInfo] = []
-        self._merge_jobs: set[int] = set()  # merges queued from here, followed until they end
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -131,54 +101,59 @@ class TrainingScreen(Screen[None]):
         with Horizontal(id="bottom"):
             yield Static(id="stats", classes="panel", markup=False)
             yield Log(id="log-tail", classes="panel", max_lines=2000)
-        yield Footer()
+        yield JobStatus(id="job-status")
+        yield Footer(compact=True)
 
     @property
     def run_table(self) -> DataTable[Text]:
         return self.query_one("#runs", DataTable)
 
     def on_mount(self) -> None:
-        self.run_table.add_columns("id", "name", "state", "step", "loss")
+        self.run_table.add_columns("id", "state", "step", "loss", "name")
         self.refresh_data()
         self.set_interval(REFRESH_SECONDS, poll_unless_busy(self, "training-refresh", self.refresh_data))
 
+    def refresh_data(self) -> None:
+        """Read the runs, and the selected run's new points and log tail, in a worker."""
+        self.read_runs(self._selected, self._shown, self._points[-1].step if self._points else None)
+
     # Not exclusive: the timer skips a tick while one runs (workbench.widgets.polling).
     @work(thread=True, group="training-refresh", exit_on_error=False)
-    def refresh_data(self) -> None:
-        engine = self.app.engine  # type: ignore[attr-defined]
-        if self._merge_jobs:
-            self._check_merges()
-        runs = list_train_runs(engine, limit=200)
-        selected = self._selected if self._selected is not None else (runs[0].job_id if runs else None)
-        reset = selected != self._shown
-        after = -1 if reset or not self._points else self._points[-1].step
-        points = list_metrics(engine, selected, after_step=after) if selected is not None else []
+    def read_runs(self, wanted: int | None, shown: int | None, last_step: int | None) -> None:
+        runs = list_train_runs(self.engine, limit=200)
+        selected = wanted if wanted is not None else (runs[0].job_id if runs else None)
+        reset = selected != shown
+        after = -1 if reset or last_step is None else last_step
+        points = list_metrics(self.engine, selected, after_step=after) if selected is not None else []
         run = next((r for r in runs if r.job_id == selected), None)
         log_lines = read_log_tail(run.log_path, max_lines=LOG_LINES) if run else []
-        self.post_message(self.Refreshed(runs, selected, points, log_lines, reset))
+        checkpoints = run_checkpoints(run.run_dir) if run is not None and not run.is_active else None
+        self.post_message(self.Refreshed(_Snapshot(runs, selected, points, log_lines, reset, checkpoints)))
 
     @on(Refreshed)
     def show_data(self, message: Refreshed) -> None:
-        self._runs = message.runs
-        self._show_runs(message.runs)
-        if message.reset:
+        snapshot = message.snapshot
+        self._runs = snapshot.runs
+        self._show_runs(snapshot.runs)
+        if snapshot.reset:
             self._points = []
-            self._shown = message.job_id
-        self._points.extend(message.points)
-        run = next((r for r in message.runs if r.job_id == message.job_id), None)
+            self._shown = snapshot.job_id
+        elif snapshot.job_id != self._shown:
+            return  # read for a run that is no longer selected
+        self._points.extend(snapshot.points)
+        run = next((r for r in snapshot.runs if r.job_id == snapshot.job_id), None)
         self._show_curves()
-        self._show_stats(run)
+        self._show_stats(run, snapshot.checkpoints)
         log = self.query_one("#log-tail", Log)
         log.clear()
-        log.write_lines(message.log_lines)
+        log.write_lines([code(text) for text in snapshot.log_lines])
 
     def _show_runs(self, runs: list[TrainRunInfo]) -> None:
         table = self.run_table
         row = table.cursor_row
-        table.clear()
-        table.add_rows([
-            (Text(str(r.job_id)), Text(r.name[:28]), Text(r.state), Text(f"{r.step}/{r.total_steps or '?'}"),
-             Text(f"{r.latest['loss']:.4g}" if isinstance(r.latest.get("loss"), float) else ""))
+        fill_table(table, [
+            (cell(r.job_id), cell(r.state), cell(f"{r.step}/{r.total_steps or '?'}"),
+             cell(loss_text(r.latest.get("loss"))), cell(r.name, 40))
             for r in runs
         ])
         if runs:
@@ -199,10 +174,10 @@ class TrainingScreen(Screen[None]):
                 plot.plt.plot(steps, values, marker="braille")
             plot.refresh()
 
-    def _show_stats(self, run: TrainRunInfo | None) -> None:
+    def _show_stats(self, run: TrainRunInfo | None, checkpoints: RunCheckpoints | None) -> None:
         stats = self.query_one("#stats", Static)
         if run is None:
-            stats.update(Content("No training runs yet: start one with `workbench train RECIPE`."))
+            stats.update(block(NO_RUNS))
             return
         latest = run.latest
 
@@ -211,20 +186,27 @@ class TrainingScreen(Screen[None]):
             return f"{value:.{digits}g}{unit}" if isinstance(value, (int, float)) else "-"
 
         eta = latest.get("eta_s")
+        # The job's state is the truth once the run has ended; the trainer's last phase may say "running".
+        phase = latest.get("phase", "-") if run.is_active else run.state
         lines = [
-            f"run {run.job_id} · {run.name} · {run.state}",
-            f"step {run.step}/{run.total_steps or '?'}   ETA {_duration(eta) if isinstance(eta, (int, float)) and run.is_active else '-'}",
-            f"loss {figure('loss')}   lr {figure('lr')}   grad norm {figure('grad_norm')}",
+            (f"run {run.job_id} · {run.state} · step {run.step}/{run.total_steps or '?'} · ETA "
+             f"{_duration(eta) if isinstance(eta, (int, float)) and run.is_active else '-'}"),
+        ]
+        if checkpoints is not None and run.state in ("cancelled", "failed"):
+            lines.append(checkpoints.describe())
+        if run.error:
+            lines.append(f"error: {one_line(run.error, 300)}")
+        lines += [
+            f"loss {loss_text(latest.get('loss')) or '-'}   lr {figure('lr')}   grad norm {figure('grad_norm')}",
             f"throughput {figure('tokens_per_s', ' tok/s', 5)}   {figure('samples_per_s', ' samples/s')}",
             f"model {figure('model_tflops_per_s', ' TFLOP/s', 3)}   MFU {figure('mfu', '', 2)}",
             f"GPU memory {figure('gpu_mem_gb', ' GiB', 3)}   utilisation {figure('gpu_util', ' %', 3)}",
-            f"phase {latest.get('phase', '-')}",
+            f"phase {phase}",
         ]
         if latest.get("checkpoint"):
-            lines.append(f"checkpoint {latest['checkpoint']}")
-        if run.error:
-            lines.append(f"error: {run.error}")
-        stats.update(Content("\n".join(lines)))
+            lines.append(f"checkpoint {one_line(str(latest['checkpoint']), 200)}")
+        lines.append(f"name {one_line(run.name, 200)}")
+        stats.update(block("\n".join(lines)))
 
     @on(DataTable.RowHighlighted, "#runs")
     def select_run(self, event: DataTable.RowHighlighted) -> None:
@@ -234,24 +216,98 @@ class TrainingScreen(Screen[None]):
                 self._selected = chosen
                 self.refresh_data()
 
+    # cancel ------------------------------------------------------------------------------------
+
     def action_cancel_run(self) -> None:
         run = next((r for r in self._runs if r.job_id == self._shown), None)
         if run is None or not run.is_active:
             self.notify("No running run selected.", markup=False)
             return
-        self.cancel_selected(run.job_id)
+        confirm(self.app, f"Cancel training run {run.job_id} ({run.name})?",
+                "The trainer stops after its current step and saves a checkpoint, which a re-run resumes from. "
+                "If it is stopped while saving, only an unverified checkpoint folder is left.",
+                "Cancel the run", lambda: self.cancel_selected(run.job_id))
 
     @work(thread=True, exclusive=True, group="training-cancel", exit_on_error=False)
     def cancel_selected(self, job_id: int) -> None:
-        cancel_train_run(self.app.engine, job_id)  # type: ignore[attr-defined]
-        self.post_message(self.MergeProgressed(f"cancel requested for run {job_id}"))
+        cancel_train_run(self.engine, job_id)
+        self.post_message(self.Started(job_id, f"cancel requested for run {job_id}"))
+
+    # start -------------------------------------------------------------------------------------
+
+    def action_new_run(self) -> None:
+        self.open_train_dialog()
+
+    @work(thread=True, exclusive=True, group="training-dialog", exit_on_error=False)
+    def open_train_dialog(self) -> None:
+        from stores.training.exports import list_exports
+
+        self.post_message(self.Dialog("train", {"recipes": _recipe_files(), "exports": list_exports(self.engine)}))
+
+    @on(Dialog)
+    def open_dialog(self, message: Dialog) -> None:
+        if message.kind == "train":
+            self.app.push_screen(TrainDialog(message.data["recipes"], message.data["exports"]), self._start_run)
+        elif message.kind == "merge":
+            self.app.push_screen(MergeDialog(message.data["latest"], message.data["checkpoints"]), self._start_merge)
+
+    def _start_run(self, request: TrainRequest | None) -> None:
+        if request is not None:
+            self.start_run(request)
+
+    @work(thread=True, exclusive=True, group="training-start", exit_on_error=False)
+    def start_run(self, request: TrainRequest) -> None:
+        from dataclasses import replace
+
+        from core.training.recipes import DatasetSpec, load_train_recipe
+        from workbench.jobs.train import start_training
+
+        try:
+            recipe = load_train_recipe(request.recipe)
+            if request.export_id is not None:
+                recipe = replace(recipe, datasets=(DatasetSpec(export=request.export_id),))
+            if request.output_dir:
+                recipe = replace(recipe, output_dir=request.output_dir)
+            run = start_training(self.engine, recipe)
+        except WorkbenchError as exc:
+            self.post_message(self.Started(None, f"training not started: {exc}", error=str(exc)))
+            return
+        self.post_message(self.Started(run.job_id, f"training run {run.job_id} ({run.name})"))
+
+    @on(Started)
+    def follow_started(self, message: Started) -> None:
+        status = self.query_one(JobStatus)
+        if message.error or message.job_id is None:
+            status.say(message.label, failed=bool(message.error))
+            if message.error:
+                self.notify(one_line(message.label, 300), severity="error", markup=False, timeout=8)
+        elif message.label.startswith("cancel"):
+            status.say(message.label)
+        else:
+            self._selected = message.job_id
+            status.follow(message.job_id, message.label)
+        self.refresh_data()
+
+    @on(JobStatus.Ended)
+    def job_ended(self) -> None:
+        self.refresh_data()
+
+    # merge -------------------------------------------------------------------------------------
 
     def action_merge(self) -> None:
-        latest = [r.latest["checkpoint"] for r in self._runs[:2] if r.latest.get("checkpoint")]
-        self.app.push_screen(MergeDialog(latest), self._start_merge)
+        self.open_merge_dialog()
+
+    @work(thread=True, exclusive=True, group="training-dialog", exit_on_error=False)
+    def open_merge_dialog(self) -> None:
+        from stores.training.runs import list_checkpoints
+
+        checkpoints = [c for c in list_checkpoints(self.engine, limit=100) if c.verified]
+        self.post_message(self.Dialog("merge", {"latest": [], "checkpoints": checkpoints}))
 
     def _start_merge(self, request: MergeRequest | None) -> None:
         if request is not None:
+            self.query_one(JobStatus).say(f"merging {len(request.checkpoints)} checkpoints into {request.out_dir}…",
+                                          running=True)
             self.merge(request)
 
     @work(thread=True, exclusive=True, group="merge", exit_on_error=False)
@@ -261,31 +317,24 @@ class TrainingScreen(Screen[None]):
         from workbench.jobs.queue import enqueue
 
         try:
-            job = enqueue(self.app.engine, MERGE.name,  # type: ignore[attr-defined]
-                          merge_params(request.checkpoints, request.weights, request.out_dir))
+            job = enqueue(self.engine, MERGE.name, merge_params(request.checkpoints, request.weights, request.out_dir))
         except WorkbenchError as exc:
-            self.post_message(self.MergeProgressed(f"merge failed: {exc}", True, True))
+            self.post_message(self.Started(None, f"merge not started: {exc}", error=str(exc)))
             return
-        self._merge_jobs.add(job.id)
-        self.post_message(self.MergeProgressed(f"merge queued as job {job.id}"))
+        self.post_message(self.Started(job.id, f"merge into {request.out_dir} (job {job.id})"))
 
-    def _check_merges(self) -> None:
-        from stores.jobs import get_job
 
-        for job_id in sorted(self._merge_jobs):
-            job = get_job(self.app.engine, job_id)  # type: ignore[attr-defined]
-            if job.is_active:
-                continue
-            self._merge_jobs.discard(job_id)
-            if job.state == "done":
-                verdict = "verified" if job.summary.get("verified") else "not verified"
-                self.post_message(self.MergeProgressed(f"merged into {job.summary.get('out')}: {verdict}", True))
-            else:
-                self.post_message(self.MergeProgressed(f"merge job {job.id} {job.state}: {job.error or ''}", True, True))
+def _recipe_files() -> list[str]:
+    """Training recipes under ./recipes/train, else the ones shipped beside the code."""
+    from workbench.jobs.train import project_root
 
-    @on(MergeProgressed)
-    def show_merge_progress(self, message: MergeProgressed) -> None:
-        self.notify(one_line(message.line), markup=False, severity="error" if message.failed else "information")
+    found: list[str] = []
+    for folder in (Path.cwd() / "recipes" / "train", project_root() / "recipes" / "train"):
+        if folder.is_dir():
+            found = [str(path) for path in sorted(folder.glob("*.yaml"))]
+            if found:
+                break
+    return found
 
 
 def _duration(seconds: float) -> str:

@@ -38,7 +38,7 @@ class ArenaPanel(Vertical):
     ArenaPanel { height: 1fr; }
     ArenaPanel #arena-form { height: 3; }
     ArenaPanel #arena-form Input { width: 1fr; }
-    ArenaPanel #arena-judge { width: 2fr; }
+    ArenaPanel #arena-form #arena-judge { width: 2fr; }
     ArenaPanel #arena-start { width: auto; }
     ArenaPanel #arena-top { height: 1fr; }
     ArenaPanel #arena-sets-panel { width: 1fr; }
@@ -81,10 +81,16 @@ class ArenaPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="arena-form"):
-            yield Input(placeholder="set (id or name)", id="arena-set")
-            yield Input(placeholder="candidate model", id="arena-candidate")
-            yield Input(placeholder="judge: model spec | pair-rm:PATH | baseline:shorter", id="arena-judge")
-            yield Input(value="baseline", placeholder="baseline model", id="arena-baseline")
+            # Labels on the borders and short placeholders, so every field reads at 100 columns.
+            for field_id, label, placeholder, value in (
+                ("arena-set", "set", "id or name", ""),
+                ("arena-candidate", "candidate", "model name", ""),
+                ("arena-judge", "judge", "spec, pair-rm:PATH", ""),
+                ("arena-baseline", "baseline", "model name", "baseline"),
+            ):
+                field = Input(value, placeholder=placeholder, id=field_id)
+                field.border_title = label
+                yield field
             yield Button("Judge", id="arena-start", variant="primary")
         yield Static(id="arena-status", classes="muted")
         with Horizontal(id="arena-top"):

@@ -8,9 +8,18 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from core.mining.records import StoredCommit
+from workbench.widgets.plain import cell
 
 PAGE_SIZE = 200
 PREFETCH_ROWS = 60
+PATH_LIMIT = 36
+SUBJECT_LIMIT = 72
+AUTHOR_LIMIT = 24
+
+
+def _short_path(path: str) -> str:
+    """A long path keeps its end (the file name), which says most."""
+    return path if len(path) <= PATH_LIMIT else "…" + path[-(PATH_LIMIT - 1):]
 
 
 class CommitTable(DataTable[Text]):
@@ -36,7 +45,11 @@ class CommitTable(DataTable[Text]):
         self._ids: list[int] = []
 
     def on_mount(self) -> None:
-        self.add_columns("id", "repo", "sha", "date", "author", "+", "-", "path", "subject")
+        # The subject comes early: at 100 columns everything from the author on may be off screen.
+        # Fixed widths: pages are appended, and rows already rendered keep their width.
+        for label, width in (("id", 7), ("date", 10), ("+", 5), ("-", 5), ("path", PATH_LIMIT),
+                             ("subject", SUBJECT_LIMIT), ("author", AUTHOR_LIMIT), ("sha", 10), ("repo", 24)):
+            self.add_column(label, width=width)
 
     def reset(self) -> None:
         """Drop every row before a new filter's first page."""
@@ -55,10 +68,10 @@ class CommitTable(DataTable[Text]):
         self.add_rows(
             [
                 (
-                    Text(str(c.id)), Text(c.repository_name), Text(c.sha[:10]),
-                    Text(c.authored_at.strftime("%Y-%m-%d")), Text(c.author),
-                    Text(f"+{c.lines_added}", style="green"), Text(f"-{c.lines_removed}", style="red"),
-                    Text(c.path), Text(c.subject),
+                    cell(c.id), cell(c.authored_at.strftime("%Y-%m-%d")),
+                    cell(f"+{c.lines_added}", style="green"), cell(f"-{c.lines_removed}", style="red"),
+                    cell(_short_path(c.path), PATH_LIMIT), cell(c.subject, SUBJECT_LIMIT),
+                    cell(c.author, AUTHOR_LIMIT), cell(c.sha[:10]), cell(c.repository_name, 24),
                 )
                 for c in commits
             ]

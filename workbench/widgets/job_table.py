@@ -10,13 +10,16 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from core.jobs import JobInfo
+from workbench.widgets.plain import cell
+from workbench.widgets.tables import fill_table
 
 _STATE_STYLE = {"running": "bold green", "queued": "yellow", "failed": "red", "cancelled": "dim", "done": "",
                 "stalled": "bold yellow"}
+TITLE_LIMIT = 200
 
 
 class JobTable(DataTable[Text]):
-    """Shows jobs, newest first; posts JobSelected when one is chosen."""
+    """Shows jobs, running first; posts JobSelected when one is chosen."""
 
     class JobSelected(Message):
         def __init__(self, job_id: int) -> None:
@@ -25,43 +28,50 @@ class JobTable(DataTable[Text]):
 
     COLUMNS = ("id", "kind", "state", "progress", "title")
 
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
+        self.jobs: list[JobInfo] = []
+
     def on_mount(self) -> None:
-        self.cursor_type = "row"
         self.add_columns(*self.COLUMNS)
 
+    @property
+    def current_job(self) -> JobInfo | None:
+        """The job under the cursor."""
+        if 0 <= self.cursor_row < len(self.jobs):
+            return self.jobs[self.cursor_row]
+        return None
+
     def show_jobs(self, jobs: list[JobInfo]) -> None:
-        """Replace the rows, keeping the cursor on the same row index.
+        """Replace the rows, keeping the cursor on the same job (or the same row index).
 
         A running job whose worker stopped heartbeating shows `stalled` until another worker takes it over.
         """
         now = datetime.now(timezone.utc)
+        if [(j.id, _state(j, now), j.done, j.total, j.title) for j in jobs] == [
+            (j.id, _state(j, now), j.done, j.total, j.title) for j in self.jobs
+        ]:
+            self.jobs = jobs
+            return
+        current = self.current_job
         row = self.cursor_row
-        # Columns are rebuilt too: after clear() alone, auto widths keep the empty table's width.
-        self.clear(columns=True)
-        for label in self.COLUMNS[:-1]:
-            self.add_column(label)
-        # An explicit width: an auto-width column added to an empty table renders at its label's width.
-        self.add_column(self.COLUMNS[-1], width=max([len(self.COLUMNS[-1]), *(len(job.title) for job in jobs)]))
-        self.add_rows(
-            [
-                (
-                    Text(str(job.id)),
-                    Text(job.kind),
-                    Text(_state(job, now), style=_STATE_STYLE.get(_state(job, now), "")),
-                    Text(_progress(job)),
-                    Text(job.title),
-                )
-                for job in jobs
-            ]
-        )
+        self.jobs = jobs
+        rows = [
+            (cell(job.id), cell(job.kind), cell(_state(job, now), style=_STATE_STYLE.get(_state(job, now), "")),
+             cell(_progress(job)), cell(job.title, TITLE_LIMIT))
+            for job in jobs
+        ]
+        fill_table(self, rows)
         if jobs:
-            self.move_cursor(row=min(row, len(jobs) - 1))
+            ids = [job.id for job in jobs]
+            target = ids.index(current.id) if current is not None and current.id in ids else min(row, len(jobs) - 1)
+            self.move_cursor(row=target, animate=False)
 
     @on(DataTable.RowSelected)
     def select_job(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        cell = self.get_row_at(event.cursor_row)[0]
-        self.post_message(self.JobSelected(int(str(cell))))
+        if 0 <= event.cursor_row < len(self.jobs):
+            self.post_message(self.JobSelected(self.jobs[event.cursor_row].id))
 
 
 def _state(job: JobInfo, now: datetime) -> str:
@@ -70,5 +80,5 @@ def _state(job: JobInfo, now: datetime) -> str:
 
 def _progress(job: JobInfo) -> str:
     if job.total:
-        return f"{job.done}/{job.total} ({100 * job.done // max(job.total, 1)}%)"
-    return str(job.done)
+        return f"{job.done:,}/{job.total:,} ({100 * job.done // max(job.total, 1)}%)"
+    return f"{job.done:,}"
