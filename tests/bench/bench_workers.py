@@ -72,9 +72,11 @@ def run_once(server_url: str, llm_url: str, workers: int, commits: int, concurre
         seconds = time.perf_counter() - started
         cpu = sum(_cpu_seconds(process.pid) for process in processes) - cpu_before
         final = get_job(engine, job.id)
-        if final.state != "done":
-            raise SystemExit(f"job {job.id} ended {final.state}: {final.error}")
         ended = final.summary["items_pair"] + final.summary["items_filtered"] + final.summary["items_failed"]
+        # The mix has commits whose answers are unusable by design: their items fail, and the job
+        # ends `failed` saying so; what matters here is that every item ended, once.
+        if final.state not in ("done", "failed") or ended != commits:
+            raise SystemExit(f"job {job.id} ended {final.state} with {ended} of {commits} items: {final.error}")
     finally:
         for process in processes:
             process.terminate()
