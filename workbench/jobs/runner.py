@@ -21,10 +21,10 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from dataclasses import dataclass, is_dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
 
@@ -433,6 +433,40 @@ def drain(events: Generator[object, None, JobInfo], on_event: Callable[[object],
             return info
         if on_event is not None:
             on_event(event)
+
+
+E = TypeVar("E")
+
+
+def drive_async(events: AsyncIterator[E]) -> Generator[E, None, None]:
+    """Yield an async job body's events from a synchronous generator, on an event loop of its own.
+
+    A job's generator is driven by the runner (foreground or worker) one event at a time; the loop
+    lives as long as the body. Closing the generator (Ctrl-C inside a step, a cancel) cancels the step
+    in flight and waits for it, so the body's own `finally` runs before the loop closes.
+    """
+    loop = asyncio.new_event_loop()
+    agen: Any = events
+    step: asyncio.Task[E] | None = None
+    try:
+        while True:
+            step = loop.create_task(agen.__anext__())
+            try:
+                event = loop.run_until_complete(step)
+            except StopAsyncIteration:
+                break
+            step = None
+            yield event
+    finally:
+        try:
+            if step is not None and not step.done():  # interrupted inside a step (Ctrl-C)
+                step.cancel()
+                loop.run_until_complete(asyncio.gather(step, return_exceptions=True))
+            else:
+                loop.run_until_complete(agen.aclose())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
 
 
 class JobHandle:
