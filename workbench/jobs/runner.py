@@ -21,10 +21,10 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from dataclasses import dataclass, is_dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
 
@@ -45,6 +45,8 @@ from stores.jobs import (
     update_job,
 )
 from workbench.jobs.registry import JobKind, job_kind
+
+E = TypeVar("E")
 
 
 def new_worker_id(prefix: str = "w") -> str:
@@ -435,45 +437,36 @@ def drain(events: Generator[object, None, JobInfo], on_event: Callable[[object],
             on_event(event)
 
 
-class JobHandle:
-    """A job run by code that manages its own loop (the API runners used before the registry).
+def run_async(events: AsyncIterator[E]) -> Generator[E, None, None]:
+    """Drive an async generator (a runner's LLM calls) on an event loop of its own; yield its events.
 
-    It creates a running job owned by this process, keeps its lease alive with a heartbeat thread
-    until `finish`, and passes throttled progress and cancel checks through. New runners should
-    register a JobKind instead, so that workers can run them.
+    A job's generator runs in a worker's thread or the foreground's, so it owns a loop rather
+    than joining one. Interrupted inside a step (Ctrl-C) the step is cancelled; interrupted at a
+    yield (an exception thrown in, the caller closing it) the async generator is closed; either
+    way its `finally` blocks run before this returns.
     """
-
-    def __init__(self, engine: Engine, job_id: int, *, worker_id: str | None = None, min_interval: float = 0.5,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.engine = engine
-        self.job_id = job_id
-        self.worker_id = worker_id or new_worker_id("fg")
-        self._ctx = JobContext(engine, get_job(engine, job_id), worker_id=self.worker_id,
-                               min_interval=min_interval, clock=clock)
-        self._pulse = Heartbeat(engine, self.worker_id)
-        self._pulse.add(self._ctx)
-        self._pulse.start()
-
-    @classmethod
-    def start(cls, engine: Engine, kind: str, title: str, params: dict[str, Any] | None = None) -> JobHandle:
-        """Create a running job owned by this process."""
-        worker_id = new_worker_id("fg")
-        return cls(engine, create_job(engine, kind, title, params, worker_id=worker_id), worker_id=worker_id)
-
-    def progress(self, done: int, total: int | None = None, summary: Any = None, *, force: bool = False) -> None:
-        """Write progress at most every `min_interval` seconds unless forced."""
-        self._ctx.progress(done, total, summary, force=force)
-
-    def cancel_requested(self) -> bool:
-        """True once any front end asked the job to stop."""
-        return self._ctx.should_stop()
-
-    def finish(self, state: str, *, error: str | None = None, summary: Any = None, done: int | None = None) -> None:
-        """Record how the job ended and stop its heartbeat."""
-        self._pulse.stop()
-        stored = _summary_json(summary if summary is not None else self._ctx.summary)
-        finish_job(self.engine, self.job_id, state, error=error, summary=stored,
-                   done=done if done is not None else self._ctx.done)
+    loop = asyncio.new_event_loop()
+    agen: Any = events
+    step: asyncio.Task[E] | None = None
+    try:
+        while True:
+            step = loop.create_task(agen.__anext__())
+            try:
+                event = loop.run_until_complete(step)
+            except StopAsyncIteration:
+                break
+            step = None
+            yield event
+    finally:
+        try:
+            if step is not None and not step.done():  # interrupted inside a step (Ctrl-C)
+                step.cancel()
+                loop.run_until_complete(asyncio.gather(step, return_exceptions=True))
+            else:
+                loop.run_until_complete(agen.aclose())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
 
 
 def wait_for_other_workers(ctx: JobContext, remaining: Callable[[], tuple[int, int]], *,
