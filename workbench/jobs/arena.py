@@ -45,7 +45,7 @@ from stores.evaluation.arena import (
 from workbench.jobs.llm_servers import resolve_server
 from workbench.jobs.ml import load_ml, needs_ml
 from workbench.jobs.registry import JobKind, job_kind, register
-from workbench.jobs.runner import JobContext, JobStarted, drain, run_foreground
+from workbench.jobs.runner import JobContext, JobStarted, drain, run_async, run_foreground
 from workbench.jobs.synthesize import SynthConfig, model_names
 
 ArenaEvent = ArenaProgress | ArenaFinished
@@ -129,28 +129,7 @@ class ArenaSummary:
 def _drive(ctx: JobContext, events: AsyncIterator[ArenaProgress], outcome: _Outcome, meter: list[Meter]
            ) -> Generator[ArenaProgress, None, ArenaSummary]:
     """Run an arena job's async body on an event loop of its own; end the job the way its outcome says."""
-    loop = asyncio.new_event_loop()
-    agen: Any = events
-    step: asyncio.Task[ArenaProgress] | None = None
-    try:
-        while True:
-            step = loop.create_task(agen.__anext__())
-            try:
-                event = loop.run_until_complete(step)
-            except StopAsyncIteration:
-                break
-            step = None
-            yield event
-    finally:
-        try:
-            if step is not None and not step.done():  # interrupted inside a step (Ctrl-C)
-                step.cancel()
-                loop.run_until_complete(asyncio.gather(step, return_exceptions=True))
-            else:
-                loop.run_until_complete(agen.aclose())
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            loop.close()
+    yield from run_async(events)
     summary = ctx.summary if isinstance(ctx.summary, ArenaSummary) else ArenaSummary()
     if outcome.stop_reason == "budget":
         raise JobCancelled(f"budget reached ({meter[0].budget.describe()})")

@@ -39,7 +39,7 @@ from workbench.jobs.forms import whole_number
 from workbench.jobs.llm_servers import resolve_server
 from workbench.jobs.ml import load_ml, needs_ml
 from workbench.jobs.registry import JobKind, register
-from workbench.jobs.runner import JobContext, run_foreground
+from workbench.jobs.runner import JobContext, run_async, run_foreground
 
 METHODS = ("commit-instruct", "critic-evol")
 MAX_CONCURRENCY = 4096
@@ -317,29 +317,10 @@ def run_synth(ctx: JobContext, config: SynthConfig) -> Generator[SynthEvent, Non
     failed make the job `failed` with one line (`synth_failure`), its counters kept.
     """
     drive = _Drive(ctx, config)
-    loop = asyncio.new_event_loop()
-    agen: Any = drive.events()
-    step: asyncio.Task[SynthEvent] | None = None
     try:
-        while True:
-            step = loop.create_task(agen.__anext__())  # type: ignore[arg-type]
-            try:
-                event = loop.run_until_complete(step)
-            except StopAsyncIteration:
-                break
-            step = None
-            yield event
+        yield from run_async(drive.events())
     finally:
-        try:
-            if step is not None and not step.done():  # interrupted inside a step (Ctrl-C)
-                step.cancel()
-                loop.run_until_complete(asyncio.gather(step, return_exceptions=True))
-            else:
-                loop.run_until_complete(agen.aclose())
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            loop.close()
-            release_claims(ctx.engine, drive.key, ctx.worker_id)
+        release_claims(ctx.engine, drive.key, ctx.worker_id)
     if drive.stop_reason == "budget":
         summary = drive.summary
         spent = f"{summary.tokens:,} tokens" + (f", ${summary.cost:.4f}" if drive.meter.budget.max_cost is not None else "")
