@@ -5,14 +5,19 @@ PostgreSQL, so workers on many machines skip each other's rows instead of waitin
 one writer at a time, which makes the same statement (without the locking clause) atomic. A row
 is claimable when pending, or claimed with a heartbeat older than the lease. Times come from the
 database server on PostgreSQL, so machines with skewed clocks agree on which leases ran out.
+
+A table whose rows are claimed names its claim columns `state`, `worker_id`, `heartbeat_at` and
+`attempts`, or maps those roles to its own names in `info={"claim_columns": {...}}` (a solution's
+execution claim lives beside its verdict as `exec_state`, `exec_worker_id`, ...).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
+from sqlalchemy import Column as SqlColumn
 from sqlalchemy import Table, and_, func, literal, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
@@ -36,11 +41,37 @@ def expired_before(connection: Connection, lease_s: float) -> Any:
     return func.now() - literal(timedelta(seconds=lease_s))
 
 
+class ClaimColumns(NamedTuple):
+    """The columns of a claimable table that hold a claim: its state, holder, heartbeat and claim count."""
+
+    state: SqlColumn[Any]
+    worker_id: SqlColumn[Any]
+    heartbeat_at: SqlColumn[Any]
+    attempts: SqlColumn[Any]
+
+
+def claim_columns(table: Table) -> ClaimColumns | None:
+    """The claim columns of `table` (its `claim_columns` info maps roles to other names), or None when it has none."""
+    names = {role: role for role in ClaimColumns._fields}
+    names.update(table.info.get("claim_columns", {}))
+    if not all(name in table.c for name in names.values()):
+        return None
+    return ClaimColumns(*(table.c[names[role]] for role in ClaimColumns._fields))
+
+
+def _columns(table: Table) -> ClaimColumns:
+    columns = claim_columns(table)
+    if columns is None:
+        raise ValueError(f"table {table.name} has no claim columns")
+    return columns
+
+
 def claimable(connection: Connection, table: Table, lease_s: float) -> ColumnElement[bool]:
     """Pending rows, and claimed rows whose heartbeat ran out."""
+    columns = _columns(table)
     return or_(
-        table.c.state == PENDING,
-        and_(table.c.state == CLAIMED, table.c.heartbeat_at < expired_before(connection, lease_s)),
+        columns.state == PENDING,
+        and_(columns.state == CLAIMED, columns.heartbeat_at < expired_before(connection, lease_s)),
     )
 
 
@@ -50,40 +81,41 @@ def claim_rows(
 ) -> list[int]:
     """Claim up to `limit` claimable rows of `table` matching `where` (oldest id first); return their ids.
 
-    The table needs `id`, `state`, `worker_id`, `heartbeat_at` and `attempts` columns. The caller
-    commits; until then the rows stay locked (PostgreSQL) or the write lock is held (SQLite).
+    The table needs an `id` and the claim columns (`claim_columns`). The caller commits; until
+    then the rows stay locked (PostgreSQL) or the write lock is held (SQLite).
     """
     if limit <= 0:
         return []
+    columns = _columns(table)
     chosen = (
         select(table.c.id).where(where, claimable(connection, table, lease_s))
         .order_by(table.c.id).limit(limit).with_for_update(skip_locked=True)
     )
+    values: dict[Any, Any] = {columns.state: CLAIMED, columns.worker_id: worker_id,
+                              columns.heartbeat_at: now_expr(connection), columns.attempts: columns.attempts + 1}
+    values.update({table.c[name]: value for name, value in (extra_values or {}).items()})
     statement = (
-        update(table).where(table.c.id.in_(chosen.scalar_subquery()))
-        .values(state=CLAIMED, worker_id=worker_id, heartbeat_at=now_expr(connection),
-                attempts=table.c.attempts + 1, **(extra_values or {}))
-        .returning(table.c.id)
+        update(table).where(table.c.id.in_(chosen.scalar_subquery())).values(values).returning(table.c.id)
     )
     return sorted(int(row_id) for row_id in connection.execute(statement).scalars().all())
 
 
 def claim_tables() -> list[Table]:
-    """Every table whose rows workers claim: those with `state`, `worker_id` and `heartbeat_at` (jobs aside)."""
+    """Every table whose rows workers claim: those with claim columns (jobs aside)."""
     from sqlmodel import SQLModel
 
     import stores.all_tables  # noqa: F401  registers every table on SQLModel.metadata
 
-    needed = {"state", "worker_id", "heartbeat_at", "attempts"}
     return [table for table in SQLModel.metadata.sorted_tables
-            if table.name != "jobs" and needed <= set(table.c.keys())]
+            if table.name != "jobs" and claim_columns(table) is not None]
 
 
 def renew_claims(connection: Connection, table: Table, worker_id: str) -> int:
     """Refresh the heartbeat of every row `worker_id` holds; return how many."""
+    columns = _columns(table)
     result = connection.execute(
-        update(table).where(table.c.worker_id == worker_id, table.c.state == CLAIMED)
-        .values(heartbeat_at=now_expr(connection))
+        update(table).where(columns.worker_id == worker_id, columns.state == CLAIMED)
+        .values({columns.heartbeat_at: now_expr(connection)})
     )
     return int(result.rowcount or 0)
 

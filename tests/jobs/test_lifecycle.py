@@ -39,7 +39,8 @@ from workbench.jobs.runner import JobStarted, run_foreground, run_job_here
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KINDS = ["mine", "synth", "analyse", "dedupe", "decontaminate", "export", "train", "merge", "eval", "pipeline",
-         "llm-serve", "mutate", "commit-signal", "arena-answer", "arena-judge"]
+         "llm-serve", "mutate", "commit-signal", "arena-answer", "arena-judge", "codeopt-sample", "codeopt-execute",
+         "codeopt-pairs", "codeopt-eval"]
 Events = Generator[object, None, JobInfo]
 
 
@@ -224,10 +225,51 @@ class Scenarios:
         return run_foreground(self.engine, "arena-judge", JudgeConfig("s", "cand", f"openai:judge@{url}", concurrency=2))
 
 
+    def codeopt_sample(self) -> Events:
+        from stores.execution.problems import add_problems
+        from tests.codeopt_fixtures import PolicyStandIn, demo_problems
+        from workbench.jobs.codeopt import SamplingRun
+
+        add_problems(self.engine, demo_problems(6))
+        server = LoopbackLLM(PolicyStandIn(), delay_s=0.1).start()
+        self.stack.append(server.stop)
+        return run_foreground(self.engine, "codeopt-sample", SamplingRun(
+            model=f"openai:policy@{server.base_url}", samples_per_problem=10, concurrency=2))
+
+    def codeopt_execute(self) -> Events:
+        from core.execution.sandbox import SandboxLimits, TimingPolicy
+        from tests.codeopt_fixtures import demo_problems, seed_samples
+        from workbench.jobs.codeopt import ExecutionRun
+
+        seed_samples(self.engine, demo_problems(3), 10)
+        return run_foreground(self.engine, "codeopt-execute", ExecutionRun(
+            workers=1, limits=SandboxLimits(timeout_s=5.0), timing=TimingPolicy(budget_s=0.5)))
+
+    def codeopt_pairs(self) -> Events:
+        from tests.codeopt_fixtures import seed_codeopt
+        from workbench.jobs.codeopt import PairsParams
+
+        seed_codeopt(self.engine)
+        return run_foreground(self.engine, "codeopt-pairs", PairsParams())
+
+    def codeopt_eval(self) -> Events:
+        from core.execution.sandbox import SandboxLimits, TimingPolicy
+        from stores.execution.problems import add_problems
+        from tests.codeopt_fixtures import PolicyStandIn, demo_problems
+        from workbench.jobs.codeopt import ExecutionRun, PolicyEvalRun, SamplingRun
+
+        add_problems(self.engine, demo_problems(4))
+        server = LoopbackLLM(PolicyStandIn(), delay_s=0.1).start()
+        self.stack.append(server.stop)
+        sampling = SamplingRun(model=f"openai:policy@{server.base_url}", samples_per_problem=4, concurrency=2)
+        execution = ExecutionRun(workers=1, limits=SandboxLimits(timeout_s=5.0), timing=TimingPolicy(budget_s=0.5))
+        return run_foreground(self.engine, "codeopt-eval", PolicyEvalRun(sampling, ks=(1,), execution=execution))
+
+
 NEEDS_TORCH = {"train", "merge"}
 # Every kind on SQLite; on PostgreSQL the kinds whose runners write the most (the lifecycle itself
 # is the same code on both).
-ON_POSTGRESQL = ("mine", "synth", "analyse", "eval", "pipeline")
+ON_POSTGRESQL = ("mine", "synth", "analyse", "eval", "pipeline", "codeopt-execute")
 CASES = [pytest.param(kind, "sqlite", id=kind) for kind in KINDS] + [
     pytest.param(kind, "postgresql", id=f"{kind}-postgresql", marks=pytest.mark.postgres) for kind in ON_POSTGRESQL]
 

@@ -23,8 +23,6 @@ from stores.jobs import (
     request_cancel,
 )
 from stores.tables import JobRow, WorkItemRow, utcnow
-from tests.workers import wait_for
-from workbench.jobs.runner import JobHandle
 
 JOBS = JobRow.__table__  # type: ignore[attr-defined]
 ITEMS = WorkItemRow.__table__  # type: ignore[attr-defined]
@@ -133,16 +131,3 @@ def test_claims_are_renewed_by_heartbeat_and_taken_over_when_it_stops(any_engine
     assert claim_work_items(any_engine, "analyse:1", "w-2", 5, lease_s=60) == ["1", "2"]
     assert complete_work_items(any_engine, "analyse:1", ["1", "2"], "w-1") == set()  # no longer its own
     assert complete_work_items(any_engine, "analyse:1", ["1", "2", "3"], "w-2") == {"1", "2", "3"}
-
-
-def test_job_handle_keeps_the_api_of_runners_written_before_the_registry(any_engine: Engine) -> None:
-    handle = JobHandle.start(any_engine, "arena", "judge arena", {"models": 2})
-    job = get_job(any_engine, handle.job_id)
-    assert job.state == JobState.RUNNING and (job.worker_id or "").startswith("fg-") and job.params == {"models": 2}
-    handle.progress(3, 10, {"wins": 2}, force=True)
-    assert not handle.cancel_requested()
-    request_cancel(any_engine, handle.job_id)
-    wait_for(handle.cancel_requested, 5, "the cancel to reach the handle")  # it reads the flag once a second
-    handle.finish("cancelled", error="cancelled; re-run to resume")
-    job = get_job(any_engine, handle.job_id)
-    assert (job.state, job.done, job.total, job.summary) == (JobState.CANCELLED, 3, 10, {"wins": 2})

@@ -45,7 +45,7 @@ from stores.evaluation.arena import (
 from workbench.jobs.llm_servers import resolve_server
 from workbench.jobs.ml import load_ml, needs_ml
 from workbench.jobs.registry import JobKind, job_kind, register
-from workbench.jobs.runner import JobContext, JobStarted, drain, drive_async, run_foreground
+from workbench.jobs.runner import JobContext, JobStarted, drain, run_async, run_foreground
 from workbench.jobs.synthesize import SynthConfig, model_names
 
 ArenaEvent = ArenaProgress | ArenaFinished
@@ -129,7 +129,7 @@ class ArenaSummary:
 def _drive(ctx: JobContext, events: AsyncIterator[ArenaProgress], outcome: _Outcome, meter: list[Meter]
            ) -> Generator[ArenaProgress, None, ArenaSummary]:
     """Run an arena job's async body on an event loop of its own; end the job the way its outcome says."""
-    yield from drive_async(events)
+    yield from run_async(events)
     summary = ctx.summary if isinstance(ctx.summary, ArenaSummary) else ArenaSummary()
     if outcome.stop_reason == "budget":
         raise JobCancelled(f"budget reached ({meter[0].budget.describe()})")

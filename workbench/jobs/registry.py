@@ -41,6 +41,7 @@ RUNNER_MODULES = (
     "workbench.jobs.evaluate",
     "workbench.jobs.pipeline",
     "workbench.jobs.llm_servers",
+    "workbench.jobs.codeopt",
 )
 
 

@@ -46,6 +46,8 @@ from stores.jobs import (
 )
 from workbench.jobs.registry import JobKind, job_kind
 
+E = TypeVar("E")
+
 
 def new_worker_id(prefix: str = "w") -> str:
     """A worker id unique across machines (no host name or pid in it: those are only labels)."""
@@ -435,15 +437,13 @@ def drain(events: Generator[object, None, JobInfo], on_event: Callable[[object],
             on_event(event)
 
 
-E = TypeVar("E")
+def run_async(events: AsyncIterator[E]) -> Generator[E, None, None]:
+    """Drive an async generator (a runner's LLM calls) on an event loop of its own; yield its events.
 
-
-def drive_async(events: AsyncIterator[E]) -> Generator[E, None, None]:
-    """Yield an async job body's events from a synchronous generator, on an event loop of its own.
-
-    A job's generator is driven by the runner (foreground or worker) one event at a time; the loop
-    lives as long as the body. Closing the generator (Ctrl-C inside a step, a cancel) cancels the step
-    in flight and waits for it, so the body's own `finally` runs before the loop closes.
+    A job's generator runs in a worker's thread or the foreground's, so it owns a loop rather
+    than joining one. Interrupted inside a step (Ctrl-C) the step is cancelled; interrupted at a
+    yield (an exception thrown in, the caller closing it) the async generator is closed; either
+    way its `finally` blocks run before this returns.
     """
     loop = asyncio.new_event_loop()
     agen: Any = events
@@ -467,47 +467,6 @@ def drive_async(events: AsyncIterator[E]) -> Generator[E, None, None]:
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:
             loop.close()
-
-
-class JobHandle:
-    """A job run by code that manages its own loop (the API runners used before the registry).
-
-    It creates a running job owned by this process, keeps its lease alive with a heartbeat thread
-    until `finish`, and passes throttled progress and cancel checks through. New runners should
-    register a JobKind instead, so that workers can run them.
-    """
-
-    def __init__(self, engine: Engine, job_id: int, *, worker_id: str | None = None, min_interval: float = 0.5,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.engine = engine
-        self.job_id = job_id
-        self.worker_id = worker_id or new_worker_id("fg")
-        self._ctx = JobContext(engine, get_job(engine, job_id), worker_id=self.worker_id,
-                               min_interval=min_interval, clock=clock)
-        self._pulse = Heartbeat(engine, self.worker_id)
-        self._pulse.add(self._ctx)
-        self._pulse.start()
-
-    @classmethod
-    def start(cls, engine: Engine, kind: str, title: str, params: dict[str, Any] | None = None) -> JobHandle:
-        """Create a running job owned by this process."""
-        worker_id = new_worker_id("fg")
-        return cls(engine, create_job(engine, kind, title, params, worker_id=worker_id), worker_id=worker_id)
-
-    def progress(self, done: int, total: int | None = None, summary: Any = None, *, force: bool = False) -> None:
-        """Write progress at most every `min_interval` seconds unless forced."""
-        self._ctx.progress(done, total, summary, force=force)
-
-    def cancel_requested(self) -> bool:
-        """True once any front end asked the job to stop."""
-        return self._ctx.should_stop()
-
-    def finish(self, state: str, *, error: str | None = None, summary: Any = None, done: int | None = None) -> None:
-        """Record how the job ended and stop its heartbeat."""
-        self._pulse.stop()
-        stored = _summary_json(summary if summary is not None else self._ctx.summary)
-        finish_job(self.engine, self.job_id, state, error=error, summary=stored,
-                   done=done if done is not None else self._ctx.done)
 
 
 def wait_for_other_workers(ctx: JobContext, remaining: Callable[[], tuple[int, int]], *,

@@ -39,7 +39,7 @@ from workbench.jobs.forms import whole_number
 from workbench.jobs.llm_servers import resolve_server
 from workbench.jobs.ml import load_ml, needs_ml
 from workbench.jobs.registry import JobKind, register
-from workbench.jobs.runner import JobContext, drive_async, run_foreground
+from workbench.jobs.runner import JobContext, run_async, run_foreground
 
 METHODS = ("commit-instruct", "critic-evol")
 MAX_CONCURRENCY = 4096
@@ -318,7 +318,7 @@ def run_synth(ctx: JobContext, config: SynthConfig) -> Generator[SynthEvent, Non
     """
     drive = _Drive(ctx, config)
     try:
-        yield from drive_async(drive.events())
+        yield from run_async(drive.events())
     finally:
         release_claims(ctx.engine, drive.key, ctx.worker_id)
     if drive.stop_reason == "budget":
