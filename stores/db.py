@@ -84,11 +84,11 @@ def _attach_texts(cursor: Any, read_only: bool) -> None:
 
 
 def make_engine(db: str | os.PathLike[str] | None = None, *, migrate: bool = True, create: bool = True) -> Engine:
-    """Open the store at `db`, creating and migrating its schema; raise StoreError if it cannot.
+    """Open the store at `db`, creating or upgrading its schema; raise StoreError if it cannot.
 
-    A database that holds tables but none of the workbench's is refused as "not a workbench
-    store" and left untouched. With `create=False` (commands that only read) a store that does
-    not exist yet is an error instead of a new empty store.
+    A database that is not a workbench store, or that a newer workbench wrote, is refused before
+    anything is written to it (see `stores.migrations`). With `create=False` (commands that only
+    read) a store that does not exist yet is an error instead of a new empty store.
     """
     import stores.all_tables  # noqa: F401  registers every table on SQLModel.metadata
 
@@ -103,6 +103,8 @@ def make_engine(db: str | os.PathLike[str] | None = None, *, migrate: bool = Tru
         # Checked with a read-only connection before the engine's own, which would attach (and so
         # create) the texts file beside a database that is not ours.
         _check_identity(str(path), _sqlite_file_tables(path), create=create)
+        if migrate and path.exists():
+            _check_sqlite_identity(path)
     engine = create_engine(url, connect_args=_connect_args(url))
     if engine.dialect.name == "sqlite":
         read_only = any(flag in url for flag in ("mode=ro", "immutable=1"))
@@ -113,12 +115,31 @@ def make_engine(db: str | os.PathLike[str] | None = None, *, migrate: bool = Tru
         with translate_store_errors(_hide_password(url)):
             _check_identity(_hide_password(url), set(inspect(engine).get_table_names()), create=create)
     if migrate:
-        with translate_store_errors(url):
-            from stores.migrations import migrate as run_migrations
+        with translate_store_errors(_display_url(url)):
+            from stores.migrations import upgrade
 
-            SQLModel.metadata.create_all(engine)
-            run_migrations(engine)
+            upgrade(engine, where=_display_url(url))
     return engine
+
+
+def _check_sqlite_identity(path: Path) -> None:
+    """Refuse a file that is not a workbench store through a read-only connection, before the
+    store's own connections attach (and so create) its texts file."""
+    from stores.migrations import identify
+
+    probe = create_engine(f"sqlite:///file:{quote(str(path))}?mode=ro&uri=true")
+    try:
+        with translate_store_errors(str(path)), probe.connect() as connection:
+            identify(connection, where=str(path))
+    finally:
+        probe.dispose()
+
+
+def _display_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True).removeprefix("sqlite:///")
 
 
 def _sqlite_file_tables(path: Path) -> set[str] | None:
@@ -183,5 +204,16 @@ def translate_store_errors(where: str = "store") -> Iterator[None]:
         elif "readonly" in detail or "read-only" in detail:
             hint = " (the file or its folder is read-only)"
         elif "not a database" in detail:
-            hint = " (the file is not a workbench store)"
+            hint = " (the file is not a workbench store; nothing was changed)"
         raise StoreError(f"{where}: {detail}{hint}") from exc
+
+
+def insert_or_ignore(dialect: str, table: Any) -> Any:
+    """An INSERT that skips rows hitting a unique key (both dialects say ON CONFLICT DO NOTHING)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table).on_conflict_do_nothing()

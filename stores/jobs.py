@@ -1,43 +1,41 @@
-"""Jobs: create, report progress, cancel and list the units of work every front end can watch."""
+"""Jobs, workers and their leases: enqueue, claim, heartbeat, finish, cancel and list.
+
+Reads never write. Liveness is a heartbeat: a worker renews the jobs it owns, its part in shared
+jobs and the items it claimed; a running job whose heartbeat is older than the lease is taken
+over by the next worker that claims a job (`claim_job`).
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import socket
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from sqlalchemy import func
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session, col
 
 from core.errors import NotFoundError
-from core.models import JobInfo
-from core.processes import process_alive
-from stores.tables import JobRow, utcnow
+from core.jobs import ACTIVE_STATES, FINAL_STATES, MAX_ATTEMPTS, JobInfo, JobShare, JobState, WorkerInfo
+from stores.claims import expired_before, now_expr, renew_claims
+from stores.tables import JobRow, JobWorkerRow, WorkerRow, utcnow
 
-ACTIVE_STATES = ("queued", "running")
-FINAL_STATES = ("done", "failed", "cancelled")
+_JOBS: Table = JobRow.__table__  # type: ignore[attr-defined]
+_WORKERS: Table = WorkerRow.__table__  # type: ignore[attr-defined]
+_SHARES: Table = JobWorkerRow.__table__  # type: ignore[attr-defined]
 
 
-def _to_info(row: JobRow) -> JobInfo:
-    assert row.id is not None
+def _json(value: Mapping[str, Any] | None) -> str:
+    return json.dumps(dict(value or {}), default=str, sort_keys=True)
+
+
+def _to_info(row: Any) -> JobInfo:
     return JobInfo(
-        id=row.id,
-        kind=row.kind,
-        title=row.title,
-        state=row.state,
-        params=json.loads(row.params_json or "{}"),
-        done=row.done,
-        total=row.total,
-        pid=row.pid,
-        host=row.host,
-        log_path=row.log_path,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        updated_at=row.updated_at,
-        finished_at=row.finished_at,
-        error=row.error,
+        id=int(row.id), kind=row.kind, title=row.title, state=JobState(row.state),
+        params=json.loads(row.params_json or "{}"), run_key=row.run_key, done=row.done, total=row.total,
+        pid=row.pid, log_path=row.log_path, worker_id=row.worker_id, heartbeat_at=row.heartbeat_at,
+        attempts=row.attempts, cancel_requested=bool(row.cancel_requested), created_at=row.created_at,
+        started_at=row.started_at, updated_at=row.updated_at, finished_at=row.finished_at, error=row.error,
         summary=json.loads(row.summary_json or "{}"),
     )
 
@@ -46,24 +44,23 @@ def create_job(
     engine: Engine,
     kind: str,
     title: str,
-    params: dict[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
     *,
-    state: str = "running",
+    state: str = JobState.RUNNING.value,
     pid: int | None = None,
     log_path: str | None = None,
+    run_key: str | None = None,
+    worker_id: str | None = None,
 ) -> int:
-    """Insert a job row owned by `pid` (this process by default) and return its id."""
+    """Insert a job (running and owned by `worker_id`, or queued for any worker) and return its id."""
+    if state not in (JobState.QUEUED.value, JobState.RUNNING.value):
+        raise ValueError(f"a new job is queued or running, not {state}")
     now = utcnow()
+    running = state == JobState.RUNNING.value
     row = JobRow(
-        kind=kind,
-        title=title,
-        state=state,
-        params_json=json.dumps(params or {}, default=str, sort_keys=True),
-        pid=os.getpid() if pid is None else pid,
-        host=socket.gethostname(),
-        log_path=log_path,
-        started_at=now if state == "running" else None,
-        updated_at=now,
+        kind=kind, title=title, state=state, params_json=_json(params), run_key=run_key, pid=pid, log_path=log_path,
+        worker_id=worker_id if running else None, heartbeat_at=now if running else None,
+        attempts=1 if running else 0, started_at=now if running else None, updated_at=now,
     )
     with Session(engine) as session:
         session.add(row)
@@ -72,39 +69,108 @@ def create_job(
         return row.id
 
 
+def enqueue_job(engine: Engine, kind: str, title: str, params: Mapping[str, Any], *,
+                run_key: str | None = None) -> int:
+    """Queue a job for any worker that runs `kind`; return its id."""
+    return create_job(engine, kind, title, params, state=JobState.QUEUED.value, run_key=run_key)
+
+
+def claim_job(
+    engine: Engine,
+    worker_id: str,
+    kinds: Collection[str] | None,
+    *,
+    lease_s: float,
+    job_id: int | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> JobInfo | None:
+    """Take the oldest queued job of `kinds` (all when None), or a running one whose lease ran out.
+
+    With `job_id`, take that job only. A job whose workers died `max_attempts` times is failed
+    instead of started again. Returns the job now owned by `worker_id`, or None.
+    """
+    with engine.begin() as connection:
+        stale = and_(_JOBS.c.state == JobState.RUNNING.value,
+                     or_(_JOBS.c.heartbeat_at.is_(None), _JOBS.c.heartbeat_at < expired_before(connection, lease_s)))
+        takeable = or_(_JOBS.c.state == JobState.QUEUED.value, stale)
+        where = [takeable]
+        if job_id is not None:
+            where.append(_JOBS.c.id == job_id)
+        if kinds is not None:
+            where.append(_JOBS.c.kind.in_(list(kinds)))
+        _fail_worn_out(connection, and_(stale, *where[1:]), max_attempts)
+        chosen = select(_JOBS.c.id).where(*where).order_by(_JOBS.c.id).limit(1).with_for_update(skip_locked=True)
+        now = now_expr(connection)
+        claimed = connection.execute(
+            update(_JOBS).where(_JOBS.c.id == chosen.scalar_subquery())
+            .values(state=JobState.RUNNING.value, worker_id=worker_id, heartbeat_at=now, updated_at=now,
+                    attempts=_JOBS.c.attempts + 1, started_at=func.coalesce(_JOBS.c.started_at, now))
+            .returning(*_JOBS.c)
+        ).first()
+        return _to_info(claimed) if claimed is not None else None
+
+
+def _fail_worn_out(connection: Connection, stale: Any, max_attempts: int) -> None:
+    now = now_expr(connection)
+    connection.execute(
+        update(_JOBS).where(stale, _JOBS.c.attempts >= max_attempts)
+        .values(state=JobState.FAILED.value, finished_at=now, updated_at=now, worker_id=None,
+                error=f"its worker stopped without ending it {max_attempts} times (killed or out of memory?); "
+                      "see the worker's log, then re-run it")
+    )
+
+
+def fail_stalled_jobs(engine: Engine, known_kinds: Collection[str], *, lease_s: float) -> int:
+    """End failed the running jobs of kinds no worker here knows whose heartbeat ran out; return how many.
+
+    Such a job was run in the foreground of a process that died; no worker can resume it.
+    """
+    with engine.begin() as connection:
+        now = now_expr(connection)
+        result = connection.execute(
+            update(_JOBS).where(
+                _JOBS.c.state == JobState.RUNNING.value, _JOBS.c.kind.not_in(list(known_kinds)),
+                or_(_JOBS.c.heartbeat_at.is_(None), _JOBS.c.heartbeat_at < expired_before(connection, lease_s)),
+            ).values(state=JobState.FAILED.value, finished_at=now, updated_at=now,
+                     error="its process stopped without ending it (killed?); re-run it to resume")
+        )
+        return int(result.rowcount or 0)
+
+
 def update_job(
     engine: Engine,
     job_id: int,
     *,
     done: int | None = None,
     total: int | None = None,
-    summary: dict[str, Any] | None = None,
-    state: str | None = None,
+    summary: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
     pid: int | None = None,
     log_path: str | None = None,
-) -> None:
-    """Record progress (and optionally a new state, pid or log path) for a job."""
-    with Session(engine) as session:
-        row = session.get(JobRow, job_id)
-        if row is None:
+    run_key: str | None = None,
+    worker_id: str | None = None,
+) -> bool:
+    """Record progress (and new params, a pid, log path or run key); with `worker_id`, only while that worker owns the job.
+
+    Returns False when the job is not running under `worker_id` any more (another worker took it over).
+    """
+    values: dict[str, Any] = {}
+    for name, value in (("done", done), ("total", total), ("pid", pid), ("log_path", log_path), ("run_key", run_key)):
+        if value is not None:
+            values[name] = value
+    if summary is not None:
+        values["summary_json"] = _json(summary)
+    if params is not None:
+        values["params_json"] = _json(params)
+    with engine.begin() as connection:
+        values["updated_at"] = now_expr(connection)
+        condition = [_JOBS.c.id == job_id]
+        if worker_id is not None:
+            condition += [_JOBS.c.worker_id == worker_id, _JOBS.c.state == JobState.RUNNING.value]
+        result = connection.execute(update(_JOBS).where(*condition).values(**values))
+        if result.rowcount == 0 and worker_id is None:
             raise NotFoundError(f"job {job_id} does not exist")
-        if done is not None:
-            row.done = done
-        if total is not None:
-            row.total = total
-        if summary is not None:
-            row.summary_json = json.dumps(summary, default=str, sort_keys=True)
-        if pid is not None:
-            row.pid = pid
-        if log_path is not None:
-            row.log_path = log_path
-        if state is not None:
-            row.state = state
-            if state == "running" and row.started_at is None:
-                row.started_at = utcnow()
-        row.updated_at = utcnow()
-        session.add(row)
-        session.commit()
+        return bool(result.rowcount)
 
 
 def finish_job(
@@ -113,77 +179,78 @@ def finish_job(
     state: str,
     *,
     error: str | None = None,
-    summary: dict[str, Any] | None = None,
+    summary: Mapping[str, Any] | None = None,
     done: int | None = None,
-) -> None:
-    """Mark a job done, failed or cancelled, with its error line and final summary."""
+    worker_id: str | None = None,
+) -> bool:
+    """End a job done, failed or cancelled, with its error line and final summary.
+
+    With `worker_id`, only while that worker owns the running job; returns whether it was ended.
+    """
     if state not in FINAL_STATES:
         raise ValueError(f"not a final job state: {state}")
-    with Session(engine) as session:
-        row = session.get(JobRow, job_id)
-        if row is None:
+    values: dict[str, Any] = {"state": state, "error": error}
+    if summary is not None:
+        values["summary_json"] = _json(summary)
+    if done is not None:
+        values["done"] = done
+    with engine.begin() as connection:
+        values["finished_at"] = values["updated_at"] = now_expr(connection)
+        condition = [_JOBS.c.id == job_id]
+        if worker_id is not None:
+            condition += [_JOBS.c.worker_id == worker_id, _JOBS.c.state == JobState.RUNNING.value]
+        result = connection.execute(update(_JOBS).where(*condition).values(**values))
+        if result.rowcount == 0 and worker_id is None:
             raise NotFoundError(f"job {job_id} does not exist")
-        row.state = state
-        row.error = error
-        if summary is not None:
-            row.summary_json = json.dumps(summary, default=str, sort_keys=True)
-        if done is not None:
-            row.done = done
-        row.finished_at = row.updated_at = utcnow()
-        session.add(row)
-        session.commit()
+        return bool(result.rowcount)
+
+
+def release_job(engine: Engine, job_id: int, worker_id: str, *, summary: Mapping[str, Any] | None = None,
+                done: int | None = None) -> bool:
+    """Put a running job back in the queue (its worker is shutting down); its counters stay."""
+    values: dict[str, Any] = {"state": JobState.QUEUED.value, "worker_id": None, "heartbeat_at": None}
+    if summary is not None:
+        values["summary_json"] = _json(summary)
+    if done is not None:
+        values["done"] = done
+    with engine.begin() as connection:
+        values["updated_at"] = now_expr(connection)
+        result = connection.execute(
+            update(_JOBS).where(_JOBS.c.id == job_id, _JOBS.c.worker_id == worker_id,
+                                _JOBS.c.state == JobState.RUNNING.value).values(**values))
+        return bool(result.rowcount)
 
 
 def request_cancel(engine: Engine, job_id: int) -> JobInfo:
-    """Ask a running job to stop; it sees the flag at its next progress check."""
-    with Session(engine) as session:
-        row = session.get(JobRow, job_id)
+    """Ask a job to stop: a queued one is cancelled at once, a running one sees the flag within a second or two."""
+    with engine.begin() as connection:
+        row = connection.execute(select(_JOBS).where(_JOBS.c.id == job_id)).first()
         if row is None:
             raise NotFoundError(f"job {job_id} does not exist")
-        if row.state in ACTIVE_STATES:
-            row.cancel_requested = True
-            row.updated_at = utcnow()
-            session.add(row)
-            session.commit()
-            session.refresh(row)
+        now = now_expr(connection)
+        if row.state == JobState.QUEUED.value:
+            connection.execute(update(_JOBS).where(_JOBS.c.id == job_id, _JOBS.c.state == JobState.QUEUED.value).values(
+                state=JobState.CANCELLED.value, cancel_requested=True, finished_at=now, updated_at=now,
+                error="cancelled before a worker started it"))
+        elif row.state == JobState.RUNNING.value:
+            connection.execute(update(_JOBS).where(_JOBS.c.id == job_id).values(cancel_requested=True, updated_at=now))
+        row = connection.execute(select(_JOBS).where(_JOBS.c.id == job_id)).one()
         return _to_info(row)
 
 
 def is_cancel_requested(engine: Engine, job_id: int) -> bool:
     """True once someone asked the job to stop."""
-    with Session(engine) as session:
-        row = session.get(JobRow, job_id)
-        return bool(row and row.cancel_requested)
-
-
-def reap_dead_jobs(engine: Engine) -> int:
-    """Mark running jobs of this host whose process is gone as failed; return how many."""
-    host = socket.gethostname()
-    reaped = 0
-    with Session(engine) as session:
-        rows = session.exec(
-            select(JobRow).where(col(JobRow.state).in_(ACTIVE_STATES), JobRow.host == host)
-        ).all()
-        for row in rows:
-            if row.pid is not None and not process_alive(row.pid):
-                row.state = "failed"
-                row.error = "the job's process ended without finishing (killed?); re-run to resume"
-                row.finished_at = utcnow()
-                session.add(row)
-                reaped += 1
-        if reaped:
-            session.commit()
-    return reaped
+    with engine.connect() as connection:
+        return bool(connection.execute(select(_JOBS.c.cancel_requested).where(_JOBS.c.id == job_id)).scalar())
 
 
 def get_job(engine: Engine, job_id: int) -> JobInfo:
     """Return one job or raise NotFoundError."""
-    reap_dead_jobs(engine)
-    with Session(engine) as session:
-        row = session.get(JobRow, job_id)
-        if row is None:
-            raise NotFoundError(f"job {job_id} does not exist")
-        return _to_info(row)
+    with engine.connect() as connection:
+        row = connection.execute(select(_JOBS).where(_JOBS.c.id == job_id)).first()
+    if row is None:
+        raise NotFoundError(f"job {job_id} does not exist")
+    return _to_info(row)
 
 
 def list_jobs(
@@ -195,16 +262,15 @@ def list_jobs(
     active_only: bool = False,
 ) -> list[JobInfo]:
     """Newest jobs first, one keyset page at a time (pass the last id seen as `before_id`)."""
-    reap_dead_jobs(engine)
-    with Session(engine) as session:
-        query = select(JobRow).order_by(col(JobRow.id).desc()).limit(limit)
-        if before_id is not None:
-            query = query.where(col(JobRow.id) < before_id)
-        if kind is not None:
-            query = query.where(JobRow.kind == kind)
-        if active_only:
-            query = query.where(col(JobRow.state).in_(ACTIVE_STATES))
-        return [_to_info(row) for row in session.exec(query).all()]
+    query = select(_JOBS).order_by(_JOBS.c.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(_JOBS.c.id < before_id)
+    if kind is not None:
+        query = query.where(_JOBS.c.kind == kind)
+    if active_only:
+        query = query.where(_JOBS.c.state.in_(ACTIVE_STATES))
+    with engine.connect() as connection:
+        return [_to_info(row) for row in connection.execute(query).all()]
 
 
 def count_jobs(engine: Engine, *, active_only: bool = False) -> int:
@@ -213,6 +279,124 @@ def count_jobs(engine: Engine, *, active_only: bool = False) -> int:
         query = select(func.count()).select_from(JobRow)
         if active_only:
             query = query.where(col(JobRow.state).in_(ACTIVE_STATES))
-        return int(session.exec(query).one())
+        return int(session.exec(query).one())  # type: ignore[call-overload]
 
 
+def find_active_job(engine: Engine, kind: str, run_key: str) -> JobInfo | None:
+    """The queued or running job of `kind` that advances `run_key`, if any (the oldest)."""
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(_JOBS).where(_JOBS.c.kind == kind, _JOBS.c.run_key == run_key, _JOBS.c.state.in_(ACTIVE_STATES))
+            .order_by(_JOBS.c.id).limit(1)
+        ).first()
+    return _to_info(row) if row is not None else None
+
+
+# ---- workers --------------------------------------------------------------------------------------
+
+def register_worker(engine: Engine, worker_id: str, *, label: str, kinds: Collection[str] | None,
+                    concurrency: int) -> None:
+    """Record a worker as started (its heartbeat begins now)."""
+    with engine.begin() as connection:
+        now = now_expr(connection)
+        connection.execute(_WORKERS.insert().values(
+            id=worker_id, label=label, kinds=",".join(sorted(kinds or ())), concurrency=concurrency,
+            started_at=now, heartbeat_at=now, stopped_at=None))
+
+
+def heartbeat(engine: Engine, worker_id: str, *, write: bool = True,
+              job_ids: Collection[int] = ()) -> dict[int, tuple[JobState, str | None, bool]]:
+    """Renew everything `worker_id` holds (itself, the jobs it owns, its parts in jobs, its claimed items).
+
+    With `write=False` nothing is renewed: only `job_ids` are read back. Returns, for each of
+    `job_ids`, its state, owning worker and whether a cancel was asked for, so the worker can tell
+    its runners to stop (cancelled, ended by another worker, or taken over).
+    """
+    from stores.claims import claim_tables
+
+    with engine.begin() as connection:
+        if write:
+            now = now_expr(connection)
+            connection.execute(update(_WORKERS).where(_WORKERS.c.id == worker_id).values(heartbeat_at=now))
+            connection.execute(update(_JOBS).where(_JOBS.c.worker_id == worker_id,
+                                                   _JOBS.c.state == JobState.RUNNING.value).values(heartbeat_at=now))
+            connection.execute(update(_SHARES).where(_SHARES.c.worker_id == worker_id, _SHARES.c.finished_at.is_(None))
+                               .values(heartbeat_at=now))
+            for table in claim_tables():
+                renew_claims(connection, table, worker_id)
+        if not job_ids:
+            return {}
+        rows = connection.execute(select(_JOBS.c.id, _JOBS.c.state, _JOBS.c.worker_id, _JOBS.c.cancel_requested)
+                                  .where(_JOBS.c.id.in_(list(job_ids)))).all()
+    return {int(row.id): (JobState(row.state), row.worker_id, bool(row.cancel_requested)) for row in rows}
+
+
+def stop_worker(engine: Engine, worker_id: str) -> None:
+    """Record that a worker stopped."""
+    with engine.begin() as connection:
+        connection.execute(update(_WORKERS).where(_WORKERS.c.id == worker_id).values(stopped_at=now_expr(connection)))
+
+
+def list_workers(engine: Engine, *, lease_s: float | None = None, limit: int = 100) -> list[WorkerInfo]:
+    """Workers newest first; with `lease_s`, only those running now (not stopped, heartbeat within the lease)."""
+    query = select(_WORKERS).order_by(_WORKERS.c.started_at.desc()).limit(limit)
+    with engine.connect() as connection:
+        if lease_s is not None:
+            query = query.where(_WORKERS.c.stopped_at.is_(None),
+                                _WORKERS.c.heartbeat_at >= expired_before(connection, lease_s))
+        rows = connection.execute(query).all()
+    return [WorkerInfo(id=row.id, label=row.label, kinds=tuple(k for k in row.kinds.split(",") if k),
+                       concurrency=row.concurrency, started_at=row.started_at, heartbeat_at=row.heartbeat_at,
+                       stopped_at=row.stopped_at) for row in rows]
+
+
+# ---- each worker's part in a job ------------------------------------------------------------------
+
+def join_job(engine: Engine, job_id: int, worker_id: str, role: str) -> None:
+    """Record that `worker_id` starts a part in `job_id` (as its owner or as a helper).
+
+    A worker that comes back to a job (a helper taking it over) starts a new part: the counters
+    of its earlier part stay, and the job's summary adds them up.
+    """
+    with engine.begin() as connection:
+        now = now_expr(connection)
+        connection.execute(update(_SHARES).where(_SHARES.c.job_id == job_id, _SHARES.c.worker_id == worker_id,
+                                                 _SHARES.c.finished_at.is_(None)).values(finished_at=now))
+        connection.execute(_SHARES.insert().values(job_id=job_id, worker_id=worker_id, role=role, counters_json="{}",
+                                                   heartbeat_at=now, started_at=now))
+
+
+def record_share(engine: Engine, job_id: int, worker_id: str, counters: Mapping[str, Any], *,
+                 finished: bool = False) -> None:
+    """Store the counters of `worker_id`'s current part in a job (and end that part when `finished`)."""
+    with engine.begin() as connection:
+        now = now_expr(connection)
+        values: dict[str, Any] = {"counters_json": _json(counters), "heartbeat_at": now}
+        if finished:
+            values["finished_at"] = now
+        connection.execute(update(_SHARES).where(_SHARES.c.job_id == job_id, _SHARES.c.worker_id == worker_id,
+                                                 _SHARES.c.finished_at.is_(None)).values(**values))
+
+
+def job_shares(engine: Engine, job_id: int) -> list[JobShare]:
+    """Every worker's part in a job, oldest first."""
+    with engine.connect() as connection:
+        rows = connection.execute(select(_SHARES).where(_SHARES.c.job_id == job_id).order_by(_SHARES.c.id)).all()
+    return [JobShare(worker_id=row.worker_id, role=row.role, counters=json.loads(row.counters_json or "{}"),
+                     heartbeat_at=row.heartbeat_at, finished_at=row.finished_at) for row in rows]
+
+
+def joinable_jobs(engine: Engine, kinds: Collection[str], worker_id: str, *, lease_s: float) -> list[JobInfo]:
+    """Running jobs of these (shared) kinds, alive and not cancelled, that `worker_id` is not working on."""
+    if not kinds:
+        return []
+    with engine.connect() as connection:
+        mine = select(_SHARES.c.job_id).where(_SHARES.c.worker_id == worker_id, _SHARES.c.finished_at.is_(None))
+        rows = connection.execute(
+            select(_JOBS).where(
+                _JOBS.c.kind.in_(list(kinds)), _JOBS.c.state == JobState.RUNNING.value,
+                _JOBS.c.cancel_requested.is_(False), _JOBS.c.heartbeat_at >= expired_before(connection, lease_s),
+                _JOBS.c.worker_id != worker_id, _JOBS.c.id.not_in(mine),
+            ).order_by(_JOBS.c.id)
+        ).all()
+    return [_to_info(row) for row in rows]

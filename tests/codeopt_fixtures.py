@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 # Variant i answers the i-th request for a problem (ten requests cover every variant once).
 PASSING_VARIANTS = (0, 1, 2, 3, 4, 8)
+# The worker id the seeders claim slots and solutions under, as a sampling or execution job would.
+SEEDER = "seeder"
 
 
 def demo_problem(k: int, *, note: str = "") -> Problem:
@@ -72,8 +74,6 @@ class PolicyStandIn:
 def seed_codeopt(engine: Engine, *, hostile: str = "") -> list[int]:
     """Two problems (the first titled with `hostile`) with ten sampled answers each and fixed verdicts
     and runtimes, written through the store's own functions (for screens that must look the same each run)."""
-    from sqlmodel import Session, col, select
-
     from core.execution.runtime import RuntimeStats
     from core.execution.sandbox import ExecutionResult
     from core.synthesis.steps import Answered
@@ -86,7 +86,6 @@ def seed_codeopt(engine: Engine, *, hostile: str = "") -> list[int]:
         prepare_samples,
         record_execution,
     )
-    from stores.synthesis.tables import SynthItemRow
 
     first = demo_problem(0, note=hostile)
     if hostile:
@@ -94,15 +93,13 @@ def seed_codeopt(engine: Engine, *, hostile: str = "") -> list[int]:
     ids, _added = add_problems(engine, [first, demo_problem(1)])
     config = SampleConfig("seedconfig", f"policy {hostile}".strip(), "codeopt-solve-v1", 0.8, 0.95, 256, 0)
     prepare_samples(engine, config, ids, 10)
-    store = SqlSampleStore(engine, job_id=None, key=config.key)
-    with Session(engine) as session:
-        items = session.exec(select(SynthItemRow.id, SynthItemRow.subject_id)
-                             .where(SynthItemRow.config_key == config.key).order_by(col(SynthItemRow.id))).all()
-    for item_id, slot_id in items:
+    store = SqlSampleStore(engine, job_id=None, key=config.key, worker_id=SEEDER)
+    for item in store.claim(100):
+        slot_id = item.subject.solution_id
         index = (int(slot_id) - 1) % 10
         k = 0 if slot_id <= 10 else 1
-        store.finish_item(int(item_id), Answered(variant(k, index), "stop"), None)
-    for task in claim_executions(engine, None, 100, ExecutionScope()):
+        store.finish_item(item.item_id, Answered(variant(k, index), "stop"), None)
+    for task in claim_executions(engine, SEEDER, 100, ExecutionScope()):
         index = (task.solution_id - 1) % 10
         if index in PASSING_VARIANTS:
             median = 0.004 if index == 3 else 0.001 + 0.0001 * index
@@ -112,15 +109,30 @@ def seed_codeopt(engine: Engine, *, hostile: str = "") -> list[int]:
             detail = f"AssertionError: {hostile}" if index == 5 else "ValueError: no"
             result = ExecutionResult("failed", detail, layers=("netns", "uid", "audit"))
             stats = RuntimeStats(None, None, 0, False)
-        record_execution(engine, task.solution_id, result, stats, ",".join(result.layers))
+        record_execution(engine, task.solution_id, result, stats, ",".join(result.layers), worker_id=SEEDER)
+    return ids
+
+
+def seed_samples(engine: Engine, problems: list[Problem], samples_per_problem: int) -> list[int]:
+    """Store demo `problems` (add_k) with `samples_per_problem` sampled answers each (the policy stand-in's
+    variants in order), not executed yet, through the store's own functions; return the problem ids."""
+    from core.synthesis.steps import Answered
+    from stores.execution.problems import add_problems
+    from stores.execution.solutions import SampleConfig, SqlSampleStore, prepare_samples
+
+    ids, _added = add_problems(engine, problems)
+    config = SampleConfig("seedsamples", "policy", "codeopt-solve-v1", 0.8, 0.95, 256, 0)
+    prepare_samples(engine, config, ids, samples_per_problem)
+    store = SqlSampleStore(engine, job_id=None, key=config.key, worker_id=SEEDER)
+    for item in store.claim(len(ids) * samples_per_problem):
+        k = int(item.subject.problem.entry_point.removeprefix("add_"))
+        store.finish_item(item.item_id, Answered(variant(k, item.subject.sample_index % 10), "stop"), None)
     return ids
 
 
 def seed_solutions(engine: Engine, problem: Problem, verdicts: list[tuple[str, str, float | None]]) -> int:
     """Store `problem` with one sampled answer per (code, status, median seconds) and that verdict,
     through the store's own functions; return the problem id."""
-    from sqlmodel import Session, col, select
-
     from core.execution.runtime import RuntimeStats
     from core.execution.sandbox import ExecutionResult
     from core.synthesis.steps import Answered
@@ -133,22 +145,19 @@ def seed_solutions(engine: Engine, problem: Problem, verdicts: list[tuple[str, s
         prepare_samples,
         record_execution,
     )
-    from stores.synthesis.tables import SynthItemRow
 
     (problem_id,), _added = add_problems(engine, [problem])
     config = SampleConfig(f"seed-{problem_id}", "policy", "codeopt-solve-v1", 0.8, 0.95, 256, 0)
     slots = prepare_samples(engine, config, [problem_id], len(verdicts))
-    store = SqlSampleStore(engine, job_id=None, key=config.key)
-    with Session(engine) as session:
-        items = dict(session.exec(select(SynthItemRow.subject_id, SynthItemRow.id)
-                                  .where(SynthItemRow.config_key == config.key).order_by(col(SynthItemRow.id))).all())
+    store = SqlSampleStore(engine, job_id=None, key=config.key, worker_id=SEEDER)
+    items = {item.subject.solution_id: item.item_id for item in store.claim(len(slots))}
     for slot, (code, _status, _median) in zip(slots, verdicts):
-        store.finish_item(int(items[slot]), Answered(f"```python\n{code}```\n", "stop"), None)
+        store.finish_item(items[slot], Answered(f"```python\n{code}```\n", "stop"), None)
     by_slot = dict(zip(slots, verdicts))
-    for task in claim_executions(engine, None, len(slots), ExecutionScope(config_key=config.key)):
+    for task in claim_executions(engine, SEEDER, len(slots), ExecutionScope(config_key=config.key)):
         _code, status, median = by_slot[task.solution_id]
         samples = (median,) * 5 if median else ()
         result = ExecutionResult(status, "" if status == "passed" else "AssertionError: wrong", samples=samples)
         stats = RuntimeStats(median, 0.01 if median else None, len(samples), bool(median))
-        record_execution(engine, task.solution_id, result, stats, "seeded")
+        record_execution(engine, task.solution_id, result, stats, "seeded", worker_id=SEEDER)
     return problem_id

@@ -155,6 +155,22 @@ class WorkbenchApp(App[None]):
             self.notify(one_line(message, 300), title="Error", severity="error", markup=False, timeout=8)
 
 
+def run_and_exit(app: WorkbenchApp) -> None:
+    """Run the TUI, then end the process at once with its return code.
+
+    Jobs run in workers and every store write is committed as it happens, so nothing is left to
+    do after the screen closes; the interpreter's own teardown of the UI's modules took about two
+    seconds on a busy machine before the shell prompt came back.
+    """
+    import os
+    import sys
+
+    app.run()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(app.return_code or 0)
+
+
 def make_app(
     db_path: str | Path | None = None,
     *,

@@ -50,9 +50,9 @@ def main() -> None:
     from core.textsafe import one_line
 
     try:
-        from workbench.app import make_app
+        from workbench.app import make_app, run_and_exit
 
-        make_app(db_path=db).run()
+        run_and_exit(make_app(db_path=db))
     except (WorkbenchError, OperationalError, DatabaseError) as exc:
         if debug:
             raise

@@ -41,6 +41,23 @@ def stale_pairs(engine: Engine, chunk: int) -> Iterator[list[PairCode]]:
             yield todo[start:start + chunk]
 
 
+def stale_pair_ids(engine: Engine, page: int = 1000) -> list[int]:
+    """Ids of the pairs whose stored analysis is missing or older than their text."""
+    return [code.pair_id for chunk in stale_pairs(engine, page) for code in chunk]
+
+
+def pair_codes(engine: Engine, pair_ids: Sequence[int]) -> list[PairCode]:
+    """The code of these pairs (those still stored), with the content hash their analysis will carry."""
+    if not pair_ids:
+        return []
+    with Session(engine) as session:
+        rows = session.execute(
+            sa_select(PairRow.id, PairRow.chosen, PairRow.rejected)  # type: ignore[call-overload]
+            .where(col(PairRow.id).in_(list(pair_ids))).order_by(col(PairRow.id))
+        ).all()
+    return [PairCode(pair_id, chosen, rejected, text_hash(f"{chosen}\x00{rejected}")) for pair_id, chosen, rejected in rows]
+
+
 def _analysis_row(result: PairAnalysis) -> PairAnalysisRow:
     deltas = result.deltas
     return PairAnalysisRow(

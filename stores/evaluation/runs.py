@@ -18,8 +18,9 @@ from core.evaluation.judges import PARSER_VERSION, JudgeOutput, redecide
 from core.evaluation.models import EvalResultInfo, EvalRunInfo, LeaderboardEntry
 from core.evaluation.protocols import DEFAULT_PROTOCOL, get_protocol
 from core.evaluation.scoring import RunScores, ScoredResult, score_run
+from core.jobs import JobState, lease_seconds
+from stores.db import insert_or_ignore
 from stores.evaluation.tables import EvalResultRow, EvalRunRow
-from stores.jobs import ACTIVE_STATES, reap_dead_jobs
 from stores.tables import JobRow, utcnow
 
 JOB_KIND = "eval"
@@ -27,17 +28,22 @@ JOB_KIND = "eval"
 DEFAULT_CHUNK = 64
 
 
-def _visible_state(session: Session, row: EvalRunRow) -> str:
-    # A run whose job process died (kill -9, power loss) still says running; its job says why not.
-    if row.state == "running" and row.job_id is not None:
-        job = session.get(JobRow, row.job_id)
-        if job is not None and job.state not in ACTIVE_STATES:
-            return "interrupted"
-    return row.state
+def _run_state(job: JobRow | None) -> tuple[str, Any]:
+    """A run's state is its latest job's (`created` before any); a running job whose worker stopped
+    heartbeating reads `stalled` until a worker takes it over."""
+    if job is None:
+        return "created", None
+    if job.state == JobState.RUNNING.value and job.heartbeat_at is not None:
+        from datetime import timedelta
+
+        if utcnow() - job.heartbeat_at > timedelta(seconds=lease_seconds()):
+            return "stalled", job.finished_at
+    return job.state, job.finished_at
 
 
-def _to_info(row: EvalRunRow, done: int, state: str | None = None) -> EvalRunInfo:
+def _to_info(row: EvalRunRow, done: int, job: JobRow | None) -> EvalRunInfo:
     assert row.id is not None
+    state, finished_at = _run_state(job)
     return EvalRunInfo(
         id=row.id,
         judge_spec=row.judge_spec,
@@ -50,12 +56,12 @@ def _to_info(row: EvalRunRow, done: int, state: str | None = None) -> EvalRunInf
         strip_comments=row.strip_comments,
         lineage=json.loads(row.lineage_json or "{}"),
         parser_version=row.parser_version,
-        state=state or row.state,
+        state=state,
         total=row.total,
         done=done,
         job_id=row.job_id,
         created_at=row.created_at,
-        finished_at=row.finished_at,
+        finished_at=finished_at,
         objective_totals=json.loads(row.objective_totals_json or "{}"),
         protocol=row.protocol,
     )
@@ -129,25 +135,26 @@ def _done_counts(session: Session, run_ids: Sequence[int]) -> dict[int, int]:
 
 
 def get_run(engine: Engine, run_id: int) -> EvalRunInfo:
-    """One run with its result count, or NotFoundError."""
-    reap_dead_jobs(engine)
+    """One run with its result count and its job's state, or NotFoundError."""
     with Session(engine) as session:
         row = session.get(EvalRunRow, run_id)
         if row is None:
             raise NotFoundError(f"evaluation run {run_id} does not exist")
-        return _to_info(row, _done_counts(session, [run_id]).get(run_id, 0), _visible_state(session, row))
+        job = session.get(JobRow, row.job_id) if row.job_id is not None else None
+        return _to_info(row, _done_counts(session, [run_id]).get(run_id, 0), job)
 
 
 def list_runs(engine: Engine, *, limit: int = 200, before_id: int | None = None) -> list[EvalRunInfo]:
     """Newest runs first, one keyset page at a time."""
-    reap_dead_jobs(engine)
     with Session(engine) as session:
         query = select(EvalRunRow).order_by(col(EvalRunRow.id).desc()).limit(limit)
         if before_id is not None:
             query = query.where(col(EvalRunRow.id) < before_id)
         rows = session.exec(query).all()
         counts = _done_counts(session, [row.id for row in rows if row.id is not None])
-        return [_to_info(row, counts.get(row.id or 0, 0), _visible_state(session, row)) for row in rows]
+        job_ids = [row.job_id for row in rows if row.job_id is not None]
+        jobs = {job.id: job for job in session.exec(select(JobRow).where(col(JobRow.id).in_(job_ids))).all()}
+        return [_to_info(row, counts.get(row.id or 0, 0), jobs.get(row.job_id)) for row in rows]
 
 
 def completed_keys(engine: Engine, run_id: int) -> set[tuple[str, str, str]]:
@@ -182,21 +189,10 @@ def record_results(engine: Engine, run_id: int, items: Sequence[JudgeItem], outp
     if not rows:
         return 0
     with Session(engine) as session:
-        statement = _insert_ignoring_duplicates(session.get_bind().dialect.name, rows)
+        statement = insert_or_ignore(session.get_bind().dialect.name, EvalResultRow.__table__).values(rows)  # type: ignore[attr-defined]
         result = session.execute(statement)
         session.commit()
         return int(getattr(result, "rowcount", 0) or 0)
-
-
-def _insert_ignoring_duplicates(dialect: str, rows: list[dict[str, Any]]) -> Any:
-    # Both dialects spell "skip rows that hit the unique key" the same way; only the import differs.
-    if dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql
-
-        return postgresql.insert(EvalResultRow).values(rows).on_conflict_do_nothing()
-    from sqlalchemy.dialects import sqlite
-
-    return sqlite.insert(EvalResultRow).values(rows).on_conflict_do_nothing()
 
 
 def scored_results(engine: Engine, run_id: int) -> list[ScoredResult]:
@@ -276,21 +272,12 @@ def leaderboard(engine: Engine, *, limit: int = 200, with_empty: bool = False) -
     return entries
 
 
-def set_run_state(engine: Engine, run_id: int, state: str, *, job_id: int | None = None) -> None:
-    """Record a run's state (and the job running it); final states stamp the finish time."""
+def attach_job(engine: Engine, run_id: int, job_id: int) -> None:
+    """Record the job that runs (or resumes) a run: the run's state is that job's from now on."""
     with Session(engine) as session:
         row = session.get(EvalRunRow, run_id)
         if row is None:
             raise NotFoundError(f"evaluation run {run_id} does not exist")
-        row.state = state
-        if job_id is not None:
-            row.job_id = job_id
-        row.finished_at = utcnow() if state in ("done", "stopped", "failed") else None
+        row.job_id = job_id
         session.add(row)
         session.commit()
-
-
-
-
-
-

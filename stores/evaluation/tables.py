@@ -28,12 +28,11 @@ class EvalRunRow(SQLModel, table=True):
     protocol: str = Field(default="codefavor", sa_column_kwargs={"server_default": "workbench"})
     lineage_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     parser_version: str = ""
-    state: str = Field(default="created", index=True)  # created | running | done | stopped | failed
     total: int = 0
     objective_totals_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    # The latest job that ran the run: its state is the run's (no state of the run's own).
     job_id: Optional[int] = Field(default=None, foreign_key="jobs.id")
     created_at: datetime = Field(default_factory=utcnow)
-    finished_at: Optional[datetime] = None
 
 
 class EvalResultRow(SQLModel, table=True):

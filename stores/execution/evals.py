@@ -48,6 +48,14 @@ def create_policy_eval(engine: Engine, *, job_id: int | None, model: str, config
         return int(row.id)  # type: ignore[arg-type]
 
 
+def policy_eval_of_job(engine: Engine, job_id: int) -> int | None:
+    """The evaluation a job records into (a job taken over after its worker died goes on with it), or None."""
+    with Session(engine) as session:
+        found = session.exec(select(PolicyEvalRow.id).where(PolicyEvalRow.job_id == job_id)
+                             .order_by(col(PolicyEvalRow.id))).first()
+        return int(found) if found is not None else None
+
+
 def problem_outcomes(engine: Engine, config_key: str, problem_ids: Sequence[int],
                      samples_per_problem: int | None = None) -> list[ProblemOutcome]:
     """Executed samples of a configuration per problem (the first `samples_per_problem` of each, when

@@ -6,9 +6,11 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Table, and_, func, true, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from core.curation.pairs import NewPair
@@ -19,17 +21,20 @@ from core.execution.runtime import RuntimeStats
 from core.execution.sampling import METHOD, SampleSubject
 from core.execution.sandbox import ExecutionResult
 from core.execution.solutions import read_answer
+from core.jobs import lease_seconds
+from core.synthesis.driver import PairStored
 from core.synthesis.steps import Answered, Outcome
+from stores.claims import CLAIMED, PENDING, claim_rows, expired_before
 from stores.curation.pairs import import_pairs
 from stores.curation.tables import PairRow
 from stores.execution.problems import load_problems
 from stores.execution.tables import CodePairLinkRow, CodeSampleConfigRow, CodeSolutionRow
-from stores.jobs import ACTIVE_STATES, reap_dead_jobs
 from stores.synthesis.runs import SqlSynthesisStore, prepare_items
 from stores.synthesis.tables import ConversationRow, SynthItemRow
-from stores.tables import JobRow, utcnow
+from stores.tables import utcnow
 
 _CHUNK = 500
+_ITEMS: Table = SynthItemRow.__table__  # type: ignore[attr-defined]
 
 
 def code_hash(code: str) -> str:
@@ -116,20 +121,33 @@ def load_sample_subjects(engine: Engine, slot_ids: Sequence[int]) -> dict[int, S
 
 
 class SqlSampleStore(SqlSynthesisStore):
-    """The synthesis driver's store for sampling: a sampled answer fills its slot and queues it to run."""
+    """The synthesis driver's store for sampling: a sampled answer fills its slot and queues it to run.
 
-    def __init__(self, engine: Engine, *, job_id: int | None, key: str) -> None:
-        super().__init__(engine, job_id=job_id, method=METHOD, key=key, load_subjects=load_sample_subjects)
+    Several workers may sample one configuration at once, each claiming its own slots' items with
+    a lease (`worker_id`, `lease_s`); `scope` limits the claims to a run's slots.
+    """
 
-    def finish_item(self, item_id: int, outcome: Outcome, conversation_id: int | None) -> None:
-        """Store a sampled answer and its code in the slot, or record why the item failed."""
+    def __init__(self, engine: Engine, *, job_id: int | None, key: str, worker_id: str = "", lease_s: float = 60.0,
+                 scope: Sequence[int] | None = None) -> None:
+        super().__init__(engine, job_id=job_id, method=METHOD, key=key, load_subjects=load_sample_subjects,
+                         worker_id=worker_id, lease_s=lease_s, scope=scope)
+
+    def finish_item(self, item_id: int, outcome: Outcome, conversation_id: int | None) -> PairStored | None:
+        """Store a sampled answer and its code in the slot if this worker still holds the item, or
+        record why the item failed."""
         if not isinstance(outcome, Answered):
-            super().finish_item(item_id, outcome, conversation_id)
-            return
+            return super().finish_item(item_id, outcome, conversation_id)
         with Session(self.engine) as session:
+            held = session.execute(  # also takes the row's write lock until the commit
+                update(_ITEMS).where(_ITEMS.c.id == item_id, _ITEMS.c.state == CLAIMED,
+                                     _ITEMS.c.worker_id == self.worker_id).values(updated_at=utcnow())
+            ).rowcount  # type: ignore[attr-defined]
             item = session.get(SynthItemRow, item_id)
             if item is None:
                 raise NotFoundError(f"sampling item {item_id} does not exist")
+            if not held:
+                session.rollback()
+                return None  # its lease ran out and another worker has it: that one writes the answer
             slot = session.get(CodeSolutionRow, item.subject_id)
             if slot is None:
                 raise NotFoundError(f"solution slot {item.subject_id} does not exist")
@@ -148,9 +166,28 @@ class SqlSampleStore(SqlSynthesisStore):
                     conversation.outcome = "sampled"
                     session.add(conversation)
             session.commit()
+        return None
+
+
+def sample_slot_ids(engine: Engine, key: str, problem_ids: Sequence[int], samples_per_problem: int) -> list[int]:
+    """The slots a run of this configuration has on these problems (those created so far), without creating any."""
+    slot_ids: list[int] = []
+    with Session(engine) as session:
+        for start in range(0, len(problem_ids), _CHUNK):
+            chunk = list(problem_ids[start:start + _CHUNK])
+            slot_ids += [int(sid) for sid in session.exec(  # type: ignore[arg-type]
+                select(CodeSolutionRow.id).where(
+                    CodeSolutionRow.config_key == key, col(CodeSolutionRow.problem_id).in_(chunk),
+                    col(CodeSolutionRow.sample_index) < samples_per_problem,
+                )
+            ).all()]
+    return sorted(slot_ids)
 
 
 # ---- execution ------------------------------------------------------------------------------------
+
+_SOLUTIONS: Table = CodeSolutionRow.__table__  # type: ignore[attr-defined]
+
 
 @dataclass(frozen=True, slots=True)
 class ExecutionScope:
@@ -168,50 +205,44 @@ def _scoped(query, scope: ExecutionScope):  # type: ignore[no-untyped-def]
     return query
 
 
-def reopen_stale_executions(engine: Engine) -> int:
-    """Give back solutions claimed by a job that no longer runs (killed); return how many."""
-    reap_dead_jobs(engine)
-    with Session(engine) as session:
-        active = select(JobRow.id).where(col(JobRow.state).in_(ACTIVE_STATES))
-        result = session.exec(  # type: ignore[call-overload]
-            update(CodeSolutionRow)
-            .where(col(CodeSolutionRow.exec_state) == "claimed")
-            .where(col(CodeSolutionRow.exec_job_id).is_(None) | col(CodeSolutionRow.exec_job_id).not_in(active))
-            .values(exec_state="pending")
-        )
-        session.commit()
-        return int(result.rowcount or 0)
+def _in_scope(scope: ExecutionScope) -> ColumnElement[bool]:
+    condition: ColumnElement[bool] = true()
+    if scope.config_key is not None:
+        condition = and_(condition, _SOLUTIONS.c.config_key == scope.config_key)
+    if scope.problem_ids is not None:
+        condition = and_(condition, _SOLUTIONS.c.problem_id.in_(list(scope.problem_ids)))
+    return condition
 
 
-def pending_executions(engine: Engine, scope: ExecutionScope) -> int:
-    """How many sampled solutions in scope wait to run."""
-    from sqlalchemy import func
+def open_executions(engine: Engine, scope: ExecutionScope, *, lease_s: float | None = None) -> tuple[int, int]:
+    """Solutions in scope still to run: (claimable, held by a live worker). A claim whose worker
+    stopped heartbeating (older than `lease_s`, default `core.jobs.lease_seconds()`) is claimable."""
+    lease = lease_seconds() if lease_s is None else lease_s
+    with engine.connect() as connection:
+        held = and_(_SOLUTIONS.c.exec_state == CLAIMED,
+                    _SOLUTIONS.c.exec_heartbeat_at >= expired_before(connection, lease))
+        rows = connection.execute(
+            select(held, func.count()).select_from(_SOLUTIONS)
+            .where(_in_scope(scope), _SOLUTIONS.c.exec_state.in_((PENDING, CLAIMED))).group_by(held)
+        ).all()
+    counts = {bool(is_held): int(n) for is_held, n in rows}
+    return counts.get(False, 0), counts.get(True, 0)
 
-    with Session(engine) as session:
-        query = _scoped(select(func.count()).select_from(CodeSolutionRow).where(col(CodeSolutionRow.exec_state) == "pending"), scope)
-        return int(session.exec(query).one())
 
-
-def claim_executions(engine: Engine, job_id: int | None, limit: int, scope: ExecutionScope) -> list[ExecutionTask]:
-    """Claim up to `limit` pending solutions in scope for this job, with their problems."""
-    with Session(engine) as session:
-        candidates = session.exec(_scoped(
-            select(CodeSolutionRow.id).where(col(CodeSolutionRow.exec_state) == "pending"), scope
-        ).order_by(col(CodeSolutionRow.id)).limit(limit)).all()
-        claimed: list[int] = []
-        for solution_id in candidates:
-            result = session.exec(  # type: ignore[call-overload]
-                update(CodeSolutionRow)
-                .where(col(CodeSolutionRow.id) == solution_id, col(CodeSolutionRow.exec_state) == "pending")
-                .values(exec_state="claimed", exec_job_id=job_id)
-            )
-            if result.rowcount == 1:  # another worker may have taken it first
-                claimed.append(int(solution_id))  # type: ignore[arg-type]
-        session.commit()
-        rows = session.exec(select(CodeSolutionRow).where(col(CodeSolutionRow.id).in_(claimed))).all() if claimed else []
-        slots = [(int(r.id), r.problem_id, r.code, r.code_hash) for r in rows]  # type: ignore[arg-type]
-    problems = load_problems(engine, sorted({pid for _s, pid, _c, _h in slots}))
-    return [ExecutionTask(sid, pid, problems[pid], code, digest) for sid, pid, code, digest in sorted(slots)]
+def claim_executions(engine: Engine, worker_id: str, limit: int, scope: ExecutionScope, *, job_id: int | None = None,
+                     lease_s: float | None = None) -> list[ExecutionTask]:
+    """Claim up to `limit` solutions in scope for `worker_id` (pending ones, or those whose worker's
+    lease ran out), with their problems; no other worker gets them while its heartbeat renews them."""
+    with engine.begin() as connection:
+        ids = claim_rows(connection, _SOLUTIONS, _in_scope(scope), worker_id=worker_id, limit=limit,
+                         lease_s=lease_seconds() if lease_s is None else lease_s, extra_values={"exec_job_id": job_id})
+        slots = connection.execute(
+            select(_SOLUTIONS.c.id, _SOLUTIONS.c.problem_id, _SOLUTIONS.c.code, _SOLUTIONS.c.code_hash)
+            .where(_SOLUTIONS.c.id.in_(ids))
+        ).all() if ids else []
+    problems = load_problems(engine, sorted({int(row.problem_id) for row in slots}))
+    return [ExecutionTask(int(row.id), int(row.problem_id), problems[int(row.problem_id)], row.code, row.code_hash)
+            for row in sorted(slots, key=lambda row: int(row.id))]
 
 
 def executed_twin(engine: Engine, problem_id: int, digest: str) -> CodeSolutionRow | None:
@@ -228,44 +259,50 @@ def executed_twin(engine: Engine, problem_id: int, digest: str) -> CodeSolutionR
         return row
 
 
-def record_execution(engine: Engine, solution_id: int, result: ExecutionResult, stats: RuntimeStats,
-                     isolation: str) -> None:
-    """Store the sandbox's verdict and runtime of one solution."""
-    with Session(engine) as session:
-        row = session.get(CodeSolutionRow, solution_id)
-        if row is None:
-            raise NotFoundError(f"solution {solution_id} does not exist")
-        row.exec_state, row.status, row.detail = "done", result.status, result.detail[:2000]
-        row.runtime_median_s, row.runtime_cv, row.runtime_runs = stats.median_s, stats.cv, stats.runs
-        row.stable = stats.stable
-        row.samples_json = json.dumps(list(result.samples))
-        row.isolation, row.executed_at = isolation, utcnow()
-        session.add(row)
-        session.commit()
-
-
-def copy_execution(engine: Engine, solution_id: int, twin: CodeSolutionRow) -> None:
-    """Give a solution the verdict and runtime of its executed twin (same problem, same code)."""
-    with Session(engine) as session:
-        row = session.get(CodeSolutionRow, solution_id)
-        if row is None:
-            raise NotFoundError(f"solution {solution_id} does not exist")
-        for name in ("status", "detail", "runtime_median_s", "runtime_cv", "runtime_runs", "stable", "samples_json",
-                     "isolation"):
-            setattr(row, name, getattr(twin, name))
-        row.exec_state, row.executed_at = "done", utcnow()
-        session.add(row)
-        session.commit()
-
-
-def release_execution(engine: Engine, solution_id: int) -> None:
-    """Put a claimed solution back to pending (cancelled, or the sandbox failed)."""
-    with Session(engine) as session:
-        session.exec(  # type: ignore[call-overload]
-            update(CodeSolutionRow).where(col(CodeSolutionRow.id) == solution_id, col(CodeSolutionRow.exec_state) == "claimed")
-            .values(exec_state="pending")
+def _finish_held(engine: Engine, solution_id: int, worker_id: str, values: dict[str, Any]) -> bool:
+    """Write a verdict if `worker_id` still holds the solution; False when its lease ran out and
+    another worker took it (that one writes the verdict)."""
+    with engine.begin() as connection:
+        result = connection.execute(
+            update(_SOLUTIONS).where(_SOLUTIONS.c.id == solution_id, _SOLUTIONS.c.exec_state == CLAIMED,
+                                     _SOLUTIONS.c.exec_worker_id == worker_id)
+            .values(exec_state="done", executed_at=utcnow(), **values)
         )
-        session.commit()
+        if result.rowcount:
+            return True
+        if connection.execute(select(_SOLUTIONS.c.id).where(_SOLUTIONS.c.id == solution_id)).first() is None:
+            raise NotFoundError(f"solution {solution_id} does not exist")
+        return False
+
+
+def record_execution(engine: Engine, solution_id: int, result: ExecutionResult, stats: RuntimeStats,
+                     isolation: str, *, worker_id: str) -> bool:
+    """Store the sandbox's verdict and runtime of one solution `worker_id` holds; False (nothing
+    written) when it no longer holds it."""
+    return _finish_held(engine, solution_id, worker_id, {
+        "status": result.status, "detail": result.detail[:2000], "runtime_median_s": stats.median_s,
+        "runtime_cv": stats.cv, "runtime_runs": stats.runs, "stable": stats.stable,
+        "samples_json": json.dumps(list(result.samples)), "isolation": isolation,
+    })
+
+
+def copy_execution(engine: Engine, solution_id: int, twin: CodeSolutionRow, *, worker_id: str) -> bool:
+    """Give a solution `worker_id` holds the verdict and runtime of its executed twin (same problem,
+    same code); False (nothing written) when it no longer holds it."""
+    return _finish_held(engine, solution_id, worker_id, {
+        name: getattr(twin, name) for name in ("status", "detail", "runtime_median_s", "runtime_cv", "runtime_runs",
+                                               "stable", "samples_json", "isolation")
+    })
+
+
+def release_executions(engine: Engine, worker_id: str, solution_ids: Sequence[int] | None = None) -> int:
+    """Put solutions `worker_id` holds back to pending (all of them when `solution_ids` is None): it
+    stopped, or the sandbox failed; return how many."""
+    condition = and_(_SOLUTIONS.c.exec_state == CLAIMED, _SOLUTIONS.c.exec_worker_id == worker_id)
+    if solution_ids is not None:
+        condition = and_(condition, _SOLUTIONS.c.id.in_(list(solution_ids)))
+    with engine.begin() as connection:
+        return int(connection.execute(update(_SOLUTIONS).where(condition).values(exec_state=PENDING)).rowcount or 0)
 
 
 # ---- reading back and pairs -----------------------------------------------------------------------

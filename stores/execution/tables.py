@@ -43,13 +43,19 @@ class CodeSampleConfigRow(SQLModel, table=True):
 
 
 class CodeSolutionRow(SQLModel, table=True):
-    """One sample slot of a problem: the answer and its code, then the sandbox's verdict and runtime."""
+    """One sample slot of a problem: the answer and its code, then the sandbox's verdict and runtime.
+
+    Execution workers claim solutions through the `exec_*` columns, as work items with leases
+    (stores.claims): the claiming worker, its heartbeat, and how often the solution was claimed.
+    """
 
     __tablename__ = "code_solutions"
     __table_args__ = (
         UniqueConstraint("config_key", "problem_id", "sample_index", name="uq_code_solution_slot"),
         Index("ix_code_solutions_exec", "exec_state", "id"),
         Index("ix_code_solutions_problem", "problem_id", "config_key"),
+        {"info": {"claim_columns": {"state": "exec_state", "worker_id": "exec_worker_id",
+                                    "heartbeat_at": "exec_heartbeat_at", "attempts": "exec_attempts"}}},
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -64,6 +70,9 @@ class CodeSolutionRow(SQLModel, table=True):
     conversation_id: Optional[int] = None
     exec_state: str = "waiting"  # waiting (no answer yet) | pending | claimed | done
     exec_job_id: Optional[int] = Field(default=None, foreign_key="jobs.id")
+    exec_worker_id: Optional[str] = Field(default=None, index=True)
+    exec_heartbeat_at: Optional[datetime] = None
+    exec_attempts: int = 0
     status: str = ""  # passed | failed | timeout, once executed
     detail: str = Field(default="", sa_column=Column(Text, nullable=False))
     runtime_median_s: Optional[float] = None

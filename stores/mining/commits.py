@@ -74,8 +74,8 @@ def _sqlite_datetime(value: datetime) -> str:
 
 
 def _naive_utc(value: datetime) -> datetime:
-    # The column has no time zone: an aware value would be shifted by the server's TimeZone setting.
-    return value.astimezone(timezone.utc).replace(tzinfo=None)
+    # The column type (UTCDateTime) takes aware values only and stores them in UTC.
+    return value.astimezone(timezone.utc)
 
 
 def _table(model: type) -> Table:

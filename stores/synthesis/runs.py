@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import func, update
+from sqlalchemy import Table, and_, case, func, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -20,11 +21,14 @@ from core.synthesis.critic_evol import InstructionSubject
 from core.synthesis.driver import PairStored, WorkItem
 from core.synthesis.records import ConversationInfo, InstructionRecord, ItemCounts
 from core.synthesis.steps import Failed, Filtered, Outcome, PairDraft, Turn
+from stores.claims import CLAIMED, PENDING, claim_rows, expired_before
 from stores.curation.tables import PairRow
-from stores.jobs import ACTIVE_STATES, reap_dead_jobs
+from stores.db import insert_or_ignore
 from stores.mining.tables import BlobRow, CommitRow
 from stores.synthesis.tables import ConversationRow, InstructionRow, ResponseCacheRow, SynthItemRow
-from stores.tables import JobRow, utcnow
+from stores.tables import utcnow
+
+_ITEMS: Table = SynthItemRow.__table__  # type: ignore[attr-defined]
 
 
 def _hash(*parts: str) -> str:
@@ -126,46 +130,64 @@ _SCOPE_CHUNK = 500  # subject ids per IN (...) list, well under every database's
 
 # ---- work items -----------------------------------------------------------------------------------
 
-def prepare_items(engine: Engine, method: str, key: str, subject_ids: Sequence[int]) -> int:
-    """Add missing items for these subjects and reopen stale ones; return how many were added.
+def prepare_items(engine: Engine, method: str, key: str, subject_ids: Sequence[int], *,
+                  reopen_failed: bool = True) -> int:
+    """Add missing items for these subjects and reopen those that failed on a transport error; return how many were added.
 
-    Stale: claimed by a job that no longer runs (killed), or failed on a transport error.
+    Safe to run from several processes at once: an item another one added first is skipped.
+    Items claimed by a worker that stopped are not touched here: their lease runs out and any
+    worker claims them again.
     """
-    reap_dead_jobs(engine)
-    added = 0
-    with Session(engine) as session:
-        existing = set(session.exec(select(SynthItemRow.subject_id).where(SynthItemRow.config_key == key)).all())
-        for subject_id in subject_ids:
-            if subject_id not in existing:
-                session.add(SynthItemRow(method=method, config_key=key, subject_id=subject_id))
-                existing.add(subject_id)
-                added += 1
-        active = select(JobRow.id).where(col(JobRow.state).in_(ACTIVE_STATES))
-        session.exec(  # type: ignore[call-overload]
-            update(SynthItemRow)
-            .where(col(SynthItemRow.config_key) == key, col(SynthItemRow.state) == "claimed")
-            .where((col(SynthItemRow.job_id).is_(None)) | (col(SynthItemRow.job_id).not_in(active)))
-            .values(state="pending", updated_at=utcnow())
-        )
-        session.exec(  # type: ignore[call-overload]
-            update(SynthItemRow)
-            .where(col(SynthItemRow.config_key) == key, col(SynthItemRow.state) == "failed",
-                   col(SynthItemRow.retryable).is_(True))
-            .values(state="pending", retryable=False, reason="", updated_at=utcnow())
-        )
-        session.commit()
+    with engine.begin() as connection:
+        existing = set(connection.execute(
+            select(SynthItemRow.subject_id).where(SynthItemRow.config_key == key)).scalars())
+        now = utcnow()
+        rows = [{"method": method, "config_key": key, "subject_id": subject_id, "state": PENDING, "retryable": False,
+                 "reason": "", "attempts": 0, "updated_at": now}
+                for subject_id in dict.fromkeys(subject_ids) if subject_id not in existing]
+        added = 0
+        for start in range(0, len(rows), 500):
+            result = connection.execute(insert_or_ignore(connection.dialect.name, _ITEMS), rows[start:start + 500])
+            added += max(int(result.rowcount or 0), 0)
+        if reopen_failed:
+            connection.execute(
+                update(_ITEMS)
+                .where(_ITEMS.c.config_key == key, _ITEMS.c.state == "failed", _ITEMS.c.retryable.is_(True))
+                .values(state=PENDING, retryable=False, reason="", updated_at=now)
+            )
     return added
 
 
-def item_counts(engine: Engine, key: str) -> ItemCounts:
-    """How many items of a configuration are in each state."""
-    with Session(engine) as session:
-        rows = session.exec(
-            select(SynthItemRow.state, func.count()).where(SynthItemRow.config_key == key).group_by(SynthItemRow.state)
-        ).all()
-    counts = {state: int(n) for state, n in rows}
+def item_counts(engine: Engine, key: str, *, lease_s: float | None = None,
+                subject_ids: Sequence[int] | None = None) -> ItemCounts:
+    """How many items of a configuration are in each state; with `lease_s`, expired claims count as
+    pending; with `subject_ids`, only the items of those subjects (a run's scope, such as `--limit`)."""
+    counts: dict[str, int] = {}
+    with engine.connect() as connection:
+        state: Any = _ITEMS.c.state
+        if lease_s is not None:
+            expired = and_(_ITEMS.c.state == CLAIMED, _ITEMS.c.heartbeat_at < expired_before(connection, lease_s))
+            state = case((expired, PENDING), else_=_ITEMS.c.state)
+        where: Any = _ITEMS.c.config_key == key
+        # One IN (...) list per chunk of the scope, as the claims do.
+        chunks = ([where] if subject_ids is None else
+                  [and_(where, _ITEMS.c.subject_id.in_(subject_ids[start:start + _SCOPE_CHUNK]))
+                   for start in range(0, len(subject_ids), _SCOPE_CHUNK)])
+        for condition in chunks:
+            for name, n in connection.execute(select(state, func.count()).where(condition).group_by(state)).all():
+                counts[str(name)] = counts.get(str(name), 0) + int(n)
     names = ("pending", "claimed", "pair", "filtered", "failed", "sampled")
     return ItemCounts(**{name: counts.get(name, 0) for name in names})
+
+
+def release_claims(engine: Engine, key: str, worker_id: str) -> int:
+    """Give back every item of a configuration that `worker_id` still holds; return how many."""
+    with engine.begin() as connection:
+        result = connection.execute(
+            update(_ITEMS).where(_ITEMS.c.config_key == key, _ITEMS.c.worker_id == worker_id, _ITEMS.c.state == CLAIMED)
+            .values(state=PENDING, updated_at=utcnow())
+        )
+        return int(result.rowcount or 0)
 
 
 def pending_subject_ids(engine: Engine, key: str) -> list[int]:
@@ -178,7 +200,12 @@ def pending_subject_ids(engine: Engine, key: str) -> list[int]:
 
 
 class SqlSynthesisStore:
-    """The driver's SynthesisStore over the SQL store: claims in small transactions, writes as it goes."""
+    """The driver's SynthesisStore over the SQL store: claims with leases in small transactions, writes as it goes.
+
+    Several workers may drive one configuration at once: each claims its own items, and an item
+    is finished only by the worker that still holds it (one whose lease ran out and was claimed
+    again by another worker writes nothing).
+    """
 
     def __init__(
         self,
@@ -188,6 +215,8 @@ class SqlSynthesisStore:
         method: str,
         key: str,
         load_subjects: Callable[[Engine, Sequence[int]], dict[int, Any]],
+        worker_id: str = "",
+        lease_s: float = 60.0,
         scope: Sequence[int] | None = None,
     ) -> None:
         self.engine = engine
@@ -195,54 +224,51 @@ class SqlSynthesisStore:
         self.method = method
         self.key = key
         self.source = method
+        self.worker_id = worker_id
+        self.lease_s = lease_s
         self._load_subjects = load_subjects
         # The subjects this run may touch (a --limit or an instruction file), in claim order; None: all.
         self._scope = sorted(set(scope)) if scope is not None else None
         self._scope_cursor = 0
 
-    def _candidates(self, session: Session, limit: int) -> list[tuple[int, int]]:
-        query = (select(SynthItemRow.id, SynthItemRow.subject_id)
-                 .where(SynthItemRow.config_key == self.key, SynthItemRow.state == "pending")
-                 .order_by(col(SynthItemRow.id)))
+    def _claim_ids(self, connection: Any, limit: int) -> list[int]:
+        where = _ITEMS.c.config_key == self.key
+        claim = partial(claim_rows, connection, _ITEMS, worker_id=self.worker_id, lease_s=self.lease_s,
+                        extra_values={"job_id": self.job_id, "updated_at": utcnow()})
         if self._scope is None:
-            return [(int(i), int(s)) for i, s in session.exec(query.limit(limit)).all()]
-        found: list[tuple[int, int]] = []
-        # Items in scope leave "pending" only through this run's claims, so a cursor over the scope suffices.
-        while len(found) < limit and self._scope_cursor < len(self._scope):
+            return claim(where, limit=limit)
+        found: list[int] = []
+        # A cursor over the scope keeps each claim to one IN (...) list; it wraps around once, for the
+        # items of earlier chunks whose worker's lease ran out since.
+        wrapped = False
+        while len(found) < limit:
+            if self._scope_cursor >= len(self._scope):
+                if wrapped or not self._scope:
+                    break
+                self._scope_cursor, wrapped = 0, True
             chunk = self._scope[self._scope_cursor:self._scope_cursor + _SCOPE_CHUNK]
-            in_chunk = query.where(col(SynthItemRow.subject_id).in_(chunk))
-            rows = sorted(((int(i), int(s)) for i, s in session.exec(in_chunk)), key=lambda row: row[1])
-            needed = limit - len(found)
-            if len(rows) <= needed:
-                found += rows
+            got = claim(and_(where, _ITEMS.c.subject_id.in_(chunk)), limit=limit - len(found))
+            found += got
+            if len(found) < limit:
                 self._scope_cursor += len(chunk)
-            else:
-                found += rows[:needed]
-                self._scope_cursor += chunk.index(rows[needed - 1][1]) + 1
         return found
 
     def claim(self, limit: int) -> list[WorkItem]:
-        """Claim up to `limit` pending items of this configuration (within the run's scope) for this job."""
-        with Session(self.engine) as session:
-            candidates = self._candidates(session, limit)
-            claimed: list[tuple[int, int]] = []
-            for item_id, subject_id in candidates:
-                result = session.exec(  # type: ignore[call-overload]
-                    update(SynthItemRow)
-                    .where(col(SynthItemRow.id) == item_id, col(SynthItemRow.state) == "pending")
-                    .values(state="claimed", job_id=self.job_id, attempts=SynthItemRow.attempts + 1,
-                            updated_at=utcnow())
-                )
-                if result.rowcount == 1:  # another worker may have taken it first
-                    claimed.append((int(item_id), int(subject_id)))
-            session.commit()
-        subjects = self._load_subjects(self.engine, [s for _i, s in claimed])
+        """Claim up to `limit` items of this configuration within the run's scope (pending, or held by a
+        worker whose lease ran out)."""
+        with self.engine.begin() as connection:
+            ids = self._claim_ids(connection, limit)
+            claimed = connection.execute(
+                select(SynthItemRow.id, SynthItemRow.subject_id).where(col(SynthItemRow.id).in_(ids))
+                .order_by(col(SynthItemRow.id))
+            ).all() if ids else []
+        subjects = self._load_subjects(self.engine, [subject for _item, subject in claimed])
         items = []
         for item_id, subject_id in claimed:
             if subject_id in subjects:
-                items.append(WorkItem(item_id, subjects[subject_id]))
+                items.append(WorkItem(int(item_id), subjects[subject_id]))
             else:
-                self.finish_item(item_id, Failed("its commit or instruction is gone from the store"), None)
+                self.finish_item(int(item_id), Failed("its commit or instruction is gone from the store"), None)
         return items
 
     def cached(self, key: str) -> ChatResult | None:
@@ -265,40 +291,47 @@ class SqlSynthesisStore:
     def _record_exchange(self, item_id: int, turn: Turn, model: str, prompt_version: str, key: str,
                          result: ChatResult) -> int:
         with Session(self.engine) as session:
-            if not result.cached and not result.truncated and session.get(ResponseCacheRow, key) is None:
-                session.add(ResponseCacheRow(
+            dialect = session.get_bind().dialect.name
+            if not result.cached and not result.truncated:  # another worker may cache the same answer at once
+                session.execute(insert_or_ignore(dialect, ResponseCacheRow.__table__).values(  # type: ignore[attr-defined]
                     key=key, model=model, prompt_version=prompt_version, text=result.text,
                     finish_reason=result.finish_reason, prompt_tokens=result.prompt_tokens,
-                    completion_tokens=result.completion_tokens, latency_s=result.latency_s,
+                    completion_tokens=result.completion_tokens, latency_s=result.latency_s, created_at=utcnow(),
                 ))
-            existing = session.exec(
-                select(ConversationRow).where(ConversationRow.item_id == item_id, ConversationRow.step == turn.step,
-                                              ConversationRow.cache_key == key)
-            ).first()
-            if existing is not None:
-                session.commit()
-                return int(existing.id)  # type: ignore[arg-type]
-            row = ConversationRow(
+            conversation = insert_or_ignore(dialect, ConversationRow.__table__).values(  # type: ignore[attr-defined]
                 item_id=item_id, job_id=self.job_id, method=self.method, step=turn.step, role=turn.role,
                 model=model, prompt_version=prompt_version, cache_key=key,
                 messages_json=json.dumps(list(turn.messages), ensure_ascii=False), response=result.text,
                 finish_reason=result.finish_reason, prompt_tokens=result.prompt_tokens,
                 completion_tokens=result.completion_tokens, latency_s=result.latency_s, cached=result.cached,
+                outcome="", created_at=utcnow(),
             )
-            session.add(row)
+            session.execute(conversation)  # a second worker on the same step (after a lost lease) adds nothing
+            conversation_id = session.exec(
+                select(ConversationRow.id).where(ConversationRow.item_id == item_id, ConversationRow.step == turn.step,
+                                                 ConversationRow.cache_key == key)
+            ).one()
             session.commit()
-            return int(row.id)  # type: ignore[arg-type]
+            return int(conversation_id)  # type: ignore[arg-type]
 
     def finish_item(self, item_id: int, outcome: Outcome, conversation_id: int | None) -> PairStored | None:
-        """Write the outcome (and the pair, once by content hash) in one transaction; "new" or "duplicate" for a pair."""
+        """Write the outcome (and the pair, once by content hash) in one transaction, if this worker still
+        holds the item; "new" or "duplicate" for a pair, None otherwise."""
         return _once_more_on_conflict(lambda: self._finish_item(item_id, outcome, conversation_id))
 
     def _finish_item(self, item_id: int, outcome: Outcome, conversation_id: int | None) -> PairStored | None:
         stored: PairStored | None = None
         with Session(self.engine) as session:
+            held = session.execute(  # also takes the row's write lock until the commit
+                update(_ITEMS).where(_ITEMS.c.id == item_id, _ITEMS.c.state == CLAIMED, _ITEMS.c.worker_id == self.worker_id)
+                .values(updated_at=utcnow())
+            ).rowcount  # type: ignore[attr-defined]
             item = session.get(SynthItemRow, item_id)
             if item is None:
                 raise NotFoundError(f"synthesis item {item_id} does not exist")
+            if not held:
+                session.rollback()
+                return None  # its lease ran out and another worker has it: that one writes the outcome
             pair_id: int | None = None
             if isinstance(outcome, PairDraft):
                 pair_id, stored = self._insert_pair(session, item, outcome, conversation_id)
@@ -325,31 +358,30 @@ class SqlSynthesisStore:
     def _insert_pair(self, session: Session, item: SynthItemRow, pair: PairDraft,
                      conversation_id: int | None) -> tuple[int, PairStored]:
         digest = pair_hash(self.source, pair.instruction, pair.criteria, pair.chosen, pair.rejected)
-        existing = session.exec(select(PairRow.id).where(PairRow.content_hash == digest)).first()
-        if existing is not None:
-            return int(existing), "duplicate"
         is_commit = self.method == "commit-instruct"
-        row = PairRow(
-            source=self.source, instruction=pair.instruction, criteria=pair.criteria, chosen=pair.chosen,
-            rejected=pair.rejected, feedback=pair.feedback,
+        now = utcnow()
+        # Two workers may reach the same pair at once (the same change in two commits): one row wins.
+        inserted = session.execute(insert_or_ignore(session.get_bind().dialect.name, PairRow.__table__).values(  # type: ignore[attr-defined]
+            source=self.source, status="pending", instruction=pair.instruction, criteria=pair.criteria,
+            chosen=pair.chosen, rejected=pair.rejected, feedback=pair.feedback,
             language=str(pair.meta.get("language", "python")),
             commit_id=item.subject_id if is_commit else None,
             instruction_id=None if is_commit else item.subject_id,
             conversation_id=conversation_id, job_id=self.job_id, content_hash=digest,
             meta_json=json.dumps({**pair.meta, "item_id": item.id}, ensure_ascii=False, default=str),
-        )
-        session.add(row)
-        session.flush()
-        return int(row.id), "new"  # type: ignore[arg-type]
+            created_at=now, updated_at=now,
+        ))
+        added = inserted.rowcount  # type: ignore[attr-defined]
+        pair_id = session.exec(select(PairRow.id).where(PairRow.content_hash == digest)).one()
+        return int(pair_id), "new" if added else "duplicate"  # type: ignore[arg-type]
 
     def release(self, item_id: int) -> None:
-        """Put an unfinished item back to pending."""
-        with Session(self.engine) as session:
-            session.exec(  # type: ignore[call-overload]
-                update(SynthItemRow).where(col(SynthItemRow.id) == item_id, col(SynthItemRow.state) == "claimed")
-                .values(state="pending", updated_at=utcnow())
+        """Put an unfinished item this worker holds back to pending."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(_ITEMS).where(_ITEMS.c.id == item_id, _ITEMS.c.state == CLAIMED, _ITEMS.c.worker_id == self.worker_id)
+                .values(state=PENDING, updated_at=utcnow())
             )
-            session.commit()
 
 
 def _once_more_on_conflict(write: Callable[[], _T]) -> _T:

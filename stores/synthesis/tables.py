@@ -32,6 +32,8 @@ class SynthItemRow(SQLModel, table=True):
         UniqueConstraint("config_key", "subject_id", name="uq_synth_item"),
         Index("ix_synth_items_claim", "config_key", "state", "id"),
     )
+    # A claim carries the worker holding the item and its heartbeat; any worker may take an item
+    # whose heartbeat is older than the lease.
 
     id: Optional[int] = Field(default=None, primary_key=True)
     method: str
@@ -41,6 +43,8 @@ class SynthItemRow(SQLModel, table=True):
     retryable: bool = False
     reason: str = Field(default="", sa_column=Column(Text, nullable=False))
     job_id: Optional[int] = Field(default=None, foreign_key="jobs.id")
+    worker_id: Optional[str] = Field(default=None, index=True)
+    heartbeat_at: Optional[datetime] = None
     pair_id: Optional[int] = None
     conversation_id: Optional[int] = None
     attempts: int = 0

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from core.curation.rules import Condition, parse_filter
+from core.errors import NotFoundError
 from core.training.export import ExportPair
 from stores.curation.pairs import filtered
 from stores.curation.tables import PairRow
@@ -91,6 +92,15 @@ def record_export(
         session.add(row)
         session.commit()
         session.refresh(row)
+        return _to_info(row)
+
+
+def get_export(engine: Engine, export_id: int) -> ExportInfo:
+    """One recorded export, or NotFoundError."""
+    with Session(engine) as session:
+        row = session.get(ExportRow, export_id)
+        if row is None:
+            raise NotFoundError(f"export {export_id} does not exist")
         return _to_info(row)
 
 

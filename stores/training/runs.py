@@ -11,8 +11,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from core.errors import NotFoundError
-from core.training.runs import EVENTS_FILE, LOG_FILE, CheckpointInfo, MetricPoint, TrainRunInfo
-from stores.jobs import finish_job, reap_dead_jobs, request_cancel
+from core.training.runs import EVENTS_FILE, CheckpointInfo, MetricPoint, TrainRunInfo
+from stores.jobs import request_cancel
 from stores.tables import JobRow
 from stores.training.tables import CheckpointRow, TrainMetricRow, TrainPairDrawRow, TrainRunRow
 
@@ -113,27 +113,20 @@ def _apply_event(session: Session, run: TrainRunRow, event: dict[str, Any], late
         latest["info"] = event.get("message")
 
 
-def record_exit(engine: Engine, job_id: int, exit_code: int, *, cancelled: bool) -> None:
-    """Close the run's job from the trainer's exit status and its last status event."""
+def record_exit(engine: Engine, job_id: int, exit_code: int) -> dict[str, Any]:
+    """Store the trainer's exit status after copying its last events; return the run's latest figures."""
     sync_events(engine, job_id)
     with Session(engine) as session:
         run = session.get(TrainRunRow, job_id)
         if run is None:
             raise NotFoundError(f"training run {job_id} does not exist")
         run.exit_code = exit_code
-        latest = {**json.loads(run.latest_json or "{}"), "exit_code": exit_code}
-        step, log_path = run.step, Path(run.run_dir) / LOG_FILE
+        latest = {**json.loads(run.latest_json or "{}"), "exit_code": exit_code, "step": run.step,
+                  "total_steps": run.total_steps}
+        run.latest_json = json.dumps({k: v for k, v in latest.items() if k not in ("step", "total_steps")}, default=str)
         session.add(run)
         session.commit()
-    if exit_code == 0 and latest.get("phase") == "done":
-        finish_job(engine, job_id, "done", summary=latest, done=step)
-    elif cancelled or exit_code == 3 or latest.get("phase") == "cancelled":
-        # A launcher reports its ranks' exit 3 (stopped with a checkpoint) as its own failure; the trainer's
-        # last status says what happened.
-        finish_job(engine, job_id, "cancelled", summary=latest, done=step)
-    else:
-        error = latest.get("error") or f"trainer exited with status {exit_code}; see {log_path}"
-        finish_job(engine, job_id, "failed", error=str(error), summary=latest, done=step)
+    return latest
 
 
 def _to_info(run: TrainRunRow, job: JobRow | None) -> TrainRunInfo:
@@ -151,7 +144,6 @@ def _to_info(run: TrainRunRow, job: JobRow | None) -> TrainRunInfo:
 
 def get_train_run(engine: Engine, job_id: int) -> TrainRunInfo:
     """One training run by its job id, or NotFoundError."""
-    reap_dead_jobs(engine)
     with Session(engine) as session:
         run = session.get(TrainRunRow, job_id)
         if run is None:
@@ -161,7 +153,6 @@ def get_train_run(engine: Engine, job_id: int) -> TrainRunInfo:
 
 def list_train_runs(engine: Engine, *, limit: int = 200, before_id: int | None = None) -> list[TrainRunInfo]:
     """Newest runs first, one keyset page at a time."""
-    reap_dead_jobs(engine)
     with Session(engine) as session:
         query = select(TrainRunRow, JobRow).join(JobRow, col(JobRow.id) == col(TrainRunRow.job_id))
         query = query.order_by(col(TrainRunRow.job_id).desc()).limit(limit)
@@ -192,7 +183,7 @@ def list_pair_draws(engine: Engine, job_id: int, *, limit: int = 100_000) -> lis
 
 
 def cancel_train_run(engine: Engine, job_id: int) -> TrainRunInfo:
-    """Ask a run to stop; its watcher signals the trainer, which saves a checkpoint and exits."""
+    """Ask a run to stop; its worker signals the trainer, which saves a checkpoint and exits."""
     get_train_run(engine, job_id)
     request_cancel(engine, job_id)
     return get_train_run(engine, job_id)

@@ -119,7 +119,7 @@ def test_loopback_candidate_and_judge_give_exact_counts_per_category(db_path: Pa
     assert len(judgements) == 80 and {j["order"] for j in judgements} == {"given", "swapped"}
 
 
-def test_kill_9_then_resume_judges_nothing_twice(db_path: Path, tmp_path: Path) -> None:
+def test_kill_9_then_resume_judges_nothing_twice(db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ok(invoke(db_path, "arena", "import", str(write_set(tmp_path / "arena40.jsonl"))))
     answers = write_answers(tmp_path / "cand.jsonl", {i: f"CANDIDATE answer {i}" for i in range(QUESTIONS)})
     ok(invoke(db_path, "arena", "import-answers", "arena40", str(answers), "--model", "cand"))
@@ -147,6 +147,8 @@ def test_kill_9_then_resume_judges_nothing_twice(db_path: Path, tmp_path: Path) 
         assert 0 < len(before) < 80, "the kill should land mid-run"
         assert cached_before == len(before), "a cached verdict must be stored with its judgement"
         sent_before = len(server.requests)
+        monkeypatch.setenv("WORKBENCH_LEASE_S", "2")  # from here on, a heartbeat 2 s old has run out
+        time.sleep(2.5)  # no process check, only leases: the killed job's runs out
 
         resumed = ok(invoke(db_path, "arena", "judge", "arena40", "--candidate", "cand", "--judge", spec,
                             "--concurrency", "3", "--json"))
@@ -159,7 +161,8 @@ def test_kill_9_then_resume_judges_nothing_twice(db_path: Path, tmp_path: Path) 
     assert all(after[key] == value for key, value in before.items()), "a stored judgement changed"
     payload = json.loads(resumed.stdout)  # type: ignore[attr-defined]
     assert (payload["run"]["state"], payload["run"]["done"]) == ("done", 80)
-    assert [job.state for job in list_jobs(engine, kind="arena-judge")] == ["done", "failed"]
+    # The killed job, taken over by the same command once its lease ran out.
+    assert [(job.state, job.attempts) for job in list_jobs(engine, kind="arena-judge")] == [("done", 2)]
     expected = Counter(OUTCOME[expected_verdict(i, o)] for i in range(QUESTIONS) for o in ("given", "swapped"))
     overall = payload["scores"]["overall"]
     assert (overall["wins"], overall["ties"], overall["losses"], overall["undecided"]) == (

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from core.training.preference import read_preference_records
@@ -103,3 +104,40 @@ def test_sample_execute_pairs_and_eval_from_the_command_line(tmp_path: Path, db_
     assert run(db_path, "codeopt", "pairs", "--objectives", "speed").exit_code == 2
     sandbox = run(db_path, "codeopt", "sandbox")
     assert sandbox.exit_code == 0 and "audit hook" in sandbox.stdout
+
+
+def test_detach_queues_sample_execute_pairs_and_eval_for_a_worker(tmp_path: Path, db_path: Path) -> None:
+    from stores.jobs import get_job
+    from tests.workers import wait_for_job, worker_thread
+
+    run(db_path, "problems", "import", str(write_problems(tmp_path / "p.jsonl", [_record(k) for k in range(4)])))
+    engine = make_engine(db_path)
+    with LoopbackLLM(PolicyStandIn()) as server, worker_thread(engine) as worker:  # a live worker: none is started
+        spec = f"openai:policy@{server.base_url}"
+
+        def queued(*args: str) -> dict[str, object]:
+            result = run(db_path, "codeopt", *args, "--detach", "--json")
+            assert result.exit_code == 0, result.stderr
+            job = json.loads(result.stdout)
+            assert job["state"] == "queued" and job["kind"] == f"codeopt-{args[0]}"
+            finished = wait_for_job(engine, int(job["job_id"]), timeout=300)
+            assert finished.state == "done" and finished.worker_id == worker.id, finished.error
+            return finished.summary
+
+        assert queued("sample", "--model", spec, "-n", "10")["answered"] == 40
+        assert queued("execute", "--workers", "2", "--timeout", "5")["passed"] == 24
+        assert queued("pairs", "--objectives", "correctness")["added"] == 4 * 12
+        evaluated = queued("eval", "--model", spec, "-n", "10", "--k", "1", "--split", "all")
+        assert evaluated["metrics"]["pass_at"]["1"] == pytest.approx(0.6)
+        assert len(server.requests) == 40  # the evaluation reused the samples of the same configuration
+    assert get_job(engine, 1).kind == "codeopt-sample"
+
+
+def test_bad_input_with_detach_is_refused_before_anything_is_queued(tmp_path: Path, db_path: Path) -> None:
+    spec = "openai:policy@http://127.0.0.1:9/v1"
+    for args, code in ((["sample", "--model", spec], 2), (["eval", "--model", spec, "-n", "2", "--k", "3"], 2),
+                       (["pairs", "--objectives", "speed"], 2), (["sample", "--model", "nope:x"], 2)):
+        result = run(db_path, "codeopt", *args, "--detach")
+        assert result.exit_code == code and result.stderr.startswith("error:"), (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert json.loads(run(db_path, "jobs", "list", "--json").stdout) == []

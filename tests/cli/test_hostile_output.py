@@ -28,6 +28,7 @@ from stores.execution.evals import create_policy_eval, finish_policy_eval, probl
 from stores.jobs import create_job, finish_job
 from stores.synthesis.runs import add_instructions
 from stores.synthesis.tables import ConversationRow, LlmServerRow, ResponseCacheRow, SynthItemRow
+from stores.tables import JobWorkerRow, WorkerRow, WorkItemRow
 from stores.training.runs import create_train_run, record_checkpoint
 from stores.training.tables import ExportRow, TrainMetricRow, TrainPairDrawRow
 from tests.codeopt_fixtures import seed_codeopt
@@ -131,6 +132,9 @@ def _seed(root: Path) -> Path:
         session.add(ResponseCacheRow(key="c", model=HOSTILE_ALL, prompt_version="v1", text=HOSTILE_ALL))
         session.add(LlmServerRow(model=HOSTILE_ALL, base_url=HOSTILE_ALL, port=8000, state="stopped"))
         session.add(ExportRow(out_dir=HOSTILE_ALL, formats="dpo", pair_ids_hash="h", pair_count=1))
+        session.add(WorkerRow(id="w-hostile", label=HOSTILE_ALL, kinds=HOSTILE_ALL))
+        session.add(WorkItemRow(scope="eval:1", item_key=HOSTILE_ALL, worker_id="w-hostile"))
+        session.add(JobWorkerRow(job_id=train_job, worker_id="w-hostile", counters_json="{}"))
         session.commit()
 
     engine.dispose()
@@ -184,6 +188,7 @@ COMMANDS = [
     ["instructions", "list"], ["instructions", "list", "--json"],
     ["synth", "conversations"], ["synth", "conversations", "--json"],
     ["jobs", "list"], ["jobs", "list", "--json"], ["jobs", "show", "1"], ["jobs", "show", "1", "--json"],
+    ["jobs", "workers", "--all"], ["jobs", "workers", "--all", "--json"],
     ["eval", "list"], ["eval", "list", "--json"], ["eval", "show", "1", "--results"],
     ["eval", "show", "1", "--results", "--json"], ["eval", "leaderboard"], ["eval", "leaderboard", "--json"],
     ["eval", "export", "--format", "md"], ["eval", "export", "--format", "csv"], ["eval", "export", "--format", "json"],

@@ -66,7 +66,7 @@ def test_serve_use_and_stop(db_path: Path, tmp_path: Path, fake_vllm: Path) -> N
         stopped = runner.invoke(app, ["--db", str(db_path), "llm", "stop", str(server.id)])
     assert stopped.exit_code == 0 and "stopped" in stopped.stdout
     assert not process_alive(server.pid)
-    assert list_jobs(engine, kind="llm-serve")[0].state == "done"
+    assert list_jobs(engine, kind="llm-serve")[0].state == "cancelled"  # stopped on request, like any job
     gone = runner.invoke(app, ["--db", str(db_path), "synth", "commit-instruct", "--critic", f"vllm:{server.id}"])
     assert gone.exit_code == 1 and "is stopped" in gone.stderr
 

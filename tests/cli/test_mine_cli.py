@@ -143,7 +143,7 @@ def _records(db: Path) -> list[tuple[str, str]]:
         return connection.execute("SELECT sha, path FROM commits ORDER BY sha, path").fetchall()
 
 
-def test_kill_9_then_rerun_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
+def test_kill_9_then_rerun_loses_nothing_and_duplicates_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo = tmp_path / "big"
     _fast_import_history(repo, 4000)
     reference_db = tmp_path / "reference.db"
@@ -171,12 +171,19 @@ def test_kill_9_then_rerun_loses_nothing_and_duplicates_nothing(tmp_path: Path) 
     assert 0 < len(partial) < len(expected), "the kill should land mid-run"
     assert len(partial) == len(set(partial))
 
-    jobs = json.loads(invoke(killed_db, "jobs", "list", "--json").stdout)
-    assert jobs[0]["state"] == "failed" and "killed" in jobs[0]["error"]
+    # Nothing but its heartbeat says the job died: it reads running until the lease runs out.
+    (job,) = json.loads(invoke(killed_db, "jobs", "list", "--json").stdout)
+    assert job["state"] == "running" and job["attempts"] == 1
+    monkeypatch.setenv("WORKBENCH_LEASE_S", "2")  # from here on, a heartbeat 2 s old has run out
+    time.sleep(2.5)
+    listed = invoke(killed_db, "jobs", "list")
+    assert "running (no heartbeat: its worker stopped?)" in listed.stdout
     resumed = invoke(killed_db, "mine", str(repo), "--json")
     assert resumed.exit_code == 0, resumed.output
     assert json.loads(resumed.stdout)["records"] == len(expected) - len(partial)
     assert _records(killed_db) == expected
+    (job,) = json.loads(invoke(killed_db, "jobs", "list", "--json").stdout)  # the same job, taken over and ended
+    assert job["state"] == "done" and job["attempts"] == 2
 
 
 def test_read_only_store_without_its_texts_file_still_lists(db_path: Path, make_repo: Callable[[str], GitRepo]) -> None:

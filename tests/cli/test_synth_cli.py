@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
@@ -111,7 +112,7 @@ def test_critic_evol_command_imports_instructions(db_path: Path, tmp_path: Path)
     assert "2 instructions read, 0 new" in again.stdout  # type: ignore[attr-defined]
 
 
-def test_kill_9_then_rerun_finishes_with_exact_counts(db_path: Path) -> None:
+def test_kill_9_then_rerun_finishes_with_exact_counts(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = make_engine(db_path)
     total = 42
     add_commits(engine, commit_messages(total))
@@ -134,6 +135,8 @@ def test_kill_9_then_rerun_finishes_with_exact_counts(db_path: Path) -> None:
             stored_before = {row.messages_json for row in session.exec(select(ConversationRow)).all()}
         assert claimed_at_kill > 0, "the kill should land while items are in flight"
         sent_before = len(server.requests)
+        monkeypatch.setenv("WORKBENCH_LEASE_S", "2")  # from here on, a heartbeat 2 s old has run out
+        time.sleep(2.5)  # no process check, only leases: the job's and its items' run out
 
         result = invoke(db_path, "synth", "commit-instruct", "--critic", f"openai:critic@{server.base_url}",
                         "--concurrency", "6", "--json")
@@ -144,7 +147,8 @@ def test_kill_9_then_rerun_finishes_with_exact_counts(db_path: Path) -> None:
     assert len(sent_first & stored_before) == len(stored_before)  # same encoding on both sides
     assert resent and not set(resent) & stored_before, "a request whose answer was stored was sent again"
     jobs = list_jobs(engine, kind="synth")
-    assert [job.state for job in jobs] == ["failed", "failed"]  # unusable answers; the killed job was reaped
+    # The killed job, taken over; it ends failed because some answers are unusable.
+    assert [(job.state, job.attempts) for job in jobs] == [("failed", 2)]
     with Session(engine) as session:
         items = session.exec(select(SynthItemRow)).all()
         pairs = session.exec(select(PairRow)).all()
@@ -156,7 +160,7 @@ def test_kill_9_then_rerun_finishes_with_exact_counts(db_path: Path) -> None:
     assert sorted(p.id for p in pairs) == sorted(i.pair_id for i in items if i.state == "pair")
     final = jobs[0].summary
     assert (final["items_pair"], final["items_filtered"], final["items_failed"]) == (12, 18, 12)
-    assert item_counts(engine, jobs[0].params["config_key"]).total == total
+    assert item_counts(engine, jobs[0].summary["config_key"]).total == total
 
 
 def test_budget_flag_stops_cleanly_and_rerun_completes(db_path: Path) -> None:
@@ -177,6 +181,37 @@ def test_budget_flag_stops_cleanly_and_rerun_completes(db_path: Path) -> None:
     first, second = json.loads(capped.stdout), json.loads(rest.stdout)  # type: ignore[attr-defined]
     assert first["done"] + second["done"] == 8 and first["pairs"] + second["pairs"] == 8
     assert first["requests"] + second["requests"] == 24 == len(server.requests)
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_two_commands_on_the_same_run_cooperate(store: str, db_path: Path, request: pytest.FixtureRequest) -> None:
+    url = str(db_path) if store == "sqlite" else str(request.getfixturevalue("pg_url"))
+    engine = make_engine(url)
+    total = 84
+    add_commits(engine, commit_messages(total))
+    with LoopbackLLM(synth_responder, delay_s=0.1) as server:  # long enough for the second to start meanwhile
+        command = [sys.executable, "-c", "from workbench.cli import app; app()", "--db", url, "synth",
+                   "commit-instruct", "--critic", f"openai:critic@{server.base_url}", "--concurrency", "2", "--json"]
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list_jobs(engine, kind="synth"):
+            time.sleep(0.05)
+        second = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        outputs = [process.communicate(timeout=300) for process in (first, second)]
+    assert [process.returncode for process in (first, second)] == [3, 3], [err.decode()[-2000:] for _out, err in outputs]
+    jobs = list_jobs(engine, kind="synth")
+    # The second command joined the first one's job; unusable answers fail some items, so the job.
+    assert len(jobs) == 1 and jobs[0].state == "failed"
+    assert {json.loads(out)["job_id"] for out, _err in outputs} == {jobs[0].id}
+    with Session(engine) as session:
+        items = session.exec(select(SynthItemRow)).all()
+        pairs = session.exec(select(PairRow)).all()
+    assert len(items) == total and {item.state for item in items} <= {"pair", "filtered", "failed"}
+    assert {item.attempts for item in items} == {1}  # no item claimed twice
+    assert len({item.worker_id for item in items}) == 2  # both commands ended items
+    assert len(pairs) == sum(item.state == "pair" for item in items) == len({p.content_hash for p in pairs})
+    engine.dispose()
 
 
 def test_a_dollar_budget_without_a_price_is_refused(db_path: Path) -> None:

@@ -3,7 +3,6 @@ build pairs, evaluate pass@k; resume, cancel and failure paths keep every stored
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 from pathlib import Path
@@ -44,15 +43,12 @@ TIMING = TimingPolicy(budget_s=2.0)
 
 
 def sample(engine: Engine, run: SamplingRun) -> SynthFinished:
-    async def consume() -> SynthFinished:
-        final = None
-        async for _job, event in run_sampling_job(engine, run):
-            if isinstance(event, SynthFinished):
-                final = event
-        assert final is not None
-        return final
-
-    return asyncio.run(consume())
+    final = None
+    for event in run_sampling_job(engine, run):
+        if isinstance(event, SynthFinished):
+            final = event
+    assert final is not None
+    return final
 
 
 def execute(engine: Engine, **options: object) -> ExecutionSummary:
@@ -135,17 +131,10 @@ def test_pass_at_k_of_a_policy_on_five_held_out_problems(engine: Engine) -> None
             ks=(1, 5, 10), execution=ExecutionRun(workers=2, limits=QUICK, timing=TIMING),
         )
 
-        async def consume() -> list[object]:
-            return [event async for event in run_policy_eval(engine, run)]
-
-        events = asyncio.run(consume())
+        events = list(run_policy_eval(engine, run))
         asked = len(server.requests)
         fewer = dataclasses.replace(run, sampling=dataclasses.replace(run.sampling, samples_per_problem=4), ks=(1, 4))
-
-        async def consume_fewer() -> list[object]:
-            return [event async for event in run_policy_eval(engine, fewer)]
-
-        smaller = asyncio.run(consume_fewer())[-1]
+        smaller = list(run_policy_eval(engine, fewer))[-1]
         assert len(server.requests) == asked  # the first four samples of each problem are reused
         assert isinstance(smaller, PolicyEvalFinished) and smaller.metrics is not None
         assert smaller.metrics.samples == 20  # n = 4 per problem, not every sample of the configuration

@@ -27,67 +27,67 @@ def seed(engine: Engine) -> None:
     list(analyse_store(engine, workers=1))
 
 
-def test_rules_dry_run_then_apply_and_undo(engine: Engine, tmp_path: Path) -> None:
-    seed(engine)
+def test_rules_dry_run_then_apply_and_undo(any_engine: Engine, tmp_path: Path) -> None:
+    seed(any_engine)
     rules_path = tmp_path / "r.yaml"
     rules_path.write_text("rules:\n  - where: rejected_parses=false\n    action: reject\n"
                           "  - where: criteria=speed status=pending\n    action: accept\n", encoding="utf-8")
     rules = load_rules(rules_path)
-    assert [count for _r, count in apply_rules(engine, rules, dry_run=True)] == [1, 3]
-    assert count_pairs(engine, parse_filter("status=pending")) == 4
-    assert [count for _r, count in apply_rules(engine, rules)] == [1, 2]
-    assert get_pair(engine, 1).status == "rejected" and get_pair(engine, 2).status == "accepted"
-    assert undo_last(engine) == "rule rule 2"
-    assert get_pair(engine, 2).status == "pending" and get_pair(engine, 1).status == "rejected"
+    assert [count for _r, count in apply_rules(any_engine, rules, dry_run=True)] == [1, 3]
+    assert count_pairs(any_engine, parse_filter("status=pending")) == 4
+    assert [count for _r, count in apply_rules(any_engine, rules)] == [1, 2]
+    assert get_pair(any_engine, 1).status == "rejected" and get_pair(any_engine, 2).status == "accepted"
+    assert undo_last(any_engine) == "rule rule 2"
+    assert get_pair(any_engine, 2).status == "pending" and get_pair(any_engine, 1).status == "rejected"
 
 
-def test_dedupe_marks_all_but_the_first(engine: Engine) -> None:
-    seed(engine)
-    summary = dedupe_store(engine, near_threshold=85)
+def test_dedupe_marks_all_but_the_first(any_engine: Engine) -> None:
+    seed(any_engine)
+    summary = dedupe_store(any_engine, near_threshold=85)
     assert summary.duplicates == 1 and summary.exact_clusters == 1
-    assert get_pair(engine, 3).analysis["duplicate"] is True  # type: ignore[index]
-    assert get_pair(engine, 3).analysis["dup_cluster"] == 2  # type: ignore[index]
-    assert count_pairs(engine, parse_filter("duplicate=false")) == 3
-    assert list_jobs(engine, kind="dedupe")[0].state == "done"
+    assert get_pair(any_engine, 3).analysis["duplicate"] is True  # type: ignore[index]
+    assert get_pair(any_engine, 3).analysis["dup_cluster"] == 2  # type: ignore[index]
+    assert count_pairs(any_engine, parse_filter("duplicate=false")) == 3
+    assert list_jobs(any_engine, kind="dedupe")[0].state == "done"
 
 
-def test_decontamination_scores_and_flags(engine: Engine) -> None:
-    seed(engine)
+def test_decontamination_scores_and_flags(any_engine: Engine) -> None:
+    seed(any_engine)
     bench = [BenchSnippet("HumanEval/1", "correctness", BENCH_CODE), BenchSnippet("X/2", "security", "import os\n")]
-    events = list(decontaminate_store(engine, bench, threshold=80, workers=1, sample=8))
+    events = list(decontaminate_store(any_engine, bench, threshold=80, workers=1, sample=8))
     summary = events[-1]
     assert isinstance(summary, DecontaminationSummary)
     assert summary.contaminated_pairs == 1 and summary.flagged == 1 and summary.sides == 8
-    analysis = get_pair(engine, 1).analysis
+    analysis = get_pair(any_engine, 1).analysis
     assert analysis is not None and analysis["contamination_chosen"] == 100.0
     assert analysis["contamination_task"] == "HumanEval/1" and analysis["contamination_rejected"] is None
-    assert get_pair(engine, 1).status == "flagged"
+    assert get_pair(any_engine, 1).status == "flagged"
     assert summary.cdf[-1] == (100, 1.0) and summary.cdf_sample == 8
-    assert count_pairs(engine, parse_filter("contamination>=80")) == 1
+    assert count_pairs(any_engine, parse_filter("contamination>=80")) == 1
 
 
-def test_export_records_lineage(engine: Engine, tmp_path: Path) -> None:
+def test_export_records_lineage(any_engine: Engine, tmp_path: Path) -> None:
     from core.training.export import ExportOptions
     from stores.curation.pairs import set_status
     from stores.training.exports import DEFAULT_EXPORT_FILTER, list_exports
     from workbench.jobs.export import export_store
 
-    seed(engine)
-    dedupe_store(engine)
-    set_status(engine, [4], "reject")
-    info = export_store(engine, parse_filter(DEFAULT_EXPORT_FILTER), tmp_path / "exp", ExportOptions(validation_fraction=0.0))
+    seed(any_engine)
+    dedupe_store(any_engine)
+    set_status(any_engine, [4], "reject")
+    info = export_store(any_engine, parse_filter(DEFAULT_EXPORT_FILTER), tmp_path / "exp", ExportOptions(validation_fraction=0.0))
     assert info.pair_count == 2  # pair 3 duplicates pair 2, pair 4 is rejected
     manifest = (tmp_path / "exp" / "manifest.json").read_text(encoding="utf-8")
     assert info.pair_ids_hash in manifest and "duplicate!=true" in manifest
-    assert list_exports(engine)[0].manifest["records"]["classification"]["train"] == 4
-    assert list_jobs(engine, kind="export")[0].state == "done"
+    assert list_exports(any_engine)[0].manifest["records"]["classification"]["train"] == 4
+    assert list_jobs(any_engine, kind="export")[0].state == "done"
 
 
-def test_stopping_iteration_cancels_the_job(engine: Engine) -> None:
-    import_pairs(engine, [NewPair(f"i{n}", "c", f"x = {n}\n", "y = 1\n") for n in range(6)])
-    events = analyse_store(engine, workers=1, chunk=2)
+def test_stopping_iteration_cancels_the_job(any_engine: Engine) -> None:
+    import_pairs(any_engine, [NewPair(f"i{n}", "c", f"x = {n}\n", "y = 1\n") for n in range(6)])
+    events = analyse_store(any_engine, workers=1, chunk=2)
     assert next(events).done == 2
     events.close()
-    job = list_jobs(engine, kind="analyse")[0]
+    job = list_jobs(any_engine, kind="analyse")[0]
     assert job.state == "cancelled" and job.done == 2
-    assert list(analyse_store(engine, workers=1))[-1].done == 4  # resumes with the rest
+    assert list(analyse_store(any_engine, workers=1))[-1].done == 4  # resumes with the rest

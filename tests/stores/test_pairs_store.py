@@ -36,14 +36,14 @@ def make_pairs(count: int) -> list[NewPair]:
     ]
 
 
-def test_import_is_idempotent_and_lists_in_keyset_pages(engine: Engine) -> None:
-    assert import_pairs(engine, make_pairs(25)) == (25, 0)
-    assert import_pairs(engine, make_pairs(30)) == (5, 25)
-    first = list_pairs(engine, limit=10)
-    second = list_pairs(engine, limit=10, after_id=first[-1].id)
+def test_import_is_idempotent_and_lists_in_keyset_pages(any_engine: Engine) -> None:
+    assert import_pairs(any_engine, make_pairs(25)) == (25, 0)
+    assert import_pairs(any_engine, make_pairs(30)) == (5, 25)
+    first = list_pairs(any_engine, limit=10)
+    second = list_pairs(any_engine, limit=10, after_id=first[-1].id)
     assert [p.id for p in first + second] == list(range(1, 21))
-    assert count_pairs(engine, parse_filter("criteria~SECUR")) == 15
-    assert count_pairs(engine, parse_filter("source=commit-instruct status=pending")) == 10
+    assert count_pairs(any_engine, parse_filter("criteria~SECUR")) == 15
+    assert count_pairs(any_engine, parse_filter("source=commit-instruct status=pending")) == 10
 
 
 def test_read_jsonl_reports_the_bad_line(tmp_path: Path) -> None:
@@ -54,33 +54,33 @@ def test_read_jsonl_reports_the_bad_line(tmp_path: Path) -> None:
         list(read_pairs_jsonl(path))
 
 
-def test_review_actions_and_undo(engine: Engine) -> None:
-    import_pairs(engine, make_pairs(4))
-    assert set_status(engine, [1], "accept") == 1
-    flip_pair(engine, 2)
-    edit_criteria(engine, 3, HOSTILE_TEXT)
-    assert get_pair(engine, 2).chosen.startswith("import os")
-    assert get_pair(engine, 3).criteria == HOSTILE_TEXT
-    assert next_unreviewed(engine, after_id=1) == 2
-    assert undo_last(engine) == "edit criteria of pair 3" and get_pair(engine, 3).criteria == "readability"
-    assert undo_last(engine) == "flip pair 2" and get_pair(engine, 2).chosen == "def f():\n    return 1\n"
-    assert undo_last(engine) == "accept" and get_pair(engine, 1).status == "pending"
-    assert undo_last(engine) is None
+def test_review_actions_and_undo(any_engine: Engine) -> None:
+    import_pairs(any_engine, make_pairs(4))
+    assert set_status(any_engine, [1], "accept") == 1
+    flip_pair(any_engine, 2)
+    edit_criteria(any_engine, 3, HOSTILE_TEXT)
+    assert get_pair(any_engine, 2).chosen.startswith("import os")
+    assert get_pair(any_engine, 3).criteria == HOSTILE_TEXT
+    assert next_unreviewed(any_engine, after_id=1) == 2
+    assert undo_last(any_engine) == "edit criteria of pair 3" and get_pair(any_engine, 3).criteria == "readability"
+    assert undo_last(any_engine) == "flip pair 2" and get_pair(any_engine, 2).chosen == "def f():\n    return 1\n"
+    assert undo_last(any_engine) == "accept" and get_pair(any_engine, 1).status == "pending"
+    assert undo_last(any_engine) is None
 
 
-def test_analyse_store_is_a_job_and_skips_analysed_pairs(engine: Engine) -> None:
-    import_pairs(engine, make_pairs(6))
-    progress = list(analyse_store(engine, workers=1, chunk=4))
+def test_analyse_store_is_a_job_and_skips_analysed_pairs(any_engine: Engine) -> None:
+    import_pairs(any_engine, make_pairs(6))
+    progress = list(analyse_store(any_engine, workers=1, chunk=4))
     assert progress[-1].done == 6
-    pair = get_pair(engine, 2)
+    pair = get_pair(any_engine, 2)
     assert pair.analysis is not None and pair.analysis["rejected_bandit"] >= 1
     assert pair.analysis["findings"]["rejected"][0]["test_id"].startswith("B")
-    assert count_pairs(engine, parse_filter("rejected_parses=false")) == 3
-    assert count_pairs(engine, parse_filter("bandit_delta<0")) == 3
-    assert list(analyse_store(engine, workers=1)) == []  # nothing stale
-    flip_pair(engine, 2)
-    assert [p.done for p in analyse_store(engine, workers=1)] == [1]
-    jobs = list_jobs(engine, kind="analyse")
+    assert count_pairs(any_engine, parse_filter("rejected_parses=false")) == 3
+    assert count_pairs(any_engine, parse_filter("bandit_delta<0")) == 3
+    assert list(analyse_store(any_engine, workers=1)) == []  # nothing stale
+    flip_pair(any_engine, 2)
+    assert [p.done for p in analyse_store(any_engine, workers=1)] == [1]
+    jobs = list_jobs(any_engine, kind="analyse")
     assert jobs[0].state == "done" and jobs[-1].summary["analysed"] == 6
-    stats = pair_stats(engine)
+    stats = pair_stats(any_engine)
     assert stats.total == 6 and stats.analysed == 6 and stats.by_source == {"commit-instruct": 2, "import": 4}

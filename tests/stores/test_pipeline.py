@@ -34,11 +34,11 @@ def test_pipeline_trains_two_recipes_merges_and_stores_lineage(
     pipeline.write_text(yaml.safe_dump({"name": "chain", "train": [str(r) for r in recipes],
                                         "merge": {"weights": [0.5, 0.5], "out": str(tmp_path / "merged")},
                                         "eval": {"benchmark": str(bench), "limit": 2}}))
-    steps = list(run_pipeline(engine, load_pipeline(pipeline), db_url=str(db_path), poll_seconds=0.2))
+    steps = list(run_pipeline(engine, load_pipeline(pipeline)))
     assert [step.stage for step in steps] == ["train", "train", "train", "train", "merge", "eval", "eval"]
     job = list_jobs(engine, kind="pipeline")[0]
     assert job.state == "done"
-    lineage = job.summary["lineage"]
+    lineage = job.summary  # the summary is the lineage
     assert len(lineage["train_runs"]) == 2 and lineage["model"] == str(tmp_path / "merged")
     run = get_run(engine, lineage["eval_run"])
     assert run.state == "done" and run.done == run.total == 4 * 2 * 2  # objectives x tasks x orders
@@ -82,9 +82,9 @@ def test_pipeline_exports_the_pairs_its_recipes_train_on(tiny_model_dir: Path, t
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text(yaml.safe_dump({"name": "from-export", "train": [str(recipe)],
                                         "export": {"out": str(export_dir), "formats": ["classification"]}}))
-    steps = list(run_pipeline(engine, load_pipeline(pipeline), db_url=str(db_path), poll_seconds=0.2))
+    steps = list(run_pipeline(engine, load_pipeline(pipeline)))
     assert [step.stage for step in steps] == ["export", "train", "train", "eval"]
-    lineage = list_jobs(engine, kind="pipeline")[0].summary["lineage"]
+    lineage = list_jobs(engine, kind="pipeline")[0].summary  # the summary is the lineage
     assert lineage["export"]["out"] == str(export_dir) and len(lineage["train_runs"]) == 1
     assert (export_dir / "classification" / "train.jsonl").is_file()
 
@@ -154,10 +154,10 @@ def test_pipeline_makes_offline_pairs_curates_and_keeps_contaminated_pairs_out_o
         "eval": {"benchmark": str(_bench_with(tmp_path / "bench", _FUNCTIONS.split("\n\n\n")[-1])), "limit": 1,
                  "objectives": ["security"]},
     }))
-    steps = list(run_pipeline(engine, load_pipeline(pipeline), db_url=str(db_path), poll_seconds=0.2))
+    steps = list(run_pipeline(engine, load_pipeline(pipeline), db_url=str(db_path)))
     assert [s.stage for s in steps] == ["mine", "mutation", "commit-signal", "analyse", "dedupe", "decontaminate",
                                         "export", "train", "train", "eval", "eval"]
-    lineage = list_jobs(engine, kind="pipeline")[0].summary["lineage"]
+    lineage = list_jobs(engine, kind="pipeline")[0].summary  # the pipeline job's summary is its lineage
     made = lineage["sources"]["mutation"]["stored"]
     flagged = lineage["curate"]["flagged"]
     assert made >= 3 and flagged >= 1  # `f` is the benchmark's code: its pairs are flagged

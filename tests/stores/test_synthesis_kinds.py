@@ -30,16 +30,16 @@ from tests.fixtures import stored_pairs
 from tests.llm_server import LoopbackLLM
 from tests.synth_answers import CRITIQUE_IMPROVE, PAIR_BRACKETS, synth_responder
 from tests.synth_fixtures import add_commits
+from workbench.jobs.runner import JobStarted, drain
 from workbench.jobs.synthesize import SynthConfig, prepare_run, run_synthesis_job
 
 REAL_INSTRUCTION = PAIR_BRACKETS.split("\n")[1]
 
 
 def run(engine: Engine, config: SynthConfig, cancel: Callable[[], bool] = lambda: False) -> list[Any]:
-    async def consume() -> list[Any]:
-        return [event async for _job, event in run_synthesis_job(engine, config, cancel=cancel)]
-
-    return asyncio.run(consume())
+    events: list[Any] = []
+    drain(run_synthesis_job(engine, config, cancel=cancel), events.append)
+    return [event for event in events if not isinstance(event, JobStarted)]
 
 
 def finished(events: list[Any]) -> list[ItemFinished]:
@@ -254,13 +254,11 @@ def test_a_narrower_limit_is_honoured_on_resume(engine: Engine) -> None:
         def stop_after_first() -> bool:
             return bool(seen)
 
-        async def first_run() -> None:  # a --limit 6 run stopped after its first item, like a killed one
-            async for _job, event in run_synthesis_job(engine, SynthConfig("commit-instruct", critic=spec, limit=6,
-                                                                           concurrency=1), cancel=stop_after_first):
-                if isinstance(event, ItemFinished):
-                    seen.append(event.item_id)
-
-        asyncio.run(first_run())
+        # A --limit 6 run stopped after its first item, like a killed one.
+        for event in run_synthesis_job(engine, SynthConfig("commit-instruct", critic=spec, limit=6, concurrency=1),
+                                       cancel=stop_after_first):
+            if isinstance(event, ItemFinished):
+                seen.append(event.item_id)
         key = prepare_run(engine, SynthConfig("commit-instruct", critic=spec, limit=6))
         assert item_counts(engine, key).pending == 5
         events = run(engine, SynthConfig("commit-instruct", critic=spec, limit=4))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -10,24 +11,25 @@ from typer.testing import CliRunner
 
 from core.training.revision import model_revision
 from stores.jobs import create_job
-from stores.training.runs import (
-    create_train_run,
-    get_train_run,
-    list_checkpoints,
-    list_pair_draws,
-    record_exit,
-    sync_events,
-)
+from stores.training.runs import create_train_run, get_train_run, list_checkpoints, list_pair_draws, sync_events
 from workbench.cli import app
+from workbench.jobs.runner import drain, run_job_here
+from workbench.jobs.train import TRAIN, TrainParams
 
 LINEAGE = {"base_model": "/models/base", "base_revision": "a" * 40, "base_revision_kind": "hub-commit", "method": "dpo"}
 
 
-def _run(engine: Engine, run_dir: Path) -> int:
+def _run(engine: Engine, run_dir: Path, exit_code: int = 0) -> int:
+    """A queued training run whose "trainer" is a process that exits with `exit_code` (its events are written by the test)."""
     run_dir.mkdir()
-    job_id = create_job(engine, "train", "train tiny", {"run_dir": str(run_dir), **LINEAGE})
+    params = TrainParams(name="tiny", run_dir=str(run_dir), recipe="r.yaml", command="python",
+                         base_model=LINEAGE["base_model"], base_revision=LINEAGE["base_revision"],
+                         base_revision_kind=LINEAGE["base_revision_kind"])
+    job_id = create_job(engine, TRAIN.name, "train tiny", {**TRAIN.dump_params(params), "method": "dpo"},
+                        state="queued", run_key=f"train:{run_dir}")
     create_train_run(engine, job_id, name="tiny", recipe_path="r.yaml", run_dir=str(run_dir),
-                     recipe={"datasets": [{"path": "/data/dpo.jsonl"}]}, command=["python"], events_offset=0)
+                     recipe={"datasets": [{"path": "/data/dpo.jsonl"}]},
+                     command=[sys.executable, "-c", f"raise SystemExit({exit_code})"], events_offset=0)
     return job_id
 
 
@@ -61,7 +63,8 @@ def test_pair_draws_and_checkpoint_lineage_reach_the_store(engine: Engine, db_pa
     assert checkpoint.lineage["base_revision"] == "a" * 40 and checkpoint.lineage["datasets"] == ["/data/dpo.jsonl"]
     run = get_train_run(engine, job_id)
     assert run.lineage == LINEAGE and run.latest["reward_margin"] == 0.04 and run.latest["pair_draw_epochs"] == 2
-    record_exit(engine, job_id, 0, cancelled=False)
+    assert drain(run_job_here(engine, job_id)).state == "done"  # the runner ends the job from the trainer's exit
+    assert get_train_run(engine, job_id).exit_code == 0
     shown = CliRunner().invoke(app, ["--db", str(db_path), "train", "show", str(job_id)])
     assert shown.exit_code == 0
     assert f"base model: /models/base @ {'a' * 40} (hub-commit)" in shown.stdout
@@ -72,10 +75,11 @@ def test_pair_draws_and_checkpoint_lineage_reach_the_store(engine: Engine, db_pa
 
 def test_a_launcher_failure_after_a_clean_stop_is_a_cancel(engine: Engine, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    job_id = _run(engine, run_dir)
+    job_id = _run(engine, run_dir, exit_code=1)  # torchrun reports its ranks' exit 3 as a failure
     _write(run_dir, {"type": "status", "state": "cancelled", "step": 3})
-    record_exit(engine, job_id, 1, cancelled=False)  # torchrun reports its ranks' exit 3 as a failure
-    assert get_train_run(engine, job_id).state == "cancelled"
+    assert drain(run_job_here(engine, job_id)).state == "cancelled"
+    run = get_train_run(engine, job_id)
+    assert run.state == "cancelled" and run.exit_code == 1
 
 
 def test_model_revision_from_the_hub_cache_layout_or_the_content(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import hashlib
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.engine import Engine
 
 from stores.db import make_engine
@@ -185,6 +185,9 @@ def seed_everything(folder: Path, hostile: str = HOSTILE_ALL) -> Engine:
     finish_job(engine, failed, "failed", error=f"cannot write {hostile}")
     seed_evaluation(engine, write_bench(folder / "bench", hostile))
     seed_arena(engine, folder / "arena.jsonl", hostile)
+    # Jobs run in the foreground got random worker ids; one fixed id keeps the snapshots stable.
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE jobs SET worker_id = 'w-seed' WHERE worker_id IS NOT NULL"))
     return engine
 
 

@@ -15,6 +15,7 @@ from stores.evaluation.arena import add_arena_set, get_arena_run, import_answers
 from tests.arena_fixtures import CATEGORIES, write_set
 from tests.fixtures import HOSTILE_TEXT
 from tests.workbench.pilot import click
+from tests.workers import pilot_wait_for, worker_thread
 from workbench.app import make_app
 from workbench.jobs.arena import JudgeConfig, run_judge_job
 from workbench.screens.evaluation import EvaluationScreen
@@ -89,11 +90,14 @@ async def test_a_judging_started_from_the_panel_shows_live_and_finishes(tmp_path
         panel.query_one("#arena-set", Input).value = "arena16"
         panel.query_one("#arena-candidate", Input).value = HOSTILE_TEXT
         panel.query_one("#arena-judge", Input).value = "baseline:longer"
-        await click(pilot, "#arena-start")
+        with worker_thread(app.engine):  # the judging is a job a worker runs; the panel queues and follows it
+            await click(pilot, "#arena-start")
+            await pilot_wait_for(pilot, lambda: panel.job is not None and not panel.job.is_active,
+                                 what="the arena job to end")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        assert panel.job is not None and panel.job.state == "done"
+        assert (panel.job.worker_id or "").startswith("w-")  # a worker ran it, not the TUI
         assert any(isinstance(m, ArenaPanel.Progressed) for m in seen)
         run = get_arena_run(app.engine, 1)
         assert (run.state, run.done, run.total) == ("done", 32, 32)

@@ -12,7 +12,7 @@ from core.curation.pairs import NewPair
 from stores.curation.pairs import get_pair, import_pairs
 from stores.db import make_engine
 from tests.fixtures import HOSTILE_TEXT
-from tests.workbench.helpers import screen_text, settle
+from tests.workbench.helpers import screen_text, settle, wait_until
 from workbench.app import make_app
 
 
@@ -80,10 +80,8 @@ async def test_keyboard_only_curation_walk(tmp_path: Path) -> None:
         await settle(app, pilot)
         await pilot.press(*str(out), "enter")
         await settle(app, pilot)
-        await pilot.press("y")
-        await settle(app, pilot)
-        await settle(app, pilot)
-        assert str(out) in screen_text(app)
+        await pilot.press("y")  # queued as a job; the worker process started for it writes the files
+        await wait_until(app, pilot, lambda: str(out) in screen_text(app), timeout=60)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["pair_count"] == 2
     assert sorted(manifest["filter"]) == sorted(["source=commit-instruct", "status=accepted", "duplicate!=true"])

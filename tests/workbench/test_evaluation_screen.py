@@ -13,9 +13,11 @@ from core.llm.base import ChatRequest, ChatResult
 from core.textsafe import one_line
 from stores.db import make_engine
 from stores.evaluation.runs import create_run, get_run
+from stores.jobs import list_jobs
 from tests.fixtures import HOSTILE_TEXT
 from tests.workbench.helpers import settle
 from tests.workbench.pilot import click
+from tests.workers import pilot_wait_for, worker_thread
 from workbench.app import make_app
 from workbench.jobs.evaluate import run_evaluation
 from workbench.screens.evaluation import EvaluationScreen, TaskDetailScreen
@@ -111,13 +113,14 @@ async def test_a_run_started_from_the_screen_updates_the_scores(tmp_path: Path) 
         assert isinstance(screen, EvaluationScreen)
         screen.query_one("#judge", Input).value = "baseline:shorter"
         screen.query_one("#bench", Input).value = str(bench)
-        await click(pilot, "#start")
-        await settle(app, pilot)
-        await settle(app, pilot)
-        assert any(isinstance(m, EvaluationScreen.Progressed) for m in seen)
+        scores = screen.query_one("#scores", DataTable)
+        with worker_thread(app.engine):  # the run is a job a worker runs; the screen follows it
+            await click(pilot, "#start")
+            await pilot_wait_for(pilot, lambda: scores.row_count > 0 and str(scores.get_row_at(0)[1]) == "6/6"
+                                 and "done" in str(screen.query_one("#eval-status").render()), what="the eval job")
+        assert any(isinstance(m, EvaluationScreen.JobChanged) for m in seen)
         run = get_run(app.engine, 1)
         assert (run.state, run.done, run.total) == ("done", 24, 24)
-        scores = screen.query_one("#scores", DataTable)
         assert str(scores.get_row_at(0)[1]) == "6/6"
         assert str(scores.get_row_at(0)[2]).startswith("100.0")  # the shorter code is the right one
         assert not screen.query_one("#start", Button).disabled
@@ -126,6 +129,7 @@ async def test_a_run_started_from_the_screen_updates_the_scores(tmp_path: Path) 
         await click(pilot, "#start")
         await settle(app, pilot)
         assert app.is_running and not screen.query_one("#start", Button).disabled
+        assert len(list_jobs(app.engine, kind="eval")) == 1  # a bad spec is refused before any job
 
 
 async def test_a_bad_limit_or_judge_is_a_notice_not_a_crash(tmp_path: Path) -> None:

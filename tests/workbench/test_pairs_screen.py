@@ -15,6 +15,7 @@ from stores.db import make_engine
 from stores.tables import utcnow
 from tests.fixtures import HOSTILE_TEXT
 from tests.workbench.helpers import settle as settle_workers
+from tests.workers import pilot_wait_for, worker_thread
 from workbench.app import make_app
 from workbench.jobs.curate import analyse_store
 from workbench.screens.dialogs import ConfirmDialog
@@ -178,7 +179,11 @@ async def test_export_and_cdf_from_the_screen(db_path: Path, tmp_path: Path) -> 
         await settle(app, pilot)
         assert isinstance(app.screen, ConfirmDialog)  # export is confirmed, naming where it goes
         assert str(tmp_path / "exp") in app.screen.body
-        await pilot.press("y")
+        with worker_thread(engine):  # the export is a job a worker runs
+            await pilot.press("y")
+            await pilot_wait_for(pilot, lambda: "export" in str(screen.query_one("#job-status", Static).render())
+                                 and "pairs →" in str(screen.query_one("#job-status", Static).render()),
+                                 what="the export job")
         await settle(app, pilot)
         lines = (tmp_path / "exp" / "dpo" / "train.jsonl").read_text(encoding="utf-8").splitlines()
         validation = (tmp_path / "exp" / "dpo" / "validation.jsonl").read_text(encoding="utf-8").splitlines()
@@ -190,3 +195,4 @@ async def test_export_and_cdf_from_the_screen(db_path: Path, tmp_path: Path) -> 
         summary = str(app.screen.query_one(Static).render())
         assert "4 of 4 pairs" in summary and "exact sample of 8 sides" in summary
         await pilot.press("escape")
+

@@ -74,8 +74,7 @@ async def test_sampled_and_executed_pairs_show_in_the_pairs_screen(tmp_path: Pat
     add_problems(engine, demo_problems(10))
     with LoopbackLLM(PolicyStandIn()) as server:
         run = SamplingRun(model=f"openai:policy@{server.base_url}", samples_per_problem=10, concurrency=8)
-        async for _job, _event in run_sampling_job(engine, run):
-            pass
+        await asyncio.to_thread(lambda: list(run_sampling_job(engine, run)))
     summary = await asyncio.to_thread(lambda: list(run_execution_job(engine, ExecutionRun(workers=2)))[-1])
     made = build_pairs(engine, PairOptions(objectives=("correctness",)))
     assert made.added == 120

@@ -7,11 +7,13 @@ from pathlib import Path
 
 from textual.widgets import Input, Select, Static
 
+from stores.jobs import list_jobs
 from tests.conftest import GitRepo
 from tests.fixtures import HOSTILE_TEXT
 from tests.workbench.helpers import settle
 from tests.workbench.pilot import click
 from tests.workbench.seed import seed_commits
+from tests.workers import pilot_wait_for, worker_thread
 from workbench.app import make_app
 from workbench.screens.commit_view import CommitViewScreen
 from workbench.screens.commits import CommitsScreen
@@ -106,10 +108,12 @@ async def test_mine_from_the_tui(tmp_path: Path, make_repo: Callable[[str], GitR
         await pilot.press("c", "m")
         await pilot.pause()
         app.screen.query_one("#path", Input).value = str(repo.path)
-        await click(pilot, "#start")
+        with worker_thread(app.engine):  # the job runs in a worker, never in the TUI's own workers
+            await click(pilot, "#start")
+            await pilot_wait_for(pilot, lambda: "done" in static_text(app.screen.query_one("#mine-status", Static)),
+                                 what="the mining job to end")
+        await app.workers.wait_for_complete()
         await pilot.pause()
-        await settle(app, pilot)
-        await settle(app, pilot)
         assert isinstance(app.screen, CommitsScreen)
         assert app.screen.query_one(CommitTable).row_count == 1
         status = static_text(app.screen.query_one("#mine-status", Static))
@@ -142,7 +146,8 @@ async def test_mine_dialog_rejects_bad_input(tmp_path: Path) -> None:
         await pilot.pause()
         await settle(app, pilot)
         status = static_text(app.screen.query_one("#mine-status", Static))
-        assert "mining failed" in status and "no such file" in status
+        assert "cannot mine" in status and "no such file" in status
+        assert list_jobs(app.engine) == []  # bad input is refused before any job is written
 
 
 async def test_command_palette_opens_screens(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from tests.synth_answers import synth_responder
 from tests.synth_fixtures import add_commits
 from tests.workbench.helpers import settle
 from tests.workbench.pilot import click
+from tests.workers import pilot_wait_for, worker_thread
 from workbench.app import make_app
 from workbench.screens.synthesis import SynthesisScreen
 
@@ -31,8 +32,10 @@ async def test_start_job_shows_counters_and_hostile_conversation(tmp_path: Path)
             screen = app.screen
             assert isinstance(screen, SynthesisScreen)
             screen.query_one("#critic").value = f"openai:critic@{server.base_url}"  # type: ignore[attr-defined]
-            await click(pilot, "#start")
-            await pilot.pause()
+            with worker_thread(engine):  # the job runs in a worker; the screen only queues and watches it
+                await click(pilot, "#start")
+                await pilot_wait_for(pilot, lambda: "done" in str(screen.query_one("#status", Static).render()),
+                                     what="the synthesis job to end")
             table = screen.query_one("#conversations", DataTable)
             for _ in range(40):  # under load the job's end and the store read land some ticks apart
                 await settle(app, pilot)

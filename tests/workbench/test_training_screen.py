@@ -9,12 +9,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from core.textsafe import one_line
-from stores.jobs import create_job, get_job
+from stores.jobs import create_job, get_job, list_jobs
 from stores.training.runs import list_checkpoints
 from stores.training.tables import TrainMetricRow, TrainRunRow
 from tests.fixtures import HOSTILE_TEXT
 from tests.workbench.helpers import settle
 from tests.workbench.pilot import click
+from tests.workers import pilot_wait_for
 from workbench.app import make_app
 
 
@@ -84,9 +85,11 @@ async def test_merge_dialog_merges_two_checkpoints(tmp_path: Path, engine: Engin
         dialog.query_one("#merge-inputs").value = f"{first} {second}"
         dialog.query_one("#merge-weights").value = "1 3"
         dialog.query_one("#merge-out").value = str(tmp_path / "merged")
-        await click(pilot, "#merge-start")
-        await pilot.pause()
-        await settle(app, pilot)
+        await click(pilot, "#merge-start")  # queued: a worker process is started to run it (torch loads there)
+        await pilot_wait_for(pilot, lambda: bool(list_checkpoints(engine)), what="the merge job")
+        job = list_jobs(engine, kind="merge")[0]
+        await pilot_wait_for(pilot, lambda: not get_job(engine, job.id).is_active, what="the merge job to end")
+        assert (get_job(engine, job.id).worker_id or "").startswith("w-")  # a worker process ran it, not the TUI
     merged = list_checkpoints(engine)
     assert len(merged) == 1 and merged[0].kind == "merge" and merged[0].verified
     assert merged[0].lineage["weights"] == [1.0, 3.0]

@@ -16,10 +16,11 @@ from textual.widgets import DataTable, Footer, Input, Static
 from core.curation.pairs import NewPair
 from stores.curation.pairs import get_pair, import_pairs, set_status
 from stores.db import make_engine
-from stores.jobs import create_job, get_job, is_cancel_requested
+from stores.jobs import create_job, get_job, is_cancel_requested, list_jobs
 from tests.fixtures import HOSTILE_TEXT
 from tests.workbench.helpers import off_the_event_loop, screen_text, settle, wait_until
 from tests.workbench.seed import seed_commits
+from tests.workers import worker_thread
 from workbench.app import SCREEN_MODES, make_app, screen_class
 
 
@@ -218,10 +219,13 @@ async def test_analyse_from_the_tui_analyses_with_the_process_pool(tmp_path: Pat
     app = make_app(engine=engine)
     async with app.run_test(size=(160, 45)) as pilot:
         screen = await _open(app, pilot, "p")
+        # The job is queued; the worker process started for it analyses with its process pool.
         await pilot.press("A")
         await wait_until(app, pilot, lambda: all(get_pair(engine, i).analysis is not None for i in (1, 2, 3)),
                          timeout=120)
-        await wait_until(app, pilot, lambda: "dedupe done" in screen_text(app), timeout=60)
+        await wait_until(app, pilot, lambda: "analyse done" in screen_text(app), timeout=60)
+        dedupe = list_jobs(engine, kind="dedupe")
+        assert [job.state for job in dedupe] == ["done"] and dedupe[0].summary["pairs"] == 3  # dedupe ran after
         assert "failed" not in str(screen.query_one("#job-status").render())
         assert "not analysed" not in screen_text(app)
 
@@ -237,9 +241,10 @@ async def test_a_failed_job_started_from_pairs_is_reported_on_pairs(tmp_path: Pa
         await app.run_stage_action("pairs", "decontaminate")  # the command palette's entry
         await settle(app, pilot)
         app.screen.query_one(Input).value = str(empty_bench)
-        await pilot.press("enter")
         status = screen.query_one("#job-status")
-        await wait_until(app, pilot, lambda: status.has_class("-failed"), timeout=60)
+        with worker_thread(engine):
+            await pilot.press("enter")
+            await wait_until(app, pilot, lambda: status.has_class("-failed"), timeout=60)
         assert app.screen is screen and "decontaminate" in str(status.render())
 
 
@@ -360,9 +365,10 @@ async def test_the_mining_report_gives_what_the_job_stored(tmp_path: Path, make_
         await pilot.press("m")
         await settle(app, pilot)
         app.screen.query_one("#path", Input).value = str(repo.path)
-        await pilot.click("#start")
-        await settle(app, pilot)
-        await settle(app, pilot)
+        with worker_thread(engine):
+            await pilot.click("#start")
+            await wait_until(app, pilot, lambda: "done" in str(app.screen.query_one("#mine-status", Static).render()),
+                             timeout=60)
         job = get_job(engine, 1)
         assert job.summary["records_stored"] == 2
         expected = mining_summary(job.id, job.state, job.summary, job.error)

@@ -23,6 +23,7 @@ from workbench.cli.mutate import commit_signal_command, mutate_command
 from workbench.cli.pairs import pairs_app
 from workbench.cli.synth import synth_app
 from workbench.cli.train import pipeline_app, train_app
+from workbench.cli.worker import worker_app
 
 app = typer.Typer(
     cls=WorkbenchGroup,
@@ -48,6 +49,7 @@ synth_app.command("commit-signal")(commit_signal_command)
 app.add_typer(synth_app, name="synth")
 app.add_typer(instructions_app, name="instructions")
 app.add_typer(llm_app, name="llm")
+app.add_typer(worker_app)
 app.add_typer(problems_app, name="problems")
 app.add_typer(codeopt_app, name="codeopt")
 
@@ -65,9 +67,9 @@ def root(
     ctx.obj = CliState(db=db, debug=debug)
     if ctx.invoked_subcommand is None:
         # Deferred: Textual is only imported on the path that opens the TUI.
-        from workbench.app import make_app
+        from workbench.app import make_app, run_and_exit
 
-        make_app(db_path=db, engine=ctx.obj.engine).run()
+        run_and_exit(make_app(db_path=db, engine=ctx.obj.engine))
 
 
 def main() -> None:

@@ -3,7 +3,6 @@ execution, execution-labelled pairs and policy evaluation (Code-Optimise, arXiv 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -16,26 +15,36 @@ from core.execution.pairs import OBJECTIVES, PairOptions
 from core.execution.problems import SPLITS, ProblemSelection, load_humaneval, read_problems_jsonl
 from core.execution.records import SolutionCounts
 from core.execution.sandbox import SandboxLimits, TimingPolicy, probe_isolation
-from core.synthesis.driver import SynthFinished, SynthProgress
+from core.jobs import JobInfo, JobState
+from core.synthesis.driver import SynthProgress
 from core.textsafe import one_line, visible
 from stores.execution.evals import list_policy_evals
 from stores.execution.problems import add_problems, get_problem, list_problems
 from stores.execution.solutions import ExecutionScope, list_solutions
-from workbench.cli.common import emit_json, emit_table, engine_of, stderr_console
+from workbench.cli.common import DETACH_HELP, emit_json, emit_table, engine_of, queue_detached, stderr_console
 from workbench.cli.progress import CommandProgress
 from workbench.jobs.codeopt import (
+    CODEOPT_EVAL,
+    CODEOPT_EXECUTE,
+    CODEOPT_PAIRS,
+    CODEOPT_SAMPLE,
     ExecutionProgress,
     ExecutionRun,
     ExecutionSummary,
-    PolicyEvalFinished,
+    PairsParams,
+    PairsProgress,
+    PairsSummary,
     PolicyEvalRun,
+    SampleSummary,
     SamplingRun,
-    build_pairs,
-    prepare_sampling,
+    policy_eval_finished,
     run_execution_job,
+    run_pairs_job,
     run_policy_eval,
     run_sampling_job,
+    sample_counters,
 )
+from workbench.jobs.runner import drain
 
 problems_app = typer.Typer(help="Programming problems with tests (HumanEval, MBPP, JSONL).", no_args_is_help=True)
 codeopt_app = typer.Typer(help="Sample solutions, run them in a sandbox, and pair them (Code-Optimise).",
@@ -146,37 +155,41 @@ def sample_command(
     concurrency: int = typer.Option(16, min=1, max=4096, help="Requests in flight at once."),
     budget: Optional[str] = typer.Option(None, help="Stop starting requests after this: 50000 / 50k tokens or $2.50."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable summary on stdout."),
+    detach: bool = typer.Option(False, "--detach", help=DETACH_HELP),
 ) -> None:
-    """Sample solutions; a re-run resumes from the store and the response cache."""
+    """Sample solutions; a re-run resumes from the store and the response cache, and a second command
+    on the same run (or a worker) shares its slots."""
     run = SamplingRun(model=model, selection=_selection(source, task_prefix, split, held_out_fraction, seed, offset, limit),
                       samples_per_problem=samples, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
                       seed=seed, concurrency=concurrency, budget=budget)
     _usage(run.validate)
-    engine = engine_of(ctx)
-    prepared = prepare_sampling(engine, run)
-
-    async def drive(progress: CommandProgress) -> tuple[int, SynthFinished]:
-        final: SynthFinished | None = None
-        job_id = 0
-        async for job_id, event in run_sampling_job(engine, run, prepared=prepared):
-            if isinstance(event, SynthProgress):
-                progress.update(event.counters["answered"], len(prepared.slot_ids))
-            elif isinstance(event, SynthFinished):
-                final = event
-        assert final is not None
-        return job_id, final
+    if detach:
+        queue_detached(ctx, CODEOPT_SAMPLE.name, run, as_json=as_json)
+        return
 
     with CommandProgress("sampling solutions") as progress:
-        job_id, final = asyncio.run(drive(progress))
-    summary = {"job_id": job_id, "config_key": prepared.config.key, "problems": len(prepared.problem_ids),
-               "slots": len(prepared.slot_ids), "stop_reason": final.stop_reason, **final.counters}
+        def show(event: object) -> None:
+            if isinstance(event, SynthProgress):
+                progress.update(event.counters["answered"], description=_sampling_line(event.counters))
+
+        job = drain(run_sampling_job(engine_of(ctx), run), show)
+    final = CODEOPT_SAMPLE.load_summary(job.summary) or SampleSummary()
+    stop_reason = final.stop_reason or job.state.value
+    counters = sample_counters(final)
     if as_json:
-        emit_json(summary)
+        emit_json({"job_id": job.id, "state": job.state.value, "config_key": final.config_key,
+                   "problems": final.problems, "slots": final.slots, "stop_reason": stop_reason, **counters})
     else:
-        typer.echo(f"job {job_id}: {final.stop_reason}: {_sampling_line(final.counters)}; configuration "
-                   f"{prepared.config.key} over {len(prepared.problem_ids)} problems")
-    if final.stop_reason != "done":
-        stderr_console.print(f"{final.stop_reason}: re-run the same command to resume", style="yellow", markup=False)
+        typer.echo(f"job {job.id}: {stop_reason}: {_sampling_line(counters)}; configuration "
+                   f"{final.config_key} over {final.problems} problems")
+    _say_how_it_ended(job)
+
+
+def _say_how_it_ended(job: JobInfo) -> None:
+    """A job that did not end done (cancelled, a budget reached) says why and how to resume, on stderr."""
+    if job.state != JobState.DONE:
+        stderr_console.print(f"job {job.id} {job.state.value}: {one_line(job.error or '')}", style="yellow",
+                             markup=False, highlight=False)
 
 
 def _execution_run(workers: int, timeout: float, memory_mb: int, measure: bool, cv_target: float, max_runs: int,
@@ -201,24 +214,29 @@ def execute_command(
     max_runs: int = typer.Option(30, min=5, max=1000, help="Timing samples at most per solution."),
     config: Optional[str] = typer.Option(None, help="Only solutions of this sampling configuration."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable summary on stdout."),
+    detach: bool = typer.Option(False, "--detach", help=DETACH_HELP),
 ) -> None:
-    """Run every sampled, unexecuted solution with its tests in the sandbox."""
+    """Run every sampled, unexecuted solution with its tests in the sandbox; a second command on the
+    same solutions (or a worker) shares them."""
     run = _execution_run(workers, timeout, memory_mb, measure, cv_target, max_runs, config)
-    summary: ExecutionSummary | None = None
+    if detach:
+        queue_detached(ctx, CODEOPT_EXECUTE.name, run, as_json=as_json)
+        return
     with CommandProgress("executing solutions") as progress:
-        for event in run_execution_job(engine_of(ctx), run):
+        def show(event: object) -> None:
             if isinstance(event, ExecutionProgress):
                 progress.update(event.done, event.total)
-            else:
-                summary = event
-    assert summary is not None
+
+        job = drain(run_execution_job(engine_of(ctx), run), show)
+    summary = CODEOPT_EXECUTE.load_summary(job.summary) or ExecutionSummary()
     if as_json:
         emit_json(summary)
-        return
-    typer.echo(f"{summary.stop_reason}: {summary.executed} run, {summary.reused} reused from identical code: "
-               f"{summary.passed} passed ({summary.stable} stable, {summary.unstable} unstable), {summary.failed} failed, "
-               f"{summary.timeout} timed out; {summary.executions_per_s:.2f} executions/s")
-    stderr_console.print(f"isolation: {summary.isolation}", markup=False, highlight=False)
+    else:
+        typer.echo(f"{summary.stop_reason}: {summary.executed} run, {summary.reused} reused from identical code: "
+                   f"{summary.passed} passed ({summary.stable} stable, {summary.unstable} unstable), "
+                   f"{summary.failed} failed, {summary.timeout} timed out; {summary.executions_per_s:.2f} executions/s")
+        stderr_console.print(f"isolation: {summary.isolation}", markup=False, highlight=False)
+    _say_how_it_ended(job)
 
 
 @codeopt_app.command("pairs")
@@ -232,22 +250,32 @@ def pairs_command(
     seed: int = typer.Option(0, help="Seed of the draw when a problem has more pairs than the cap."),
     config: Optional[str] = typer.Option(None, help="Only solutions of this sampling configuration."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable summary on stdout."),
+    detach: bool = typer.Option(False, "--detach", help=DETACH_HELP),
 ) -> None:
     """Turn executed solutions into correctness and efficiency pairs (source code-optimise)."""
     chosen = tuple(name.strip() for name in objectives.split(",") if name.strip())
-    unknown = [name for name in chosen if name not in OBJECTIVES]
-    if unknown or not chosen:
-        raise typer.BadParameter(f"unknown objective(s) {', '.join(unknown) or '(none)'}; use {', '.join(OBJECTIVES)}")
     options = PairOptions(min_passing=min_passing, min_failing=min_failing, min_relative_gap=min_gap,
                           max_pairs=max_pairs, seed=seed, objectives=chosen)
-    summary = build_pairs(engine_of(ctx), options, ExecutionScope(config_key=config))
+    params = PairsParams(options, ExecutionScope(config_key=config))
+    if detach:
+        queue_detached(ctx, CODEOPT_PAIRS.name, params, as_json=as_json)
+        return
+    with CommandProgress("pairing solutions") as progress:
+        def show(event: object) -> None:
+            if isinstance(event, PairsProgress):
+                progress.update(event.done, event.total)
+
+        job = drain(run_pairs_job(engine_of(ctx), params), show)
+    summary = CODEOPT_PAIRS.load_summary(job.summary) or PairsSummary()
     if as_json:
         emit_json(summary)
+        _say_how_it_ended(job)
         return
     skipped = ", ".join(f"{n} {why}" for why, n in sorted(summary.skipped.items())) or "none"
     typer.echo(f"{summary.eligible} of {summary.problems} problems gave pairs: {summary.correctness} correctness, "
                f"{summary.efficiency} efficiency; {summary.added} new ({summary.already_stored} already stored); "
                f"skipped: {skipped}")
+    _say_how_it_ended(job)
 
 
 @codeopt_app.command("solutions")
@@ -291,6 +319,7 @@ def eval_command(
     workers: int = typer.Option(2, min=1, max=256, help="Sandboxes running at once."),
     timeout: float = typer.Option(10.0, min=0.1, max=3600, help="Wall seconds to each verdict."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable summary on stdout."),
+    detach: bool = typer.Option(False, "--detach", help=DETACH_HELP),
 ) -> None:
     """pass@k, mean runtime of passing solutions and code length of a policy on held-out problems."""
     try:
@@ -304,19 +333,18 @@ def eval_command(
         ks=k_values, execution=_execution_run(workers, timeout, 2048, True, 0.1, 30, None),
     )
     _usage(run.validate)
-
-    async def drive(progress: CommandProgress) -> PolicyEvalFinished:
-        final: PolicyEvalFinished | None = None
-        async for event in run_policy_eval(engine_of(ctx), run):
-            if isinstance(event, ExecutionProgress):
-                progress.update(event.done, event.total)
-            elif isinstance(event, PolicyEvalFinished):
-                final = event
-        assert final is not None
-        return final
-
+    if detach:
+        queue_detached(ctx, CODEOPT_EVAL.name, run, as_json=as_json)
+        return
     with CommandProgress("evaluating the policy") as progress:
-        final = asyncio.run(drive(progress))
+        def show(event: object) -> None:
+            if isinstance(event, ExecutionProgress):
+                progress.update(event.done, event.total, description="executing solutions")
+            elif isinstance(event, SynthProgress):
+                progress.update(event.counters["answered"], description="sampling solutions")
+
+        job = drain(run_policy_eval(engine_of(ctx), run), show)
+    final = policy_eval_finished(job)
     if as_json:
         emit_json(final)
     elif final.metrics is not None:
@@ -326,8 +354,7 @@ def eval_command(
         length = "" if metrics.mean_length_chars is None else f"{metrics.mean_length_chars:.0f} chars"
         typer.echo(f"evaluation {final.eval_id}: {metrics.problems} problems, {metrics.samples} samples: {scores}; "
                    f"mean runtime of passing {runtime or 'n/a'}; mean length {length or 'n/a'}")
-    if final.state != "done":
-        stderr_console.print(f"evaluation {final.eval_id} {final.state}: re-run to resume", style="yellow", markup=False)
+    _say_how_it_ended(job)
 
 
 @codeopt_app.command("evals")

@@ -193,3 +193,19 @@ def _plain_cell(cell: Any) -> str:
 def short_time(moment: datetime | None) -> str:
     """A compact timestamp for tables."""
     return moment.strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+DETACH_HELP = "Queue the job for a worker (started detached if none runs) and return at once."
+
+
+def queue_detached(ctx: typer.Context, kind: str, params: Any, *, as_json: bool = False) -> None:
+    """`--detach`: queue the job (its params checked first) and say how to watch it."""
+    from workbench.jobs.queue import enqueue
+
+    job = enqueue(engine_of(ctx), kind, params)
+    if as_json:
+        emit_json({"job_id": job.id, "kind": job.kind, "state": job.state.value})
+        return
+    echo_line(f"job {job.id} {job.state}: {job.title}")
+    stderr_console.print(Text(f"watch it with `workbench jobs show {job.id}`; stop it with "
+                              f"`workbench jobs cancel {job.id}`"), soft_wrap=True)

@@ -10,9 +10,9 @@ import typer
 from core.curation.dedupe import DEFAULT_NEAR_THRESHOLD
 from core.curation.rules import filter_spec, load_rules
 from stores.curation.analyses import apply_rules
-from workbench.cli.common import emit_json, emit_table, engine_of
+from workbench.cli.common import DETACH_HELP, emit_json, emit_table, engine_of, queue_detached
 from workbench.cli.progress import CommandProgress
-from workbench.jobs.curate import analyse_store, dedupe_store
+from workbench.jobs.curate import AnalyseParams, DedupeParams, analyse_store, dedupe_store
 
 curate_app = typer.Typer(help="Analyse pairs, apply curation rules, and cluster duplicates.", no_args_is_help=True)
 
@@ -21,8 +21,12 @@ curate_app = typer.Typer(help="Analyse pairs, apply curation rules, and cluster 
 def analyse_command(
     ctx: typer.Context,
     workers: int = typer.Option(2, min=1, max=64, help="Worker processes."),
+    detach: bool = typer.Option(False, "--detach", help=DETACH_HELP),
 ) -> None:
     """Analyse every pair not analysed yet (or changed since): parse, radon, bandit, diff."""
+    if detach:
+        queue_detached(ctx, "analyse", AnalyseParams(workers=workers))
+        return
     last = None
     with CommandProgress("analysing pairs") as progress:
         for last in analyse_store(engine_of(ctx), workers=workers):
@@ -59,8 +63,12 @@ def dedupe_command(
                                          help="Near-duplicate ratio threshold (0-100)."),
     exact_only: bool = typer.Option(False, "--exact-only", help="Only exact duplicates after normalisation."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    detach: bool = typer.Option(False, "--detach", help=DETACH_HELP),
 ) -> None:
     """Cluster duplicate pairs and mark all but the lowest id of each cluster as duplicate."""
+    if detach:
+        queue_detached(ctx, "dedupe", DedupeParams(None if exact_only else near), as_json=as_json)
+        return
     summary = dedupe_store(engine_of(ctx), near_threshold=None if exact_only else near)
     if as_json:
         emit_json(summary)

@@ -10,9 +10,9 @@ import typer
 from core.curation.decontamination import BENCH_ENV_VAR, DEFAULT_THRESHOLD, cdf_csv, cdf_svg, load_benchmark_texts
 from core.errors import OptionError
 from core.outputs import check_output_file
-from workbench.cli.common import echo_line, emit_json, emit_table, engine_of
+from workbench.cli.common import DETACH_HELP, echo_line, emit_json, emit_table, engine_of, queue_detached
 from workbench.cli.progress import CommandProgress
-from workbench.jobs.curate import DecontaminationSummary, decontaminate_store
+from workbench.jobs.curate import DecontaminateParams, DecontaminationSummary, decontaminate_store
 
 decontaminate_app = typer.Typer()
 
@@ -28,11 +28,17 @@ def decontaminate_command(
     sample: int = typer.Option(1000, min=0, help="Sides sampled (seeded) for the exact full-range CDF."),
     cdf_out: Optional[Path] = typer.Option(None, "--cdf-out", help="Write the CDF as .csv or .svg."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    detach: bool = typer.Option(False, "--detach", help=DETACH_HELP + " The CDF is in the job's summary."),
 ) -> None:
     """Exact top-1 Levenshtein ratio of each pair side to any benchmark code (comments stripped), and of
     each pair's problem to any benchmark task's problem."""
     if cdf_out is not None:  # checked before the benchmark loads or any side is scanned
         check_output_file(cdf_out, what="--cdf-out", suffixes=(".csv", ".svg"))
+    if detach:
+        folder = str(bench.expanduser().resolve()) if bench else None
+        queue_detached(ctx, "decontaminate", DecontaminateParams(bench_dir=folder, threshold=threshold, flag=flag,
+                                                                 workers=workers, sample=sample), as_json=as_json)
+        return
     snippets, instructions = load_benchmark_texts(bench)
     summary: DecontaminationSummary | None = None
     with CommandProgress("scanning pair sides") as progress:

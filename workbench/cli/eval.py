@@ -12,26 +12,29 @@ import typer
 
 from core.errors import OptionError
 from core.evaluation.bench import parse_objectives, resolve_bench_dir
-from core.evaluation.judges import check_judge_spec, make_judge
+from core.evaluation.judges import check_judge_spec
 from core.evaluation.models import EvalFinished, EvalProgress, EvalRunInfo
 from core.evaluation.protocols import DEFAULT_PROTOCOL, PROTOCOL_NAMES, get_protocol
 from core.evaluation.scoring import RunScores, format_accuracy
 from core.outputs import check_output_file
 from core.textsafe import one_line
-from stores.evaluation.runs import create_run, get_run, leaderboard, list_results, list_runs, rescore_run, run_scores
+from stores.evaluation.runs import get_run, leaderboard, list_results, list_runs, rescore_run, run_scores
 from workbench.cli.common import (
+    DETACH_HELP,
     echo_line,
     echo_text,
     emit_json,
     emit_table,
     engine_of,
+    queue_detached,
     reader_engine_of,
     short_time,
     stderr_console,
     to_jsonable,
 )
 from workbench.cli.progress import CommandProgress
-from workbench.jobs.evaluate import run_benchmark, run_evaluation
+from workbench.jobs.evaluate import EvalParams, EvalRunStarted, evaluate
+from workbench.jobs.runner import drain
 
 ORDERS = ("both", "given")
 EXPORT_FORMATS = ("json", "csv", "md")
@@ -81,8 +84,13 @@ def run_command(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Prompts per model batch (pair-rm)."),
     chunk_size: Optional[int] = typer.Option(None, "--chunk-size", min=1, help="Results committed per transaction (default: 4 model batches, or 64)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    detach: bool = typer.Option(False, "--detach", help=DETACH_HELP + " Other workers may join and share the run."),
 ) -> None:
-    """Run (or resume) an evaluation as a job; progress on stderr, scores on stdout."""
+    """Run (or resume) an evaluation as a job; progress on stderr, scores on stdout.
+
+    The run's items are shared: more workers (`workbench worker --kinds eval`, or this command
+    with `--resume RUN` elsewhere) join it, and each task and order is judged once.
+    """
     if orders not in ORDERS:
         raise OptionError(f"--orders must be {' or '.join(ORDERS)}, not {orders!r}")
     if resume is not None:
@@ -93,46 +101,40 @@ def run_command(
         if protocol != DEFAULT_PROTOCOL and protocol != run.protocol:
             raise OptionError(f"run {resume} uses protocol {run.protocol!r}; leave out --protocol to resume it")
         check_judge_spec(run.judge_spec)
-        benchmark = run_benchmark(engine, run)
-        run_id, spec_text = run.id, run.judge_spec
+        params = EvalParams(run_id=resume, device=device, batch_size=batch_size, chunk_size=chunk_size)
     else:
         if not judge:
             raise OptionError("pass --judge SPEC (or --resume RUN)")
         # The judge, its model and the options are checked before the benchmark loads.
-        spec = check_judge_spec(judge)
+        check_judge_spec(judge)
         get_protocol(protocol)
         chosen = parse_objectives(objectives)
-        bench_dir = resolve_bench_dir(bench)
-        from core.evaluation.bench import load_benchmark
-
-        benchmark = load_benchmark(bench_dir, chosen)
+        folder = str(resolve_bench_dir(bench).expanduser().resolve())
+        params = EvalParams(judge=judge, bench_dir=folder, objectives=tuple(chosen), orders=orders, limit=limit,
+                            keep_comments=keep_comments, protocol=protocol, device=device, batch_size=batch_size,
+                            chunk_size=chunk_size)
         engine = engine_of(ctx)
-        run_id, spec_text = None, spec.text
-    judge_obj = make_judge(spec_text, device=device, batch_size=batch_size)
-    try:
-        if run_id is None:
-            run_id = create_run(
-                engine,
-                judge_spec=judge_obj.spec.text,
-                judge_kind=judge_obj.spec.kind,
-                benchmark=benchmark,
-                objectives=chosen,
-                orders=orders,
-                task_limit=limit,
-                strip=False if keep_comments else None,
-                lineage=judge_obj.lineage,
-                protocol=protocol,
-            )
-        stderr_console.print(one_line(f"eval run {run_id}: {spec_text}"), markup=False, highlight=False, soft_wrap=True)
-        finished = None
-        with CommandProgress("judging tasks") as progress:
-            for event in run_evaluation(engine, run_id, judge_obj, benchmark, chunk_size=chunk_size):
-                if isinstance(event, EvalProgress):
-                    progress.update(event.done, event.total, description=_objective_counts(event))
-                elif isinstance(event, EvalFinished):
-                    finished = event
-    finally:
-        judge_obj.close()
+    if detach:
+        queue_detached(ctx, "eval", params, as_json=as_json)
+        return
+    run_id: int | None = params.run_id
+    finished: EvalFinished | None = None
+    with CommandProgress("judging tasks") as progress:
+
+        def show(event: object) -> None:
+            nonlocal run_id, finished
+            if isinstance(event, EvalRunStarted):
+                run_id = event.run_id
+                spec_text = judge or get_run(engine, run_id).judge_spec
+                stderr_console.print(one_line(f"eval run {run_id}: {spec_text}"), markup=False, highlight=False,
+                                     soft_wrap=True)
+            elif isinstance(event, EvalProgress):
+                progress.update(event.done, event.total, description=_objective_counts(event))
+            elif isinstance(event, EvalFinished):
+                finished = event
+
+        drain(evaluate(engine, params), show)
+    assert run_id is not None
     run = get_run(engine, run_id)
     if as_json:
         emit_json({"run": run, "scores": finished.scores if finished else run_scores(engine, run_id)})

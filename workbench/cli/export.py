@@ -7,13 +7,13 @@ from typing import Optional
 
 import typer
 
-from core.curation.rules import parse_filter
+from core.curation.rules import filter_spec, parse_filter
 from core.evaluation.protocols import DEFAULT_PROTOCOL, PROTOCOL_NAMES
 from core.outputs import check_output_folder
 from core.training.export import DEFAULT_FORMATS, FORMATS, ExportOptions
 from stores.training.exports import DEFAULT_EXPORT_FILTER
-from workbench.cli.common import echo_line, emit_json, engine_of
-from workbench.jobs.export import export_store
+from workbench.cli.common import DETACH_HELP, echo_line, emit_json, engine_of, queue_detached
+from workbench.jobs.export import ExportParams, export_store
 
 export_app = typer.Typer()
 
@@ -37,6 +37,7 @@ def export_command(
     tokenizer: Optional[str] = typer.Option(None, help="Tokenizer folder for token-length statistics."),
     force: bool = typer.Option(False, "--force", help="Write into an --out folder that already holds files."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+    detach: bool = typer.Option(False, "--detach", help=DETACH_HELP),
 ) -> None:
     """Export pairs as classification, generation, DPO or chat JSONL with a manifest beside them."""
     options = ExportOptions(
@@ -47,6 +48,11 @@ def export_command(
     options.check()  # usage errors before the store opens
     conditions = parse_filter(where)
     check_output_folder(out, allow_existing=force, force_option="--force")
+    if detach:
+        params = ExportParams(out_dir=str(out.expanduser().resolve()), where=tuple(filter_spec(conditions)),
+                              options=options, force=force)
+        queue_detached(ctx, "export", params, as_json=as_json)
+        return
     info = export_store(engine_of(ctx), conditions, out, options, force=force)
     if as_json:
         emit_json(info.manifest)

@@ -26,7 +26,7 @@ def serve_command(
     timeout: float = typer.Option(900.0, help="Seconds to wait until the server is healthy."),
     executable: str = typer.Option("vllm", help="The vllm executable."),
 ) -> None:
-    """Start `vllm serve MODEL` in the background, wait until it is healthy, and record it."""
+    """Start `vllm serve MODEL` under a worker (started detached if none runs), wait until it is healthy."""
     stderr_console.print(one_line(f"starting vllm serve {model} on port {port} ..."), markup=False)
     info = serve_model(engine_of(ctx), model, port=port, log_dir=log_dir, served_name=served_name,
                        extra_args=shlex.split(extra), executable=executable, timeout_s=timeout)

@@ -10,9 +10,9 @@ from typer.core import TyperCommand
 
 from core.outputs import check_output_folder
 from core.training.weights import merge_weights
-from workbench.cli.common import echo_line, emit_json, engine_of
+from workbench.cli.common import DETACH_HELP, echo_line, emit_json, engine_of, queue_detached
 from workbench.cli.progress import CommandProgress
-from workbench.jobs.merge import run_merge
+from workbench.jobs.merge import merge_params, run_merge
 
 merge_app = typer.Typer()
 
@@ -55,10 +55,14 @@ def merge_command(
     out: Path = typer.Option(..., "--out", "-o", help="New folder for the merged checkpoint."),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Reload and test the result."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    detach: bool = typer.Option(False, "--detach", help=DETACH_HELP),
 ) -> None:
     """Average checkpoints tensor by tensor (weights are normalised to sum to one)."""
     chosen = merge_weights(weights, len(checkpoints))  # before the store opens or any tensor is read
     check_output_folder(out)
+    if detach:
+        queue_detached(ctx, "merge", merge_params(checkpoints, chosen, out, verify=verify), as_json=as_json)
+        return
     finished = None
     with CommandProgress("merging tensors") as progress:
         for event in run_merge(engine_of(ctx), checkpoints, chosen, out, verify=verify):

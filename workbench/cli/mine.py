@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from core.mining.languages import DEFAULT_LANGUAGES
-from workbench.cli.common import emit_json, engine_of
+from workbench.cli.common import DETACH_HELP, emit_json, engine_of, queue_detached
 from workbench.cli.progress import CommandProgress
 
 
@@ -27,26 +27,32 @@ def mine_command(
                                       help="Allowed SPDX ids (repeat); 'permissive' = MIT, Apache-2.0, BSD, ISC."),
     max_commits: Optional[int] = typer.Option(None, min=1, help="Walk at most this many commits."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    detach: bool = typer.Option(False, "--detach", help=DETACH_HELP),
 ) -> None:
     """Mine PATH: one record per changed file per non-merge commit; re-running resumes."""
     # Deferred: GitPython is not needed to open the TUI or other commands.
     from core.mining.events import MineFinished, MineProgress, MineStarted
     from core.mining.mine import MineOptions
-    from workbench.jobs.mine import MineJobStarted, run_mine_job
+    from workbench.jobs.mine import MineJobStarted, MineParams, run_mine_job
 
     options = MineOptions(
         rev=rev, all_branches=all_branches, languages=tuple(language), max_file_bytes=max_file_bytes,
         max_files_per_commit=max_files_per_commit, skip_whitespace_only=not keep_whitespace_only,
         skip_duplicates=not keep_duplicates, licenses=tuple(license), max_commits=max_commits,
     )
+    if detach:
+        from pathlib import Path
+
+        queue_detached(ctx, "mine", MineParams(str(Path(path).expanduser().resolve()), options), as_json=as_json)
+        return
     engine = engine_of(ctx)
-    cancel = threading.Event()
     job_id: int | None = None
     finished: MineFinished | None = None
     license_id: str | None = None
+    cancel = threading.Event()
     with CommandProgress("starting", total=max_commits) as progress:
         try:
-            for event in run_mine_job(engine, path, options, cancel=cancel):
+            for event in run_mine_job(engine, path, options, cancel=cancel):  # Ctrl-C: cancelled, resumable
                 if isinstance(event, MineJobStarted):
                     job_id = event.job_id
                 elif isinstance(event, MineStarted):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -11,13 +10,24 @@ import typer
 from rich.text import Text
 
 from core.errors import WorkbenchError
+from core.jobs import JobInfo
 from core.llm.accounting import Price
 from core.synthesis.driver import ItemFinished, SynthFinished, SynthProgress
 from core.synthesis.instructions import read_instructions
 from core.textsafe import one_line
 from stores.synthesis.runs import add_instructions, all_instruction_ids, list_conversations
-from workbench.cli.common import emit_json, emit_table, engine_of, fail, reader_engine_of, stderr_console
+from workbench.cli.common import (
+    DETACH_HELP,
+    emit_json,
+    emit_table,
+    engine_of,
+    fail,
+    queue_detached,
+    reader_engine_of,
+    stderr_console,
+)
 from workbench.cli.progress import CommandProgress
+from workbench.jobs.runner import drain
 from workbench.jobs.synthesize import (
     SynthConfig,
     check_budget,
@@ -26,6 +36,7 @@ from workbench.jobs.synthesize import (
     model_names,
     prepare_run,
     run_synthesis_job,
+    summary_counters,
 )
 
 synth_app = typer.Typer(help="Turn commits and instructions into preference pairs with LLMs.", no_args_is_help=True)
@@ -45,8 +56,11 @@ def progress_line(counters: dict[str, Any]) -> str:
     )
 
 
-def _run(ctx: typer.Context, config: SynthConfig, *, estimate_only: bool, as_json: bool) -> None:
+def _run(ctx: typer.Context, config: SynthConfig, *, estimate_only: bool, as_json: bool, detach: bool = False) -> None:
     engine = engine_of(ctx)
+    if detach and not estimate_only:
+        queue_detached(ctx, "synth", config, as_json=as_json)
+        return
     key = prepare_run(engine, config)
     estimate = estimate_run(engine, config, key)
     stderr_console.print(Text(estimate.describe()), soft_wrap=True)
@@ -56,15 +70,15 @@ def _run(ctx: typer.Context, config: SynthConfig, *, estimate_only: bool, as_jso
         return
     if estimate.items == 0:
         stderr_console.print(Text("nothing to do: every item of this configuration has its outcome"))
-    outcome = asyncio.run(_drive(engine, config, key))
-    job_id, final = outcome
-    summary = {"job_id": job_id, "stop_reason": final.stop_reason, **final.counters, "usage": final.usage_by_model}
+    job, final = _drive(engine, config)
+    summary = {"job_id": job.id, "state": job.state.value, "stop_reason": final.stop_reason, **final.counters,
+               "usage": final.usage_by_model}
     if as_json:
         emit_json(summary)
     else:
         c = final.counters
         typer.echo(
-            f"job {job_id}: {final.stop_reason}: {c['done']} items this run "
+            f"job {job.id}: {final.stop_reason}: {c['done']} items this run "
             f"({c['pairs']} pairs: {c['new_pairs']} new, {c['duplicate_pairs']} duplicates; "
             f"{c['filtered']} filtered, {c['failed']} failed); {c['requests']} requests "
             f"({c['retries']} retries), {c['answers']} answers, {c['cache_hits']} cache hits, "
@@ -88,12 +102,13 @@ def budget_line(counters: dict[str, Any], budget: str) -> str:
             f"{counters['budget_in_flight']} requests then in flight; no new requests were started; re-run to resume")
 
 
-async def _drive(engine: Any, config: SynthConfig, key: str) -> tuple[int, SynthFinished]:
+def _drive(engine: Any, config: SynthConfig) -> tuple[JobInfo, SynthFinished]:
     tty = sys.stderr.isatty()
-    job_id = 0
     final: SynthFinished | None = None
     with CommandProgress("starting") as progress:
-        async for job_id, event in run_synthesis_job(engine, config, key=key):
+
+        def show(event: object) -> None:
+            nonlocal final
             if isinstance(event, SynthProgress):
                 counters = event.counters
                 progress.update(counters["done"], description=progress_line(counters))
@@ -102,8 +117,24 @@ async def _drive(engine: Any, config: SynthConfig, key: str) -> tuple[int, Synth
                 stderr_console.print(Text(line), soft_wrap=True)
             elif isinstance(event, SynthFinished):
                 final = event
-    assert final is not None
-    return job_id, final
+
+        job = drain(run_synthesis_job(engine, config), show)
+    if final is None:  # stopped before the driver's last word: report the job's counters
+        stored = job.summary
+        final = SynthFinished(str(stored.get("stop_reason") or job.state.value), summary_counters_of(stored))
+    return job, final
+
+
+def summary_counters_of(stored: dict[str, Any]) -> dict[str, Any]:
+    """The counters of a stored synthesis summary, as the driver's events carry them."""
+    from workbench.jobs.synthesize import SYNTH
+
+    summary = SYNTH.load_summary(stored)
+    if summary is None:
+        from workbench.jobs.synthesize import SynthSummary
+
+        summary = SynthSummary(config_key="")
+    return summary_counters(summary)
 
 
 def _prices(price_in: Optional[float], price_out: Optional[float], models: dict[str, str]) -> dict[str, Price]:
@@ -144,15 +175,19 @@ def commit_instruct_command(
     price_out: Optional[float] = typer.Option(None, min=0, help="USD per 1M completion tokens."),
     estimate_only: bool = typer.Option(False, "--estimate", help="Print the cost estimate and stop."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable summary on stdout."),
+    detach: bool = typer.Option(False, "--detach", help=DETACH_HELP),
 ) -> None:
     """Explain each mined commit, keep the clear improvements, and write a pair from each.
+
+    A second command on the same configuration (here or on another machine, same store) joins
+    the running job and shares its commits.
 
     Exit status: 0 when every item ended as a pair or filtered; 3 when some items failed (one line on
     stderr says how many and why; re-running retries the LLM failures); 1 on bad input; 2 on a usage error.
     """
     config = SynthConfig("commit-instruct", critic=critic, limit=limit, language=language, concurrency=concurrency,
                          budget=budget, strip_comments=not keep_comments)
-    _run(ctx, _config(ctx, config, price_in, price_out), estimate_only=estimate_only, as_json=as_json)
+    _run(ctx, _config(ctx, config, price_in, price_out), estimate_only=estimate_only, as_json=as_json, detach=detach)
 
 
 @synth_app.command("critic-evol")
@@ -170,6 +205,7 @@ def critic_evol_command(
     price_out: Optional[float] = typer.Option(None, min=0, help="USD per 1M completion tokens."),
     estimate_only: bool = typer.Option(False, "--estimate", help="Print the cost estimate and stop."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable summary on stdout."),
+    detach: bool = typer.Option(False, "--detach", help=DETACH_HELP),
 ) -> None:
     """Draft an answer to each instruction, then let a few-shot critic stop or improve it.
 
@@ -188,7 +224,7 @@ def critic_evol_command(
         ids = all_instruction_ids(engine)
     config = SynthConfig("critic-evol", critic=critic, draft=draft, instruction_ids=tuple(ids), limit=limit,
                          concurrency=concurrency, budget=budget, strip_comments=not keep_comments)
-    _run(ctx, _config(ctx, config, price_in, price_out), estimate_only=estimate_only, as_json=as_json)
+    _run(ctx, _config(ctx, config, price_in, price_out), estimate_only=estimate_only, as_json=as_json, detach=detach)
 
 
 @synth_app.command("conversations")

@@ -22,14 +22,15 @@ from stores.training.runs import (
     read_log_tail,
 )
 from workbench.cli.common import (
+    DETACH_HELP,
     echo_line,
     echo_text,
     emit_json,
     emit_table,
     engine_of,
+    queue_detached,
     reader_engine_of,
     short_time,
-    state,
     stderr_console,
 )
 from workbench.jobs.train import start_training
@@ -71,17 +72,13 @@ def start_command(
     hostfile: Optional[Path] = typer.Option(None, "--hostfile", help="DeepSpeed hostfile for multi-node runs."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Start the trainer for RECIPE as a detached run that outlives this terminal."""
-    cli = state(ctx)
-    from stores.db import resolve_db_url
-
+    """Queue the trainer for RECIPE as a run that outlives this terminal (a worker runs it, started if none does)."""
     train_recipe = load_train_recipe(recipe)  # checked before the store opens
-    run = start_training(engine_of(ctx), train_recipe, db_url=resolve_db_url(cli.db),
-                         gpus=gpus, nodes=nodes, hostfile=hostfile)
+    run = start_training(engine_of(ctx), train_recipe, gpus=gpus, nodes=nodes, hostfile=hostfile)
     if as_json:
         emit_json(run)
         return
-    echo_line(f"training run {run.job_id} started: {run.run_dir}")
+    echo_line(f"training run {run.job_id} {run.state}: {run.run_dir}")
     stderr_console.print(f"watch it with: workbench train show {run.job_id} / logs {run.job_id} --follow", markup=False)
 
 
@@ -199,15 +196,17 @@ def pipeline_command(
     ctx: typer.Context,
     pipeline: Path = typer.Argument(..., help="A pipeline file (recipes/pipeline/*.yaml) or one training recipe."),
     gpus: int = typer.Option(0, "--gpus", min=0, help="GPUs per training run."),
+    detach: bool = typer.Option(False, "--detach", help=DETACH_HELP),
 ) -> None:
     """Run the stages the file names (sources, curate, export, train, merge, eval) one after another, storing
     the lineage in a pipeline job."""
     from core.pipeline import check_pipeline, load_pipeline
-    from stores.db import resolve_db_url
-    from workbench.jobs.pipeline import run_pipeline
+    from workbench.jobs.pipeline import PipelineParams, run_pipeline
 
-    cli = state(ctx)
     spec = load_pipeline(pipeline)
     check_pipeline(spec)  # before the store opens
-    for step in run_pipeline(engine_of(ctx), spec, db_url=resolve_db_url(cli.db), gpus=gpus):
+    if detach:
+        queue_detached(ctx, "pipeline", PipelineParams(file=str(Path(spec.source_path).resolve()), gpus=gpus))
+        return
+    for step in run_pipeline(engine_of(ctx), spec, gpus=gpus):
         echo_line(f"{step.stage}: {step.message}")

@@ -1,1 +1,2 @@
-"""Job runners shared by the TUI and the CLI: each joins a core generator to store writes. No UI imports."""
+"""Jobs, shared by the TUI and the CLI: the registry of kinds, one runner per kind, the one lifecycle
+(runner.py) and the worker that runs queued jobs (worker.py). No UI imports."""

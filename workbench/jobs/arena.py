@@ -8,8 +8,9 @@ committed as it finishes, so the same command after a kill resumes where the sto
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass
+import threading
+from collections.abc import AsyncIterator, Callable, Generator
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -24,6 +25,7 @@ from core.evaluation.arena import (
 )
 from core.evaluation.arena_models import ArenaFinished, ArenaProgress
 from core.evaluation.judges import make_judge, parse_judge_spec
+from core.jobs import JobCancelled, JobInfo
 from core.llm.accounting import Meter, parse_budget
 from core.llm.base import ChatBackend, SamplingParams
 from core.llm.specs import make_backend, parse_spec
@@ -40,9 +42,10 @@ from stores.evaluation.arena import (
     run_pairings,
     set_run_state,
 )
-from stores.jobs import reap_dead_jobs
 from workbench.jobs.llm_servers import resolve_server
-from workbench.jobs.runner import JobHandle
+from workbench.jobs.ml import load_ml, needs_ml
+from workbench.jobs.registry import JobKind, job_kind, register
+from workbench.jobs.runner import JobContext, JobStarted, drain, run_async, run_foreground
 from workbench.jobs.synthesize import SynthConfig, model_names
 
 ArenaEvent = ArenaProgress | ArenaFinished
@@ -50,7 +53,7 @@ ArenaEvent = ArenaProgress | ArenaFinished
 DEFAULT_CHUNK = 64
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AnswerConfig:
     """A model answering a set's questions; the same config re-run fills in what is missing."""
 
@@ -73,7 +76,7 @@ class AnswerConfig:
             raise OptionError("limit must be at least 1")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JudgeConfig:
     """A judging of a candidate's answers against a baseline's; the same config re-run resumes it."""
 
@@ -111,37 +114,61 @@ def answer_model_name(engine: Engine, config: AnswerConfig) -> str:
     return config.name or model_names(SynthConfig("commit-instruct", critic=config.model_spec), engine)["critic"]
 
 
-async def run_answer_job(
-    engine: Engine, config: AnswerConfig, *, cancel: Callable[[], bool] = lambda: False
-) -> AsyncIterator[ArenaEvent]:
-    """Generate the answers a model still lacks on a set as an `arena-answer` job."""
-    config.validate()
-    reap_dead_jobs(engine)  # a killed run's job stops saying running before this one starts
+@dataclass(frozen=True, slots=True)
+class ArenaSummary:
+    """An arena job's progress: items stored of `total` (answers or judgements), why it stopped, and the
+    driver's counters (requests, tokens, failures); `run_id` for a judging."""
+
+    done: int = 0
+    total: int = 0
+    stop_reason: str = ""
+    run_id: int | None = None
+    counters: dict[str, Any] = field(default_factory=dict)
+
+
+def _drive(ctx: JobContext, events: AsyncIterator[ArenaProgress], outcome: _Outcome, meter: list[Meter]
+           ) -> Generator[ArenaProgress, None, ArenaSummary]:
+    """Run an arena job's async body on an event loop of its own; end the job the way its outcome says."""
+    yield from run_async(events)
+    summary = ctx.summary if isinstance(ctx.summary, ArenaSummary) else ArenaSummary()
+    if outcome.stop_reason == "budget":
+        raise JobCancelled(f"budget reached ({meter[0].budget.describe()})")
+    if outcome.stop_reason != "done":
+        raise ctx.stop_exception()
+    return summary
+
+
+def run_arena_answer(ctx: JobContext, config: AnswerConfig) -> Generator[ArenaProgress, None, ArenaSummary]:
+    """Generate the answers a model still lacks on a set, as an `arena-answer` job."""
+    outcome, meter = _Outcome(), [Meter(budget=parse_budget(config.budget))]
+    return (yield from _drive(ctx, _answer_events(ctx, config, outcome, meter[0]), outcome, meter))
+
+
+async def _answer_events(ctx: JobContext, config: AnswerConfig, outcome: _Outcome, meter: Meter
+                         ) -> AsyncIterator[ArenaProgress]:
+    engine = ctx.engine
     arena_set = get_arena_set(engine, config.set_ref)
     model = answer_model_name(engine, config)
     subjects = missing_answers(engine, arena_set.id, model, limit=config.limit)
     total = min(config.limit or arena_set.questions, arena_set.questions)
     params = SamplingParams(max_tokens=config.max_tokens, temperature=config.temperature)
     method = ArenaAnswerMethod(params)
-    job = JobHandle.start(engine, ANSWER_JOB_KIND, f"arena answers of {model} on {arena_set.name}",
-                          {**asdict(config), "set_id": arena_set.id, "model": model})
     lineage = {"spec": config.model_spec, "model": model, "prompt_version": method.prompt_version,
-               "params": asdict(params), "job_id": job.job_id}
-    store = ArenaAnswerStore(engine, subjects, model=model, lineage=lineage, job_id=job.job_id)
+               "params": asdict(params), "job_id": ctx.job_id}
+    store = ArenaAnswerStore(engine, subjects, model=model, lineage=lineage, job_id=ctx.job_id)
     already = total - len(subjects)
-    outcome = _Outcome()
+    ctx.progress(already, total, ArenaSummary(already, total), force=True)
     backend: ChatBackend | None = None
     try:
         if subjects:
             backend = make_backend(config.model_spec, concurrency=config.concurrency,
                                    resolve_server=_resolver(engine))
-            meter = Meter(budget=parse_budget(config.budget))
             async for event in run_synthesis(method, store, {"candidate": backend}, concurrency=config.concurrency,
-                                             meter=meter, cancel=lambda: cancel() or job.cancel_requested()):
+                                             meter=meter, cancel=ctx.should_stop):
                 counters = {**_counters(event), "failed": len(store.failures)}
+                ctx.progress(already + store.stored, total, ArenaSummary(already + store.stored, total, counters=counters))
                 if isinstance(event, SynthProgress):
-                    job.progress(already + store.stored, total, counters)
-                    yield ArenaProgress(job.job_id, already + store.stored, total, counters)
+                    yield ArenaProgress(ctx.job_id, already + store.stored, total, counters)
                 elif isinstance(event, SynthFinished):
                     outcome.finish(event.stop_reason, counters, meter, store.failures)
         else:
@@ -150,27 +177,23 @@ async def run_answer_job(
         outcome.fail(exc)
         raise
     finally:
-        job.finish(outcome.job_state, error=outcome.error, summary=outcome.counters, done=already + store.stored)
+        ctx.progress(already + store.stored, total, ArenaSummary(already + store.stored, total, outcome.stop_reason,
+                                                                 counters=outcome.counters), force=True)
         if backend is not None:
             await backend.aclose()
-    yield ArenaFinished(job.job_id, outcome.job_state, outcome.stop_reason, already + store.stored, total,
-                        outcome.counters, outcome.error)
 
 
-async def run_judge_job(
-    engine: Engine, config: JudgeConfig, *, cancel: Callable[[], bool] = lambda: False
-) -> AsyncIterator[ArenaEvent]:
+def run_arena_judge(ctx: JobContext, config: JudgeConfig) -> Generator[ArenaProgress, None, ArenaSummary]:
     """Judge the pairings a run still lacks as an `arena-judge` job; the run is created on first use."""
-    config.validate()
-    reap_dead_jobs(engine)  # a killed run's job stops saying running before this one starts
+    outcome, meter = _Outcome(), [Meter(budget=parse_budget(config.budget))]
+    return (yield from _drive(ctx, _judge_events(ctx, config, outcome, meter[0]), outcome, meter))
+
+
+async def _judge_events(ctx: JobContext, config: JudgeConfig, outcome: _Outcome, meter: Meter
+                        ) -> AsyncIterator[ArenaProgress]:
+    engine = ctx.engine
     spec = parse_judge_spec(config.judge)
     arena_set = get_arena_set(engine, config.set_ref)
-    for role, model in (("candidate", config.candidate), ("baseline", config.baseline)):
-        if not arena_set.models.get(model):
-            raise DataError(
-                f"the {role} {model!r} has no answers on set {arena_set.name!r} (models with answers: "
-                f"{', '.join(arena_set.models) or 'none'}); run `workbench arena answer` or `arena import-answers`"
-            )
     generative = spec.kind == "generative"
     backend: ChatBackend | None = None
     judge: Any = None
@@ -178,6 +201,8 @@ async def run_judge_job(
         backend = make_backend(spec.argument, concurrency=config.concurrency, resolve_server=_resolver(engine))
         lineage: dict[str, Any] = {"model": backend.model_name}
     else:
+        if needs_ml(spec.text):
+            load_ml()
         judge = make_judge(spec.text, device=config.device, batch_size=config.batch_size)
         lineage = dict(judge.lineage)
     run_id = open_run(
@@ -187,35 +212,33 @@ async def run_judge_job(
     )
     pending, total, missing = run_pairings(engine, run_id)
     already = total - len(pending)
-    job = JobHandle.start(engine, JUDGE_JOB_KIND, f"arena run {run_id}: {config.candidate} vs {config.baseline}",
-                          {**asdict(config), "run_id": run_id, "set_id": arena_set.id})
-    set_run_state(engine, run_id, "running", job_id=job.job_id, total=total)
-    outcome = _Outcome()
+    set_run_state(engine, run_id, "running", job_id=ctx.job_id, total=total)
     stored = 0
 
-    def stop() -> bool:
-        return cancel() or job.cancel_requested()
+    def report(counters: dict[str, Any], *, force: bool = False) -> None:
+        ctx.progress(already + stored, total, ArenaSummary(already + stored, total, outcome.stop_reason if force else "",
+                                                           run_id, counters), force=force)
 
+    report({"missing_answers": missing, "run_id": run_id}, force=True)
     try:
         if generative and pending:
             assert backend is not None
             store = ArenaJudgeStore(engine, run_id, pending)
-            meter = Meter(budget=parse_budget(config.budget))
             async for event in run_synthesis(ArenaJudgeMethod(), store, {"judge": backend},
-                                             concurrency=config.concurrency, meter=meter, cancel=stop):
+                                             concurrency=config.concurrency, meter=meter, cancel=ctx.should_stop):
                 stored = store.stored
                 counters = {**_counters(event), "failed": len(store.failures), "missing_answers": missing,
                             "run_id": run_id}
+                report(counters)
                 if isinstance(event, SynthProgress):
-                    job.progress(already + stored, total, counters)
-                    yield ArenaProgress(job.job_id, already + stored, total, counters)
+                    yield ArenaProgress(ctx.job_id, already + stored, total, counters)
                 elif isinstance(event, SynthFinished):
                     outcome.finish(event.stop_reason, counters, meter, store.failures)
         elif pending:
             chunk_size = int(getattr(judge, "preferred_chunk", DEFAULT_CHUNK))
             stop_reason = "done"
             for start in range(0, len(pending), chunk_size):
-                if stop():
+                if ctx.should_stop():
                     stop_reason = "cancelled"
                     break
                 chunk = pending[start : start + chunk_size]
@@ -226,8 +249,8 @@ async def run_judge_job(
                     for item, output in zip(chunk, outputs)
                 ])
                 counters = {"done": stored, "missing_answers": missing, "run_id": run_id}
-                job.progress(already + stored, total, counters)
-                yield ArenaProgress(job.job_id, already + stored, total, counters)
+                report(counters)
+                yield ArenaProgress(ctx.job_id, already + stored, total, counters)
             outcome.finish(stop_reason, {"done": stored, "missing_answers": missing}, None, [])
         else:
             outcome.finish("done", {"done": 0, "missing_answers": missing}, None, [])
@@ -236,14 +259,116 @@ async def run_judge_job(
         raise
     finally:
         set_run_state(engine, run_id, {"done": "done", "failed": "failed"}.get(outcome.job_state, "stopped"))
-        job.finish(outcome.job_state, error=outcome.error, summary={**outcome.counters, "run_id": run_id},
-                   done=already + stored)
+        report({**outcome.counters, "run_id": run_id}, force=True)
         if backend is not None:
             await backend.aclose()
         if judge is not None:
             judge.close()
-    yield ArenaFinished(job.job_id, outcome.job_state, outcome.stop_reason, already + stored, total,
-                        {**outcome.counters, "run_id": run_id}, outcome.error)
+
+
+def _check_answer(engine: Engine, config: AnswerConfig) -> None:
+    config.validate()
+    get_arena_set(engine, config.set_ref)
+
+
+def _check_judge(engine: Engine, config: JudgeConfig) -> None:
+    config.validate()
+    arena_set = get_arena_set(engine, config.set_ref)
+    for role, model in (("candidate", config.candidate), ("baseline", config.baseline)):
+        if not arena_set.models.get(model):
+            raise DataError(
+                f"the {role} {model!r} has no answers on set {arena_set.name!r} (models with answers: "
+                f"{', '.join(arena_set.models) or 'none'}); run `workbench arena answer` or `arena import-answers`"
+            )
+
+
+def _answer_key(engine: Engine, config: AnswerConfig) -> str:
+    # One job per set and model at a time; the same command after a kill takes the stalled job over.
+    return f"arena-answer:{get_arena_set(engine, config.set_ref).id}:{answer_model_name(engine, config)}"
+
+
+def _judge_key(engine: Engine, config: JudgeConfig) -> str:
+    set_id = get_arena_set(engine, config.set_ref).id
+    return f"arena-judge:{set_id}:{config.candidate}:{config.baseline}:{config.judge}:{config.orders}"
+
+
+_HINT = "re-run the same command to resume: stored answers and judgements are kept (workbench jobs resume {job_id})"
+ARENA_ANSWER = register(JobKind(
+    name=ANSWER_JOB_KIND, params_type=AnswerConfig, summary_type=ArenaSummary, run=run_arena_answer,
+    title=lambda config: f"arena answers of {config.name or config.model_spec} on {config.set_ref}",
+    check=_check_answer, run_key=_answer_key, resume_hint=_HINT,
+))
+ARENA_JUDGE = register(JobKind(
+    name=JUDGE_JOB_KIND, params_type=JudgeConfig, summary_type=ArenaSummary, run=run_arena_judge,
+    title=lambda config: f"arena judging: {config.candidate} vs {config.baseline} on {config.set_ref}",
+    check=_check_judge, run_key=_judge_key, resume_hint=_HINT,
+))
+
+
+async def _foreground(engine: Engine, kind: str, config: Any, cancel: Callable[[], bool]) -> AsyncIterator[ArenaEvent]:
+    """Run an arena job in the foreground, in a thread (it has an event loop of its own); its progress,
+    then one ArenaFinished however it ended (a failure is raised after it is recorded)."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+    stop = threading.Event()
+
+    def forward(event: object) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, ("event", event))
+
+    def work() -> None:
+        try:
+            info = drain(run_foreground(engine, kind, config, cancel=stop), forward)
+            loop.call_soon_threadsafe(queue.put_nowait, ("end", info))
+        except BaseException as exc:  # noqa: BLE001  handed to the caller's side
+            loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
+
+    thread = threading.Thread(target=work, name=f"{kind} job", daemon=True)
+    thread.start()
+    job_id = 0
+    try:
+        while True:
+            try:
+                what, value = await asyncio.wait_for(queue.get(), timeout=0.2)
+            except asyncio.TimeoutError:
+                if cancel():
+                    stop.set()
+                continue
+            if what == "error":
+                raise value
+            if what == "end":
+                info: JobInfo = value
+                break
+            if isinstance(value, JobStarted):
+                job_id = value.job_id
+            elif isinstance(value, ArenaProgress):
+                if cancel():
+                    stop.set()
+                yield value
+    finally:
+        stop.set()
+        await asyncio.to_thread(thread.join)
+    summary = job_kind(kind).load_summary(info.summary) or ArenaSummary()
+    counters = {**summary.counters, **({"run_id": summary.run_id} if summary.run_id is not None else {})}
+    yield ArenaFinished(job_id or info.id, info.state.value, summary.stop_reason or info.state.value, summary.done,
+                        summary.total, counters, info.error)
+
+
+async def run_answer_job(
+    engine: Engine, config: AnswerConfig, *, cancel: Callable[[], bool] = lambda: False
+) -> AsyncIterator[ArenaEvent]:
+    """Generate the answers a model still lacks on a set as an `arena-answer` job in the foreground."""
+    _check_answer(engine, config)
+    async for event in _foreground(engine, ARENA_ANSWER.name, config, cancel):
+        yield event
+
+
+async def run_judge_job(
+    engine: Engine, config: JudgeConfig, *, cancel: Callable[[], bool] = lambda: False
+) -> AsyncIterator[ArenaEvent]:
+    """Judge the pairings a run still lacks as an `arena-judge` job in the foreground."""
+    _check_judge(engine, config)
+    async for event in _foreground(engine, ARENA_JUDGE.name, config, cancel):
+        yield event
 
 
 def _counters(event: SynthProgress | SynthFinished | Any) -> dict[str, Any]:

@@ -3,59 +3,112 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from core.curation.rules import Condition, filter_spec
+from core.curation.rules import Condition, filter_spec, parse_filter
 from core.errors import DataError, OptionError
 from core.localmodels import require_local_model
 from core.outputs import check_output_folder
 from core.training.export import ExportOptions, write_export
 from stores.curation.pairs import count_pairs
 from stores.tables import utcnow
-from stores.training.exports import ExportInfo, export_conditions, export_pairs, record_export
-from workbench.jobs.runner import JobHandle
+from stores.training.exports import ExportInfo, export_conditions, export_pairs, get_export, record_export
+from workbench.jobs.registry import JobKind, register
+from workbench.jobs.runner import JobContext, drain, run_foreground
 
 
-def export_store(
-    engine: Engine, conditions: Sequence[Condition], out_dir: Path, options: ExportOptions, *, force: bool = False,
-) -> ExportInfo:
-    """Export the pairs matching the filter (completed by the default export filter) as a job.
+@dataclass(frozen=True, slots=True)
+class ExportParams:
+    """Which pairs (filter conditions as written, completed by the default export filter), where, and how."""
 
-    Store and return the export with its manifest.
+    out_dir: str
+    where: tuple[str, ...] = ()
+    options: ExportOptions = ExportOptions()
+    force: bool = False  # write into a folder that already holds files
 
-    Checked before the job starts: the options, the output folder (a non-empty one only with
+
+@dataclass(frozen=True, slots=True)
+class ExportSummary:
+    """The recorded export and its record counts per format and split."""
+
+    export_id: int | None  # None until the export is written and recorded
+    pairs: int
+    records: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportStarted:
+    """The filter matched this many pairs; writing starts."""
+
+    total: int
+
+
+def _conditions(params: ExportParams) -> list[Condition]:
+    return list(export_conditions(parse_filter(list(params.where))))
+
+
+def run_export(ctx: JobContext, params: ExportParams) -> Generator[ExportStarted, None, ExportSummary]:
+    """Export the pairs matching the filter; store the export with its manifest (lineage for training)."""
+    _check(ctx.engine, params)
+    conditions = _conditions(params)
+    total = count_pairs(ctx.engine, conditions)
+    ctx.progress(0, total, ExportSummary(export_id=None, pairs=total), force=True)
+    yield ExportStarted(total)
+    ctx.check()
+
+    def progress(done: int) -> None:
+        ctx.progress(done, total)
+        ctx.check()
+
+    out_dir = Path(params.out_dir)
+    spec = filter_spec(tuple(conditions))
+    manifest = write_export(export_pairs(ctx.engine, conditions), out_dir, params.options, filter_spec=spec,
+                            created_at=utcnow().isoformat(timespec="seconds"), progress=progress)
+    info = record_export(ctx.engine, out_dir, params.options.formats, spec, manifest.pair_ids_hash, manifest.data,
+                         job_id=ctx.job_id)
+    summary = ExportSummary(export_id=info.id, pairs=info.pair_count, records=manifest.data["records"])
+    ctx.progress(info.pair_count, total, summary, force=True)
+    return summary
+
+
+def _check(engine: Engine, params: ExportParams) -> None:
+    """Checked before the job starts: the options, the output folder (a non-empty one only with
     `force`), the tokenizer (a local folder) and that at least one pair matches; a check that
-    fails raises OptionError or DataError and writes nothing.
-    """
+    fails raises OptionError or DataError and writes nothing."""
+    options = params.options
     options.check()
-    check_output_folder(out_dir, allow_existing=force)
+    check_output_folder(Path(params.out_dir), allow_existing=params.force)
     if options.tokenizer:
         require_local_model(options.tokenizer, what="--tokenizer")
     if (options.parquet or options.hf) and importlib.util.find_spec("pyarrow") is None:
         raise OptionError("parquet and datasets output need the ml extra (pip install -e '.[ml]')")
     if options.hf and importlib.util.find_spec("datasets") is None:
         raise OptionError("datasets output needs the ml extra (pip install -e '.[ml]')")
-    conditions = export_conditions(conditions)
-    spec = filter_spec(tuple(conditions))
-    total = count_pairs(engine, conditions)
-    if total == 0:
-        shown = " ".join(spec) or "(all)"
+    conditions = _conditions(params)
+    if count_pairs(engine, conditions) == 0:
+        shown = " ".join(filter_spec(tuple(conditions))) or "(all)"
         raise DataError(f"no pairs match {shown}: nothing to export (see `workbench pairs stats`)")
-    job = JobHandle.start(engine, "export", f"Export {total} pairs to {out_dir}",
-                          {"out_dir": str(out_dir), "filter": spec, "formats": list(options.formats)})
-    try:
-        manifest = write_export(
-            export_pairs(engine, conditions), out_dir, options, filter_spec=spec,
-            created_at=utcnow().isoformat(timespec="seconds"), progress=lambda done: job.progress(done, total),
-        )
-        info = record_export(engine, out_dir, options.formats, spec, manifest.pair_ids_hash, manifest.data,
-                             job_id=job.job_id)
-    except BaseException as exc:
-        job.finish("failed", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        raise
-    job.finish("done", done=info.pair_count, summary={"export_id": info.id, "pairs": info.pair_count,
-                                                       "records": manifest.data["records"]})
-    return info
+
+
+EXPORT = register(JobKind(
+    name="export", params_type=ExportParams, summary_type=ExportSummary, run=run_export,
+    title=lambda params: f"Export pairs to {params.out_dir}", check=_check,
+))
+
+
+def export_store(
+    engine: Engine, conditions: Sequence[Condition], out_dir: Path, options: ExportOptions, *, force: bool = False,
+) -> ExportInfo:
+    """Export the pairs matching the filter (completed by the default export filter) as a job in the
+    foreground; store and return the export with its manifest. Checks as `_check`, before any job row."""
+    params = ExportParams(out_dir=str(out_dir), where=tuple(filter_spec(tuple(conditions))), options=options,
+                          force=force)
+    _check(engine, params)
+    info = drain(run_foreground(engine, EXPORT.name, params))
+    summary = EXPORT.load_summary(info.summary)
+    assert isinstance(summary, ExportSummary) and summary.export_id is not None
+    return get_export(engine, summary.export_id)

@@ -1,67 +1,118 @@
-"""Managed LLM servers: start `vllm serve` as a job, list, resolve for `vllm:ID` specs, stop."""
+"""Managed LLM servers: `vllm serve` as a job a worker supervises; list, resolve for `vllm:ID` specs, stop.
+
+The worker running an `llm-serve` job starts the server as its child (which dies with it), waits
+until it is healthy, and keeps it until the job is cancelled (`workbench llm stop ID`), which
+ends it `cancelled` like any other job. A server that exits on its own fails the job.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import shutil
+import subprocess
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from core.errors import LLMError, NotFoundError
-from core.llm.server import start_process, stop_process, vllm_command, wait_healthy
-from core.processes import process_alive
+from core.jobs import JobState
+from core.llm.server import stop_process, vllm_command, wait_healthy
 from core.synthesis.records import ServerInfo
-from stores.jobs import create_job, finish_job, update_job
+from stores.jobs import enqueue_job, get_job, request_cancel
 from stores.synthesis.tables import LlmServerRow
-from stores.tables import utcnow
+from stores.tables import JobRow, utcnow
+from workbench.jobs.registry import JobKind, register
+from workbench.jobs.runner import JobContext
+from workbench.jobs.train import dies_with_parent
+
+KIND = "llm-serve"
 
 
-def _info(row: LlmServerRow) -> ServerInfo:
+@dataclass(frozen=True, slots=True)
+class ServeParams:
+    """What to serve, on which loopback port, with which executable, logging where."""
+
+    model: str
+    port: int
+    log_dir: str
+    served_name: str | None = None
+    extra_args: tuple[str, ...] = ()
+    executable: str = "vllm"
+    timeout_s: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class ServeSummary:
+    """The server's id and URL while it runs."""
+
+    server_id: int | None = None
+    base_url: str = ""
+    state: str = "starting"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerReady:
+    """The server answers: it can be used as `vllm:ID`."""
+
+    server_id: int
+    base_url: str
+
+
+def _info(row: LlmServerRow, job: JobRow | None) -> ServerInfo:
+    state = row.state
+    if state in ("starting", "ready") and (job is None or job.state not in (JobState.QUEUED, JobState.RUNNING)):
+        state = "stopped"  # its job ended: no worker keeps the server any more
     return ServerInfo(id=int(row.id), job_id=row.job_id, model=row.model, base_url=row.base_url,  # type: ignore[arg-type]
-                      port=row.port, pid=row.pid, state=row.state, log_path=row.log_path, created_at=row.created_at)
+                      port=row.port, pid=row.pid, state=state, log_path=row.log_path, created_at=row.created_at)
 
 
-def serve_model(
-    engine: Engine,
-    model: str,
-    *,
-    port: int,
-    log_dir: Path,
-    served_name: str | None = None,
-    extra_args: Sequence[str] = (),
-    executable: str = "vllm",
-    timeout_s: float = 600.0,
-) -> ServerInfo:
-    """Start `vllm serve MODEL`, record it as a job, wait until it is healthy; raise LLMError if not."""
-    name = served_name or model
-    base_url = f"http://127.0.0.1:{port}/v1"
-    command = vllm_command(model, port, served_name=served_name, extra=extra_args, executable=executable)
-    job_id = create_job(engine, "llm-serve", f"vllm serve {name} on port {port}", {"model": model, "port": port})
-    log_path = log_dir / f"llm-server-{job_id}.log"
-    try:
-        pid = start_process(command, log_path)
-    except LLMError as exc:
-        finish_job(engine, job_id, "failed", error=str(exc))
-        raise
-    update_job(engine, job_id, pid=pid, log_path=str(log_path))
+def run_serve(ctx: JobContext, params: ServeParams) -> Generator[ServerReady, None, ServeSummary]:
+    """Start the server, wait until healthy, keep it until the job is cancelled; then stop it (the job ends cancelled)."""
+    engine = ctx.engine
+    name = params.served_name or params.model
+    base_url = f"http://127.0.0.1:{params.port}/v1"
+    command = vllm_command(params.model, params.port, served_name=params.served_name, extra=params.extra_args,
+                           executable=params.executable)
+    log_path = Path(params.log_dir).expanduser().resolve() / f"llm-server-{ctx.job_id}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    _check(engine, params)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(dies_with_parent(command), stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
     with Session(engine) as session:
-        row = LlmServerRow(job_id=job_id, model=name, base_url=base_url, port=port, pid=pid,
+        row = LlmServerRow(job_id=ctx.job_id, model=name, base_url=base_url, port=params.port, pid=process.pid,
                            log_path=str(log_path), command_json=json.dumps(command))
         session.add(row)
         session.commit()
         server_id = int(row.id)  # type: ignore[arg-type]
+    from stores.jobs import update_job
+
+    update_job(engine, ctx.job_id, pid=process.pid, log_path=str(log_path))
+    ctx.progress(summary=ServeSummary(server_id, base_url), force=True)
     try:
-        wait_healthy(base_url, pid, log_path, timeout_s=timeout_s)
-    except LLMError as exc:
-        stop_process(pid, grace_s=5)
+        wait_healthy(base_url, process.pid, log_path, timeout_s=params.timeout_s,
+                     alive=lambda _pid: process.poll() is None)
+        _set_state(engine, server_id, "ready")
+        ctx.progress(summary=ServeSummary(server_id, base_url, "ready"), force=True)
+        yield ServerReady(server_id, base_url)
+        while process.poll() is None and not ctx.should_stop():
+            time.sleep(0.5)
+        if process.poll() is not None:
+            raise LLMError(f"the server exited with status {process.returncode} while serving; see {log_path}")
+    except BaseException:
+        stop_process(process.pid, grace_s=5)
+        process.wait()
         _set_state(engine, server_id, "failed")
-        finish_job(engine, job_id, "failed", error=str(exc))
         raise
-    _set_state(engine, server_id, "ready")
-    update_job(engine, job_id, summary={"base_url": base_url, "server_id": server_id})
-    return get_server(engine, server_id)
+    stop_process(process.pid)
+    process.wait()
+    _set_state(engine, server_id, "stopped")
+    ctx.summary = ServeSummary(server_id, base_url, "stopped")
+    raise ctx.stop_exception()
 
 
 def _set_state(engine: Engine, server_id: int, state: str) -> None:
@@ -75,17 +126,67 @@ def _set_state(engine: Engine, server_id: int, state: str) -> None:
             session.commit()
 
 
+def _check(_engine: Engine, params: ServeParams) -> None:
+    if shutil.which(params.executable) is None:
+        raise LLMError(f"cannot start {params.executable!r}: not found (install vllm on this machine)")
+
+
+SERVE = register(JobKind(
+    name=KIND, params_type=ServeParams, summary_type=ServeSummary, run=run_serve, check=_check,
+    title=lambda params: f"vllm serve {params.served_name or params.model} on port {params.port}",
+    resume_hint="stopped; start it again with `workbench llm serve`",
+))
+
+
+def serve_model(
+    engine: Engine,
+    model: str,
+    *,
+    port: int,
+    log_dir: Path,
+    served_name: str | None = None,
+    extra_args: Sequence[str] = (),
+    executable: str = "vllm",
+    timeout_s: float = 600.0,
+) -> ServerInfo:
+    """Queue an `llm-serve` job, make sure a worker runs it, and wait until the server is healthy.
+
+    Raises LLMError (with the log's tail) when the server cannot start.
+    """
+    from workbench.jobs.worker import ensure_worker
+
+    params = ServeParams(model=model, port=port, log_dir=str(Path(log_dir).expanduser().resolve()),
+                         served_name=served_name, extra_args=tuple(extra_args), executable=executable,
+                         timeout_s=timeout_s)
+    _check(engine, params)
+    job_id = enqueue_job(engine, KIND, SERVE.title(params), SERVE.dump_params(params))
+    ensure_worker(engine, KIND)
+    deadline = time.monotonic() + timeout_s + 60  # the worker's own start-up, then the server's
+    while time.monotonic() < deadline:
+        job = get_job(engine, job_id)
+        server = _server_of_job(engine, job_id)
+        if server is not None and server.state == "ready":
+            return server
+        if not job.is_active:
+            raise LLMError(job.error or f"the server's job ended {job.state}")
+        time.sleep(0.25)
+    request_cancel(engine, job_id)
+    raise LLMError(f"no worker started the server within {timeout_s + 60:g} s (see `workbench jobs show {job_id}`)")
+
+
+def _server_of_job(engine: Engine, job_id: int) -> ServerInfo | None:
+    with Session(engine) as session:
+        row = session.exec(select(LlmServerRow).where(LlmServerRow.job_id == job_id)).first()
+        return _info(row, session.get(JobRow, job_id)) if row is not None else None
+
+
 def get_server(engine: Engine, server_id: int) -> ServerInfo:
-    """One managed server or NotFoundError; a server whose process died reads as stopped."""
+    """One managed server or NotFoundError; a server whose job ended reads as stopped."""
     with Session(engine) as session:
         row = session.get(LlmServerRow, server_id)
         if row is None:
             raise NotFoundError(f"LLM server {server_id} does not exist (see `workbench llm list`)")
-        info = _info(row)
-    if info.state in ("starting", "ready") and (info.pid is None or not process_alive(info.pid)):
-        _set_state(engine, server_id, "stopped")
-        return get_server(engine, server_id)
-    return info
+        return _info(row, session.get(JobRow, row.job_id) if row.job_id is not None else None)
 
 
 def list_servers(engine: Engine, *, limit: int = 100) -> list[ServerInfo]:
@@ -108,12 +209,13 @@ def resolve_server(engine: Engine, server_id: str) -> tuple[str, str]:
     return info.base_url, info.model
 
 
-def stop_server(engine: Engine, server_id: int) -> ServerInfo:
-    """Stop a managed server and finish its job."""
+def stop_server(engine: Engine, server_id: int, *, timeout_s: float = 60.0) -> ServerInfo:
+    """Cancel a managed server's job and wait until its worker has stopped it."""
     info = get_server(engine, server_id)
-    if info.pid is not None and info.state in ("starting", "ready"):
-        stop_process(info.pid)
-    _set_state(engine, server_id, "stopped")
-    if info.job_id is not None:
-        finish_job(engine, info.job_id, "done", summary={"base_url": info.base_url, "server_id": server_id})
+    if info.job_id is None:
+        return info
+    request_cancel(engine, info.job_id)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and get_job(engine, info.job_id).is_active:
+        time.sleep(0.2)
     return get_server(engine, server_id)

@@ -7,8 +7,9 @@ hashes), and the same seed gives the same pairs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Engine
 from core.curation.analysis import BanditRunner
 from core.curation.pairs import NewPair
 from core.errors import DataError, OptionError
+from core.jobs import JobInfo
 from core.synthesis.commit_instruct import CommitSubject
 from core.synthesis.mutation import (
     COMMIT_SIGNAL_SOURCE,
@@ -29,14 +31,15 @@ from core.synthesis.mutation import (
 )
 from stores.curation.pairs import import_pairs
 from stores.synthesis.runs import load_commit_subjects, select_commit_ids
-from workbench.jobs.runner import JobHandle
+from workbench.jobs.registry import JobKind, job_kind, register
+from workbench.jobs.runner import JobContext, JobStarted, run_foreground
 
 OfflineEvent = OfflineProgress | OfflineFinished
 # Commit records per batch: a kill loses at most one batch of pairs, which a re-run makes again.
 BATCH = 50
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MutationConfig:
     """Which objectives to mutate for, on how many commit records, with which seed."""
 
@@ -70,51 +73,53 @@ def _records(engine: Engine, limit: int | None) -> list[int]:
     return ids
 
 
+@dataclass(frozen=True, slots=True)
+class CommitSignalParams:
+    """How many Python commit records to read (None: all)."""
+
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineSummary:
+    """An offline source's job: records read of `total`, pairs stored and already stored, and the
+    maker's own counters (functions, pairs by kind, drops by reason)."""
+
+    done: int = 0
+    total: int = 0
+    stored: int = 0
+    already_stored: int = 0
+    counters: dict[str, Any] = field(default_factory=dict)
+
+    def flat(self) -> dict[str, Any]:
+        """The counters with `stored` and `already_stored`, as OfflineProgress and OfflineFinished carry them."""
+        return {**self.counters, "stored": self.stored, "already_stored": self.already_stored}
+
+
 def _run(
-    engine: Engine, kind: str, title: str, params: dict[str, Any], ids: list[int],
-    make_pairs: Callable[[CommitSubject], list[NewPair]], counters: Callable[[], dict[str, Any]],
-    cancel: Callable[[], bool],
-) -> Iterator[OfflineEvent]:
-    job = JobHandle.start(engine, kind, title, params)
-    added = duplicates = done = 0
-    state = "failed"
-    error: str | None = "the run stopped before it finished"
-
-    def summary() -> dict[str, Any]:
-        return {**counters(), "stored": added, "already_stored": duplicates}
-
-    try:
-        for start in range(0, len(ids), BATCH):
-            if cancel() or job.cancel_requested():
-                state, error = "cancelled", "cancelled; re-run to resume"
-                break
-            batch_ids = ids[start : start + BATCH]
-            subjects = load_commit_subjects(engine, batch_ids)
-            pairs = [pair for commit_id in batch_ids if commit_id in subjects
-                     for pair in make_pairs(subjects[commit_id])]
-            new, known = import_pairs(engine, pairs, job_id=job.job_id)
-            added, duplicates, done = added + new, duplicates + known, done + len(batch_ids)
-            job.progress(done, len(ids), summary())
-            yield OfflineProgress(job.job_id, done, len(ids), summary())
-        else:
-            state, error = "done", None
-    except (KeyboardInterrupt, GeneratorExit):
-        state, error = "cancelled", "interrupted; re-run to resume"
-        raise
-    except Exception as exc:
-        error = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise
-    finally:
-        job.finish(state, error=error, summary=summary(), done=done)
-    yield OfflineFinished(job.job_id, state, done, len(ids), summary(), error)
+    ctx: JobContext, ids: list[int], make_pairs: Callable[[CommitSubject], list[NewPair]],
+    counters: Callable[[], dict[str, Any]],
+) -> Generator[OfflineProgress, None, OfflineSummary]:
+    engine = ctx.engine
+    summary = OfflineSummary(total=len(ids))
+    ctx.progress(0, len(ids), summary, force=True)
+    for start in range(0, len(ids), BATCH):
+        ctx.check()
+        batch_ids = ids[start : start + BATCH]
+        subjects = load_commit_subjects(engine, batch_ids)
+        pairs = [pair for commit_id in batch_ids if commit_id in subjects for pair in make_pairs(subjects[commit_id])]
+        new, known = import_pairs(engine, pairs, job_id=ctx.job_id)
+        summary = replace(summary, done=summary.done + len(batch_ids), stored=summary.stored + new,
+                          already_stored=summary.already_stored + known, counters=counters())
+        ctx.progress(summary.done, len(ids), summary)
+        yield OfflineProgress(ctx.job_id, summary.done, len(ids), summary.flat())
+    return summary
 
 
-def run_mutation_job(
-    engine: Engine, config: MutationConfig, *, cancel: Callable[[], bool] = lambda: False
-) -> Iterator[OfflineEvent]:
+def run_mutate(ctx: JobContext, config: MutationConfig) -> Generator[OfflineProgress, None, OfflineSummary]:
     """Make mutation pairs from the new side of every Python commit record, as a `mutate` job."""
     config.validate()
-    ids = _records(engine, config.limit)
+    ids = _records(ctx.engine, config.limit)
     bandit = BanditRunner()
     counts = MutationCounts()
     seen: set[str] = set()
@@ -130,18 +135,12 @@ def run_mutation_job(
             for p in pairs
         ]
 
-    params = {"objectives": list(config.objectives), "limit": config.limit, "seed": config.seed}
-    yield from _run(engine, "mutate", f"mutation pairs ({', '.join(config.objectives)})", params, ids, make_pairs,
-                    counts.snapshot, cancel)
+    return (yield from _run(ctx, ids, make_pairs, counts.snapshot))
 
 
-def run_commit_signal_job(
-    engine: Engine, *, limit: int | None = None, cancel: Callable[[], bool] = lambda: False
-) -> Iterator[OfflineEvent]:
+def run_commit_signal(ctx: JobContext, params: CommitSignalParams) -> Generator[OfflineProgress, None, OfflineSummary]:
     """Pair each function a commit changed so that a bandit finding went away (new code chosen)."""
-    if limit is not None and limit < 1:
-        raise OptionError("limit must be at least 1")
-    ids = _records(engine, limit)
+    ids = _records(ctx.engine, params.limit)
     bandit = BanditRunner()
     counts: dict[str, int] = {"records": 0, "pairs": 0}
 
@@ -157,5 +156,64 @@ def run_commit_signal_job(
             for p in pairs
         ]
 
-    yield from _run(engine, "commit-signal", "commit-signal pairs", {"limit": limit}, ids, make_pairs,
-                    lambda: dict(counts), cancel)
+    return (yield from _run(ctx, ids, make_pairs, lambda: dict(counts)))
+
+
+def _check_mutate(engine: Engine, config: MutationConfig) -> None:
+    config.validate()
+    _records(engine, 1)
+
+
+def _check_commit_signal(engine: Engine, params: CommitSignalParams) -> None:
+    if params.limit is not None and params.limit < 1:
+        raise OptionError("limit must be at least 1")
+    _records(engine, 1)
+
+
+_HINT = "re-run it to resume: pairs already stored are not stored twice (workbench jobs resume {job_id})"
+MUTATE = register(JobKind(
+    name="mutate", params_type=MutationConfig, summary_type=OfflineSummary, run=run_mutate,
+    title=lambda config: f"mutation pairs ({', '.join(config.objectives)})", check=_check_mutate, resume_hint=_HINT,
+))
+COMMIT_SIGNAL = register(JobKind(
+    name="commit-signal", params_type=CommitSignalParams, summary_type=OfflineSummary, run=run_commit_signal,
+    title=lambda _params: "commit-signal pairs", check=_check_commit_signal, resume_hint=_HINT,
+))
+
+
+def _foreground(engine: Engine, kind: str, params: Any, cancel: Callable[[], bool]) -> Iterator[OfflineEvent]:
+    """Run an offline source in the foreground; its progress, then one OfflineFinished however it ended."""
+    stop = threading.Event()
+    events = run_foreground(engine, kind, params, cancel=stop)
+    job_id = 0
+    while True:
+        if cancel():
+            stop.set()
+        try:
+            event = next(events)
+        except StopIteration as end:
+            info: JobInfo = end.value
+            break
+        if isinstance(event, JobStarted):
+            job_id = event.job_id
+        elif isinstance(event, OfflineProgress):
+            yield event
+    summary = job_kind(kind).load_summary(info.summary) or OfflineSummary()
+    yield OfflineFinished(job_id or info.id, info.state.value, summary.done, summary.total, summary.flat(), info.error)
+
+
+def run_mutation_job(
+    engine: Engine, config: MutationConfig, *, cancel: Callable[[], bool] = lambda: False
+) -> Iterator[OfflineEvent]:
+    """Make mutation pairs from the new side of every Python commit record, as a `mutate` job in the foreground."""
+    _check_mutate(engine, config)
+    yield from _foreground(engine, MUTATE.name, config, cancel)
+
+
+def run_commit_signal_job(
+    engine: Engine, *, limit: int | None = None, cancel: Callable[[], bool] = lambda: False
+) -> Iterator[OfflineEvent]:
+    """Commit-signal pairs as a `commit-signal` job in the foreground."""
+    params = CommitSignalParams(limit)
+    _check_commit_signal(engine, params)
+    yield from _foreground(engine, COMMIT_SIGNAL.name, params, cancel)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
-from dataclasses import asdict, dataclass, field
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Generator, Mapping
+from contextlib import aclosing
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from core.errors import DataError, OptionError
+from core.jobs import JobCancelled, JobInfo
 from core.llm.accounting import Budget, CostEstimate, Meter, Price, estimate_tokens, parse_budget, price_for
 from core.llm.base import ChatBackend
 from core.llm.specs import check_spec, make_backend, parse_spec
@@ -18,6 +22,7 @@ from core.mining.languages import extension_map
 from core.synthesis.commit_instruct import CommitInstruct, explain_message
 from core.synthesis.critic_evol import CriticEvol, critic_messages
 from core.synthesis.driver import SynthCounters, SynthEvent, SynthFinished, SynthProgress, run_synthesis
+from core.synthesis.records import ItemCounts
 from core.synthesis.steps import SynthesisMethod
 from stores.synthesis.runs import (
     SqlSynthesisStore,
@@ -27,11 +32,14 @@ from stores.synthesis.runs import (
     load_instruction_subjects,
     pending_subject_ids,
     prepare_items,
+    release_claims,
     select_commit_ids,
 )
 from workbench.jobs.forms import whole_number
 from workbench.jobs.llm_servers import resolve_server
-from workbench.jobs.runner import JobHandle
+from workbench.jobs.ml import load_ml, needs_ml
+from workbench.jobs.registry import JobKind, register
+from workbench.jobs.runner import JobContext, run_async, run_foreground
 
 METHODS = ("commit-instruct", "critic-evol")
 MAX_CONCURRENCY = 4096
@@ -168,8 +176,9 @@ def run_scope(engine: Engine, config: SynthConfig) -> list[int] | None:
     return selected_subjects(engine, config)
 
 
-def prepare_run(engine: Engine, config: SynthConfig) -> str:
-    """Validate, create the items for the chosen subjects, reopen stale ones; return the config key."""
+def prepare_run(engine: Engine, config: SynthConfig, *, reopen_failed: bool = True) -> str:
+    """Validate, create the items for the chosen subjects, reopen those that failed on a transport
+    error (unless `reopen_failed` is off); return the config key."""
     config.validate()
     check_budget_price(engine, config)
     key = run_key(config, engine)
@@ -178,7 +187,7 @@ def prepare_run(engine: Engine, config: SynthConfig) -> str:
         if config.method == "commit-instruct":
             raise DataError("no mined commits in the store: run `workbench mine REPO` first")
         raise DataError("no instructions: pass --instructions FILE or import some first")
-    prepare_items(engine, config.method, key, subject_ids)
+    prepare_items(engine, config.method, key, subject_ids, reopen_failed=reopen_failed)
     return key
 
 
@@ -225,97 +234,251 @@ def _backends(engine: Engine, config: SynthConfig) -> dict[str, ChatBackend]:
     return backends
 
 
-async def run_synthesis_job(
-    engine: Engine,
-    config: SynthConfig,
-    *,
-    cancel: Callable[[], bool] = lambda: False,
-    key: str | None = None,
-) -> AsyncIterator[tuple[int, SynthEvent]]:
-    """Run a config as a job, yielding (job id, event); finishes the job row however the run ends.
+@dataclass(frozen=True, slots=True)
+class SynthSummary:
+    """A synthesis job's counters: its items by outcome, and the requests, tokens and cost behind them.
 
-    The job ends `done`, or `failed` when any item failed (its error is the one-line reason, as
-    `SynthCounters.failure_line`), or `cancelled` (budget reached, cancel, interrupt); its summary
-    keeps the run's counters in every case.
+    `items_*` count the whole run (every worker's items); the other counters add up what each
+    worker on the job did (core.synthesis.driver.SynthCounters). `requests` counts every HTTP
+    attempt, retries included (`http_attempts` is the same count, under its older name).
+    `failure` is the one line on failed items ("" when none failed).
     """
-    key = key or prepare_run(engine, config)
-    scope = run_scope(engine, config)
-    counts = item_counts(engine, key)
-    params: dict[str, Any] = {k: v for k, v in asdict(config).items() if k not in ("prices", "instruction_ids")}
-    params["config_key"] = key
-    title = f"{config.method} with {model_name_of(config.critic, engine)}"
-    job = JobHandle.start(engine, "synth", title, params)
-    method = make_method(config)
-    store = SqlSynthesisStore(
-        engine, job_id=job.job_id, method=config.method, key=key,
-        load_subjects=load_commit_subjects if config.method == "commit-instruct" else load_instruction_subjects,
-        scope=scope,
-    )
-    meter = Meter(budget=parse_budget(config.budget), prices=config.prices)
-    counters = SynthCounters()
-    total = len(scope) if scope is not None else counts.total
-    already_done = _finished_in_scope(engine, key, scope)
-    backends: dict[str, ChatBackend] = {}
-    final_state = "failed"
-    error: str | None = "the run stopped before it finished"
-    stop_reason = "interrupted"
-    usage: dict[str, dict[str, float]] = {}
-    cancel_seen = False
 
-    async def watch_cancel() -> None:
-        nonlocal cancel_seen
-        while not cancel_seen:  # polled in a thread: the store read never blocks the event loop
-            cancel_seen = await asyncio.to_thread(job.cancel_requested)
-            await asyncio.sleep(1.0)
+    config_key: str
+    stop_reason: str = ""
+    items_total: int = 0
+    items_pair: int = 0
+    items_filtered: int = 0
+    items_failed: int = 0
+    items_pending: int = 0
+    done: int = 0
+    pairs: int = 0
+    filtered: int = 0
+    failed: int = 0
+    released: int = 0
+    in_flight: int = 0
+    answered: int = 0
+    new_pairs: int = 0
+    duplicate_pairs: int = 0
+    requests: int = 0
+    http_attempts: int = 0
+    retries: int = 0
+    answers: int = 0
+    cache_hits: int = 0
+    truncated_answers: int = 0
+    truncation_retries: int = 0
+    tokens: int = 0
+    cost: float = 0.0
+    budget_in_flight: int = 0
+    budget_overshoot_tokens: int = 0
+    budget_overshoot_cost: float = 0.0
+    elapsed_s: float = 0.0
+    rate: float = 0.0
+    failure: str = ""
+    http_failures: dict[str, int] = field(default_factory=dict)
+    failed_by_kind: dict[str, int] = field(default_factory=dict)
+    failure_examples: dict[str, str] = field(default_factory=dict)
+    usage_by_model: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    watcher = asyncio.create_task(watch_cancel())
-    events: AsyncGenerator[SynthEvent, None] | None = None
+
+_ADDED = ("done", "pairs", "filtered", "failed", "released", "in_flight", "answered", "new_pairs", "duplicate_pairs",
+          "requests", "retries", "answers", "cache_hits", "truncated_answers", "truncation_retries", "tokens", "cost",
+          "budget_in_flight", "budget_overshoot_tokens", "budget_overshoot_cost")
+_MERGED = ("http_failures", "failed_by_kind")  # counts by kind, added key by key
+
+
+def synth_run_key(engine: Engine, config: SynthConfig) -> str:
+    """The run a synthesis job advances: its configuration's items."""
+    return f"synth:{run_key(config, engine)}"
+
+
+def _check(engine: Engine, config: SynthConfig) -> None:
+    config.validate()
+    check_budget_price(engine, config)
+    if config.method == "commit-instruct" and not select_commit_ids(engine, limit=1, language=config.language):
+        raise DataError("no mined commits in the store: run `workbench mine REPO` first")
+    if config.method == "critic-evol" and not config.instruction_ids:
+        raise DataError("no instructions: pass --instructions FILE or import some first")
+
+
+def _has_work(engine: Engine, _job_id: int, config: SynthConfig, lease_s: float) -> bool:
+    # A budget is one meter's: helpers with their own meters would spend it several times over.
+    if config.budget:
+        return False
+    return item_counts(engine, run_key(config, engine), lease_s=lease_s, subject_ids=run_scope(engine, config)).pending > 0
+
+
+def run_synth(ctx: JobContext, config: SynthConfig) -> Generator[SynthEvent, None, SynthSummary]:
+    """Drive a configuration's pending items through its method as a job (owner or helper).
+
+    The owner prepares the items, and once it cannot claim more it waits for the items other
+    workers hold, claiming again those whose lease runs out, so that the job ends when every
+    item has its outcome. Budget reached: cancelled, saying so; re-running resumes. Items that
+    failed make the job `failed` with one line (`synth_failure`), its counters kept.
+    """
+    drive = _Drive(ctx, config)
     try:
-        backends = _backends(engine, config)
-        events = run_synthesis(
-            method, store, backends, concurrency=config.concurrency, meter=meter, counters=counters,
-            cancel=lambda: cancel() or cancel_seen,
-        )
-        async for event in events:
-            if isinstance(event, SynthProgress):
-                await asyncio.to_thread(job.progress, already_done + event.counters["done"], total, event.counters)
-            elif isinstance(event, SynthFinished):
-                stop_reason, usage = event.stop_reason, event.usage_by_model
-                final_state, error = _ending(event.stop_reason, counters, meter)
-            yield job.job_id, event
-    except (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit):
-        if final_state == "failed" and error == "the run stopped before it finished":
-            final_state, error = "cancelled", "interrupted; re-run to resume"
-        raise
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        raise
+        yield from run_async(drive.events())
     finally:
-        watcher.cancel()
-        if events is not None:  # stop the requests in flight first, so the counters include them
-            await events.aclose()
-        final = item_counts(engine, key)
-        summary = {**counters.snapshot(), "usage": usage, "stop_reason": stop_reason,
-                   "items_total": final.total, "items_pair": final.pair, "items_filtered": final.filtered,
-                   "items_failed": final.failed, "items_pending": final.pending + final.claimed}
-        job.finish(final_state, error=error, summary=summary, done=final.pair + final.filtered + final.failed)
-        for backend in {id(b): b for b in backends.values()}.values():
-            await backend.aclose()
+        release_claims(ctx.engine, drive.key, ctx.worker_id)
+    if drive.stop_reason == "budget":
+        summary = drive.summary
+        spent = f"{summary.tokens:,} tokens" + (f", ${summary.cost:.4f}" if drive.meter.budget.max_cost is not None else "")
+        raise JobCancelled(f"budget reached ({drive.meter.budget.describe()}; spent {spent}, "
+                           f"{summary.budget_in_flight} requests were already in flight)"
+                           + (f"; {summary.failure}" if summary.failure else ""))
+    if drive.stop_reason != "done":
+        raise ctx.stop_exception()
+    return drive.summary
 
 
-def _ending(stop_reason: str, counters: SynthCounters, meter: Meter) -> tuple[str, str | None]:
-    """The job's final state and error line for how the run stopped."""
-    failure = counters.failure_line()
-    if stop_reason == "budget":
-        spent = f"{meter.tokens:,} tokens" + (f", ${meter.cost:.4f}" if meter.budget.max_cost is not None else "")
-        note = (f"budget reached ({meter.budget.describe()}; spent {spent}, "
-                f"{counters.budget_in_flight} requests were already in flight); re-run to resume")
-        return "cancelled", note + (f"; {failure}" if failure else "")
-    if stop_reason == "cancelled":
-        return "cancelled", "cancelled; re-run to resume" + (f"; {failure}" if failure else "")
-    if failure:
-        return "failed", failure
-    return "done", None
+def synth_failure(summary: SynthSummary) -> str | None:
+    """The job's error line when items failed (the run still ends with every counter kept)."""
+    return summary.failure or None
+
+
+class _Drive:
+    """One worker's drive of a synthesis run, with the driver's counters summed over its rounds."""
+
+    def __init__(self, ctx: JobContext, config: SynthConfig) -> None:
+        self.ctx = ctx
+        self.config = config
+        self.engine = ctx.engine
+        # A job taken over from a worker that died goes on where it was: what ended, ended once.
+        self.key = (prepare_run(self.engine, config, reopen_failed=ctx.job.attempts <= 1) if ctx.is_owner
+                    else run_key(config, self.engine))
+        self.scope = run_scope(self.engine, config)
+        self.meter = Meter(budget=parse_budget(config.budget), prices=config.prices)
+        self.stop_reason = ""
+        self.rounds: list[SynthCounters] = []
+        self.summary = SynthSummary(config_key=self.key)
+        self._counted: tuple[ItemCounts, list[dict[str, Any]]] = (ItemCounts(), [])
+        self._counted_at = float("-inf")
+        # Items of the scope already finished before this job (a --limit run over a bigger store).
+        self._done_before = _finished_in_scope(self.engine, self.key, self.scope) if self.scope is not None else 0
+
+    def _stored_counts(self, fresh: bool) -> tuple[ItemCounts, list[dict[str, Any]]]:
+        """The run's item counts and the helpers' counters, read from the store at most every second."""
+        if fresh or time.monotonic() - self._counted_at >= 1.0:
+            helpers = self.ctx.helper_counters() if self.ctx.is_owner else []
+            self._counted = (item_counts(self.engine, self.key), helpers)
+            self._counted_at = time.monotonic()
+        return self._counted
+
+    def _summary(self, current: SynthCounters | None, stop_reason: str = "", *, fresh: bool = False) -> SynthSummary:
+        rounds = [*self.rounds, *([current] if current is not None else [])]
+        own: dict[str, Any] = {name: sum(getattr(c, name) for c in rounds) for name in _ADDED if name != "in_flight"}
+        own["in_flight"] = current.in_flight if current is not None else 0
+        merged: dict[str, dict[str, int]] = {name: {} for name in _MERGED}
+        examples: dict[str, str] = {}
+        for counters in rounds:
+            for name in _MERGED:
+                for kind, n in getattr(counters, name).items():
+                    merged[name][kind] = merged[name].get(kind, 0) + n
+            for family, example in counters.failure_examples.items():
+                examples.setdefault(family, example)
+        totals = dict(own)
+        final, helpers = self._stored_counts(fresh)
+        for helper in helpers:  # the owner's summary adds what the helpers reported
+            for name in _ADDED:
+                totals[name] = totals.get(name, 0) + (helper.get(name) or 0)
+            for name in _MERGED:
+                for kind, n in (helper.get(name) or {}).items():
+                    merged[name][kind] = merged[name].get(kind, 0) + int(n)
+            for family, example in (helper.get("failure_examples") or {}).items():
+                examples.setdefault(family, str(example))
+        # The store's item counts, not the workers' counters: a killed worker's last counters never arrive.
+        failure = SynthCounters(done=final.pair + final.filtered + final.failed, failed=final.failed,
+                                failed_by_kind=merged["failed_by_kind"], failure_examples=examples).failure_line()
+        elapsed = sum(c.elapsed_s for c in rounds)
+        return SynthSummary(
+            config_key=self.key, stop_reason=stop_reason, items_total=final.total, items_pair=final.pair,
+            items_filtered=final.filtered, items_failed=final.failed, items_pending=final.pending + final.claimed,
+            **{name: int(totals[name]) for name in _ADDED if not name.endswith("cost")},
+            cost=round(float(totals["cost"]), 6), budget_overshoot_cost=round(float(totals["budget_overshoot_cost"]), 6),
+            http_attempts=int(totals["requests"]), elapsed_s=round(elapsed, 2),
+            rate=round(own["done"] / elapsed, 3) if elapsed else 0.0, failure=failure,
+            http_failures=merged["http_failures"], failed_by_kind=merged["failed_by_kind"], failure_examples=examples,
+            usage_by_model={model: {"requests": u.requests, "prompt_tokens": u.prompt_tokens,
+                                    "completion_tokens": u.completion_tokens, "cost": round(u.cost, 6)}
+                            for model, u in self.meter.by_model.items()},
+        )
+
+    def _report(self, summary: SynthSummary, *, force: bool = False) -> None:
+        self.summary = summary
+        if self.scope is None:
+            done, total = summary.items_pair + summary.items_filtered + summary.items_failed, summary.items_total
+        else:
+            total = len(self.scope)
+            done = min(total, self._done_before + summary.done)
+        self.ctx.progress(done, total, summary, force=force)
+
+    async def events(self) -> AsyncIterator[SynthEvent]:
+        """The driver's events over as many rounds as the run needs; one SynthFinished at the end."""
+        if any(needs_ml(spec) for spec in (self.config.critic, self.config.draft or "")):
+            load_ml()
+        backends = _backends(self.engine, self.config)
+        method = make_method(self.config)
+        store = SqlSynthesisStore(
+            self.engine, job_id=self.ctx.job_id, method=self.config.method, key=self.key,
+            load_subjects=load_commit_subjects if self.config.method == "commit-instruct" else load_instruction_subjects,
+            worker_id=self.ctx.worker_id, lease_s=self.ctx.lease_s, scope=self.scope,
+        )
+        self._report(self._summary(None), force=True)
+        counters: SynthCounters | None = None
+        try:
+            while True:
+                finished: SynthFinished | None = None
+                counters = SynthCounters()
+                # Closed here, not by the loop's shutdown_asyncgens later: an interrupted round's outcomes
+                # still being written must land in `counters` before the job's last summary is taken.
+                async with aclosing(run_synthesis(method, store, backends, concurrency=self.config.concurrency,
+                                                  meter=self.meter, cancel=self.ctx.should_stop,
+                                                  counters=counters)) as stream:
+                    async for event in stream:
+                        if isinstance(event, SynthProgress):
+                            await asyncio.to_thread(self._report, self._summary(counters))
+                            yield SynthProgress(summary_counters(self.summary))
+                        elif isinstance(event, SynthFinished):
+                            finished = event
+                        else:
+                            yield event
+                assert finished is not None
+                self.rounds.append(counters)
+                counters = None
+                self.stop_reason = finished.stop_reason
+                if self.stop_reason != "done" or not self.ctx.is_owner or not await self._others_hold_items():
+                    break
+        finally:
+            if counters is not None:  # interrupted mid-round: what it did still counts
+                self.rounds.append(counters)
+            for backend in {id(b): b for b in backends.values()}.values():
+                await backend.aclose()
+            self.summary = self._summary(None, self.stop_reason or "interrupted", fresh=True)
+            self.ctx.summary = self.summary  # what the lifecycle stores if the job ends here
+        if self.ctx.is_owner:
+            await asyncio.to_thread(self.ctx.wait_for_helpers)
+        self._report(self._summary(None, self.stop_reason, fresh=True), force=True)
+        yield SynthFinished(self.stop_reason, summary_counters(self.summary), self.summary.usage_by_model)
+
+    async def _others_hold_items(self) -> bool:
+        """Wait while other workers hold items of this run's scope; True when some came back (a lease ran
+        out) to claim again. Items outside the scope (a wider earlier run's) are not this job's to wait for."""
+        while not self.ctx.should_stop():
+            counts = item_counts(self.engine, self.key, lease_s=self.ctx.lease_s, subject_ids=self.scope)
+            if counts.pending:
+                return True
+            if not counts.claimed:
+                return False
+            self._report(self._summary(None, fresh=True))
+            await asyncio.sleep(0.5)
+        return True  # the next round sees the stop at once and ends the way it says
+
+
+def summary_counters(summary: SynthSummary) -> dict[str, Any]:
+    """A summary's counters as the driver's events carry them (SynthCounters.snapshot's names)."""
+    names = (*_ADDED, *_MERGED, "http_attempts", "elapsed_s", "rate", "failure")
+    return {name: getattr(summary, name) for name in names}
 
 
 def _finished_in_scope(engine: Engine, key: str, scope: list[int] | None) -> int:
@@ -324,3 +487,32 @@ def _finished_in_scope(engine: Engine, key: str, scope: list[int] | None) -> int
         return counts.pair + counts.filtered + counts.failed
     pending = set(pending_subject_ids(engine, key))
     return sum(1 for subject in scope if subject not in pending)
+
+
+SYNTH = register(JobKind(
+    name="synth", params_type=SynthConfig, summary_type=SynthSummary, run=run_synth,
+    title=lambda config: f"{config.method} with {config.critic}", shared=True, run_key=synth_run_key,
+    check=_check, has_work=_has_work, failure=synth_failure,
+    resume_hint="re-run the same command to resume: answers already paid for are replayed from the cache "
+                "(workbench jobs resume {job_id})",
+))
+
+
+def run_synthesis_job(engine: Engine, config: SynthConfig, *, cancel: Callable[[], bool] | None = None
+                      ) -> Generator[object, None, JobInfo]:
+    """Run a configuration in the foreground as a job (or join the job already running it); yield its events.
+
+    `cancel`, polled between events, stops it like a cancel from any front end.
+    """
+    _check(engine, config)
+    stop = threading.Event()
+    events = run_foreground(engine, SYNTH.name, config, cancel=stop)
+    while True:
+        if cancel is not None and cancel():
+            stop.set()
+        try:
+            event = next(events)
+        except StopIteration as end:
+            info: JobInfo = end.value
+            return info
+        yield event

@@ -10,9 +10,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Footer, Header, Input, Select, Static
-from textual.worker import get_current_worker
 
-from core.mining.events import MineFinished, MineProgress, MineStarted
+from core.errors import WorkbenchError
+from core.jobs import JobInfo
 from core.mining.records import RepositoryInfo, StoredCommit
 from core.textsafe import one_line
 from stores.jobs import get_job, request_cancel
@@ -24,6 +24,7 @@ from workbench.screens.dialogs import confirm
 from workbench.screens.mine_dialog import MineDialog, MineRequest
 from workbench.widgets.commit_table import FIRST_PAGE_SIZE, PAGE_SIZE, CommitTable
 from workbench.widgets.plain import line
+from workbench.widgets.polling import poll_unless_busy
 
 POLL_SECONDS = 1.0
 NO_COMMITS = "No commits mined yet: press m to mine a git repository (or run `workbench mine PATH`)."
@@ -77,15 +78,13 @@ class CommitsScreen(StageScreen):
             self.stamp = stamp
 
     class MineProgressed(Message):
-        def __init__(self, text: str, finished: bool = False, failed: bool = False, job_id: int | None = None) -> None:
+        """The mining job this screen follows changed (queued, counters, ended), or could not be queued."""
+
+        def __init__(self, text: str, job: JobInfo | None, failed: bool = False) -> None:
             super().__init__()
             self.text = text
-            self.finished = finished
+            self.job = job
             self.failed = failed
-            self.job_id = job_id
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, CommitsScreen.MineProgressed) and not message.finished
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -104,10 +103,12 @@ class CommitsScreen(StageScreen):
         return self.query_one(CommitTable)
 
     def on_mount(self) -> None:
+        self._mine_job: JobInfo | None = None
+        self.watch_mining()
+        self.set_interval(POLL_SECONDS, poll_unless_busy(self, "mine-watch", self.watch_mining))
         self._generation = 0
         self._filters: dict[str, Any] = {"path": None, "text": None, "repository_id": None}
         self._stamp: Stamp | None = None
-        self._mining_job: int | None = None
         self.load_first_page(self._generation, self._filters)
         self.load_repositories()
         self.set_interval(POLL_SECONDS, self.check_store_if_written)
@@ -227,67 +228,90 @@ class CommitsScreen(StageScreen):
     # mining ----------------------------------------------------------------------------------
 
     def action_mine(self) -> None:
-        if any(w.group == "mine" and w.is_running for w in self.workers):
-            self.app.notify("A mining run is already going (ctrl+x stops it).", severity="warning", markup=False)
+        if self._mine_job is not None and self._mine_job.is_active:
+            self.app.notify(f"Mining job {self._mine_job.id} is {self._mine_job.state} (ctrl+x stops it).",
+                            severity="warning", markup=False)
             return
         self.app.push_screen(MineDialog(), self._start_mining)
 
     def _start_mining(self, request: MineRequest | None) -> None:
         if request is not None:
-            self.query_one("#mine-status", Static).update(line(f"mining {request.path}…"))
-            self.run_mine(request)
+            self.query_one("#mine-status", Static).update(line(f"queueing a mining job for {request.path}…"))
+            self.queue_mining(request)
 
     @work(thread=True, exclusive=True, group="mine", exit_on_error=False)
-    def run_mine(self, request: MineRequest) -> None:
-        # Deferred: GitPython is only needed once a run starts, not to open the app.
+    def queue_mining(self, request: MineRequest) -> None:
+        """Queue the run for a worker (started detached if none runs): quitting the TUI never stops it."""
+        from pathlib import Path
+
+        # Deferred: GitPython is only needed once a run is asked for, not to open the app.
         from core.mining.mine import MineOptions
-        from workbench.jobs.mine import MineJobStarted, run_mine_job
+        from workbench.jobs.mine import MINE, MineParams
+        from workbench.jobs.queue import enqueue
 
         options = MineOptions(rev=request.rev or None, languages=request.languages)
-        worker = get_current_worker()
-        job_id = None
         try:
-            for event in run_mine_job(self.engine, request.path, options, cancel=worker.cancelled_event):
-                if isinstance(event, MineJobStarted):
-                    job_id = event.job_id
-                    self.post_message(self.MineProgressed(f"job {job_id}: starting", job_id=job_id))
-                elif isinstance(event, MineStarted):
-                    self.post_message(self.MineProgressed(
-                        f"job {job_id}: mining {event.repository_path} (license {event.license or 'unknown'})",
-                        job_id=job_id))
-                elif isinstance(event, MineProgress):
-                    self.post_message(self.MineProgressed(
-                        f"job {job_id}: {event.commits_seen:,} commits, {event.records_kept:,} records, "
-                        f"{event.elapsed_s:.1f}s", job_id=job_id))
-                elif isinstance(event, MineFinished) and job_id is not None:
-                    # The numbers come from the job row, so they are what the store holds.
-                    job = get_job(self.engine, job_id)
-                    self.post_message(self.MineProgressed(
-                        mining_summary(job_id, job.state, job.summary, job.error), finished=True, job_id=job_id))
-        except Exception as exc:
-            self.post_message(self.MineProgressed(f"mining failed: {exc}", finished=True, failed=True))
+            job = enqueue(self.engine, MINE.name, MineParams(str(Path(request.path).expanduser().resolve()), options))
+        except WorkbenchError as exc:
+            self.post_message(self.MineProgressed(f"cannot mine: {exc}", job=None, failed=True))
+            return
+        self.post_message(self.MineProgressed(mine_status(job), job=job))
+
+    # Not exclusive: the timer skips a tick while one runs (workbench.widgets.polling).
+    @work(thread=True, group="mine-watch", exit_on_error=False)
+    def watch_mining(self) -> None:
+        """Follow the job shown (or the latest mining job, for a TUI opened while one runs)."""
+        from stores.jobs import list_jobs
+
+        shown = self._mine_job
+        if shown is None or not shown.is_active:
+            latest = list_jobs(self.engine, kind="mine", limit=1)
+            if not latest or (shown is None and not latest[0].is_active) or (
+                    shown is not None and latest[0].id == shown.id):
+                return
+            job = latest[0]
+        else:
+            job = get_job(self.engine, shown.id)
+        if shown is not None and job.id == shown.id and job.updated_at == shown.updated_at:
+            return
+        self.post_message(self.MineProgressed(mine_status(job), job=job, failed=job.state == "failed"))
 
     @on(MineProgressed)
     def show_mine_progress(self, message: MineProgressed) -> None:
         status = self.query_one("#mine-status", Static)
         status.update(line(message.text, 400))
         status.set_class(message.failed, "-failed")
-        self._mining_job = None if message.finished else message.job_id
-        if message.finished:
+        ended = (self._mine_job is not None and self._mine_job.is_active and message.job is not None
+                 and message.job.id == self._mine_job.id and not message.job.is_active)
+        if message.job is not None or message.failed:
+            self._mine_job = message.job
+        if ended or message.failed:
             self.notify(one_line(message.text, 300), severity="error" if message.failed else "information",
                         markup=False, timeout=6)
+        if ended:
             self.reload()
             self.load_repositories()
 
     def action_stop_mining(self) -> None:
-        job_id = self._mining_job
-        if job_id is None:
-            self.notify("No mining run started here is going.", markup=False)
+        job = self._mine_job
+        if job is None or not job.is_active:
+            self.notify("No mining run is going.", markup=False)
             return
-        confirm(self.app, f"Stop mining job {job_id}?",
+        confirm(self.app, f"Stop mining job {job.id}?",
                 "It stops after the current batch; what it stored stays, and mining again resumes.", "Stop mining",
-                lambda: self.stop_mining(job_id))
+                lambda: self.stop_mining(job.id))
 
     @work(thread=True, exclusive=True, group="mine-stop", exit_on_error=False)
     def stop_mining(self, job_id: int) -> None:
         request_cancel(self.engine, job_id)
+
+
+def mine_status(job: JobInfo) -> str:
+    """One line on a mining job: queued, its counters while it runs, how it ended (as the store holds them)."""
+    if job.state == "queued":
+        return f"job {job.id} queued: waiting for a worker"
+    summary = job.summary
+    if job.state == "running":
+        return (f"job {job.id} running: {summary.get('commits_seen', 0):,} commits, "
+                f"{summary.get('records_kept', 0):,} records, {summary.get('elapsed_s', 0.0):.1f}s")
+    return mining_summary(job.id, str(job.state), summary, job.error)

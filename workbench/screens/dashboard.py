@@ -10,7 +10,8 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
 
 from core.errors import NotFoundError
-from core.models import JobInfo, StoreSummary
+from core.jobs import JobInfo
+from core.models import StoreSummary
 from core.textsafe import one_line
 from stores.jobs import get_job, list_jobs, request_cancel
 from stores.summary import store_summary
@@ -18,6 +19,7 @@ from workbench.screens.base import StageScreen
 from workbench.screens.dialogs import confirm
 from workbench.widgets.job_table import JobTable
 from workbench.widgets.plain import block, line
+from workbench.widgets.polling import poll_unless_busy
 
 REFRESH_SECONDS = 1.0
 EMPTY_STORE = (
@@ -82,9 +84,10 @@ class DashboardScreen(StageScreen):
         keys = "\n".join(f"{key}  {title}" for _mode, _screen, key, title in SCREEN_MODES)
         self.query_one("#keys", Static).update(block(f"{keys}\n?  keys of this screen\nctrl+p  every action"))
         self.refresh_data()
-        self.set_interval(REFRESH_SECONDS, self.refresh_data)
+        self.set_interval(REFRESH_SECONDS, poll_unless_busy(self, "dashboard-refresh", self.refresh_data))
 
-    @work(thread=True, exclusive=True, group="dashboard-refresh", exit_on_error=False)
+    # Not exclusive: the timer skips a tick while one runs (workbench.widgets.polling).
+    @work(thread=True, group="dashboard-refresh", exit_on_error=False)
     def refresh_data(self) -> None:
         summary = store_summary(self.engine)
         jobs = list_jobs(self.engine, limit=50)
@@ -127,9 +130,11 @@ class DashboardScreen(StageScreen):
     def show_loaded_job(self, message: JobLoaded) -> None:
         job = message.job
         detail = [f"job {job.id} · {job.kind} · {job.state} · {job.title}"]
+        if job.worker_id:
+            detail.append(f"worker: {job.worker_id}")
         if job.error:
             detail.append(f"error: {job.error}")
-        detail.extend(f"{key}: {value}" for key, value in sorted(job.summary.items()))
+        detail.extend(f"{key}: {value}" for key, value in _flat(job.summary))
         self.query_one("#job-detail", Static).update(block("\n".join(one_line(text, 300) for text in detail)))
 
     def action_cancel_job(self) -> None:
@@ -156,3 +161,13 @@ class DashboardScreen(StageScreen):
         self.notify(one_line(text), markup=False)
         self.refresh_data()
 
+
+def _flat(summary: dict[str, object], prefix: str = "") -> list[tuple[str, object]]:
+    """A job's summary as sorted `key: value` pairs, nested counters as `outer.inner`."""
+    pairs: list[tuple[str, object]] = []
+    for key, value in sorted(summary.items()):
+        if isinstance(value, dict) and value:
+            pairs.extend(_flat(value, f"{prefix}{key}."))
+        else:
+            pairs.append((f"{prefix}{key}", value))
+    return pairs

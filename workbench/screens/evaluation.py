@@ -6,7 +6,6 @@ The panels are tabs: more evaluation views (arenas, policy models) are added as 
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -28,13 +27,13 @@ from textual.widgets import (
     TabPane,
     TextArea,
 )
-from textual.worker import Worker, WorkerState
 
 from core.errors import WorkbenchError
 from core.evaluation.bench import BENCH_ENV_VAR, BenchTask, shown_codes
-from core.evaluation.models import EvalProgress, EvalResultInfo, EvalRunInfo, LeaderboardEntry
+from core.evaluation.models import EvalResultInfo, EvalRunInfo, LeaderboardEntry
 from core.evaluation.scoring import RunScores, format_accuracy
 from core.execution.records import PolicyEvalInfo
+from core.jobs import JobInfo
 from core.textsafe import one_line
 from stores.versions import evaluation_stamp
 from workbench.jobs.forms import eval_form
@@ -42,11 +41,13 @@ from workbench.screens.base import StageScreen
 from workbench.screens.dialogs import confirm
 from workbench.widgets.arena_panel import ArenaPanel
 from workbench.widgets.plain import cell, code, line
+from workbench.widgets.polling import poll_unless_busy
 from workbench.widgets.tables import fill_table
 
 REFRESH_SECONDS = 1.0
 JUDGE_LIMIT = 28
-_STATE_STYLE = {"running": "bold green", "done": "", "stopped": "yellow", "interrupted": "yellow", "cancelled": "yellow",
+_STATE_STYLE = {"running": "bold green", "queued": "yellow", "done": "", "stopped": "yellow", "interrupted": "yellow",
+                "cancelled": "yellow", "stalled": "yellow",
                 "failed": "red"}
 NO_RUNS = ("No evaluation runs yet: give a judge (baseline:shorter, pair-rm:PATH or a model spec) and the "
            "benchmark folder above, then ctrl+s.")
@@ -127,29 +128,25 @@ class EvaluationScreen(StageScreen):
             self.objective = objective
             self.results = results
 
-    class Progressed(Message):
-        def __init__(self, event: EvalProgress) -> None:
-            super().__init__()
-            self.event = event
+    class JobChanged(Message):
+        """The eval job this screen started or follows changed (queued, its run created, ended)."""
 
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, EvaluationScreen.Progressed)
+        def __init__(self, job: JobInfo | None, note: str = "", failed: bool = False) -> None:
+            super().__init__()
+            self.job = job
+            self.note = note
+            self.failed = failed
 
     class TaskLoaded(Message):
         def __init__(self, view: TaskView) -> None:
             super().__init__()
             self.view = view
 
-    class Failed(Message):
-        def __init__(self, text: str) -> None:
-            super().__init__()
-            self.text = text
-
     def __init__(self) -> None:
         super().__init__()
         self.selected_run: int | None = None
         self.selected_objective: str | None = None
-        self.stop_event = threading.Event()
+        self.eval_job: JobInfo | None = None
         self._stamp: object | None = None
         self._entries: list[LeaderboardEntry] = []
         self._result_ids: list[str] = []
@@ -213,7 +210,7 @@ class EvaluationScreen(StageScreen):
         self.results_table.add_columns("task", "order", "truth", "decision", "latency s", "output")
         self.policy_table.add_columns("id", "model", "state", "problems", "n", "pass@k %", "runtime ms", "chars")
         self.refresh_data(None, None)
-        self.set_interval(REFRESH_SECONDS, self.poll)
+        self.set_interval(REFRESH_SECONDS, poll_unless_busy(self, "eval-refresh", self.poll))
 
     def on_screen_resume(self) -> None:
         self.poll()
@@ -236,11 +233,13 @@ class EvaluationScreen(StageScreen):
         status.update(line(text, 400))
         status.set_class(failed, "-failed")
 
-    @work(thread=True, exclusive=True, group="eval-refresh", exit_on_error=False)
+    # Not exclusive: the timer skips a tick while one runs (workbench.widgets.polling).
+    @work(thread=True, group="eval-refresh", exit_on_error=False)
     def refresh_data(self, known: object | None, selected_run: int | None) -> None:
         from stores.evaluation.runs import get_run, leaderboard, run_scores
         from stores.execution.evals import list_policy_evals
 
+        self._watch_job()
         # Policy evaluations live in the execution stage's tables, outside the evaluation stamp.
         policy_evals = list_policy_evals(self.engine, limit=100)
         stamp = (evaluation_stamp(self.engine), tuple((p.id, p.state, str(p.metrics)) for p in policy_evals))
@@ -423,11 +422,10 @@ class EvaluationScreen(StageScreen):
         except WorkbenchError as exc:
             self._say(f"error: {exc}", failed=True)
             return
-        self.stop_event = threading.Event()
         self.query_one("#start", Button).disabled = True
-        self._say(f"starting {spec.text}…")
+        self._say(f"queueing {spec.text}…")
         self.board.focus()  # out of the form: the global keys must not type into it
-        self.run_eval(
+        self.queue_eval(
             spec.text,
             self.query_one("#bench", Input).value.strip() or None,
             limit,
@@ -441,25 +439,19 @@ class EvaluationScreen(StageScreen):
                     "It stops after the items in flight; the judgements stay and judging again resumes.",
                     "Stop the judging", arena.stop)
             return
-        running_here = any(w.group == "eval-run" and w.is_running for w in self.workers)
         entry = next((e for e in self._entries if e.run.id == self.selected_run), None)
-        if running_here:
-            confirm(self.app, "Stop the evaluation run started here?",
-                    "It stops after the current batch; the results stay and starting it again resumes.",
-                    "Stop the run", self.stop_event.set)
+        job = self.eval_job
+        if job is not None and job.is_active and (entry is None or entry.run.job_id in (None, job.id)):
+            job_id: int | None = job.id
+            title = f"Stop evaluation job {job.id}?"
         elif entry is not None and entry.run.state == "running" and entry.run.job_id is not None:
             job_id = entry.run.job_id
-            confirm(self.app, f"Stop evaluation run {entry.run.id} (started elsewhere)?",
-                    "It stops after the current batch; the results stay.", "Stop the run",
-                    lambda: self.cancel_job(job_id))
+            title = f"Stop evaluation run {entry.run.id}?"
         else:
             self.notify("No running evaluation selected.", markup=False)
-
-    @work(thread=True, exclusive=True, group="eval-cancel", exit_on_error=False)
-    def cancel_job(self, job_id: int) -> None:
-        from stores.jobs import request_cancel
-
-        request_cancel(self.engine, job_id)
+            return
+        confirm(self.app, title, "It stops after the current batch; the results stay and starting it again resumes.",
+                "Stop the run", lambda: self.cancel_eval(job_id, None))
 
     def action_toggle_arena(self) -> None:
         """Switch between the CodePrefBench views and the arena tab."""
@@ -477,49 +469,77 @@ class EvaluationScreen(StageScreen):
             arena.refresh_data()
             arena.runs_table.focus()
 
+    @work(thread=True, exclusive=True, group="eval-cancel", exit_on_error=False)
+    def cancel_eval(self, job_id: int | None, run_id: int | None) -> None:
+        from stores.evaluation.runs import get_run
+        from stores.jobs import request_cancel
+
+        if job_id is None and run_id is not None:
+            job_id = get_run(self.engine, run_id).job_id
+        if job_id is not None:
+            job = request_cancel(self.engine, job_id)
+            self.post_message(self.JobChanged(None, f"job {job.id}: cancel requested" if job.is_active else ""))
+
     @work(thread=True, exclusive=True, group="eval-run", exit_on_error=False)
-    def run_eval(self, judge_spec: str, bench: str | None, limit: int | None, orders: str) -> None:
-        from core.evaluation.bench import load_benchmark, resolve_bench_dir
-        from core.evaluation.judges import make_judge, parse_judge_spec
-        from stores.evaluation.runs import create_run
-        from workbench.jobs.evaluate import run_evaluation
+    def queue_eval(self, judge_spec: str, bench: str | None, limit: int | None, orders: str) -> None:
+        """Queue the run for a worker (which loads the judge: never torch in the TUI); the TUI only watches it."""
+        from pathlib import Path
+
+        from core.evaluation.bench import resolve_bench_dir
+        from workbench.jobs.evaluate import EVAL, EvalParams
+        from workbench.jobs.queue import enqueue
 
         try:
-            parse_judge_spec(judge_spec)
-            benchmark = load_benchmark(resolve_bench_dir(bench))
-            judge = make_judge(judge_spec)
-        except Exception as exc:
-            self.post_message(self.Failed(f"error: {exc}"))
+            folder = str(Path(resolve_bench_dir(bench)).expanduser().resolve())
+            params = EvalParams(judge=judge_spec, bench_dir=folder, orders=orders, limit=limit)
+            job = enqueue(self.engine, EVAL.name, params)
+        except WorkbenchError as exc:
+            self.post_message(self.JobChanged(None, f"error: {exc}", failed=True))
             return
-        try:
-            run_id = create_run(
-                self.engine, judge_spec=judge.spec.text, judge_kind=judge.spec.kind, benchmark=benchmark,
-                objectives=tuple(benchmark.tasks), orders=orders, task_limit=limit, lineage=judge.lineage,
-            )
-            for event in run_evaluation(self.engine, run_id, judge, benchmark, cancel=self.stop_event):
-                if isinstance(event, EvalProgress):
-                    self.post_message(self.Progressed(event))
-        except Exception as exc:
-            self.post_message(self.Failed(f"run failed: {exc}"))
-        finally:
-            judge.close()
+        self.post_message(self.JobChanged(job))
 
-    @on(Failed)
-    def show_failure(self, message: Failed) -> None:
-        self._say(message.text, failed=True)
-        self.notify(one_line(message.text, 300), severity="error", markup=False, timeout=8)
+    def _watch_job(self) -> None:
+        """Follow the eval job started here (or the latest one, for a TUI opened while one runs)."""
+        from stores.jobs import get_job, list_jobs
 
-    @on(Progressed)
-    def show_progress(self, message: Progressed) -> None:
-        if self.selected_run != message.event.run_id:
-            self.selected_run = message.event.run_id
-            self.selected_objective = None
-        self.refresh_data(None, self.selected_run)
+        shown = self.eval_job
+        if shown is not None and shown.is_active:
+            job = get_job(self.engine, shown.id)
+        elif shown is None:
+            latest = list_jobs(self.engine, kind="eval", limit=1, active_only=True)
+            if not latest:
+                return
+            job = latest[0]
+        else:
+            return
+        if shown is None or job.updated_at != shown.updated_at or job.state != shown.state:
+            self.post_message(self.JobChanged(job))
 
-    @on(Worker.StateChanged)
-    def run_ended(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == "eval-run" and event.state in (
-            WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED
-        ):
-            self.query_one("#start", Button).disabled = False
-            self.refresh_data(None, self.selected_run)
+    @on(JobChanged)
+    def follow_job(self, message: JobChanged) -> None:
+        if message.failed:
+            self._say(message.note, failed=True)
+            self.notify(one_line(message.note, 300), severity="error", markup=False, timeout=8)
+        elif message.note:
+            self.notify(one_line(message.note, 300), markup=False, timeout=4)
+        job = message.job
+        if job is not None:
+            ended = self.eval_job is not None and self.eval_job.id == job.id and self.eval_job.is_active \
+                and not job.is_active
+            self.eval_job = job
+            line_text = f"job {job.id} {job.state}: {job.title}"
+            if job.state == "queued":
+                line_text += " (waiting for a worker)"
+            if job.error:
+                line_text += f": {job.error}"
+            self._say(line_text, failed=job.state == "failed")
+            if job.state == "failed" and ended:
+                self.notify(one_line(line_text, 300), severity="error", markup=False, timeout=8)
+            run_id = job.params.get("run_id") or job.summary.get("run_id")
+            if run_id is not None and self.selected_run != int(run_id):
+                self.selected_run = int(run_id)
+                self.selected_objective = None
+                self.refresh_data(None, self.selected_run)
+            elif ended:
+                self.refresh_data(None, self.selected_run)
+        self.query_one("#start", Button).disabled = self.eval_job is not None and self.eval_job.is_active

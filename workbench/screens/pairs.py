@@ -275,6 +275,7 @@ class PairsScreen(StageScreen):
             self.kind = kind
             self.data = data
 
+
     def __init__(self) -> None:
         super().__init__()
         self.query_state = PairQuery()
@@ -744,12 +745,20 @@ class PairsScreen(StageScreen):
         self.post_message(self.Changed(None, note, reload_list=True))
 
     # jobs: analyse, dedupe, decontaminate, export ----------------------------------------------
+    # Each is queued in the store and run by a worker process (started detached when none runs):
+    # process pools cannot start inside the TUI, and quitting it must not stop them.
+
+    ANALYSE_WORKERS = 2
 
     def action_analyse(self) -> None:
-        self.start_detached("analyse pairs", (("curate", "analyse"), ("curate", "dedupe")), ("analyse", "dedupe"))
+        from workbench.jobs.curate import ANALYSE, AnalyseParams
+
+        self.queue_job("analyse pairs", ANALYSE.name, AnalyseParams(workers=self.ANALYSE_WORKERS, dedupe=True))
 
     def action_dedupe(self) -> None:
-        self.start_detached("dedupe pairs", (("curate", "dedupe"),), ("dedupe",))
+        from workbench.jobs.curate import DEDUPE, DedupeParams
+
+        self.queue_job("dedupe pairs", DEDUPE.name, DedupeParams())
 
     def action_decontaminate(self) -> None:
         import os
@@ -760,21 +769,28 @@ class PairsScreen(StageScreen):
             return None if value and Path(value).expanduser().is_dir() else f"{value or '(empty)'}: not a folder"
 
         def chosen(value: str | None) -> None:
+            from workbench.jobs.curate import DECONTAMINATE, DecontaminateParams
+
             if value:
-                self.start_detached("decontaminate", (("decontaminate", "--bench", value),), ("decontaminate",))
+                params = DecontaminateParams(bench_dir=str(Path(value).expanduser().resolve()))
+                self.queue_job("decontaminate", DECONTAMINATE.name, params)
 
         self.app.push_screen(AskDialog("Decontaminate against CodePrefBench", "benchmark folder",
                                        value=os.environ.get(BENCH_ENV_VAR, ""), check=check), chosen)
 
     @work(thread=True, exclusive=False, group="pairs-start", exit_on_error=False)
-    def start_detached(self, label: str, commands: tuple[tuple[str, ...], ...], kinds: tuple[str, ...]) -> None:
-        """Start curation commands in a detached process (process pools cannot start inside the TUI) and
-        follow their jobs here."""
-        from workbench.jobs.detached import run_detached
+    def queue_job(self, label: str, kind: str, params: object) -> None:
+        """Queue a job for a worker and follow it on this screen's status line until it ends."""
+        from workbench.jobs.queue import enqueue
 
-        latest = list_jobs(self.engine, limit=1)
-        run = run_detached(self.engine, commands)
-        self.app.call_from_thread(self.job_status.follow_detached, run, kinds, latest[0].id if latest else 0, label)
+        try:
+            job = enqueue(self.engine, kind, params)
+        except WorkbenchError as exc:
+            text = f"{label}: {exc}"
+            self.app.call_from_thread(self.job_status.say, text, failed=True)
+            self.app.call_from_thread(self.notify, one_line(text, 300), severity="error", markup=False, timeout=8)
+            return
+        self.app.call_from_thread(self.job_status.follow, job.id, label)
 
     @property
     def job_status(self) -> JobStatus:
@@ -782,6 +798,10 @@ class PairsScreen(StageScreen):
 
     @on(JobStatus.Ended)
     def job_ended(self, message: JobStatus.Ended) -> None:
+        for job in message.jobs:
+            if job.kind == "export" and job.state == "done":  # say where it went
+                self.job_status.say(f"export {job.summary.get('export_id')}: {job.summary.get('pairs', 0):,} pairs → "
+                                    f"{job.params.get('out_dir')}")
         self.reread_rows()
 
     def action_export(self) -> None:
@@ -805,25 +825,18 @@ class PairsScreen(StageScreen):
         if out.is_dir() and any(out.iterdir()):
             body += "\nThe folder is not empty: files of the same names are replaced."
         confirm(self.app, f"Export the {scope} pairs of the filter?", body, "Export",
-                lambda: self.run_export(choice, self.query_state.conditions))
+                lambda: self.queue_export(choice, self.query_state.conditions))
 
-    @work(thread=True, exclusive=True, group="pairs-export", exit_on_error=False)
-    def run_export(self, choice: ExportChoice, conditions: tuple[Condition, ...]) -> None:
+    def queue_export(self, choice: ExportChoice, conditions: tuple[Condition, ...]) -> None:
         from core.training.export import ExportOptions
-        from workbench.jobs.export import export_store
+        from workbench.jobs.export import EXPORT, ExportParams
 
         if choice.accepted_only:
             conditions = (*conditions, Condition("status", "=", "accepted"))
-        try:
-            info = export_store(self.engine, conditions, Path(choice.out_dir).expanduser(),
-                                ExportOptions(formats=choice.formats))
-        except WorkbenchError as exc:
-            self.post_message(self.Changed(None, f"export failed: {exc}", failed=True))
-            return
-        files = ", ".join(info.manifest.get("files", [])[:3])
-        self.post_message(self.Changed(None, f"export {info.id}: {info.pair_count:,} pairs written to "
-                                             f"{info.out_dir} ({files}, … manifest.json)"))
-        self.app.call_from_thread(self.job_status.say, f"export {info.id}: {info.pair_count:,} pairs → {info.out_dir}")
+        params = ExportParams(out_dir=str(Path(choice.out_dir).expanduser().resolve()),
+                              where=tuple(filter_spec(conditions)), options=ExportOptions(formats=choice.formats),
+                              force=True)  # the confirmation said same-named files are replaced
+        self.queue_job("export", EXPORT.name, params)
 
     # views of one pair -------------------------------------------------------------------------
 

@@ -1,8 +1,7 @@
-"""SynthesisScreen: start a Commit-Instruct or Critic-Evol job, follow any synthesis job, read its conversations."""
+"""SynthesisScreen: queue a Commit-Instruct or Critic-Evol job, follow any synthesis job, read its conversations."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -13,16 +12,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, DataTable, Footer, Header, Input, Select, Static, TextArea
-from textual.worker import get_current_worker
 
 from core.errors import WorkbenchError
-from core.models import JobInfo
-from core.synthesis.driver import SynthFinished, SynthProgress
+from core.jobs import JobInfo
 from core.synthesis.records import ConversationInfo
-from stores.jobs import list_jobs, request_cancel
+from stores.jobs import get_job, list_jobs, request_cancel
 from stores.synthesis.runs import all_instruction_ids, list_conversations
 from stores.versions import Stamp, synthesis_stamp
-from workbench.jobs.synthesize import SynthConfig, config_from_form, estimate_run, prepare_run, run_synthesis_job
+from workbench.jobs.synthesize import SynthConfig, config_from_form
 from workbench.screens.base import StageScreen
 from workbench.screens.dialogs import confirm
 from workbench.widgets.plain import block, cell, code, line
@@ -75,26 +72,20 @@ class SynthesisScreen(StageScreen):
         Binding("slash", "focus_form", "Form"),
     ]
 
-    class Progressed(Message):
-        """New counters from the job this screen runs; a backlog collapses to the latest."""
-
-        def __init__(self, counters: dict[str, Any], finished: str | None = None, job_id: int | None = None,
-                     failed: bool = False) -> None:
-            super().__init__()
-            self.counters = counters
-            self.finished = finished
-            self.job_id = job_id
-            self.failed = failed
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, SynthesisScreen.Progressed) and message.finished is None
-
     class StoreRead(Message):
         def __init__(self, stamp: Stamp, conversations: list[ConversationInfo] | None, job: JobInfo | None) -> None:
             super().__init__()
             self.stamp = stamp
             self.conversations = conversations
             self.job = job
+
+    class Queued(Message):
+        """A job was queued from this screen (or could not be: `job` is None and `text` says why)."""
+
+        def __init__(self, job: JobInfo | None, text: str) -> None:
+            super().__init__()
+            self.job = job
+            self.text = text
 
     class Notice(Message):
         def __init__(self, text: str, failed: bool = False) -> None:
@@ -106,9 +97,7 @@ class SynthesisScreen(StageScreen):
         super().__init__()
         self._conversations: list[ConversationInfo] = []
         self._stamp: Stamp | None = None
-        self._job: JobInfo | None = None  # the latest synthesis job in the store
-        self._own_job: int | None = None  # the job this screen's worker runs, once it has an id
-        self._running_here = False
+        self._job: JobInfo | None = None  # the synthesis job shown: queued here, or the latest in the store
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -174,72 +163,50 @@ class SynthesisScreen(StageScreen):
             self._say(f"error: {exc}", failed=True)
             return
         self.query_one("#start", Button).disabled = True
-        self.query_one("#stop", Button).disabled = False
-        self._say("starting…")
-        self._running_here = True
+        self._say("queueing…")
         self.table.focus()  # not a form field: the global keys must not type into one
-        self.run_job(config)
+        self.queue_job(config)
 
     @on(Button.Pressed, "#stop")
     def action_stop(self) -> None:
         job = self._job if self._job is not None and self._job.is_active else None
-        if self._running_here and self._own_job is None:
-            self.notify("The job is starting; stop it once it runs.", markup=False)
-            return
-        if job is None and self._own_job is None:
+        if job is None:
             self.notify("No synthesis job is running.", markup=False)
             return
-        job_id = self._own_job or (job.id if job else 0)
-        elsewhere = self._own_job is None
-        confirm(self.app, f"Stop synthesis job {job_id}{' (started elsewhere)' if elsewhere else ''}?",
+        confirm(self.app, f"Stop synthesis job {job.id}?",
                 "Requests in flight finish first; every finished item stays, and the same run started again "
-                "resumes.", "Stop the job", lambda: self.stop_job(job_id))
+                "resumes.", "Stop the job", lambda: self.stop_job(job.id))
 
     @work(thread=True, exclusive=True, group="synth-stop", exit_on_error=False)
     def stop_job(self, job_id: int) -> None:
         request_cancel(self.engine, job_id)
-        for worker in self.workers:
-            if worker.group == "synth-run":
-                worker.cancel()
         self.post_message(self.Notice(f"job {job_id}: stopping; in-flight requests finish first…"))
 
-    @work(thread=True, exclusive=True, group="synth-run", exit_on_error=False)
-    def run_job(self, config: SynthConfig) -> None:
-        worker = get_current_worker()
-        engine = self.engine
+    @work(thread=True, exclusive=True, group="synth-queue", exit_on_error=False)
+    def queue_job(self, config: SynthConfig) -> None:
+        """Queue the run for a worker (started detached if none runs); the TUI only follows it in the store."""
+        from workbench.jobs.queue import enqueue
+        from workbench.jobs.synthesize import SYNTH
+
         try:
-            if config.method == "critic-evol":  # a store read: here in the worker, not on the event loop
-                config = replace(config, instruction_ids=tuple(all_instruction_ids(engine)))
-            key = prepare_run(engine, config)
-            self.post_message(self.Notice(estimate_run(engine, config, key).describe()))
-
-            async def drive() -> None:
-                async for job_id, event in run_synthesis_job(engine, config, key=key,
-                                                             cancel=worker.cancelled_event.is_set):
-                    if isinstance(event, SynthProgress):
-                        self.post_message(self.Progressed(event.counters, job_id=job_id))
-                    elif isinstance(event, SynthFinished):
-                        failure = event.counters.get("failure") or ""
-                        text = f"job {job_id}: {event.stop_reason}" + (f": {failure}" if failure else "")
-                        self.post_message(self.Progressed(event.counters, text, job_id=job_id, failed=bool(failure)))
-
-            asyncio.run(drive())
+            if config.method == "critic-evol":  # a store read: here in the thread, not on the event loop
+                config = replace(config, instruction_ids=tuple(all_instruction_ids(self.engine)))
+            job = enqueue(self.engine, SYNTH.name, config)
         except WorkbenchError as exc:
-            self.post_message(self.Progressed({}, f"error: {exc}", failed=True))
-        except Exception as exc:
-            self.post_message(self.Progressed({}, f"failed: {type(exc).__name__}: {exc}", failed=True))
+            self.post_message(self.Queued(None, f"error: {exc}"))
+            return
+        self.post_message(self.Queued(job, f"job {job.id} {job.state}: {job.title}"))
 
-    @on(Progressed)
-    def show_progress(self, message: Progressed) -> None:
-        if message.counters:
-            self.query_one("#counters", Static).update(block(counters_text(message.counters)))
-        self._own_job = None if message.finished is not None else message.job_id
-        if message.finished is not None:
-            self._running_here = False
-            self._say(message.finished, failed=message.failed)
+    @on(Queued)
+    def show_queued(self, message: Queued) -> None:
+        if message.job is None:
+            self._say(message.text, failed=True)
             self.query_one("#start", Button).disabled = False
-            self.query_one("#stop", Button).disabled = True
-            self.read_store(None)
+            return
+        self._job = message.job
+        self._say(message.text)
+        self.query_one("#stop", Button).disabled = False
+        self.read_store(None)
 
     @on(Notice)
     def show_notice(self, message: Notice) -> None:
@@ -252,22 +219,31 @@ class SynthesisScreen(StageScreen):
         stamp = synthesis_stamp(self.engine)
         if stamp == known:
             return
-        jobs = list_jobs(self.engine, kind="synth", limit=1)
-        self.post_message(self.StoreRead(stamp, list_conversations(self.engine, limit=200), jobs[0] if jobs else None))
+        shown = self._job
+        if shown is not None and shown.is_active:
+            job: JobInfo | None = get_job(self.engine, shown.id)
+        else:
+            jobs = list_jobs(self.engine, kind="synth", limit=1)
+            job = jobs[0] if jobs else None
+        self.post_message(self.StoreRead(stamp, list_conversations(self.engine, limit=200), job))
 
     @on(StoreRead)
     def show_store(self, message: StoreRead) -> None:
         self._stamp = message.stamp
-        self._job = message.job
-        job = message.job
-        if job is not None and not self._running_here:
-            # A job started elsewhere (another session, the CLI, a worker): follow its stored counters.
+        before, job = self._job, message.job
+        self._job = job
+        if job is not None:
+            # The job is run by a worker (this screen's or one started anywhere): follow its stored counters.
+            self.query_one("#counters", Static).update(block(counters_text(job.summary)))
             if job.is_active:
-                self.query_one("#counters", Static).update(block(counters_text(job.summary)))
-                self._say(f"job {job.id} {job.state} ({job.title}; started elsewhere) · ctrl+x stops it")
-                self.query_one("#stop", Button).disabled = False
-            elif not self.query_one("#start", Button).disabled:
-                self.query_one("#stop", Button).disabled = True
+                waiting = " (waiting for a worker)" if job.state == "queued" else ""
+                self._say(f"job {job.id} {job.state}{waiting}: {job.title} · ctrl+x stops it")
+            elif before is not None and before.id == job.id and before.is_active:
+                failure = job.error or job.summary.get("failure") or ""
+                self._say(f"job {job.id}: {job.state}" + (f": {failure}" if failure else ""),
+                          failed=job.state == "failed")
+            self.query_one("#stop", Button).disabled = not job.is_active
+            self.query_one("#start", Button).disabled = job.is_active
         if message.conversations is not None:
             self.show_conversations(message.conversations)
 

@@ -24,6 +24,7 @@ from workbench.screens.dialogs import confirm
 from workbench.screens.training_dialogs import MergeDialog, MergeRequest, TrainDialog, TrainRequest
 from workbench.widgets.job_status import JobStatus
 from workbench.widgets.plain import block, cell, code
+from workbench.widgets.polling import poll_unless_busy
 from workbench.widgets.tables import fill_table
 
 REFRESH_SECONDS = 1.0
@@ -110,13 +111,14 @@ class TrainingScreen(StageScreen):
     def on_mount(self) -> None:
         self.run_table.add_columns("id", "state", "step", "loss", "name")
         self.refresh_data()
-        self.set_interval(REFRESH_SECONDS, self.refresh_data)
+        self.set_interval(REFRESH_SECONDS, poll_unless_busy(self, "training-refresh", self.refresh_data))
 
     def refresh_data(self) -> None:
         """Read the runs, and the selected run's new points and log tail, in a worker."""
         self.read_runs(self._selected, self._shown, self._points[-1].step if self._points else None)
 
-    @work(thread=True, exclusive=True, group="training-refresh", exit_on_error=False)
+    # Not exclusive: the timer skips a tick while one runs (workbench.widgets.polling).
+    @work(thread=True, group="training-refresh", exit_on_error=False)
     def read_runs(self, wanted: int | None, shown: int | None, last_step: int | None) -> None:
         runs = list_train_runs(self.engine, limit=200)
         selected = wanted if wanted is not None else (runs[0].job_id if runs else None)
@@ -266,7 +268,7 @@ class TrainingScreen(StageScreen):
                 recipe = replace(recipe, datasets=(DatasetSpec(export=request.export_id),))
             if request.output_dir:
                 recipe = replace(recipe, output_dir=request.output_dir)
-            run = start_training(self.engine, recipe, db_url=self.engine.url.render_as_string(hide_password=False))
+            run = start_training(self.engine, recipe)
         except WorkbenchError as exc:
             self.post_message(self.Started(None, f"training not started: {exc}", error=str(exc)))
             return
@@ -310,17 +312,16 @@ class TrainingScreen(StageScreen):
 
     @work(thread=True, exclusive=True, group="merge", exit_on_error=False)
     def merge(self, request: MergeRequest) -> None:
-        from workbench.jobs.merge import run_merge
+        """Queue the merge for a worker (torch loads there, never in the TUI); follow it until it ends."""
+        from workbench.jobs.merge import MERGE, merge_params
+        from workbench.jobs.queue import enqueue
 
         try:
-            for event in run_merge(self.engine, request.checkpoints, request.weights, request.out_dir):
-                if type(event).__name__ == "MergeFinished":
-                    verdict = "verified" if event.verified else "FAILED verification"
-                    self.post_message(self.Started(None, f"merged into {event.out_dir}: {verdict}",
-                                                   error="" if event.verified else verdict))
-        except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            self.post_message(self.Started(None, f"merge failed: {first}", error=first))
+            job = enqueue(self.engine, MERGE.name, merge_params(request.checkpoints, request.weights, request.out_dir))
+        except WorkbenchError as exc:
+            self.post_message(self.Started(None, f"merge not started: {exc}", error=str(exc)))
+            return
+        self.post_message(self.Started(job.id, f"merge into {request.out_dir} (job {job.id})"))
 
 
 def _recipe_files() -> list[str]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -17,6 +14,7 @@ from textual.worker import Worker, WorkerState
 from core.evaluation.arena_models import ArenaProgress, ArenaRunInfo, ArenaSetInfo
 from core.evaluation.arena_report import percent
 from core.evaluation.arena_scoring import ArenaScores, GroupScore
+from core.jobs import JobInfo
 from core.textsafe import one_line
 
 REFRESH_SECONDS = 1.0
@@ -57,6 +55,14 @@ class ArenaPanel(Vertical):
             self.runs = runs
             self.selected = selected
 
+    class JobChanged(Message):
+        """The judging job this panel follows changed (or could not be queued: `job` None, `note` says why)."""
+
+        def __init__(self, job: JobInfo | None, note: str = "") -> None:
+            super().__init__()
+            self.job = job
+            self.note = note
+
     class Progressed(Message):
         def __init__(self, event: ArenaProgress) -> None:
             super().__init__()
@@ -68,7 +74,7 @@ class ArenaPanel(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.selected_run: int | None = None
-        self.stop_event = threading.Event()
+        self.job: JobInfo | None = None  # the judging this panel queued (a worker runs it)
         self._loading = False
         self._reload = False
         self._sets: list[ArenaSetInfo] = []
@@ -141,6 +147,23 @@ class ArenaPanel(Vertical):
         runs = [(run, arena_scores(engine, run.id) if run.done else None) for run in list_arena_runs(engine, limit=200)]
         selected = next(((run, scores) for run, scores in runs if run.id == self.selected_run and scores), None)
         self.post_message(self.Refreshed(sets, runs, selected))
+        self._watch_job()
+
+    def _watch_job(self) -> None:
+        """Post the queued judging's progress while it runs, and its end (read in the refresh thread)."""
+        from stores.jobs import get_job
+
+        shown = self.job
+        if shown is None or not shown.is_active:
+            return
+        job = get_job(self.app.engine, shown.id)  # type: ignore[attr-defined]
+        if job.updated_at == shown.updated_at and job.state == shown.state:
+            return
+        counters = dict(job.summary.get("counters") or {})
+        if job.summary.get("run_id") is not None:
+            counters["run_id"] = job.summary["run_id"]
+        self.post_message(self.Progressed(ArenaProgress(job.id, job.done, job.total or 0, counters)))
+        self.post_message(self.JobChanged(job))
 
     @on(Refreshed)
     def show_data(self, message: Refreshed) -> None:
@@ -223,28 +246,46 @@ class ArenaPanel(Vertical):
         if missing:
             self.app.notify(f"enter the {missing[0]} first", severity="warning", markup=False)
             return
-        self.stop_event = threading.Event()
         self.query_one("#arena-start", Button).disabled = True
         self._judge(values["set"], values["candidate"], values["judge"], values["baseline"])
 
     def stop(self) -> None:
-        """Ask a running judging to stop after the items in flight."""
-        self.stop_event.set()
+        """Ask the judging this panel follows to stop after the items in flight."""
+        if self.job is not None and self.job.is_active:
+            self._cancel(self.job.id)
+
+    @work(thread=True, exclusive=True, group="arena-cancel", exit_on_error=False)
+    def _cancel(self, job_id: int) -> None:
+        from stores.jobs import request_cancel
+
+        request_cancel(self.app.engine, job_id)  # type: ignore[attr-defined]
 
     @work(thread=True, exclusive=True, group="arena-run", exit_on_error=False)
     def _judge(self, set_ref: str, candidate: str, judge: str, baseline: str) -> None:
-        from workbench.jobs.arena import JudgeConfig, run_judge_job
+        """Queue the judging for a worker (which loads any judge model: never torch in the TUI)."""
+        from core.errors import WorkbenchError
+        from workbench.jobs.arena import ARENA_JUDGE, JudgeConfig
+        from workbench.jobs.queue import enqueue
 
-        engine = self.app.engine  # type: ignore[attr-defined]
-        config = JudgeConfig(set_ref, candidate, judge, baseline=baseline)
-        stop = self.stop_event
+        try:
+            job = enqueue(self.app.engine, ARENA_JUDGE.name, JudgeConfig(set_ref, candidate, judge, baseline=baseline))  # type: ignore[attr-defined]
+        except WorkbenchError as exc:
+            self.post_message(self.JobChanged(None, f"cannot start: {one_line(str(exc), 300)}"))
+            return
+        self.post_message(self.JobChanged(job, f"job {job.id} {job.state}"))
 
-        async def consume() -> None:
-            async for event in run_judge_job(engine, config, cancel=stop.is_set):
-                if isinstance(event, ArenaProgress):
-                    self.post_message(self.Progressed(event))
-
-        asyncio.run(consume())
+    @on(JobChanged)
+    def follow_job(self, message: JobChanged) -> None:
+        if message.note:
+            self.app.notify(message.note, markup=False, timeout=4)
+        if message.job is not None:
+            self.job = message.job
+            if not message.job.is_active:
+                self.app.notify(one_line(f"job {message.job.id}: {message.job.state}"
+                                         + (f" · {message.job.error}" if message.job.error else ""), 300),
+                                markup=False, timeout=4)
+        self.query_one("#arena-start", Button).disabled = self.job is not None and self.job.is_active
+        self.refresh_data()
 
     @on(Progressed)
     def show_progress(self, message: Progressed) -> None:
@@ -257,8 +298,6 @@ class ArenaPanel(Vertical):
     def run_ended(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "arena-refresh" and event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
             self._loading = False
-        if event.worker.group == "arena-run" and event.state in (
-            WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED
-        ):
+        if event.worker.group == "arena-run" and event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
             self.query_one("#arena-start", Button).disabled = False
             self.refresh_data()

@@ -3,41 +3,32 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from textual import on, work
 from textual.message import Message
 from textual.widgets import Static
 
-from core.models import JobInfo
+from core.jobs import JobInfo
 from core.textsafe import one_line
-from stores.jobs import get_job, list_jobs
-
-if TYPE_CHECKING:
-    from workbench.jobs.detached import DetachedRun
+from stores.jobs import get_job
 
 POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
 class _Watch:
-    """What one start action is waiting for: a known job, or the jobs a detached process will record."""
+    """What one start action is waiting for: a queued job."""
 
     key: int
     label: str
-    job_id: int | None = None
-    kinds: tuple[str, ...] = ()
-    after_id: int = 0
-    run: DetachedRun | None = field(default=None, compare=False)
+    job_id: int
 
 
 @dataclass(frozen=True)
 class _Seen:
     watch: _Watch
-    jobs: tuple[JobInfo, ...]
-    exit_code: int | None
-    log_tail: str
+    job: JobInfo
 
 
 def job_line(job: JobInfo) -> str:
@@ -50,7 +41,7 @@ def job_line(job: JobInfo) -> str:
 
 
 class JobStatus(Static):
-    """Follows the jobs its screen started (in any process) and says how each is doing, then how it ended.
+    """Follows the jobs its screen queued (a worker runs them) and says how each is doing, then how it ended.
 
     Posts `Ended` when a watched start is over, so the screen can re-read what the job changed;
     failures are shown in the error colour and as a notification.
@@ -88,7 +79,7 @@ class JobStatus(Static):
 
     @property
     def watching(self) -> bool:
-        """True while a started job (or detached process) has not ended."""
+        """True while a queued job has not ended."""
         return bool(self._watches)
 
     def follow(self, job_id: int, label: str) -> None:
@@ -97,12 +88,6 @@ class JobStatus(Static):
         self._watches[watch.key] = watch
         self.say(f"{label}: job {job_id} started", running=True)
         self._poll()
-
-    def follow_detached(self, run: DetachedRun, kinds: tuple[str, ...], after_id: int, label: str) -> None:
-        """Watch the jobs of `kinds` that a detached process records (ids above `after_id`)."""
-        watch = _Watch(next(self._keys), label, kinds=kinds, after_id=after_id, run=run)
-        self._watches[watch.key] = watch
-        self.say(f"{label}: started", running=True)
 
     def say(self, text: str, *, failed: bool = False, running: bool = False) -> None:
         """Show one line (untrusted parts are made visible here)."""
@@ -118,41 +103,27 @@ class JobStatus(Static):
     @work(thread=True, exclusive=True, group="job-status", exit_on_error=False)
     def _read(self, watches: tuple[_Watch, ...]) -> None:
         engine = self.app.engine  # type: ignore[attr-defined]
-        seen = []
-        for watch in watches:
-            if watch.job_id is not None:
-                jobs: tuple[JobInfo, ...] = (get_job(engine, watch.job_id),)
-            else:
-                found = [job for kind in watch.kinds for job in list_jobs(engine, kind=kind, limit=20)
-                         if job.id > watch.after_id]
-                jobs = tuple(sorted(found, key=lambda job: job.id))
-            exit_code = watch.run.exit_code() if watch.run is not None else None
-            tail = watch.run.log_tail() if watch.run is not None and exit_code not in (None, 0) else ""
-            seen.append(_Seen(watch, jobs, exit_code, tail))
-        self.post_message(self._Polled(seen))
+        self.post_message(self._Polled([_Seen(watch, get_job(engine, watch.job_id)) for watch in watches]))
 
     @on(_Polled)
     def _show(self, message: _Polled) -> None:
         message.stop()
         lines = []
         for seen in message.seen:
-            watch = seen.watch
+            watch, job = seen.watch, seen.job
             if watch.key not in self._watches:
                 continue
-            over = (seen.exit_code is not None) if watch.run is not None else not seen.jobs[0].is_active
-            jobs_text = "; ".join(job_line(job) for job in seen.jobs)
-            if not over:
-                lines.append((f"{watch.label}: {jobs_text or 'starting'}", False))
+            if job.is_active:
+                waiting = " (waiting for a worker)" if job.state == "queued" else ""
+                lines.append((f"{watch.label}: {job_line(job)}{waiting}", False))
                 continue
             del self._watches[watch.key]
-            failed = any(job.state == "failed" for job in seen.jobs) or bool(seen.exit_code)
-            text = f"{watch.label}: {jobs_text or 'no job was recorded'}"
-            if seen.exit_code and not any(job.state == "failed" for job in seen.jobs):
-                text += f"; the process ended with status {seen.exit_code}: {seen.log_tail}"
+            failed = job.state == "failed"
+            text = f"{watch.label}: {job_line(job)}"
             lines.append((text, failed))
             self.app.notify(one_line(text, 300), severity="error" if failed else "information", markup=False,
                             timeout=8 if failed else 4)
-            self.post_message(self.Ended(watch.label, seen.jobs, failed, text))
+            self.post_message(self.Ended(watch.label, (job,), failed, text))
         if lines:
             self.say(" · ".join(text for text, _failed in lines), failed=any(failed for _t, failed in lines),
                      running=bool(self._watches))

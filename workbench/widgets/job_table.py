@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from rich.text import Text
 from textual import on
 from textual.message import Message
 from textual.widgets import DataTable
 
-from core.models import JobInfo
+from core.jobs import JobInfo
 from workbench.widgets.plain import cell
 from workbench.widgets.tables import fill_table
 
-_STATE_STYLE = {"running": "bold green", "queued": "yellow", "failed": "red", "cancelled": "dim", "done": ""}
+_STATE_STYLE = {"running": "bold green", "queued": "yellow", "failed": "red", "cancelled": "dim", "done": "",
+                "stalled": "bold yellow"}
 TITLE_LIMIT = 200
 
 
@@ -40,9 +43,13 @@ class JobTable(DataTable[Text]):
         return None
 
     def show_jobs(self, jobs: list[JobInfo]) -> None:
-        """Replace the rows, keeping the cursor on the same job (or the same row index)."""
-        if [(j.id, j.state, j.done, j.total, j.title) for j in jobs] == [
-            (j.id, j.state, j.done, j.total, j.title) for j in self.jobs
+        """Replace the rows, keeping the cursor on the same job (or the same row index).
+
+        A running job whose worker stopped heartbeating shows `stalled` until another worker takes it over.
+        """
+        now = datetime.now(timezone.utc)
+        if [(j.id, _state(j, now), j.done, j.total, j.title) for j in jobs] == [
+            (j.id, _state(j, now), j.done, j.total, j.title) for j in self.jobs
         ]:
             self.jobs = jobs
             return
@@ -50,7 +57,7 @@ class JobTable(DataTable[Text]):
         row = self.cursor_row
         self.jobs = jobs
         rows = [
-            (cell(job.id), cell(job.kind), cell(job.state, style=_STATE_STYLE.get(job.state, "")),
+            (cell(job.id), cell(job.kind), cell(_state(job, now), style=_STATE_STYLE.get(_state(job, now), "")),
              cell(_progress(job)), cell(job.title, TITLE_LIMIT))
             for job in jobs
         ]
@@ -65,6 +72,10 @@ class JobTable(DataTable[Text]):
         event.stop()
         if 0 <= event.cursor_row < len(self.jobs):
             self.post_message(self.JobSelected(self.jobs[event.cursor_row].id))
+
+
+def _state(job: JobInfo, now: datetime) -> str:
+    return "stalled" if job.is_stalled(now) else job.state.value
 
 
 def _progress(job: JobInfo) -> str:

@@ -1,0 +1,160 @@
+-- Schema of a PostgreSQL store written by commit 44d0c7d (schema_version 1).
+-- Generated from that commit's metadata; kept to test migrations from it.
+CREATE TABLE repositories (
+	id SERIAL NOT NULL, 
+	path VARCHAR NOT NULL, 
+	name VARCHAR NOT NULL, 
+	license VARCHAR, 
+	head_sha VARCHAR, 
+	created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	PRIMARY KEY (id), 
+	UNIQUE (path)
+);
+
+CREATE TABLE blobs (
+	sha VARCHAR NOT NULL, 
+	size INTEGER NOT NULL, 
+	text TEXT NOT NULL, 
+	PRIMARY KEY (sha)
+);
+
+CREATE TABLE jobs (
+	id SERIAL NOT NULL, 
+	kind VARCHAR NOT NULL, 
+	title VARCHAR NOT NULL, 
+	state VARCHAR NOT NULL, 
+	params_json TEXT NOT NULL, 
+	done INTEGER NOT NULL, 
+	total INTEGER, 
+	pid INTEGER, 
+	host VARCHAR, 
+	log_path VARCHAR, 
+	cancel_requested BOOLEAN NOT NULL, 
+	created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	started_at TIMESTAMP WITH TIME ZONE, 
+	updated_at TIMESTAMP WITH TIME ZONE, 
+	finished_at TIMESTAMP WITH TIME ZONE, 
+	error TEXT, 
+	summary_json TEXT NOT NULL, 
+	PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_jobs_kind ON jobs (kind);
+
+CREATE INDEX ix_jobs_state ON jobs (state);
+
+CREATE TABLE commits (
+	id SERIAL NOT NULL, 
+	repository_id INTEGER NOT NULL, 
+	job_id INTEGER, 
+	sha VARCHAR NOT NULL, 
+	parent_sha VARCHAR NOT NULL, 
+	author VARCHAR NOT NULL, 
+	author_email VARCHAR NOT NULL, 
+	authored_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	message TEXT NOT NULL, 
+	path VARCHAR NOT NULL, 
+	old_path VARCHAR NOT NULL, 
+	old_blob VARCHAR NOT NULL, 
+	new_blob VARCHAR NOT NULL, 
+	content_key VARCHAR NOT NULL, 
+	lines_added INTEGER NOT NULL, 
+	lines_removed INTEGER NOT NULL, 
+	language VARCHAR NOT NULL, 
+	PRIMARY KEY (id), 
+	CONSTRAINT uq_commit_file UNIQUE (repository_id, sha, path), 
+	FOREIGN KEY(repository_id) REFERENCES repositories (id), 
+	FOREIGN KEY(job_id) REFERENCES jobs (id), 
+	FOREIGN KEY(old_blob) REFERENCES blobs (sha), 
+	FOREIGN KEY(new_blob) REFERENCES blobs (sha)
+);
+
+CREATE INDEX ix_commits_path ON commits (path);
+
+CREATE INDEX ix_commits_language ON commits (language);
+
+CREATE INDEX ix_commits_repo_id ON commits (repository_id, id);
+
+CREATE INDEX ix_commits_sha ON commits (sha);
+
+CREATE INDEX ix_commits_content_key ON commits (content_key);
+
+CREATE TABLE eval_runs (
+	id SERIAL NOT NULL, 
+	judge_spec VARCHAR NOT NULL, 
+	judge_kind VARCHAR NOT NULL, 
+	bench_dir VARCHAR NOT NULL, 
+	bench_version VARCHAR NOT NULL, 
+	objectives_json TEXT NOT NULL, 
+	orders VARCHAR NOT NULL, 
+	task_limit INTEGER, 
+	strip_comments BOOLEAN, 
+	lineage_json TEXT NOT NULL, 
+	parser_version VARCHAR NOT NULL, 
+	state VARCHAR NOT NULL, 
+	total INTEGER NOT NULL, 
+	job_id INTEGER, 
+	created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	finished_at TIMESTAMP WITH TIME ZONE, 
+	PRIMARY KEY (id), 
+	FOREIGN KEY(job_id) REFERENCES jobs (id)
+);
+
+CREATE INDEX ix_eval_runs_judge_kind ON eval_runs (judge_kind);
+
+CREATE INDEX ix_eval_runs_bench_version ON eval_runs (bench_version);
+
+CREATE INDEX ix_eval_runs_state ON eval_runs (state);
+
+CREATE TABLE pairs (
+	id SERIAL NOT NULL, 
+	source VARCHAR NOT NULL, 
+	status VARCHAR NOT NULL, 
+	instruction TEXT NOT NULL, 
+	criteria TEXT NOT NULL, 
+	chosen TEXT NOT NULL, 
+	rejected TEXT NOT NULL, 
+	feedback TEXT NOT NULL, 
+	language VARCHAR NOT NULL, 
+	commit_id INTEGER, 
+	instruction_id INTEGER, 
+	conversation_id INTEGER, 
+	job_id INTEGER, 
+	content_hash VARCHAR NOT NULL, 
+	meta_json TEXT NOT NULL, 
+	created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	PRIMARY KEY (id), 
+	FOREIGN KEY(commit_id) REFERENCES commits (id), 
+	FOREIGN KEY(job_id) REFERENCES jobs (id), 
+	UNIQUE (content_hash)
+);
+
+CREATE INDEX ix_pairs_status ON pairs (status);
+
+CREATE INDEX ix_pairs_source ON pairs (source);
+
+CREATE TABLE eval_results (
+	id SERIAL NOT NULL, 
+	run_id INTEGER NOT NULL, 
+	objective VARCHAR NOT NULL, 
+	task_id VARCHAR NOT NULL, 
+	task_order VARCHAR NOT NULL, 
+	gt VARCHAR NOT NULL, 
+	decision VARCHAR NOT NULL, 
+	raw_output TEXT NOT NULL, 
+	latency_s FLOAT NOT NULL, 
+	prompt_tokens INTEGER NOT NULL, 
+	completion_tokens INTEGER NOT NULL, 
+	created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	PRIMARY KEY (id), 
+	CONSTRAINT uq_eval_result UNIQUE (run_id, objective, task_id, task_order), 
+	FOREIGN KEY(run_id) REFERENCES eval_runs (id)
+);
+
+CREATE INDEX ix_eval_results_run_objective ON eval_results (run_id, objective, id);
+
+
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+
+INSERT INTO schema_version (version) VALUES (1);
