@@ -55,6 +55,8 @@ def visible(text: str, *, multiline: bool = True) -> str:
         bidirectional or invisible format character and no lone surrogate; printable characters
         are unchanged.
     """
+    if text.isascii() and text.isprintable():
+        return text  # nothing to replace (the common case, checked in C): skips a table lookup per character
     shown = text.translate(_MULTILINE if multiline else _ONE_LINE)
     if _SURROGATE.search(shown):
         shown = _SURROGATE.sub(_show_surrogate, shown)

@@ -6,6 +6,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,7 @@ def make_engine(db: str | os.PathLike[str] | None = None, *, migrate: bool = Tru
 
     url = resolve_db_url(db)
     plain_file = url.startswith("sqlite:///") and "?" not in url and not url.startswith("sqlite:///file:")
+    up_to_date = False
     if plain_file:
         path = Path(url.removeprefix("sqlite:///"))
         if path.is_dir():
@@ -102,8 +104,12 @@ def make_engine(db: str | os.PathLike[str] | None = None, *, migrate: bool = Tru
             raise StoreError(f"cannot create store {path}: folder {path.parent} does not exist")
         # Checked with a read-only connection before the engine's own, which would attach (and so
         # create) the texts file beside a database that is not ours.
-        _check_identity(str(path), _sqlite_file_tables(path), create=create)
-        if migrate and path.exists():
+        state = _sqlite_file_state(path)
+        _check_identity(str(path), None if state is None else state.main_tables, create=create)
+        # A store already at the head revision with every table is opened without alembic (a fifth
+        # of a second of every command's and the TUI's start-up); anything else takes the full path.
+        up_to_date = state is not None and state.at_head()
+        if migrate and state is not None and not up_to_date:
             _check_sqlite_identity(path)
     engine = create_engine(url, connect_args=_connect_args(url))
     if engine.dialect.name == "sqlite":
@@ -114,7 +120,7 @@ def make_engine(db: str | os.PathLike[str] | None = None, *, migrate: bool = Tru
     if not plain_file:
         with translate_store_errors(_hide_password(url)):
             _check_identity(_hide_password(url), set(inspect(engine).get_table_names()), create=create)
-    if migrate:
+    if migrate and not up_to_date:
         with translate_store_errors(_display_url(url)):
             from stores.migrations import upgrade
 
@@ -142,14 +148,45 @@ def _display_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True).removeprefix("sqlite:///")
 
 
-def _sqlite_file_tables(path: Path) -> set[str] | None:
-    """The table names of an existing SQLite file (None when there is no file)."""
+@dataclass(frozen=True, slots=True)
+class _SqliteFileState:
+    """What an existing SQLite file holds, read without SQLAlchemy or alembic."""
+
+    main_tables: set[str]
+    texts_tables: set[str]
+    revision: str | None
+
+    def at_head(self) -> bool:
+        """True for a workbench store at this workbench's head revision with every table of the models."""
+        from stores.migrations import HEAD_REVISION
+
+        have = {("main", name) for name in self.main_tables} | {(TEXTS_SCHEMA, name) for name in self.texts_tables}
+        models = {(table.schema or "main", table.name) for table in SQLModel.metadata.tables.values()}
+        return self.revision == HEAD_REVISION and models <= have
+
+
+def _sqlite_file_state(path: Path) -> _SqliteFileState | None:
+    """The tables and alembic revision of an existing SQLite file, its texts file's tables included
+    (None when there is no file)."""
     if not path.exists():
         return None
     try:
         connection = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=5)
         try:
-            rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+            main = _table_names(connection, "main")
+            revision = None
+            if "alembic_version" in main:
+                row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+                revision = None if row is None else str(row[0])
+            texts: set[str] = set()
+            texts_path = texts_file(path)
+            if texts_path.exists():
+                try:
+                    connection.execute(f"ATTACH DATABASE ? AS {TEXTS_SCHEMA}",
+                                       (f"file:{quote(str(texts_path))}?mode=ro",))
+                    texts = _table_names(connection, TEXTS_SCHEMA)
+                except sqlite3.Error:
+                    pass  # unreadable now: the store is opened the full way, which reports or repairs it
         finally:
             connection.close()
     except sqlite3.DatabaseError as exc:
@@ -157,6 +194,11 @@ def _sqlite_file_tables(path: Path) -> set[str] | None:
         if "not a database" in detail:
             raise StoreError(f"{path} is not a workbench store (not a SQLite database); choose another --db") from None
         raise StoreError(f"store {path}: {detail}") from None
+    return _SqliteFileState(main, texts, revision)
+
+
+def _table_names(connection: sqlite3.Connection, schema: str) -> set[str]:
+    rows = connection.execute(f"SELECT name FROM {schema}.sqlite_master WHERE type = 'table'").fetchall()
     return {name for (name,) in rows if not name.startswith("sqlite_")}
 
 

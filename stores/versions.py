@@ -6,7 +6,9 @@ view follows what other sessions, the CLI and workers write without reloading on
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
@@ -68,3 +70,39 @@ def synthesis_stamp(engine: Engine) -> Stamp:
 
     with Session(engine) as session:
         return (session.exec(select(func.max(ConversationRow.id))).one(), _jobs_stamp(session, ("synth",)))
+
+
+class DataVersion:
+    """SQLite's `PRAGMA data_version` on a connection of its own: a number that changes whenever another
+    connection, in any process, commits to the store, read in microseconds.
+
+    A poll that finds it unchanged can skip reading its stamp. `read()` is None for other databases,
+    and when the file cannot be read at once; callers then read their stamp as before. Use it from
+    one thread.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        url = engine.url
+        plain_file = (url.get_backend_name() == "sqlite" and bool(url.database) and url.database != ":memory:"
+                      and not url.query and not str(url.database).startswith("file:"))
+        self._path = url.database if plain_file else None
+        self._connection: sqlite3.Connection | None = None
+
+    def read(self) -> int | None:
+        """The store's data version now (None: unknown)."""
+        if self._path is None:
+            return None
+        try:
+            if self._connection is None:
+                # timeout=0: never wait on the event loop for a lock; an unanswered read means "look".
+                self._connection = sqlite3.connect(f"file:{quote(self._path)}?mode=rw", uri=True, timeout=0)
+            return int(self._connection.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error:
+            self.close()
+            return None
+
+    def close(self) -> None:
+        """Close the connection (a later read opens a new one)."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None

@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from core.textsafe import one_line
-from workbench.screens.help import HelpScreen
+from workbench.gc_policy import relax_young_collections
 
 # Each stage adds its screen here: (mode name, "module:Class", key, title for help and palette).
 # Screens are imported when first shown, so start-up pays only for the dashboard.
@@ -109,15 +109,35 @@ class WorkbenchApp(App[None]):
 
     def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
+        relax_young_collections()  # also when the app is not started by the console script
         self.engine = engine
         self.clock = clock
+        self._data_version: Any = None  # stores.versions.DataVersion, made on first use
         # Review actions are recorded under this id, so `u` undoes this session's actions only.
         self.session_id = uuid.uuid4().hex
 
     def on_mount(self) -> None:
         self.switch_mode("dashboard")
 
+    def on_unmount(self) -> None:
+        if self._data_version is not None:
+            self._data_version.close()
+
+    def store_version(self) -> int | None:
+        """A number that changes whenever any connection commits to the store (None: unknown, for a store
+        that is not a SQLite file), read in microseconds on the event loop; polls compare it first."""
+        if self._data_version is None:
+            from stores.versions import DataVersion
+
+            self._data_version = DataVersion(self.engine)
+        version = self._data_version.read()
+        assert version is None or isinstance(version, int)
+        return version
+
     def action_help(self) -> None:
+        # Imported here: it brings the Markdown widget and its parser, which the first frame does not need.
+        from workbench.screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 

@@ -32,6 +32,9 @@ LEGACY_REVISIONS = {1: "0001_store_v1", 2: "0002_texts_beside_the_store"}
 ALEMBIC_ERA_VERSION = 3
 _LOCK_KEY = 0x57B_5701  # pg_advisory_xact_lock key: one migrator at a time per database
 _BOOKKEEPING_TABLES = frozenset({"alembic_version", "schema_version"})
+# The newest revision in versions/, so that opening a store at head needs no alembic import
+# (tests/stores/test_migrations.py checks it against alembic's own head).
+HEAD_REVISION = "0008_execution_claims"
 
 
 @dataclass(frozen=True, slots=True)

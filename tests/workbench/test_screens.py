@@ -19,7 +19,7 @@ from workbench.screens.commit_view import CommitViewScreen
 from workbench.screens.commits import CommitsScreen
 from workbench.screens.dashboard import DashboardScreen
 from workbench.screens.help import HelpScreen
-from workbench.widgets.commit_table import PAGE_SIZE, CommitTable
+from workbench.widgets.commit_table import FIRST_PAGE_SIZE, PAGE_SIZE, CommitTable
 from workbench.widgets.diff_view import DiffView
 
 
@@ -55,24 +55,24 @@ async def test_help_and_screen_keys(tmp_path: Path) -> None:
 
 
 async def test_commits_page_in_and_filter(tmp_path: Path) -> None:
-    engine = seed_commits(tmp_path / "wb.db", 1000)
+    engine = seed_commits(tmp_path / "wb.db", 1500)
     app = make_app(engine=engine)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("c")
         await settle(app, pilot)
         table = app.screen.query_one(CommitTable)
-        assert table.row_count == PAGE_SIZE  # one page, not the whole store
-        assert "1,000 records" in static_text(app.screen.query_one("#count", Static))
+        assert table.row_count == FIRST_PAGE_SIZE  # one page, not the whole store
+        assert "1,500 records" in static_text(app.screen.query_one("#count", Static))
         await pilot.press("ctrl+end")
         await settle(app, pilot)
-        assert table.row_count == 2 * PAGE_SIZE
+        assert table.row_count == FIRST_PAGE_SIZE + PAGE_SIZE
         ids = [int(str(table.get_row_at(i)[0])) for i in range(table.row_count)]
-        assert ids == list(range(1, 2 * PAGE_SIZE + 1))
+        assert ids == list(range(1, FIRST_PAGE_SIZE + PAGE_SIZE + 1))
         app.screen.query_one("#path-filter", Input).value = "module_5.py"
         await pilot.pause()
         await settle(app, pilot)
-        assert table.row_count == 11  # ids 6, 103, ... (every 97th record)
-        assert "11 records" in static_text(app.screen.query_one("#count", Static))
+        assert table.row_count == 16  # ids 6, 103, ... (every 97th record)
+        assert "16 records" in static_text(app.screen.query_one("#count", Static))
 
 
 async def test_commit_view_shows_hostile_text_as_plain_text(tmp_path: Path) -> None:

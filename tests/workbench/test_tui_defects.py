@@ -475,3 +475,28 @@ async def test_store_reads_and_diffs_run_off_the_event_loop(tmp_path: Path, monk
         await settle(app, pilot)
         assert app.is_running
         assert "no instructions" in str(screen.query_one("#status", Static).render())
+
+
+async def test_polls_read_the_store_only_when_it_was_written_and_only_on_screen(tmp_path: Path) -> None:
+    from workbench.screens.dashboard import DashboardScreen
+    from workbench.screens.pairs import PairsScreen
+
+    engine = make_engine(tmp_path / "wb.db")
+    _alternating_pairs(engine)
+    seen: list[object] = []
+    app = make_app(engine=engine)
+    async with app.run_test(size=(160, 45), message_hook=seen.append) as pilot:
+        await _open(app, pilot, "p")
+        await pilot.pause(1.2)  # the screen's first poll reads its stamp
+        await settle(app, pilot)
+        seen.clear()
+        await pilot.pause(2.5)  # two more polls of each screen, with nothing written
+        assert not [m for m in seen if isinstance(m, PairsScreen.StoreChanged)]
+        assert not [m for m in seen if isinstance(m, DashboardScreen.Refreshed)]  # out of sight
+        set_status(make_engine(tmp_path / "wb.db"), [2], "reject")  # another process writes
+        await wait_until(app, pilot, lambda: any(isinstance(m, PairsScreen.StoreChanged) for m in seen), timeout=20)
+        await wait_until(app, pilot, lambda: _status_cells(app.screen.query_one("#pairs", DataTable))[1] == "rejected",
+                         timeout=20)
+        seen.clear()
+        await _open(app, pilot, "d")
+        await wait_until(app, pilot, lambda: any(isinstance(m, DashboardScreen.Refreshed) for m in seen), timeout=5)

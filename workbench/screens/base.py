@@ -8,6 +8,7 @@ from textual import on
 from textual.binding import Binding
 from textual.events import ScreenResume, ScreenSuspend
 from textual.screen import Screen
+from textual.timer import Timer, TimerCallback
 from textual.widgets import Input
 
 
@@ -28,6 +29,21 @@ class StageScreen(Screen[None]):
         """The app's store engine."""
         return self.app.engine  # type: ignore[attr-defined]
 
+    def set_interval(self, interval: float, callback: TimerCallback | None = None, *, name: str | None = None,
+                     repeat: int = 0, pause: bool = False) -> Timer:
+        timer = super().set_interval(interval, callback, name=name, repeat=repeat, pause=pause)
+        if name is None:  # the stage's own polls (Textual names the timers it makes itself)
+            self._polls = [*getattr(self, "_polls", []), timer]
+        return timer
+
+    def check_store_if_written(self) -> None:
+        """For a poll timer: call the screen's `check_store` (a worker reading its stamp) only when a
+        commit reached the store since the last poll, which costs microseconds instead of a query."""
+        version = self.app.store_version()  # type: ignore[attr-defined]
+        if version is None or version != getattr(self, "_polled_version", None):
+            self._polled_version = version
+            self.check_store()  # type: ignore[attr-defined]
+
     def action_navigate(self) -> None:
         """Put focus back on the screen's main list."""
         if self.MAIN:
@@ -40,8 +56,15 @@ class StageScreen(Screen[None]):
         # Still on the active stack: a dialog opened over this screen (it gives focus back itself);
         # otherwise the user switched to another screen.
         self._under_dialog = self in self.app.screen_stack
+        if not self._under_dialog:
+            # Out of sight, the screen's polls wait; a poll that came due meanwhile runs on return. Its
+            # widgets' timers (which follow started jobs and report how they end) keep running.
+            for timer in getattr(self, "_polls", []):
+                timer.pause()
 
     @on(ScreenResume)
     def _focus_list_on_return(self) -> None:
+        for timer in getattr(self, "_polls", []):
+            timer.resume()
         if not getattr(self, "_under_dialog", False) or self.focused is None or isinstance(self.focused, Input):
             self.action_navigate()

@@ -22,7 +22,7 @@ from workbench.screens.base import StageScreen
 from workbench.screens.commit_view import CommitViewScreen
 from workbench.screens.dialogs import confirm
 from workbench.screens.mine_dialog import MineDialog, MineRequest
-from workbench.widgets.commit_table import PAGE_SIZE, CommitTable
+from workbench.widgets.commit_table import FIRST_PAGE_SIZE, PAGE_SIZE, CommitTable
 from workbench.widgets.plain import line
 from workbench.widgets.polling import poll_unless_busy
 
@@ -111,7 +111,7 @@ class CommitsScreen(StageScreen):
         self._stamp: Stamp | None = None
         self.load_first_page(self._generation, self._filters)
         self.load_repositories()
-        self.set_interval(POLL_SECONDS, self.check_store)
+        self.set_interval(POLL_SECONDS, self.check_store_if_written)
 
     def on_screen_resume(self) -> None:
         self.check_store()
@@ -165,7 +165,7 @@ class CommitsScreen(StageScreen):
 
     @work(thread=True, exclusive=True, group="commits-page", exit_on_error=False)
     def load_first_page(self, generation: int, filters: dict[str, Any]) -> None:
-        commits = list_commits(self.engine, limit=PAGE_SIZE, **filters)
+        commits = list_commits(self.engine, limit=FIRST_PAGE_SIZE, **filters)
         self.post_message(self.PageLoaded(generation, commits, None, first=True))
         self.post_message(self.PageLoaded(generation, [], count_commits(self.engine, **filters), first=False))
 

@@ -323,7 +323,7 @@ class PairsScreen(StageScreen):
 
     def on_mount(self) -> None:
         self.reload()
-        self.set_interval(POLL_SECONDS, self.check_store)
+        self.set_interval(POLL_SECONDS, self.check_store_if_written)
 
     def on_screen_resume(self) -> None:
         self.check_store()

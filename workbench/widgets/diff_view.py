@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from rich.segment import Segment
+from rich.style import Style
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
@@ -53,6 +54,8 @@ class DiffView(ScrollView, can_focus=True):
         self.current_change: int | None = None
         self._gutter = 2
         self._longest = 0
+        # (side, changed) -> (text, changed words, gutter) styles; looked up once, not for every pane.
+        self._pane_styles: dict[tuple[str, bool], tuple[Style, Style, Style]] = {}
 
     # content ---------------------------------------------------------------------------------
 
@@ -91,6 +94,7 @@ class DiffView(ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
+        self._pane_styles = {}
         self._row_strip.cache_clear()
 
     # navigation ------------------------------------------------------------------------------
@@ -175,12 +179,26 @@ class DiffView(ScrollView, can_focus=True):
         right_spans: list[tuple[int, int]] = []
         if row.kind == "replace" and row.left is not None and row.right is not None:
             left_spans, right_spans = word_changes(row.left, row.right)
-        separator = Strip([Segment("│", self.get_component_rich_style("diff-view--separator"))])
         return Strip.join([
             self._pane(row, "left", left_spans, scroll_x, left_width),
-            separator,
+            self._separator(),
             self._pane(row, "right", right_spans, scroll_x, right_width),
         ])
+
+    def _separator(self) -> Strip:
+        return Strip([Segment("│", self.get_component_rich_style("diff-view--separator"))])
+
+    def _styles_for(self, side: str, changed: bool) -> tuple[Style, Style, Style]:
+        styles = self._pane_styles.get((side, changed))
+        if styles is None:
+            base = self.rich_style
+            if changed:
+                base = self.get_component_rich_style("diff-view--removed" if side == "left" else "diff-view--added")
+            word = base + self.get_component_rich_style(
+                "diff-view--removed-word" if side == "left" else "diff-view--added-word", partial=True)
+            gutter = base + self.get_component_rich_style("diff-view--gutter", partial=True)
+            styles = self._pane_styles[side, changed] = (base, word, gutter)
+        return styles
 
     def _pane(self, row: DiffRow, side: str, spans: list[tuple[int, int]], scroll_x: int, width: int) -> Strip:
         number = row.left_no if side == "left" else row.right_no
@@ -188,12 +206,7 @@ class DiffView(ScrollView, can_focus=True):
         if number is None or line is None:
             return Strip.blank(width, self.get_component_rich_style("diff-view--filler"))
         changed = row.kind != "equal"
-        base = self.rich_style
-        if changed:
-            base = self.get_component_rich_style("diff-view--removed" if side == "left" else "diff-view--added")
-        word = base + self.get_component_rich_style(
-            "diff-view--removed-word" if side == "left" else "diff-view--added-word", partial=True)
-        gutter_style = base + self.get_component_rich_style("diff-view--gutter", partial=True)
+        base, word, gutter_style = self._styles_for(side, changed)
         marker = ("-" if side == "left" else "+") if changed else " "
         segments = [Segment(f"{number:>{self._gutter - 1}}{marker}", gutter_style)]
         # Segments straight from the spans: cheaper than a rich Text for every visible row of every page.
