@@ -71,7 +71,7 @@ from workbench.jobs.ml import load_ml, needs_ml
 from workbench.jobs.pipeline import StageFailed
 from workbench.jobs.registry import JobKind, job_kind, register
 from workbench.jobs.runner import JobContext, drain, run_async, run_foreground, wait_for_other_workers
-from workbench.jobs.synthesize import model_name_of
+from workbench.jobs.synthesize import claimed_rounds, model_name_of
 
 
 def _digest(value: object) -> str:
@@ -302,34 +302,19 @@ class _Sampling:
         store = SqlSampleStore(self.engine, job_id=self.ctx.job_id, key=config.key, worker_id=self.ctx.worker_id,
                                lease_s=self.ctx.lease_s, scope=self.prepared.slot_ids)
         self._report(self.summary, force=True)
-        counters: SynthCounters | None = None
         try:
-            while True:
-                finished: SynthFinished | None = None
-                counters = SynthCounters()
-                # Closed here, not by the loop's shutdown_asyncgens later: an interrupted round's outcomes
-                # still being written must land in `counters` before the job's last summary is taken.
-                async with aclosing(run_synthesis(sampler, store, {POLICY_ROLE: backend},
-                                                  concurrency=self.run.concurrency, meter=self.meter,
-                                                  cancel=self.ctx.should_stop, counters=counters,
-                                                  keep_truncated=True)) as stream:
-                    async for event in stream:
-                        if isinstance(event, SynthProgress):
-                            await asyncio.to_thread(self._report, self._summary(counters))
-                            yield SynthProgress(sample_counters(self.summary))
-                        elif isinstance(event, SynthFinished):
-                            finished = event
-                        else:
-                            yield event
-                assert finished is not None
-                self.rounds.append(counters)
-                counters = None
-                self.stop_reason = finished.stop_reason
-                if self.stop_reason != "done" or not self.ctx.is_owner or not await self._others_hold_slots():
-                    break
+            async with aclosing(claimed_rounds(
+                self.ctx, lambda counters: run_synthesis(sampler, store, {POLICY_ROLE: backend},
+                                                         concurrency=self.run.concurrency, meter=self.meter,
+                                                         cancel=self.ctx.should_stop, counters=counters,
+                                                         keep_truncated=True),
+                self.rounds, self._progress, self._remaining)) as stream:
+                async for event in stream:
+                    if isinstance(event, SynthFinished):
+                        self.stop_reason = event.stop_reason
+                    else:
+                        yield event
         finally:
-            if counters is not None:  # interrupted mid-round: what it did still counts
-                self.rounds.append(counters)
             await backend.aclose()
             self.summary = self._summary(None, self.stop_reason or "interrupted", fresh=True)
             self.ctx.summary = self.summary  # what the lifecycle stores if the job ends here
@@ -338,18 +323,16 @@ class _Sampling:
         self._report(self._summary(None, self.stop_reason, fresh=True), force=True)
         yield SynthFinished(self.stop_reason, sample_counters(self.summary), self.summary.usage_by_model)
 
-    async def _others_hold_slots(self) -> bool:
-        """Wait while other workers hold slots of this run; True when some came back (a lease ran out)."""
-        while not self.ctx.should_stop():
-            counts = item_counts(self.engine, self.prepared.config.key, lease_s=self.ctx.lease_s,
-                                 subject_ids=self.prepared.slot_ids)
-            if counts.pending:
-                return True
-            if not counts.claimed:
-                return False
+    async def _progress(self, counters: SynthCounters) -> SynthProgress:
+        await asyncio.to_thread(self._report, self._summary(counters))
+        return SynthProgress(sample_counters(self.summary))
+
+    def _remaining(self) -> tuple[int, int]:
+        counts = item_counts(self.engine, self.prepared.config.key, lease_s=self.ctx.lease_s,
+                             subject_ids=self.prepared.slot_ids)
+        if counts.claimed and not counts.pending:
             self._report(self._summary(None, fresh=True))
-            await asyncio.sleep(0.5)
-        return True  # the next round sees the stop at once and ends the way it says
+        return counts.pending, counts.claimed
 
 
 def _sample_key(engine: Engine, run: SamplingRun) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -425,33 +425,18 @@ class _Drive:
             worker_id=self.ctx.worker_id, lease_s=self.ctx.lease_s, scope=self.scope,
         )
         self._report(self._summary(None), force=True)
-        counters: SynthCounters | None = None
         try:
-            while True:
-                finished: SynthFinished | None = None
-                counters = SynthCounters()
-                # Closed here, not by the loop's shutdown_asyncgens later: an interrupted round's outcomes
-                # still being written must land in `counters` before the job's last summary is taken.
-                async with aclosing(run_synthesis(method, store, backends, concurrency=self.config.concurrency,
-                                                  meter=self.meter, cancel=self.ctx.should_stop,
-                                                  counters=counters)) as stream:
-                    async for event in stream:
-                        if isinstance(event, SynthProgress):
-                            await asyncio.to_thread(self._report, self._summary(counters))
-                            yield SynthProgress(summary_counters(self.summary))
-                        elif isinstance(event, SynthFinished):
-                            finished = event
-                        else:
-                            yield event
-                assert finished is not None
-                self.rounds.append(counters)
-                counters = None
-                self.stop_reason = finished.stop_reason
-                if self.stop_reason != "done" or not self.ctx.is_owner or not await self._others_hold_items():
-                    break
+            async with aclosing(claimed_rounds(
+                self.ctx, lambda counters: run_synthesis(method, store, backends, concurrency=self.config.concurrency,
+                                                         meter=self.meter, cancel=self.ctx.should_stop,
+                                                         counters=counters),
+                self.rounds, self._progress, self._remaining)) as stream:
+                async for event in stream:
+                    if isinstance(event, SynthFinished):
+                        self.stop_reason = event.stop_reason
+                    else:
+                        yield event
         finally:
-            if counters is not None:  # interrupted mid-round: what it did still counts
-                self.rounds.append(counters)
             for backend in {id(b): b for b in backends.values()}.values():
                 await backend.aclose()
             self.summary = self._summary(None, self.stop_reason or "interrupted", fresh=True)
@@ -461,18 +446,63 @@ class _Drive:
         self._report(self._summary(None, self.stop_reason, fresh=True), force=True)
         yield SynthFinished(self.stop_reason, summary_counters(self.summary), self.summary.usage_by_model)
 
-    async def _others_hold_items(self) -> bool:
-        """Wait while other workers hold items of this run's scope; True when some came back (a lease ran
-        out) to claim again. Items outside the scope (a wider earlier run's) are not this job's to wait for."""
-        while not self.ctx.should_stop():
-            counts = item_counts(self.engine, self.key, lease_s=self.ctx.lease_s, subject_ids=self.scope)
-            if counts.pending:
-                return True
-            if not counts.claimed:
-                return False
+    async def _progress(self, counters: SynthCounters) -> SynthProgress:
+        await asyncio.to_thread(self._report, self._summary(counters))
+        return SynthProgress(summary_counters(self.summary))
+
+    def _remaining(self) -> tuple[int, int]:
+        counts = item_counts(self.engine, self.key, lease_s=self.ctx.lease_s, subject_ids=self.scope)
+        if counts.claimed and not counts.pending:
             self._report(self._summary(None, fresh=True))
-            await asyncio.sleep(0.5)
-        return True  # the next round sees the stop at once and ends the way it says
+        return counts.pending, counts.claimed
+
+
+async def claimed_rounds(ctx: JobContext, start_round: Callable[[SynthCounters], AsyncGenerator[SynthEvent, None]],
+                         rounds: list[SynthCounters], progress: Callable[[SynthCounters], Awaitable[SynthProgress]],
+                         remaining: Callable[[], tuple[int, int]]) -> AsyncGenerator[SynthEvent, None]:
+    """Rounds of the synthesis driver over claimed items, for a job that workers share.
+
+    Each round's counters are appended to `rounds` (an interrupted round's too). A round that ends
+    `done` is followed by another when the job's owner finds items come back to claim (a helper's
+    lease ran out); `remaining()` gives (claimable, held by others). Yields the driver's events, each
+    progress event as `progress(counters)` makes it, and last the final round's SynthFinished.
+    """
+    counters: SynthCounters | None = None
+    try:
+        while True:
+            finished: SynthFinished | None = None
+            counters = SynthCounters()
+            # Closed here, not by the loop's shutdown_asyncgens later: an interrupted round's outcomes
+            # still being written must land in `counters` before the job's last summary is taken.
+            async with aclosing(start_round(counters)) as stream:
+                async for event in stream:
+                    if isinstance(event, SynthProgress):
+                        yield await progress(counters)
+                    elif isinstance(event, SynthFinished):
+                        finished = event
+                    else:
+                        yield event
+            assert finished is not None
+            rounds.append(counters)
+            counters = None
+            if finished.stop_reason != "done" or not ctx.is_owner or not await _items_came_back(ctx, remaining):
+                yield finished
+                return
+    finally:
+        if counters is not None:  # interrupted mid-round: what it did still counts
+            rounds.append(counters)
+
+
+async def _items_came_back(ctx: JobContext, remaining: Callable[[], tuple[int, int]]) -> bool:
+    """Wait while other workers hold items of the run; True when some came back (a lease ran out)."""
+    while not ctx.should_stop():
+        claimable, held = remaining()
+        if claimable:
+            return True
+        if not held:
+            return False
+        await asyncio.sleep(0.5)
+    return True  # the next round sees the stop at once and ends the way it says
 
 
 def summary_counters(summary: SynthSummary) -> dict[str, Any]:
