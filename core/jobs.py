@@ -57,6 +57,11 @@ class JobCancelled(Exception):
     """
 
 
+class JobInterrupted(KeyboardInterrupt):
+    """Ctrl-C ended a foreground job: it is stored `cancelled`; the message names the job, how far it
+    got and how to resume. A KeyboardInterrupt still, so that every handler of Ctrl-C sees it as one."""
+
+
 class JobReleased(Exception):
     """A runner stopped because its worker is shutting down: the job goes back to the queue."""
 

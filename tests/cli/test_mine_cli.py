@@ -186,6 +186,36 @@ def test_kill_9_then_rerun_loses_nothing_and_duplicates_nothing(tmp_path: Path, 
     assert job["state"] == "done" and job["attempts"] == 2
 
 
+@pytest.mark.parametrize("waits_for", [1, 2000])
+def test_ctrl_c_keeps_counters_equal_to_what_the_store_holds(tmp_path: Path, waits_for: int) -> None:
+    # Ctrl-C early (first records) and late (mid-run, buffered records written at close): either way the
+    # job's counters are the records the store holds for it, and the error line says how to resume.
+    repo = tmp_path / "big"
+    _fast_import_history(repo, 4000)
+    db = tmp_path / "wb.db"
+    command = [sys.executable, "-m", "workbench.cli", "--db", str(db), "mine", str(repo)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if db.exists() and len(_records(db)) >= waits_for:
+                break
+        except sqlite3.OperationalError:
+            pass
+        time.sleep(0.005)
+    process.send_signal(signal.SIGINT)
+    _out, err = process.communicate(timeout=60)
+    stored = len(_records(db))
+    assert 0 < stored < 4000 - 50, "the interrupt should land mid-run"
+    (job,) = json.loads(invoke(db, "jobs", "list", "--json").stdout)
+    shown = json.loads(invoke(db, "jobs", "show", str(job["id"]), "--json").stdout)
+    assert process.returncode == 130 and job["state"] == "cancelled"
+    assert shown["summary"]["records_stored"] == shown["summary"]["records_kept"] == shown["done"] == stored
+    line = err.decode().strip().splitlines()[-1]
+    assert line.startswith(f"error: interrupted: mine job {job['id']} is cancelled with {stored:,} done")
+    assert f"workbench jobs resume {job['id']}" in line
+
+
 def test_read_only_store_without_its_texts_file_still_lists(db_path: Path, make_repo: Callable[[str], GitRepo]) -> None:
     repo = small_repo(make_repo)
     assert invoke(db_path, "mine", str(repo.path)).exit_code == 0

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 from typer.core import TyperGroup
 
 from core.errors import StoreError, WorkbenchError
+from core.jobs import JobInterrupted
 from core.textsafe import one_line, visible
 
 stderr_console = Console(stderr=True, highlight=False)
@@ -131,8 +132,9 @@ class WorkbenchGroup(TyperGroup):
                 raise
             raise fail(f"{exc.name} is not installed: this needs the ml extra "
                        f"(pip install torch -e '.[ml]'; on GPU machines also '.[gpu]')") from None
-        except KeyboardInterrupt:
-            raise fail("interrupted", code=130) from None
+        except KeyboardInterrupt as exc:
+            # A job's runner says which job ended cancelled, with its counters and how to resume.
+            raise fail(_one_line(exc) if isinstance(exc, JobInterrupted) else "interrupted", code=130) from None
         except UnicodeError as exc:  # text that cannot be read or written as UTF-8, e.g. a lone surrogate
             if _debug(ctx):
                 raise

@@ -86,6 +86,10 @@ def run_mine(ctx: JobContext, params: MineParams) -> Generator[MineEvent | MineJ
             yield event
     except BaseException:
         _close_quietly(recorder)
+        # Interrupted between progress events: the job ends with what the store holds, not the last
+        # progress (the recorder writes what it buffered when it closes).
+        stored = recorder.stored_records
+        ctx.progress(stored, summary=replace(summary, records_kept=stored, records_stored=stored))
         raise
     return summary
 

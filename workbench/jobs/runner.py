@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Engine
 
 from core.errors import OptionError, WorkbenchError
-from core.jobs import JobCancelled, JobInfo, JobLost, JobReleased, JobState, lease_seconds
+from core.jobs import JobCancelled, JobInfo, JobInterrupted, JobLost, JobReleased, JobState, lease_seconds
 from stores.jobs import (
     claim_job,
     create_job,
@@ -259,7 +259,13 @@ def execute(ctx: JobContext, kind: JobKind[Any, Any], params: Any, *, reraise: b
         state = JobState.QUEUED
     except JobLost:
         state = JobState.RUNNING  # another worker owns it now
-    except (KeyboardInterrupt, GeneratorExit, asyncio.CancelledError):
+    except KeyboardInterrupt:
+        hint = resume_hint(kind, ctx)
+        _end(ctx, JobState.CANCELLED, f"interrupted; {hint}")
+        done = f"{ctx.done:,} of {ctx.total:,}" if ctx.total else f"{ctx.done:,}"
+        raise JobInterrupted(f"interrupted: {kind.name} job {ctx.job_id} is cancelled with {done} done and its "
+                             f"counters kept (workbench jobs show {ctx.job_id}); {hint}") from None
+    except (GeneratorExit, asyncio.CancelledError):
         _end(ctx, JobState.CANCELLED, f"interrupted; {resume_hint(kind, ctx)}")
         raise
     except BaseException as exc:
