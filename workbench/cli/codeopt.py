@@ -102,7 +102,7 @@ def show_command(
         return
     problem, counts = detail.problem, detail.counts
     lines = [
-        f"problem {detail.id} · {problem.task_id} · {problem.source} · entry point {problem.entry_point}",
+        one_line(f"problem {detail.id} · {problem.task_id} · {problem.source} · entry point {problem.entry_point}"),
         f"samples {counts.samples} · executed {counts.executed} · passed {counts.passed} · failing {counts.failing} "
         f"· stable {counts.stable} · unstable {counts.unstable} · pairs {detail.pairs}",
         "", "[prompt]", problem.prompt.rstrip(), "", "[test]", problem.test.strip(),

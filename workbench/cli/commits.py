@@ -66,7 +66,8 @@ def show_command(
         f"path {one_line(commit.path)}{renamed}",
         f"+{commit.lines_added} -{commit.lines_removed}",
         "",
-        *("    " + visible(line) for line in commit.message.rstrip("\n").splitlines()),
+        # Only a line feed breaks a line: a CR, VT, FF or U+2028 in the message is shown (`␍`), never obeyed.
+        *("    " + visible(line) for line in commit.message.rstrip("\n").split("\n")),
         "",
     ]
     echo_text("\n".join(header))
@@ -75,9 +76,17 @@ def show_command(
     elif side == "new":
         echo_text(commit.new_text, nl=False)
     elif side == "diff":
-        diff = difflib.unified_diff(commit.old_text.splitlines(keepends=True), commit.new_text.splitlines(keepends=True),
-                                    fromfile=f"a/{commit.old_path}", tofile=f"b/{commit.path}")
-        echo_text("".join(diff), nl=False)
+        diff = difflib.unified_diff(_lines(commit.old_text), _lines(commit.new_text),
+                                    fromfile=f"a/{one_line(commit.old_path)}", tofile=f"b/{one_line(commit.path)}")
+        echo_text("".join(line if line.endswith("\n") else f"{line}\n\\ No newline at end of file\n"
+                          for line in diff), nl=False)
+
+
+def _lines(text: str) -> list[str]:
+    """The lines of `text` broken at line feeds only, each keeping its `\\n` (str.splitlines also breaks
+    at CR, VT, FF and U+2028, which the diff must show, not turn into lines)."""
+    lines = text.split("\n")
+    return [f"{line}\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
 
 
 @commits_app.command("repos")

@@ -185,13 +185,14 @@ def show_command(
             payload["results"] = list_results(engine, run_id, limit=1_000_000)
         emit_json(payload)
         return
-    echo_text(
-        f"run {run.id}: {run.judge_spec} ({run.judge_kind})\n"
-        f"protocol: {run.protocol}  state: {run.state}  progress: {run.done}/{run.total}  orders: {run.orders}\n"
-        f"benchmark: {run.bench_version} at {run.bench_dir}\n"
-        f"lineage: {json.dumps(run.lineage, sort_keys=True, ensure_ascii=True)}\n"
-        f"parser: {run.parser_version}"
-    )
+    for line in (  # specs and paths are untrusted: a line break in one is shown (␊), not obeyed
+        f"run {run.id}: {run.judge_spec} ({run.judge_kind})",
+        f"protocol: {run.protocol}  state: {run.state}  progress: {run.done}/{run.total}  orders: {run.orders}",
+        f"benchmark: {run.bench_version} at {run.bench_dir}",
+        f"lineage: {json.dumps(run.lineage, sort_keys=True, ensure_ascii=True)}",
+        f"parser: {run.parser_version}",
+    ):
+        echo_line(line)
     emit_table(SCORE_COLUMNS, score_rows(scores))
     if results:
         emit_table(

@@ -9,7 +9,7 @@ import typer
 
 from core.jobs import JobInfo, lease_seconds
 from stores.jobs import get_job, job_shares, list_jobs, list_workers, request_cancel
-from workbench.cli.common import echo_line, echo_text, emit_json, emit_table, engine_of, reader_engine_of, short_time
+from workbench.cli.common import echo_line, emit_json, emit_table, engine_of, reader_engine_of, short_time
 
 jobs_app = typer.Typer(help="List, inspect, cancel and resume jobs recorded in the store; list workers.",
                        no_args_is_help=True)
@@ -79,7 +79,8 @@ def show_command(
         lines.append(f"{key}: {value}")
     for share in shares:
         lines.append(f"{share.role} {share.worker_id}: " + ("finished" if share.finished_at else "working"))
-    echo_text("\n".join(lines))
+    for line in lines:  # titles, paths, errors and params hold untrusted text: a line break in one is shown (␊)
+        echo_line(line)
 
 
 def vars_of(job: JobInfo) -> dict[str, object]:

@@ -24,7 +24,6 @@ from stores.training.runs import (
 from workbench.cli.common import (
     DETACH_HELP,
     echo_line,
-    echo_text,
     emit_json,
     emit_table,
     engine_of,
@@ -137,7 +136,8 @@ def show_command(
     if run.error:
         lines.append(f"error: {run.error}")
     lines += [f"checkpoint: {c.path} ({'verified' if c.verified else 'NOT verified: ' + c.problems})" for c in checkpoints]
-    echo_text("\n".join(lines))
+    for line in lines:  # names, paths and errors are untrusted: a line break in one is shown (␊), not obeyed
+        echo_line(line)
 
 
 @train_app.command("logs")
