@@ -17,12 +17,12 @@ commits_app = typer.Typer(help="Browse mined commit records.", no_args_is_help=T
 @commits_app.command("list")
 def list_command(
     ctx: typer.Context,
-    repo: Optional[int] = typer.Option(None, "--repo", help="Repository id (see `commits repos`)."),
+    repo: Optional[int] = typer.Option(None, "--repo", min=1, help="Repository id (see `commits repos`)."),
     path: Optional[str] = typer.Option(None, "--path", help="Only paths containing this text."),
     text: Optional[str] = typer.Option(None, "--grep", help="Only messages containing this text (or a sha prefix)."),
     language: Optional[str] = typer.Option(None, "--language", help="Only this language."),
     limit: int = typer.Option(50, min=1, max=100_000, help="How many records."),
-    after: Optional[int] = typer.Option(None, "--after", help="Start after this record id (paging)."),
+    after: Optional[int] = typer.Option(None, "--after", min=0, help="Start after this record id (paging)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List commit records, oldest id first; page with --after LAST_ID."""

@@ -39,7 +39,7 @@ def list_command(
     ctx: typer.Context,
     where: Optional[str] = typer.Option(None, "--where", "-w", help=WHERE_HELP),
     limit: int = typer.Option(50, min=1, max=100000, help="How many pairs."),
-    after: Optional[int] = typer.Option(None, help="Start after this pair id (keyset paging)."),
+    after: Optional[int] = typer.Option(None, min=0, help="Start after this pair id (keyset paging)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List pairs by id, filtered."""
@@ -59,7 +59,7 @@ def list_command(
 @pairs_app.command("show")
 def show_command(
     ctx: typer.Context,
-    pair_id: int = typer.Argument(..., help="Pair id."),
+    pair_id: int = typer.Argument(..., min=1, help="Pair id."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Show one pair: texts, lineage and analysis."""
