@@ -6,7 +6,11 @@ that refuses its output leaves no debris.
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from core.errors import OptionError
@@ -28,6 +32,59 @@ def check_output_folder(
     if not parent.is_dir() or not _writable(parent):
         raise OptionError(f"{what} {out}: cannot create it ({parent} is not a writable folder)")
     return out
+
+
+def writable_folder(folder: Path) -> bool:
+    """Whether a new folder can be made in `folder` (tried, then removed)."""
+    return folder.is_dir() and _writable(folder)
+
+
+@contextmanager
+def staged_folder(out_dir: str | Path, *, replaceable: Callable[[Path], bool], what: str = "--out") -> Iterator[Path]:
+    """A fresh hidden sibling of `out_dir` to write into, swapped in for `out_dir` when the block
+    ends without an error; on any error (a cancel included) it is removed and `out_dir` is untouched.
+
+    An existing `out_dir` is replaced only when it is empty or `replaceable(out_dir)` says it is
+    ours (checked again at the swap, not only before the work); otherwise OptionError, and nothing
+    is deleted. The old folder is moved aside before the new one takes its place and removed after,
+    so a failed swap puts it back. Symbolic links are followed: the folder they name is replaced.
+    """
+    target = Path(out_dir).expanduser().resolve()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    except OSError as exc:
+        raise OptionError(f"{what} {out_dir}: cannot create it: {exc.strerror or exc}") from None
+    try:
+        yield staging
+        _swap_in(staging, target, replaceable, what)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _swap_in(staging: Path, target: Path, replaceable: Callable[[Path], bool], what: str) -> None:
+    try:
+        if not target.exists() or (target.is_dir() and not any(target.iterdir())):
+            os.replace(staging, target)  # rename(2) replaces an empty folder, and fails on a filled one
+            return
+        if not target.is_dir() or not replaceable(target):
+            raise OptionError(f"{what} {target}: the folder is not empty and may not be replaced; "
+                              "nothing in it was changed: choose a new folder")
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.replaced-", dir=target.parent))
+        try:
+            os.replace(target, old)
+        except OSError:
+            old.rmdir()
+            raise
+        try:
+            os.replace(staging, target)
+        except OSError:
+            os.replace(old, target)
+            raise
+    except OSError as exc:
+        raise OptionError(f"{what} {target}: cannot put the new files in place: {exc.strerror or exc}") from None
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _existing_parent(path: Path) -> Path:
@@ -66,6 +123,4 @@ def check_output_file(path: str | Path, *, what: str, suffixes: tuple[str, ...] 
 
 
 def _file_writable(path: Path) -> bool:
-    import os
-
     return os.access(path, os.W_OK)

@@ -276,6 +276,13 @@ def check_pipeline(spec: PipelineSpec) -> None:
     for source in spec.sources.mine if spec.sources else ():
         if not Path(source.path).expanduser().exists():
             raise RecipeError(f"{spec.source_path}: sources.mine: {source.path} does not exist (a git repository)")
+    if spec.export_out:
+        from core.training.export import check_export_folder
+
+        try:  # the export stage replaces an earlier export there, and never a folder that is not one
+            check_export_folder(spec.export_out, replace=True, what="export.out")
+        except OptionError as exc:
+            raise RecipeError(f"{spec.source_path}: {exc}") from None
 
 
 def _relative(base: Path, item: str) -> Path:

@@ -3,7 +3,9 @@ a deterministic train/validation split, optional parquet and `datasets` copies, 
 
 Layout under the output folder: `manifest.json`, and per format `FORMAT/train.jsonl` and
 `FORMAT/validation.jsonl` (plus `FORMAT/train.parquet`, `FORMAT/validation.parquet` and a
-`datasets` DatasetDict in `FORMAT/hf/` when asked).
+`datasets` DatasetDict in `FORMAT/hf/` when asked). The folder holds exactly the files the manifest
+lists: an export is written into a fresh sibling and replaces the folder only when complete, and
+only an earlier export (a folder with our manifest) is ever replaced.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from typing import Any
 from core.errors import OptionError
 from core.evaluation.prompts import PROMPT_VERSION
 from core.evaluation.protocols import DEFAULT_PROTOCOL, PROTOCOL_NAMES, get_protocol, name_codes_by_position, place
+from core.outputs import check_output_folder, staged_folder, writable_folder
 
 FORMATS = ("classification", "generation", "dpo", "chat")
 DEFAULT_FORMATS = ("classification", "generation", "dpo")
 SPLITS = ("train", "validation")
 EXPORT_VERSION = "export-v2"
+MANIFEST = "manifest.json"
 NAMES_NEITHER_CODE = "feedback names neither code"
 
 
@@ -177,13 +181,61 @@ def _record_text(record: dict[str, Any]) -> str:
 
 def write_export(
     pairs: Iterable[ExportPair], out_dir: Path, options: ExportOptions, *, filter_spec: list[str],
-    created_at: str, progress: Any = None,
+    created_at: str, progress: Any = None, replace: bool = True,
 ) -> ExportManifest:
-    """Write every format's split files and manifest.json under `out_dir`; return the manifest."""
+    """Write every format's split files and manifest.json as the folder `out_dir`; return the manifest.
+
+    Written into a fresh sibling folder that replaces `out_dir` when complete: `out_dir` then holds
+    this export's files only. An error or a cancel (an exception from `progress`) leaves `out_dir`
+    as it was. An existing `out_dir` must be empty or (with `replace`) an earlier export
+    (`is_export_folder`), else OptionError and nothing is deleted.
+    """
     options.check()
     tokenizer = _load_tokenizer(options.tokenizer) if options.tokenizer else None
+    with staged_folder(out_dir, replaceable=is_export_folder if replace else _never) as staging:
+        return _write_files(pairs, staging, options, tokenizer, filter_spec=filter_spec, created_at=created_at,
+                            progress=progress)
+
+
+def _never(folder: Path) -> bool:
+    return False
+
+
+def is_export_folder(folder: Path) -> bool:
+    """Whether `folder` holds an export this module wrote: a manifest.json with our version tag and file list."""
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeError, ValueError):
+        return False
+    return (isinstance(manifest, dict) and str(manifest.get("version", "")).startswith("export-")
+            and isinstance(manifest.get("files"), list))
+
+
+def check_export_folder(out_dir: str | Path, *, replace: bool, what: str = "--out",
+                        replace_option: str | None = None) -> Path:
+    """The folder an export will be written as: new or empty, or (with `replace`) an earlier export,
+    which the new one replaces; its parent must take a new folder. Raises OptionError; creates nothing."""
+    out = Path(out_dir).expanduser()
+    if out.is_dir() and any(out.iterdir()):
+        ours = is_export_folder(out)
+        if not ours:
+            raise OptionError(f"{what} {out}: the folder is not empty and is not a workbench export "
+                              f"(no {MANIFEST} of ours); choose a new folder")
+        if not replace:
+            hint = f", or pass {replace_option} to replace it" if replace_option else ""
+            raise OptionError(f"{what} {out}: the folder holds an earlier export; choose a new folder{hint}")
+    check_output_folder(out, what=what, allow_existing=True)
+    parent = out.resolve().parent
+    if parent.exists() and not writable_folder(parent):
+        raise OptionError(f"{what} {out}: cannot write beside it ({parent} is not a writable folder)")
+    return out
+
+
+def _write_files(
+    pairs: Iterable[ExportPair], out_dir: Path, options: ExportOptions, tokenizer: Any, *, filter_spec: list[str],
+    created_at: str, progress: Any,
+) -> ExportManifest:
+    try:
         handles = {}
         for fmt in options.formats:
             (out_dir / fmt).mkdir(exist_ok=True)
@@ -236,7 +288,7 @@ def write_export(
     }
     if tokenizer is not None:
         manifest["token_lengths"] = {fmt: {s: _token_stats(lengths[fmt][s]) for s in SPLITS} for fmt in options.formats}
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return ExportManifest(manifest)
 
 

@@ -248,7 +248,8 @@ CASES: dict[str, Case] = {
     "decon-duplicate-task": Case("decontaminate --bench {ws}/dup-bench", 1, "task t/0 repeats line 1"),
     # export
     "export-format": Case("export --out {ws}/out --format xlsx", 2, "unknown export format(s) xlsx"),
-    "export-non-empty": Case("export --out {ws}/full", 2, "the folder is not empty; choose a new folder, or pass --force"),
+    "export-non-empty": Case("export --out {ws}/full", 2, "the folder is not empty and is not a workbench export"),
+    "export-non-empty-force": Case("export --out {ws}/full --force", 2, "is not a workbench export"),
     "export-proc": Case("export --out /proc/workbench-export", 2, "is not a writable folder"),
     "export-a-file": Case("export --out {ws}/file.txt", 2, "is a file, not a folder"),
     "export-no-pairs": Case("export --out {ws}/out --where status=accepted", 1, "no pairs match status=accepted"),
@@ -420,12 +421,14 @@ def test_the_foreign_database_is_left_as_it_was(workspace: Path) -> None:
 
 
 def test_exponent_without_a_dot_and_force_are_accepted(workspace: Path) -> None:
-    """The other side of two refusals: `5e-6` is a number, and --force writes into a full folder."""
+    """The other side of two refusals: `5e-6` is a number, and --force replaces an earlier export
+    (never a folder that is not one: `full` keeps its file)."""
     from core.training.recipes import load_train_recipe
 
     assert load_train_recipe(workspace / "recipes" / "ok.yaml").hyperparameters.learning_rate == 5e-6
-    result = runner.invoke(app, ["--db", str(workspace / "wb.db"), "export", "--out", str(workspace / "full"),
-                                 "--force", "--format", "dpo"])
+    export = ["--db", str(workspace / "wb.db"), "export", "--out", str(workspace / "ex")]
+    assert runner.invoke(app, [*export, "--format", "chat"]).exit_code == 0
+    result = runner.invoke(app, [*export, "--force", "--format", "dpo"])
     assert result.exit_code == 0, result.output
-    assert (workspace / "full" / "keep.txt").read_text() == "keep"
-    assert (workspace / "full" / "manifest.json").is_file()
+    assert sorted(p.name for p in (workspace / "ex").iterdir()) == ["dpo", "manifest.json"]
+    assert [p.name for p in (workspace / "full").iterdir()] == ["keep.txt"]

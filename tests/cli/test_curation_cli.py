@@ -77,6 +77,45 @@ def test_export_every_format(tmp_path: Path, db_path: Path) -> None:
     assert json.loads(run(db_path, "jobs", "list", "--kind", "export", "--json").stdout)[0]["state"] == "done"
 
 
+def _files_under(folder: Path) -> set[str]:
+    return {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()}
+
+
+def test_forced_export_replaces_the_earlier_export_as_a_whole(tmp_path: Path, db_path: Path) -> None:
+    """D2: after `--force` the folder holds exactly the files the new manifest lists, nothing of the old export."""
+    run(db_path, "pairs", "import", str(write_pairs(tmp_path / "p.jsonl")))
+    out = tmp_path / "ex1"
+    assert run(db_path, "export", "--out", str(out)).exit_code == 0
+    assert {"dpo/train.jsonl", "generation/train.jsonl"} <= _files_under(out)
+    refused = run(db_path, "export", "--out", str(out), "--format", "chat")
+    assert refused.exit_code == 2 and "holds an earlier export" in refused.stderr and "--force" in refused.stderr
+    result = run(db_path, "export", "--out", str(out), "--format", "chat", "--force", "--json")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.stdout)
+    assert _files_under(out) == {"manifest.json", *manifest["files"]} == {
+        "manifest.json", "chat/train.jsonl", "chat/validation.jsonl"}
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no staging folder left
+    assert len(json.loads(run(db_path, "jobs", "list", "--kind", "export", "--json").stdout)) == 2
+
+
+def test_forced_export_never_empties_a_folder_that_is_not_an_export(tmp_path: Path, db_path: Path) -> None:
+    run(db_path, "pairs", "import", str(write_pairs(tmp_path / "p.jsonl")))
+    for name, content in (("mine", None), ("fake", '{"files": []}'), ("broken", "{not json")):
+        out = tmp_path / name
+        out.mkdir()
+        (out / "notes.txt").write_text("mine", encoding="utf-8")
+        if content is not None:  # a manifest.json that is not ours
+            (out / "manifest.json").write_text(content, encoding="utf-8")
+        before = _files_under(out)
+        for extra in ([], ["--detach"]):
+            result = run(db_path, "export", "--out", str(out), "--force", *extra)
+            assert result.exit_code == 2, result.output
+            assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
+            assert "is not a workbench export" in result.stderr
+        assert _files_under(out) == before and (out / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert json.loads(run(db_path, "jobs", "list", "--kind", "export", "--json").stdout) == []
+
+
 def test_export_default_filter_applies_to_fields_the_filter_leaves_open(tmp_path: Path, db_path: Path) -> None:
     run(db_path, "pairs", "import", str(write_pairs(tmp_path / "p.jsonl")))
     from stores.curation.pairs import set_status

@@ -243,3 +243,67 @@ def test_error_lines_quoting_hostile_text_are_sanitized(tmp_path: Path) -> None:
     assert result.exit_code == 2 and _unsafe(result.stderr_bytes) == []
     result = runner.invoke(app, ["--db", str(tmp_path / "wb.db"), "eval", "run", "--judge", "baseline:\x1b[2J"])
     assert result.exit_code == 2 and _unsafe(result.stderr_bytes) == []
+
+
+# Characters str.splitlines() breaks at besides LF: shown (␍, ␋, ␌, \x85, ⟨U+2028⟩...), never a line break.
+_BREAKS = {"CR": "\r", "VT": "\x0b", "FF": "\x0c", "NEL": "\x85", "LS": "\u2028", "PS": "\u2029", "FS": "\x1c"}
+
+
+def _rewrite_texts(source: Path, target: Path, value: str) -> Path:
+    """A copy of the store at `source` with every text column (but those the code reads) set to `value`."""
+    import shutil
+
+    target.mkdir()
+    for path in source.parent.glob(f"{source.name}*"):
+        shutil.copy(path, target / path.name)
+    for path in source.parent.glob(f"{source.stem}.texts.db*"):
+        shutil.copy(path, target / path.name)
+    engine = make_engine(target / source.name)
+    with engine.begin() as connection:
+        for table in SQLModel.metadata.sorted_tables:
+            texts = [column.name for column in table.columns
+                     if isinstance(getattr(column.type, "impl", column.type), sa.String)
+                     and column.name not in _KEEP and not column.primary_key and not column.name.endswith("_json")]
+            if texts:
+                marked = sa.literal(value + " #") + sa.cast(sa.literal_column("rowid"), sa.String)
+                connection.execute(table.update().values(**{name: marked for name in texts}))
+    engine.dispose()
+    return target / source.name
+
+
+SHOW_COMMANDS = [["commits", "show", "1"], ["commits", "show", "1", "--side", "old"],
+                 ["commits", "show", "1", "--side", "new"], ["pairs", "show", "1"], ["jobs", "show", "{train}"],
+                 ["eval", "show", "1", "--results"], ["train", "show", "{train}"], ["problems", "show", "1"],
+                 ["arena", "show", "1", "--questions"], ["pairs", "list"]]
+
+
+def _show(db: Path, args: list[str]) -> str:
+    from stores.training.runs import list_train_runs
+
+    engine = make_engine(db)
+    train = str(list_train_runs(engine)[0].job_id)
+    engine.dispose()
+    result = runner.invoke(app, ["--db", str(db), *(arg.replace("{train}", train) for arg in args)])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_show_commands_never_break_a_line_at_a_cr_or_other_line_separator(hostile_db: Path, tmp_path: Path) -> None:
+    """D4: `commits show` (and every other show) shows a CR as ␍, as `commits list` and the TUI do."""
+    db = _rewrite_texts(hostile_db, tmp_path / "breaks", "v" + "".join(f"{char}{name}" for name, char in _BREAKS.items()))
+    for args in SHOW_COMMANDS:
+        shown = _show(db, args)
+        starts = [line.lstrip() for line in shown.split("\n")]
+        assert [line for line in starts if line.startswith(tuple(_BREAKS))] == [], args
+        assert not set(shown) & set(_BREAKS.values()), args
+        assert "␍CR" in shown or args == ["pairs", "list"], args  # the CR is visible, not dropped
+
+
+def test_one_line_fields_of_show_commands_keep_their_line_feeds_visible(hostile_db: Path, tmp_path: Path) -> None:
+    """A title, name, path, spec or error holding a line feed cannot print a line of its own (a fake `state: done`)."""
+    db = _rewrite_texts(hostile_db, tmp_path / "lf", "v\nstate: done")
+    for args in (["jobs", "show", "{train}"], ["train", "show", "{train}"], ["eval", "show", "1"]):
+        shown = _show(db, args)
+        assert not [line for line in shown.split("\n") if line.startswith("state: done")], args
+        assert "␊state: done" in shown, args
+    assert "␊state: done" in _show(db, ["problems", "show", "1"]).split("\n")[0]  # the header line

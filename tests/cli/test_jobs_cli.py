@@ -77,3 +77,74 @@ def test_cancel_a_queued_job_resume_it_and_run_it_with_a_worker_command(
     worked = runner.invoke(app, ["worker", "--db", str(db_path), "--kinds", "mine", "--idle-exit", "1"])
     assert worked.exit_code == 0, worked.output
     assert get_job(engine, resumed["job_id"]).state == "done"
+
+
+def test_resume_refuses_a_job_that_is_done_queued_or_running_and_queues_nothing(
+    db_path: Path, make_repo: Callable[[str], GitRepo], monkeypatch: object
+) -> None:
+    """D5: only a cancelled or failed job has something to resume; the others get one `error:` line, exit 1."""
+    from sqlalchemy import update
+
+    from stores.jobs import claim_job, list_jobs
+    from stores.tables import JobRow
+
+    repo = _repo(make_repo)
+    engine = make_engine(db_path)
+    monkeypatch.setattr("workbench.jobs.queue.ensure_worker", lambda *args, **kwargs: None)  # type: ignore[attr-defined]
+    job_id = json.loads(invoke(db_path, "mine", str(repo.path), "--detach", "--json").stdout)["job_id"]
+
+    def refused(needle: str) -> None:
+        result = invoke(db_path, "jobs", "resume", str(job_id))
+        assert result.exit_code == 1, result.output
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1 and needle in result.stderr
+        assert [job.id for job in list_jobs(engine)] == [job_id]  # nothing queued
+
+    refused("is queued: nothing to resume")
+    assert claim_job(engine, "w-test", None, lease_s=60, job_id=job_id) is not None
+    refused(f"is running: nothing to resume; to stop it, `workbench jobs cancel {job_id}`")
+    with engine.begin() as connection:  # its worker died an hour ago
+        connection.execute(update(JobRow).where(JobRow.id == job_id).values(heartbeat_at=utc_hours_ago(1)))
+    refused("its worker stopped heartbeating")
+    worked = runner.invoke(app, ["worker", "--db", str(db_path), "--kinds", "mine", "--idle-exit", "1"])
+    assert worked.exit_code == 0 and get_job(engine, job_id).state == "done"
+    refused(f"job {job_id} is done: nothing to resume")
+
+
+def utc_hours_ago(hours: float):  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from stores.tables import utcnow
+
+    return utcnow() - timedelta(hours=hours)
+
+
+def test_negative_ids_cursors_and_limits_are_usage_errors(db_path: Path, make_repo: Callable[[str], GitRepo]) -> None:
+    """D5: `--after -3` was taken as "from the start"; every id, cursor and count refuses a negative value."""
+    import typer
+
+    repo = _repo(make_repo)
+    assert invoke(db_path, "mine", str(repo.path)).exit_code == 0
+    for args in (["commits", "list", "--after", "-3"], ["commits", "list", "--repo", "-1"],
+                 ["commits", "list", "--limit", "-5"], ["pairs", "list", "--after", "-1"],
+                 ["instructions", "list", "--after", "-1"], ["problems", "list", "--after", "-2"],
+                 ["arena", "sets", "--after", "-1"], ["codeopt", "solutions", "--problem", "-1"],
+                 ["synth", "conversations", "--item", "-4"], ["jobs", "show", "--", "-1"],
+                 ["jobs", "resume", "--", "-1"], ["eval", "export", "--", "-2"],
+                 ["codeopt", "eval", "--model", "x", "--held-out-fraction", "-0.5"]):
+        result = invoke(db_path, *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, args
+    assert invoke(db_path, "commits", "list", "--after", "0").exit_code == 0
+    # The kind: every whole-number or decimal option and argument of the CLI has a lower bound (seeds aside;
+    # the held-out fraction is checked by core's ProblemSelection, as above).
+    from workbench.cli import app as cli_app
+
+    def commands(group, path):  # type: ignore[no-untyped-def]
+        for name, sub in getattr(group, "commands", {}).items():
+            yield from commands(sub, [*path, name]) if getattr(sub, "commands", None) else [([*path, name], sub)]
+
+    unbounded = [(" ".join(path), param.name) for path, command in commands(typer.main.get_command(cli_app), [])
+                 for param in command.params
+                 if str(param.bare_type()) in ("int", "float", "list[int]") and param.name not in ("seed", "held_out_fraction")
+                 and (param.min is None or param.min < 0)]
+    assert unbounded == []

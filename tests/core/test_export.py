@@ -131,3 +131,52 @@ def test_feedback_rewrite_and_split_are_deterministic() -> None:
     assert rewrite_feedback("The rejected code leaks; the chosen code closes it.", "B", "A") == (
         "[CODE_A] leaks; [CODE_B] closes it.")
     assert [split_of(i, 1, 0.5) for i in range(20)] == [split_of(i, 1, 0.5) for i in range(20)]
+
+
+class Stop(Exception):
+    """What a job's cancel check raises inside `progress`."""
+
+
+def test_an_export_stopped_midway_leaves_the_earlier_one_untouched(tmp_path: Path) -> None:
+    out, first = export(tmp_path, formats=("classification", "dpo"))
+    before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+
+    def stop_after_ten(done: int) -> None:
+        if done == 10:
+            raise Stop
+
+    with pytest.raises(Stop):
+        write_export(iter(PAIRS), out, ExportOptions(formats=("chat",)), filter_spec=[], created_at="x",
+                     progress=stop_after_ten)
+    assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # the staging folder is gone
+    manifest = write_export(iter(PAIRS[:4]), out, ExportOptions(formats=("chat",)), filter_spec=[], created_at="x")
+    files = {str(path.relative_to(out)) for path in out.rglob("*") if path.is_file()}
+    assert files == {"manifest.json", *manifest.data["files"]} and manifest.data["pair_count"] == 4
+    assert first["pair_count"] == 40 and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_only_an_earlier_export_is_ever_replaced(tmp_path: Path) -> None:
+    from core.training.export import check_export_folder, is_export_folder
+
+    out, _ = export(tmp_path, formats=("dpo",))
+    assert is_export_folder(out)
+    with pytest.raises(OptionError, match="pass --force to replace it"):
+        check_export_folder(out, replace=False, replace_option="--force")
+    with pytest.raises(OptionError, match="may not be replaced"):  # the writer's own check, at the swap
+        write_export(iter(PAIRS), out, ExportOptions(formats=("chat",)), filter_spec=[], created_at="x", replace=False)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "manifest.json").write_text('{"version": "something-else", "files": []}', encoding="utf-8")
+    assert not is_export_folder(foreign)
+    with pytest.raises(OptionError, match="is not a workbench export"):
+        check_export_folder(foreign, replace=True)
+    with pytest.raises(OptionError, match="may not be replaced"):
+        write_export(iter(PAIRS), foreign, ExportOptions(formats=("chat",)), filter_spec=[], created_at="x")
+    assert [p.name for p in foreign.iterdir()] == ["manifest.json"] and (out / "dpo" / "train.jsonl").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign", "out"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert check_export_folder(empty, replace=False) == empty
+    write_export(iter(PAIRS), empty, ExportOptions(formats=("dpo",)), filter_spec=[], created_at="x", replace=False)
+    assert is_export_folder(empty)

@@ -91,3 +91,49 @@ def test_stopping_iteration_cancels_the_job(any_engine: Engine) -> None:
     job = list_jobs(any_engine, kind="analyse")[0]
     assert job.state == "cancelled" and job.done == 2
     assert list(analyse_store(any_engine, workers=1))[-1].done == 4  # resumes with the rest
+
+
+def test_export_job_replaces_only_an_earlier_export_even_when_the_folder_changes_while_it_runs(
+    any_engine: Engine, tmp_path: Path,
+) -> None:
+    """D2 at the runner: a forced export replaces the earlier export as a whole; a folder that
+    became something else while the job ran (after its checks) is refused at the swap, untouched."""
+    import json
+    from dataclasses import replace
+
+    import pytest
+
+    from core.errors import OptionError
+    from core.training.export import ExportOptions
+    from stores.training.exports import list_exports
+    from workbench.jobs.export import ExportParams, ExportStarted
+    from workbench.jobs.runner import drain, run_foreground
+
+    seed(any_engine)
+    out = tmp_path / "exp"
+    first = ExportParams(out_dir=str(out), options=ExportOptions(formats=("dpo", "chat"), validation_fraction=0.0))
+    drain(run_foreground(any_engine, "export", first))
+    again = ExportParams(out_dir=str(out), where=("status=accepted",), force=True,
+                         options=ExportOptions(formats=("classification",), validation_fraction=0.0))
+    with pytest.raises(Exception, match="no pairs match"):  # refused before any job: the old export stays
+        drain(run_foreground(any_engine, "export", again))
+    assert (out / "dpo" / "train.jsonl").is_file()
+    drain(run_foreground(any_engine, "export", replace(again, where=())))
+    files = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert files == {"manifest.json", *manifest["files"]} == {
+        "manifest.json", "classification/train.jsonl", "classification/validation.jsonl"}
+    assert [e.formats for e in list_exports(any_engine)] == ["classification", "dpo,chat"]
+
+    taken = tmp_path / "taken"
+    events = run_foreground(any_engine, "export", ExportParams(out_dir=str(taken), options=ExportOptions()))
+    while not isinstance(next(events), ExportStarted):  # its checks passed: the folder did not exist
+        pass
+    taken.mkdir()
+    (taken / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(OptionError, match="may not be replaced"):
+        drain(events)
+    assert [p.name for p in taken.iterdir()] == ["notes.txt"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging folder left
+    assert list_jobs(any_engine, kind="export")[0].state == "failed" and len(list_exports(any_engine)) == 2
+

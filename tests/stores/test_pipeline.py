@@ -58,6 +58,20 @@ def test_pipeline_file_errors_name_the_key(tmp_path: Path) -> None:
                                      "not 1")
 
 
+def test_pipeline_export_folder_that_is_not_an_export_is_refused_before_any_stage(tmp_path: Path) -> None:
+    """D2: the export stage replaces only an earlier export; a folder of other files is refused up front."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    pipeline = tmp_path / "p.yaml"
+    (tmp_path / "model").mkdir()
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path / "model", out / "classification", tmp_path / "run")
+    pipeline.write_text(yaml.safe_dump({"name": "x", "train": [str(recipe)], "export": {"out": str(out)}}))
+    result = CliRunner().invoke(app, ["--db", str(tmp_path / "wb.db"), "pipeline", str(pipeline)])
+    assert result.exit_code == 1 and "export.out" in result.stderr and "is not a workbench export" in result.stderr
+    assert [p.name for p in out.iterdir()] == ["notes.txt"] and not (tmp_path / "wb.db").exists()
+
+
 def test_shipped_pipelines_load() -> None:
     root = Path(__file__).resolve().parents[2]
     specs = [load_pipeline(path) for path in sorted((root / "recipes" / "pipeline").glob("*.yaml"))]

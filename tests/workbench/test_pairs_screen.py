@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from sqlalchemy import insert
@@ -196,3 +197,49 @@ async def test_export_and_cdf_from_the_screen(db_path: Path, tmp_path: Path) -> 
         assert "4 of 4 pairs" in summary and "exact sample of 8 sides" in summary
         await pilot.press("escape")
 
+
+
+async def test_export_into_a_full_folder_replaces_only_an_earlier_export(db_path: Path, tmp_path: Path) -> None:
+    """D2 in the TUI: a folder that is not an export keeps the dialog open with the refusal; an earlier
+    export is named as replaced, and after the job the folder holds this export's files only."""
+    from core.curation.rules import parse_filter
+    from core.training.export import ExportOptions
+    from stores.curation.pairs import set_status
+    from workbench.jobs.export import export_store
+
+    engine = make_engine(db_path)
+    seed(engine, 4)
+    set_status(engine, [1, 2], "accept")
+    earlier = tmp_path / "earlier"
+    export_store(engine, parse_filter(""), earlier, ExportOptions(formats=("chat", "generation")))
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine", encoding="utf-8")
+    app = make_app(engine=engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_pairs(app, pilot)
+        await pilot.press("E")
+        await settle(app, pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ExportDialog)
+        dialog.query_one("#export-out", Input).value = str(foreign)
+        dialog.query_one("#export-out", Input).focus()
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.screen is dialog  # stays open, saying why
+        assert "is not a workbench export" in str(dialog.query_one("#export-error", Static).render())
+        dialog.query_one("#export-out", Input).value = str(earlier)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        assert "holds an earlier export: it is replaced" in app.screen.body
+        with worker_thread(engine):
+            await pilot.press("y")
+            await pilot_wait_for(pilot, lambda: "pairs →" in str(screen.query_one("#job-status", Static).render()),
+                                 what="the export job")
+        await settle(app, pilot)
+    files = {str(p.relative_to(earlier)) for p in earlier.rglob("*") if p.is_file()}
+    manifest = json.loads((earlier / "manifest.json").read_text(encoding="utf-8"))
+    assert files == {"manifest.json", *manifest["files"]} and manifest["pair_count"] == 2
+    assert {f.split("/")[0] for f in manifest["files"]} == {"classification", "generation", "dpo"}
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]

@@ -102,7 +102,7 @@ def _set_rows(sets: Sequence[ArenaSetInfo]) -> list[list[Any]]:
 def sets_command(
     ctx: typer.Context,
     limit: int = typer.Option(200, min=1, max=100000, help="How many sets."),
-    after: Optional[int] = typer.Option(None, help="Start after this set id (keyset paging)."),
+    after: Optional[int] = typer.Option(None, min=0, help="Start after this set id (keyset paging)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List arena sets."""
@@ -186,7 +186,7 @@ def answers_command(
     set_ref: str = typer.Argument(..., help="Set id or name."),
     model: str = typer.Option(..., "--model", help="Model name."),
     limit: int = typer.Option(200, min=1, max=100000, help="How many answers."),
-    after: Optional[int] = typer.Option(None, help="Start after this answer id (keyset paging)."),
+    after: Optional[int] = typer.Option(None, min=0, help="Start after this answer id (keyset paging)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List a model's stored answers on a set, with their lineage."""
@@ -320,7 +320,7 @@ def runs_command(
 @arena_app.command("scores")
 def scores_command(
     ctx: typer.Context,
-    run_id: int = typer.Argument(..., help="Run id."),
+    run_id: int = typer.Argument(..., min=1, help="Run id."),
     judgements: bool = typer.Option(False, "--judgements", help="Also list every judgement."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
@@ -362,7 +362,7 @@ def leaderboard_command(
 @arena_app.command("export")
 def export_command(
     ctx: typer.Context,
-    run_ids: Optional[list[int]] = typer.Argument(None, help="Runs to export per category and language; none: the leaderboard."),
+    run_ids: Optional[list[int]] = typer.Argument(None, min=1, help="Runs to export per category and language; none: the leaderboard."),
     fmt: str = typer.Option("md", "--format", "-f", help="md, csv or json."),
     judgements: bool = typer.Option(False, "--judgements", help="Export the runs' judgements instead of their scores."),
     set_ref: Optional[str] = typer.Option(None, "--set", help="Leaderboard of this set only."),

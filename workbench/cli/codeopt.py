@@ -76,7 +76,7 @@ def list_command(
     ctx: typer.Context,
     source: Optional[str] = typer.Option(None, help="Only problems from this source (humaneval, mbpp, jsonl)."),
     limit: int = typer.Option(50, min=1, max=100000, help="How many problems."),
-    after: Optional[int] = typer.Option(None, help="Start after this problem id (keyset paging)."),
+    after: Optional[int] = typer.Option(None, min=0, help="Start after this problem id (keyset paging)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List problems with their solution and pair counts."""
@@ -92,7 +92,7 @@ def list_command(
 @problems_app.command("show")
 def show_command(
     ctx: typer.Context,
-    problem_id: int = typer.Argument(..., help="Problem id."),
+    problem_id: int = typer.Argument(..., min=1, help="Problem id."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Show one problem: prompt, tests, canonical solution and counts."""
@@ -102,7 +102,7 @@ def show_command(
         return
     problem, counts = detail.problem, detail.counts
     lines = [
-        f"problem {detail.id} · {problem.task_id} · {problem.source} · entry point {problem.entry_point}",
+        one_line(f"problem {detail.id} · {problem.task_id} · {problem.source} · entry point {problem.entry_point}"),
         f"samples {counts.samples} · executed {counts.executed} · passed {counts.passed} · failing {counts.failing} "
         f"· stable {counts.stable} · unstable {counts.unstable} · pairs {detail.pairs}",
         "", "[prompt]", problem.prompt.rstrip(), "", "[test]", problem.test.strip(),
@@ -281,10 +281,10 @@ def pairs_command(
 @codeopt_app.command("solutions")
 def solutions_command(
     ctx: typer.Context,
-    problem: Optional[int] = typer.Option(None, help="Only this problem's solutions."),
+    problem: Optional[int] = typer.Option(None, min=1, help="Only this problem's solutions."),
     status: Optional[str] = typer.Option(None, help="Only this verdict: passed, failed or timeout."),
     limit: int = typer.Option(50, min=1, max=100000, help="How many solutions."),
-    after: Optional[int] = typer.Option(None, help="Start after this solution id (keyset paging)."),
+    after: Optional[int] = typer.Option(None, min=0, help="Start after this solution id (keyset paging)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output, with code."),
 ) -> None:
     """List sampled solutions with their verdicts and runtimes."""

@@ -17,12 +17,12 @@ commits_app = typer.Typer(help="Browse mined commit records.", no_args_is_help=T
 @commits_app.command("list")
 def list_command(
     ctx: typer.Context,
-    repo: Optional[int] = typer.Option(None, "--repo", help="Repository id (see `commits repos`)."),
+    repo: Optional[int] = typer.Option(None, "--repo", min=1, help="Repository id (see `commits repos`)."),
     path: Optional[str] = typer.Option(None, "--path", help="Only paths containing this text."),
     text: Optional[str] = typer.Option(None, "--grep", help="Only messages containing this text (or a sha prefix)."),
     language: Optional[str] = typer.Option(None, "--language", help="Only this language."),
     limit: int = typer.Option(50, min=1, max=100_000, help="How many records."),
-    after: Optional[int] = typer.Option(None, "--after", help="Start after this record id (paging)."),
+    after: Optional[int] = typer.Option(None, "--after", min=0, help="Start after this record id (paging)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List commit records, oldest id first; page with --after LAST_ID."""
@@ -66,7 +66,8 @@ def show_command(
         f"path {one_line(commit.path)}{renamed}",
         f"+{commit.lines_added} -{commit.lines_removed}",
         "",
-        *("    " + visible(line) for line in commit.message.rstrip("\n").splitlines()),
+        # Only a line feed breaks a line: a CR, VT, FF or U+2028 in the message is shown (`␍`), never obeyed.
+        *("    " + visible(line) for line in commit.message.rstrip("\n").split("\n")),
         "",
     ]
     echo_text("\n".join(header))
@@ -75,9 +76,17 @@ def show_command(
     elif side == "new":
         echo_text(commit.new_text, nl=False)
     elif side == "diff":
-        diff = difflib.unified_diff(commit.old_text.splitlines(keepends=True), commit.new_text.splitlines(keepends=True),
-                                    fromfile=f"a/{commit.old_path}", tofile=f"b/{commit.path}")
-        echo_text("".join(diff), nl=False)
+        diff = difflib.unified_diff(_lines(commit.old_text), _lines(commit.new_text),
+                                    fromfile=f"a/{one_line(commit.old_path)}", tofile=f"b/{one_line(commit.path)}")
+        echo_text("".join(line if line.endswith("\n") else f"{line}\n\\ No newline at end of file\n"
+                          for line in diff), nl=False)
+
+
+def _lines(text: str) -> list[str]:
+    """The lines of `text` broken at line feeds only, each keeping its `\\n` (str.splitlines also breaks
+    at CR, VT, FF and U+2028, which the diff must show, not turn into lines)."""
+    lines = text.split("\n")
+    return [f"{line}\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
 
 
 @commits_app.command("repos")

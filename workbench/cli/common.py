@@ -84,7 +84,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+    return text.split("\n")[0]  # a CR or U+2028 in a quoted value is shown by one_line, not taken as a line end
 
 
 def echo_text(text: str, *, nl: bool = True, err: bool = False) -> None:

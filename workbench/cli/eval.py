@@ -79,7 +79,7 @@ def run_command(
     protocol: str = typer.Option(DEFAULT_PROTOCOL, "--protocol", help=f"Judge input layout: {', '.join(PROTOCOL_NAMES)} (codefavor reproduces the paper's reference input)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N tasks of each objective."),
     keep_comments: bool = typer.Option(False, "--keep-comments", help="Do not strip comments for verifiable objectives."),
-    resume: Optional[int] = typer.Option(None, "--resume", help="Continue run RUN where it stopped."),
+    resume: Optional[int] = typer.Option(None, "--resume", min=1, help="Continue run RUN where it stopped."),
     device: Optional[str] = typer.Option(None, "--device", help="Device for pair-rm judges (cuda, cpu)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Prompts per model batch (pair-rm)."),
     chunk_size: Optional[int] = typer.Option(None, "--chunk-size", min=1, help="Results committed per transaction (default: 4 model batches, or 64)."),
@@ -171,7 +171,7 @@ def list_command(
 @eval_app.command("show")
 def show_command(
     ctx: typer.Context,
-    run_id: int = typer.Argument(..., help="Run id."),
+    run_id: int = typer.Argument(..., min=1, help="Run id."),
     results: bool = typer.Option(False, "--results", help="Also list every decision."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
@@ -185,13 +185,14 @@ def show_command(
             payload["results"] = list_results(engine, run_id, limit=1_000_000)
         emit_json(payload)
         return
-    echo_text(
-        f"run {run.id}: {run.judge_spec} ({run.judge_kind})\n"
-        f"protocol: {run.protocol}  state: {run.state}  progress: {run.done}/{run.total}  orders: {run.orders}\n"
-        f"benchmark: {run.bench_version} at {run.bench_dir}\n"
-        f"lineage: {json.dumps(run.lineage, sort_keys=True, ensure_ascii=True)}\n"
-        f"parser: {run.parser_version}"
-    )
+    for line in (  # specs and paths are untrusted: a line break in one is shown (␊), not obeyed
+        f"run {run.id}: {run.judge_spec} ({run.judge_kind})",
+        f"protocol: {run.protocol}  state: {run.state}  progress: {run.done}/{run.total}  orders: {run.orders}",
+        f"benchmark: {run.bench_version} at {run.bench_dir}",
+        f"lineage: {json.dumps(run.lineage, sort_keys=True, ensure_ascii=True)}",
+        f"parser: {run.parser_version}",
+    ):
+        echo_line(line)
     emit_table(SCORE_COLUMNS, score_rows(scores))
     if results:
         emit_table(
@@ -315,7 +316,7 @@ def export_text(engine: object, fmt: str, run_ids: list[int]) -> str:
 @eval_app.command("export")
 def export_command(
     ctx: typer.Context,
-    run_ids: Optional[list[int]] = typer.Argument(None, help="Runs whose per-task results to export; none: the leaderboard."),
+    run_ids: Optional[list[int]] = typer.Argument(None, min=1, help="Runs whose per-task results to export; none: the leaderboard."),
     fmt: str = typer.Option("md", "--format", "-f", help="json, csv or md (markdown table of scores)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ) -> None:
@@ -337,7 +338,7 @@ def export_command(
 
 
 @eval_app.command("rescore")
-def rescore_command(ctx: typer.Context, run_id: int = typer.Argument(..., help="Run id.")) -> None:
+def rescore_command(ctx: typer.Context, run_id: int = typer.Argument(..., min=1, help="Run id.")) -> None:
     """Re-derive decisions from stored raw outputs with the current parser (no model calls)."""
     engine = reader_engine_of(ctx)
     changed = rescore_run(engine, run_id)

@@ -9,8 +9,7 @@ import typer
 
 from core.curation.rules import filter_spec, parse_filter
 from core.evaluation.protocols import DEFAULT_PROTOCOL, PROTOCOL_NAMES
-from core.outputs import check_output_folder
-from core.training.export import DEFAULT_FORMATS, FORMATS, ExportOptions
+from core.training.export import DEFAULT_FORMATS, FORMATS, ExportOptions, check_export_folder
 from stores.training.exports import DEFAULT_EXPORT_FILTER
 from workbench.cli.common import DETACH_HELP, echo_line, emit_json, engine_of, queue_detached
 from workbench.jobs.export import ExportParams, export_store
@@ -35,7 +34,8 @@ def export_command(
     parquet: bool = typer.Option(False, "--parquet", help="Also write parquet files."),
     hf: bool = typer.Option(False, "--hf", help="Also write a datasets DatasetDict (save_to_disk)."),
     tokenizer: Optional[str] = typer.Option(None, help="Tokenizer folder for token-length statistics."),
-    force: bool = typer.Option(False, "--force", help="Write into an --out folder that already holds files."),
+    force: bool = typer.Option(False, "--force", help="Replace the earlier export in --out (its files are removed; "
+                                                      "a folder that is not an export is never touched)."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
     detach: bool = typer.Option(False, "--detach", help=DETACH_HELP),
 ) -> None:
@@ -47,7 +47,7 @@ def export_command(
     )
     options.check()  # usage errors before the store opens
     conditions = parse_filter(where)
-    check_output_folder(out, allow_existing=force, force_option="--force")
+    check_export_folder(out, replace=force, replace_option="--force")
     if detach:
         params = ExportParams(out_dir=str(out.expanduser().resolve()), where=tuple(filter_spec(conditions)),
                               options=options, force=force)

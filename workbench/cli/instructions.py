@@ -32,7 +32,7 @@ def import_command(
 def list_command(
     ctx: typer.Context,
     limit: int = typer.Option(50, min=1, max=100000, help="How many instructions."),
-    after: Optional[int] = typer.Option(None, help="Start after this id (paging)."),
+    after: Optional[int] = typer.Option(None, min=0, help="Start after this id (paging)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List stored instructions by id."""

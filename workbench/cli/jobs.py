@@ -9,7 +9,7 @@ import typer
 
 from core.jobs import JobInfo, lease_seconds
 from stores.jobs import get_job, job_shares, list_jobs, list_workers, request_cancel
-from workbench.cli.common import echo_line, echo_text, emit_json, emit_table, engine_of, reader_engine_of, short_time
+from workbench.cli.common import echo_line, emit_json, emit_table, reader_engine_of, short_time
 
 jobs_app = typer.Typer(help="List, inspect, cancel and resume jobs recorded in the store; list workers.",
                        no_args_is_help=True)
@@ -48,7 +48,7 @@ def list_command(
 @jobs_app.command("show")
 def show_command(
     ctx: typer.Context,
-    job_id: int = typer.Argument(..., help="Job id."),
+    job_id: int = typer.Argument(..., min=1, help="Job id."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Show one job with its parameters, summary and the workers on it."""
@@ -79,7 +79,8 @@ def show_command(
         lines.append(f"{key}: {value}")
     for share in shares:
         lines.append(f"{share.role} {share.worker_id}: " + ("finished" if share.finished_at else "working"))
-    echo_text("\n".join(lines))
+    for line in lines:  # titles, paths, errors and params hold untrusted text: a line break in one is shown (␊)
+        echo_line(line)
 
 
 def vars_of(job: JobInfo) -> dict[str, object]:
@@ -92,7 +93,7 @@ def vars_of(job: JobInfo) -> dict[str, object]:
 
 
 @jobs_app.command("cancel")
-def cancel_command(ctx: typer.Context, job_id: int = typer.Argument(..., help="Job id.")) -> None:
+def cancel_command(ctx: typer.Context, job_id: int = typer.Argument(..., min=1, help="Job id.")) -> None:
     """Stop a job: a queued one at once, a running one after its current item (what it did is kept)."""
     engine = reader_engine_of(ctx)
     before = get_job(engine, job_id)
@@ -108,13 +109,13 @@ def cancel_command(ctx: typer.Context, job_id: int = typer.Argument(..., help="J
 @jobs_app.command("resume")
 def resume_command(
     ctx: typer.Context,
-    job_id: int = typer.Argument(..., help="A cancelled or failed job."),
+    job_id: int = typer.Argument(..., min=1, help="A cancelled or failed job."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Queue a job that resumes a stopped one (its finished work is kept) for a worker."""
     from workbench.jobs.queue import resume
 
-    job = resume(engine_of(ctx), job_id)
+    job = resume(reader_engine_of(ctx), job_id)  # a missing store is an error, never created
     if as_json:
         emit_json({"job_id": job.id, "kind": job.kind, "state": job.state.value})
         return

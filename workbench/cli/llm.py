@@ -23,7 +23,7 @@ def serve_command(
     served_name: Optional[str] = typer.Option(None, help="Name the server answers to (default: MODEL)."),
     extra: str = typer.Option("", help="More `vllm serve` arguments, quoted as one string."),
     log_dir: Path = typer.Option(Path("logs"), help="Folder for the server log."),
-    timeout: float = typer.Option(900.0, help="Seconds to wait until the server is healthy."),
+    timeout: float = typer.Option(900.0, min=0.1, help="Seconds to wait until the server is healthy."),
     executable: str = typer.Option("vllm", help="The vllm executable."),
 ) -> None:
     """Start `vllm serve MODEL` under a worker (started detached if none runs), wait until it is healthy."""
@@ -34,7 +34,7 @@ def serve_command(
 
 
 @llm_app.command("stop")
-def stop_command(ctx: typer.Context, server_id: int = typer.Argument(..., help="Server id from `llm list`.")) -> None:
+def stop_command(ctx: typer.Context, server_id: int = typer.Argument(..., min=1, help="Server id from `llm list`.")) -> None:
     """Stop a managed server."""
     info = stop_server(reader_engine_of(ctx), server_id)
     typer.echo(f"server {info.id}: {info.state}")

@@ -9,6 +9,7 @@ import typer
 
 from core.curation.pairs import read_pairs_jsonl
 from core.curation.rules import parse_filter
+from core.textsafe import one_line
 from stores.curation.pairs import count_pairs, get_pair, import_pairs, list_pairs, pair_stats
 from workbench.cli.common import echo_text, emit_json, emit_table, engine_of, reader_engine_of
 
@@ -38,7 +39,7 @@ def list_command(
     ctx: typer.Context,
     where: Optional[str] = typer.Option(None, "--where", "-w", help=WHERE_HELP),
     limit: int = typer.Option(50, min=1, max=100000, help="How many pairs."),
-    after: Optional[int] = typer.Option(None, help="Start after this pair id (keyset paging)."),
+    after: Optional[int] = typer.Option(None, min=0, help="Start after this pair id (keyset paging)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List pairs by id, filtered."""
@@ -50,7 +51,7 @@ def list_command(
     emit_table(
         ["id", "source", "status", "parses", "cc_delta", "bandit_delta", "contamination", "dup", "criteria"],
         [(p.id, p.source, p.status, p.parses, _number(p.cc_delta), "" if p.bandit_delta is None else p.bandit_delta,
-          _number(p.contamination), "dup" if p.duplicate else "", p.criteria.splitlines()[0][:60] if p.criteria else "")
+          _number(p.contamination), "dup" if p.duplicate else "", one_line(p.criteria.split("\n")[0], 60))
          for p in pairs],
     )
 
@@ -58,7 +59,7 @@ def list_command(
 @pairs_app.command("show")
 def show_command(
     ctx: typer.Context,
-    pair_id: int = typer.Argument(..., help="Pair id."),
+    pair_id: int = typer.Argument(..., min=1, help="Pair id."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Show one pair: texts, lineage and analysis."""

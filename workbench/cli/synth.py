@@ -231,7 +231,7 @@ def critic_evol_command(
 def conversations_command(
     ctx: typer.Context,
     limit: int = typer.Option(20, min=1, max=10000, help="How many exchanges, newest first."),
-    item: Optional[int] = typer.Option(None, help="Only the exchanges of this item."),
+    item: Optional[int] = typer.Option(None, min=1, help="Only the exchanges of this item."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output, with messages."),
 ) -> None:
     """List recent LLM exchanges with their item's outcome."""

@@ -24,7 +24,6 @@ from stores.training.runs import (
 from workbench.cli.common import (
     DETACH_HELP,
     echo_line,
-    echo_text,
     emit_json,
     emit_table,
     engine_of,
@@ -103,7 +102,7 @@ def list_command(
 @train_app.command("show")
 def show_command(
     ctx: typer.Context,
-    run_id: int = typer.Argument(..., help="Run id (its job id)."),
+    run_id: int = typer.Argument(..., min=1, help="Run id (its job id)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output, with every logged step."),
 ) -> None:
     """Show a run: state, latest figures, checkpoints and lineage."""
@@ -137,13 +136,14 @@ def show_command(
     if run.error:
         lines.append(f"error: {run.error}")
     lines += [f"checkpoint: {c.path} ({'verified' if c.verified else 'NOT verified: ' + c.problems})" for c in checkpoints]
-    echo_text("\n".join(lines))
+    for line in lines:  # names, paths and errors are untrusted: a line break in one is shown (␊), not obeyed
+        echo_line(line)
 
 
 @train_app.command("logs")
 def logs_command(
     ctx: typer.Context,
-    run_id: int = typer.Argument(..., help="Run id (its job id)."),
+    run_id: int = typer.Argument(..., min=1, help="Run id (its job id)."),
     lines: int = typer.Option(50, "--lines", "-n", min=1, max=10000, help="How many lines from the end."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines until the run ends."),
 ) -> None:
@@ -165,7 +165,7 @@ def logs_command(
 
 
 @train_app.command("cancel")
-def cancel_command(ctx: typer.Context, run_id: int = typer.Argument(..., help="Run id (its job id).")) -> None:
+def cancel_command(ctx: typer.Context, run_id: int = typer.Argument(..., min=1, help="Run id (its job id).")) -> None:
     """Stop a run: the trainer saves a checkpoint to resume from and exits."""
     run = cancel_train_run(reader_engine_of(ctx), run_id)
     typer.echo(f"run {run.job_id}: {'cancel requested' if run.is_active else 'already ' + run.state}")

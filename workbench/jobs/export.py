@@ -12,8 +12,7 @@ from sqlalchemy.engine import Engine
 from core.curation.rules import Condition, filter_spec, parse_filter
 from core.errors import DataError, OptionError
 from core.localmodels import require_local_model
-from core.outputs import check_output_folder
-from core.training.export import ExportOptions, write_export
+from core.training.export import ExportOptions, check_export_folder, write_export
 from stores.curation.pairs import count_pairs
 from stores.tables import utcnow
 from stores.training.exports import ExportInfo, export_conditions, export_pairs, get_export, record_export
@@ -28,7 +27,7 @@ class ExportParams:
     out_dir: str
     where: tuple[str, ...] = ()
     options: ExportOptions = ExportOptions()
-    force: bool = False  # write into a folder that already holds files
+    force: bool = False  # replace an earlier export in the folder (never a folder that is not an export)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +66,8 @@ def run_export(ctx: JobContext, params: ExportParams) -> Generator[ExportStarted
     out_dir = Path(params.out_dir)
     spec = filter_spec(tuple(conditions))
     manifest = write_export(export_pairs(ctx.engine, conditions), out_dir, params.options, filter_spec=spec,
-                            created_at=utcnow().isoformat(timespec="seconds"), progress=progress)
+                            created_at=utcnow().isoformat(timespec="seconds"), progress=progress,
+                            replace=params.force)
     info = record_export(ctx.engine, out_dir, params.options.formats, spec, manifest.pair_ids_hash, manifest.data,
                          job_id=ctx.job_id)
     summary = ExportSummary(export_id=info.id, pairs=info.pair_count, records=manifest.data["records"])
@@ -76,12 +76,12 @@ def run_export(ctx: JobContext, params: ExportParams) -> Generator[ExportStarted
 
 
 def _check(engine: Engine, params: ExportParams) -> None:
-    """Checked before the job starts: the options, the output folder (a non-empty one only with
-    `force`), the tokenizer (a local folder) and that at least one pair matches; a check that
+    """Checked before the job starts: the options, the output folder (new or empty, or an earlier
+    export to replace with `force`), the tokenizer (a local folder) and that at least one pair matches; a check that
     fails raises OptionError or DataError and writes nothing."""
     options = params.options
     options.check()
-    check_output_folder(Path(params.out_dir), allow_existing=params.force)
+    check_export_folder(Path(params.out_dir), replace=params.force)
     if options.tokenizer:
         require_local_model(options.tokenizer, what="--tokenizer")
     if (options.parquet or options.hf) and importlib.util.find_spec("pyarrow") is None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from core.errors import OptionError
-from core.jobs import JobInfo
+from core.errors import WorkbenchError
+from core.jobs import JobInfo, JobState
 from stores.jobs import enqueue_job, find_active_job, get_job
 from workbench.jobs.registry import job_kind
 from workbench.jobs.worker import ensure_worker
@@ -32,10 +33,24 @@ def enqueue(engine: Engine, kind_name: str, params: Any, *, start_worker: bool =
 
 
 def resume(engine: Engine, job_id: int, *, start_worker: bool = True) -> JobInfo:
-    """Queue a job that resumes a stopped (cancelled or failed) one with the same params."""
+    """Queue a job that resumes a stopped (cancelled or failed) one with the same params.
+
+    Raises WorkbenchError (exit 1) and queues nothing for a job that is done (its work is complete),
+    queued (a worker will start it) or running (a worker has it; a stalled one is taken over by the
+    next worker).
+    """
     job = get_job(engine, job_id)
-    if job.is_active:
-        raise OptionError(f"job {job_id} is still {job.state}; nothing to resume")
+    if job.state == JobState.DONE:
+        raise WorkbenchError(f"job {job_id} is done: nothing to resume (run the command again for new work)")
+    if job.state == JobState.QUEUED:
+        raise WorkbenchError(f"job {job_id} is queued: nothing to resume, a worker will start it "
+                             "(`workbench worker` if none runs)")
+    if job.state == JobState.RUNNING and job.is_stalled(datetime.now(timezone.utc)):
+        raise WorkbenchError(f"job {job_id} is running, but its worker stopped heartbeating: nothing to resume, "
+                             "the next worker takes it over (`workbench worker`), or cancel it "
+                             f"(`workbench jobs cancel {job_id}`)")
+    if job.state == JobState.RUNNING:
+        raise WorkbenchError(f"job {job_id} is running: nothing to resume; to stop it, `workbench jobs cancel {job_id}`")
     kind = job_kind(job.kind)
     params = kind.load_params(job.params)
     if kind.resume_params is not None:

@@ -823,7 +823,8 @@ class PairsScreen(StageScreen):
         scope = "accepted" if choice.accepted_only else "not rejected, flagged or duplicate"
         body = f"formats: {', '.join(choice.formats)}\nfolder: {out}"
         if out.is_dir() and any(out.iterdir()):
-            body += "\nThe folder is not empty: files of the same names are replaced."
+            body += ("\nThe folder holds an earlier export: it is replaced as a whole (its files are removed) "
+                     "once this export is complete.")
         confirm(self.app, f"Export the {scope} pairs of the filter?", body, "Export",
                 lambda: self.queue_export(choice, self.query_state.conditions))
 
@@ -835,7 +836,7 @@ class PairsScreen(StageScreen):
             conditions = (*conditions, Condition("status", "=", "accepted"))
         params = ExportParams(out_dir=str(Path(choice.out_dir).expanduser().resolve()),
                               where=tuple(filter_spec(conditions)), options=ExportOptions(formats=choice.formats),
-                              force=True)  # the confirmation said same-named files are replaced
+                              force=True)  # the confirmation said the earlier export is replaced
         self.queue_job("export", EXPORT.name, params)
 
     # views of one pair -------------------------------------------------------------------------

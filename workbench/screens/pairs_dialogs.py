@@ -160,6 +160,14 @@ class ExportDialog(ModalScreen[ExportChoice | None]):
             problem = "tick at least one format"
         elif (self.accepted if accepted_only else self.default_count) == 0:
             problem = "no pair to export with this choice: accept some first, or pick the other scope"
+        else:
+            from core.errors import OptionError
+            from core.training.export import check_export_folder
+
+            try:  # the runner's check: a non-empty folder that is not an earlier export is never replaced
+                check_export_folder(out, replace=True, what="output folder")
+            except OptionError as exc:
+                problem = str(exc)
         if problem:
             self.query_one("#export-error", Static).update(line(problem))
             return
