@@ -110,6 +110,21 @@ def test_resume_refuses_a_job_that_is_done_queued_or_running_and_queues_nothing(
     refused(f"job {job_id} is done: nothing to resume")
 
 
+def test_resuming_a_stopped_job_twice_queues_one_job(db_path: Path, monkeypatch: object) -> None:
+    """`analyse` has no run key, so nothing else would stop a second resume from queueing a rival job."""
+    from stores.jobs import enqueue_job, finish_job, list_jobs
+
+    engine = make_engine(db_path)
+    monkeypatch.setattr("workbench.jobs.queue.ensure_worker", lambda *args, **kwargs: None)  # type: ignore[attr-defined]
+    stopped = enqueue_job(engine, "analyse", "analyse", {"workers": 1, "chunk": 64, "dedupe": False})
+    finish_job(engine, stopped, "cancelled", error="cancelled")
+    first = invoke(db_path, "jobs", "resume", str(stopped), "--json")
+    second = invoke(db_path, "jobs", "resume", str(stopped), "--json")
+    assert first.exit_code == second.exit_code == 0, first.output + second.output
+    assert json.loads(first.stdout)["job_id"] == json.loads(second.stdout)["job_id"] != stopped
+    assert len(list_jobs(engine, active_only=True)) == 1
+
+
 def utc_hours_ago(hours: float):  # type: ignore[no-untyped-def]
     from datetime import timedelta
 

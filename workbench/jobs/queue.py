@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 
 from core.errors import WorkbenchError
 from core.jobs import JobInfo, JobState
-from stores.jobs import enqueue_job, find_active_job, get_job
+from stores.jobs import enqueue_job, find_active_job, get_job, list_jobs
 from workbench.jobs.registry import job_kind
 from workbench.jobs.worker import ensure_worker
 
@@ -55,4 +55,11 @@ def resume(engine: Engine, job_id: int, *, start_worker: bool = True) -> JobInfo
     params = kind.load_params(job.params)
     if kind.resume_params is not None:
         params = kind.resume_params(params, job.summary)
+    # Resuming twice gives the job the first resume queued, not a second one (kinds without a run key too).
+    stored = kind.dump_params(params)
+    for active in list_jobs(engine, kind=kind.name, active_only=True):
+        if active.params == stored:
+            if start_worker:
+                ensure_worker(engine, kind.name)
+            return active
     return enqueue(engine, kind.name, params, start_worker=start_worker)
