@@ -122,7 +122,8 @@ class ExportDialog(CheckedDialog[Any]):
     the formats, and the output folder; `attempt` checks the export before the dialog closes."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="ExportDialog") + """
-    ExportDialog RadioSet { width: 1fr; margin-bottom: 1; }
+    ExportDialog RadioSet { width: 1fr; }
+    ExportDialog #default-filter { color: $text-muted; margin-bottom: 1; }
     ExportDialog #formats { height: auto; margin-bottom: 1; }
     ExportDialog Checkbox { width: auto; }
     """
@@ -147,7 +148,10 @@ class ExportDialog(CheckedDialog[Any]):
             with RadioSet(id="scope"):
                 yield RadioButton(line(f"accepted only: {self.accepted:,} pairs"), value=True, id="accepted-only")
                 yield RadioButton(line(f"not rejected, flagged or duplicate: {self.default_count:,} pairs "
-                                       f"(the CLI default: {self.default_filter})"), id="not-rejected")
+                                       "(the CLI default)"), id="not-rejected")
+            # The CLI's filter on a line of its own, which wraps: a radio button's label is cut at the dialog's edge.
+            yield Static(line(f"the CLI default is the filter {self.default_filter}"), id="default-filter",
+                         classes="dialog-note")
             with Horizontal(id="formats"):
                 for fmt in FORMATS:
                     yield Checkbox(fmt, value=fmt in DEFAULT_FORMATS, id=f"format-{fmt}")
