@@ -253,3 +253,21 @@ async def test_evaluation_form_keeps_the_focus_when_the_queue_refuses(tmp_path: 
         await settle(app, pilot)
         assert app.screen is screen
     assert list_jobs(engine) == []
+
+
+async def test_arena_form_keeps_the_focus_on_a_missing_value(engine: Engine) -> None:
+    app = make_app(engine=engine)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("e")
+        await settle(app, pilot)
+        await pilot.press("a")
+        await settle(app, pilot)
+        screen = app.screen
+        await click(pilot, "#arena-start")  # nothing entered: refused inside the panel
+        await settle(app, pilot)
+        assert "enter the set first" in str(screen.query_one("#arena-status", Static).render())
+        assert app.focused is screen.query_one("#arena-set", Input)
+        await pilot.press("p")
+        await settle(app, pilot)
+        assert app.screen is screen and screen.query_one("#arena-set", Input).value == "p"
+    assert list_jobs(engine) == []
