@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_
@@ -309,29 +310,48 @@ def set_status(
         return len(before)
 
 
-def _edit(engine: Engine, pair_id: int, action: str, change: dict[str, str], session_id: str | None) -> None:
+def _edit(engine: Engine, pair_id: int, action: str, change: dict[str, str], session_id: str | None,
+          *, drop_analysis: bool = False) -> None:
     with Session(engine) as session:
         row = session.get(PairRow, pair_id)
         if row is None:
             raise NotFoundError(f"pair {pair_id} does not exist")
-        before = {key: getattr(row, key) for key in change}
+        before: dict[str, Any] = {key: getattr(row, key) for key in change}
         for key, value in change.items():
             setattr(row, key, value)
         row.updated_at = utcnow()
         session.add(row)
+        analysis = session.get(PairAnalysisRow, pair_id) if drop_analysis else None
+        if analysis is not None:
+            # The analysis describes the old text; kept with the action so that undo puts it back as it was.
+            before[ANALYSIS_KEY] = _analysis_snapshot(analysis)
+            session.delete(analysis)
         _record(session, action, {pair_id: before}, session_id=session_id, after={pair_id: change})
         session.commit()
 
 
+# The key under which an action's `before` holds the analysis row it dropped (not a pairs column).
+ANALYSIS_KEY = "__analysis__"
+
+
+def _analysis_snapshot(analysis: PairAnalysisRow) -> dict[str, Any]:
+    """Every stored column of an analysis row as JSON values (times as ISO 8601)."""
+    values = analysis.model_dump()
+    values["analysed_at"] = analysis.analysed_at.isoformat()
+    return values
+
+
+def _analysis_from_snapshot(values: dict[str, Any]) -> PairAnalysisRow:
+    analysed_at = datetime.fromisoformat(values["analysed_at"])
+    return PairAnalysisRow(**{**values, "analysed_at": analysed_at})
+
+
 def flip_pair(engine: Engine, pair_id: int, *, session_id: str | None = None) -> None:
-    """Swap chosen and rejected (undoable); the stored analysis is dropped, its deltas changed sign."""
+    """Swap chosen and rejected (undoable); the stored analysis (which describes the old order) is dropped
+    with the swap and put back by its undo."""
     pair = get_pair(engine, pair_id)
-    _edit(engine, pair_id, f"flip pair {pair_id}", {"chosen": pair.rejected, "rejected": pair.chosen}, session_id)
-    with Session(engine) as session:
-        analysis = session.get(PairAnalysisRow, pair_id)
-        if analysis is not None:
-            session.delete(analysis)  # deltas changed sign; the next analyse recomputes them
-            session.commit()
+    _edit(engine, pair_id, f"flip pair {pair_id}", {"chosen": pair.rejected, "rejected": pair.chosen}, session_id,
+          drop_analysis=True)
 
 
 def edit_criteria(engine: Engine, pair_id: int, criteria: str, *, session_id: str | None = None) -> None:
@@ -400,14 +420,20 @@ def _restore(session: Session, action: ReviewActionRow, after: dict[str, dict[st
         if after is not None and changed_since:
             skipped += 1
             continue
+        dropped = values.pop(ANALYSIS_KEY, None)
         for key, value in values.items():
             setattr(row, key, value)
         row.updated_at = utcnow()
         session.add(row)
-        if "chosen" in values:
+        if "chosen" in values or "rejected" in values:
+            # An analysis made since describes the text being replaced; the one the action dropped describes
+            # the text put back.
             analysis = session.get(PairAnalysisRow, int(pair_id))
             if analysis is not None:
                 session.delete(analysis)
+                session.flush()
+            if dropped is not None:
+                session.add(_analysis_from_snapshot(dropped))
         restored += 1
     action.undone = True
     session.add(action)

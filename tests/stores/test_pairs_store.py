@@ -84,3 +84,51 @@ def test_analyse_store_is_a_job_and_skips_analysed_pairs(any_engine: Engine) -> 
     assert jobs[0].state == "done" and jobs[-1].summary["analysed"] == 6
     stats = pair_stats(any_engine)
     assert stats.total == 6 and stats.analysed == 6 and stats.by_source == {"commit-instruct": 2, "import": 4}
+
+
+def _stored(engine: Engine, pair_id: int) -> tuple[dict[str, object], dict[str, object] | None]:
+    """Every stored column of a pair (but `updated_at`, which records that the undo changed it) and of its analysis."""
+    from sqlmodel import Session
+
+    from stores.curation.tables import PairAnalysisRow, PairRow
+
+    with Session(engine) as session:
+        pair = session.get(PairRow, pair_id)
+        analysis = session.get(PairAnalysisRow, pair_id)
+        assert pair is not None
+        return ({k: v for k, v in pair.model_dump().items() if k != "updated_at"},
+                analysis.model_dump() if analysis is not None else None)
+
+
+@pytest.mark.parametrize("analyse_between", [False, True])
+def test_flip_then_undo_leaves_the_pair_and_its_analysis_as_before(any_engine: Engine, analyse_between: bool) -> None:
+    from stores.curation.analyses import store_analysis_values
+    from stores.curation.pairs import last_session_action, undo_action
+
+    import_pairs(any_engine, make_pairs(4))
+    list(analyse_store(any_engine, workers=1))
+    # dedupe and decontamination columns too: an undo must put back every column, not only the metrics
+    store_analysis_values(any_engine, {2: {"dup_cluster": 7, "duplicate": True, "contamination": 41.5,
+                                           "contamination_chosen": 12.25, "contamination_rejected": 41.5,
+                                           "contamination_task": "HumanEval/3"}})
+    before = _stored(any_engine, 2)
+    assert before[1] is not None and before[1]["cc_delta"] is not None
+    flip_pair(any_engine, 2, session_id="tui")
+    flipped = _stored(any_engine, 2)
+    assert (flipped[0]["chosen"], flipped[0]["rejected"]) == (before[0]["rejected"], before[0]["chosen"])
+    if analyse_between:  # an analysis of the flipped text, made before the undo
+        list(analyse_store(any_engine, workers=1))
+        assert _stored(any_engine, 2)[1] not in (None, before[1])
+    action = last_session_action(any_engine, "tui")
+    assert action is not None and undo_action(any_engine, action.id).restored == 1
+    assert _stored(any_engine, 2) == before
+    assert list(analyse_store(any_engine, workers=1)) == []  # the analysis put back is current for the text
+
+
+def test_flip_then_cli_undo_puts_the_analysis_back(any_engine: Engine) -> None:
+    import_pairs(any_engine, make_pairs(3))
+    list(analyse_store(any_engine, workers=1))
+    before = _stored(any_engine, 1)
+    flip_pair(any_engine, 1)
+    assert undo_last(any_engine) == "flip pair 1"
+    assert _stored(any_engine, 1) == before

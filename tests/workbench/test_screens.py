@@ -145,8 +145,8 @@ async def test_mine_dialog_rejects_bad_input(tmp_path: Path) -> None:
         await pilot.press("enter")
         await pilot.pause()
         await settle(app, pilot)
-        status = static_text(app.screen.query_one("#mine-status", Static))
-        assert "cannot mine" in status and "no such file" in status
+        assert app.screen is dialog  # refused: the dialog stays, with the reason, for the user to correct
+        assert "no such file" in static_text(dialog.query_one("#error", Static))
         assert list_jobs(app.engine) == []  # bad input is refused before any job is written
 
 

@@ -60,3 +60,29 @@ SCREENS = {
 def test_screen_snapshot(screen: str, size: tuple[int, int], snap_compare: Any, seeded_store: Path, tmp_path: Path,
                          monkeypatch: pytest.MonkeyPatch) -> None:
     assert snap_compare(_app(seeded_store, tmp_path, monkeypatch), terminal_size=size, run_before=SCREENS[screen])
+
+
+def _typed(*keys: str, text: str) -> Any:
+    """Open a dialog with `keys`, then type `text` into its field and press enter (a value it refuses)."""
+    async def run_before(pilot: Any) -> None:
+        await _keys(*keys)(pilot)
+        await pilot.press(*text, "enter")
+        await settle(pilot.app, pilot)
+
+    return run_before
+
+
+# Dialogs at the smallest supported size: every text wraps inside the dialog, none is cut at its edge.
+DIALOGS = {
+    "bulk_refused": _typed("p", "b", text="no-such-rules.yaml"),
+    "export": _keys("p", "E"),
+    "mine_refused": _typed("c", "m", text="/nonexistent/repository"),
+    "train": _keys("t", "n"),
+}
+
+
+@pytest.mark.parametrize("dialog", list(DIALOGS))
+def test_dialog_snapshot(dialog: str, snap_compare: Any, seeded_store: Path, tmp_path: Path,
+                         monkeypatch: pytest.MonkeyPatch) -> None:
+    assert snap_compare(_app(seeded_store, tmp_path, monkeypatch), terminal_size=(100, 30),
+                        run_before=DIALOGS[dialog])

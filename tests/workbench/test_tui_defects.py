@@ -237,15 +237,17 @@ async def test_a_failed_job_started_from_pairs_is_reported_on_pairs(tmp_path: Pa
     empty_bench.mkdir()
     app = make_app(engine=engine)
     async with app.run_test(size=(160, 45)) as pilot:
-        screen = await _open(app, pilot, "p")
+        await _open(app, pilot, "p")
         await app.run_stage_action("pairs", "decontaminate")  # the command palette's entry
         await settle(app, pilot)
-        app.screen.query_one(Input).value = str(empty_bench)
-        status = screen.query_one("#job-status")
+        dialog = app.screen
+        dialog.query_one(Input).value = str(empty_bench)
         with worker_thread(engine):
             await pilot.press("enter")
-            await wait_until(app, pilot, lambda: status.has_class("-failed"), timeout=60)
-        assert app.screen is screen and "decontaminate" in str(status.render())
+            await settle(app, pilot)
+        # Refused when queued: the dialog stays open with the reason, and no job is written.
+        assert app.screen is dialog and "benchmark file" in str(dialog.query_one("#ask-error").render())
+        assert list_jobs(engine) == []
 
 
 # --- undo -----------------------------------------------------------------------------------------

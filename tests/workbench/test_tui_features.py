@@ -138,9 +138,10 @@ async def test_training_form_uses_an_export_as_the_dataset(tmp_path: Path) -> No
         dialog.query_one("#train-recipe-path", Input).value = str(recipe)
         await click(pilot, "#train-start")
         await settle(app, pilot)
-        status = str(app.screen.query_one("#job-status").render())
-        # The export replaced the recipe's missing dataset; the launch check stopped it before any job.
-        assert "training not started" in status and "deepspeed" in status.lower()
+        # The export replaced the recipe's missing dataset; the launch check stopped it before any job, and the
+        # dialog stays open with the reason.
+        assert app.screen is dialog
+        assert "deepspeed" in str(dialog.query_one("#train-error").render()).lower()
 
 
 async def test_merge_dialog_picks_checkpoints_from_the_store(tmp_path: Path) -> None:

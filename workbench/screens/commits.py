@@ -11,7 +11,6 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Footer, Header, Input, Select, Static
 
-from core.errors import WorkbenchError
 from core.jobs import JobInfo
 from core.mining.records import RepositoryInfo, StoredCommit
 from core.textsafe import one_line
@@ -232,16 +231,17 @@ class CommitsScreen(StageScreen):
             self.app.notify(f"Mining job {self._mine_job.id} is {self._mine_job.state} (ctrl+x stops it).",
                             severity="warning", markup=False)
             return
-        self.app.push_screen(MineDialog(), self._start_mining)
+        self.app.push_screen(MineDialog(self.queue_mining), self._mining_queued)
 
-    def _start_mining(self, request: MineRequest | None) -> None:
-        if request is not None:
-            self.query_one("#mine-status", Static).update(line(f"queueing a mining job for {request.path}…"))
-            self.queue_mining(request)
+    def _mining_queued(self, job: JobInfo | None) -> None:
+        if job is not None:
+            self.post_message(self.MineProgressed(mine_status(job), job=job))
 
-    @work(thread=True, exclusive=True, group="mine", exit_on_error=False)
-    def queue_mining(self, request: MineRequest) -> None:
-        """Queue the run for a worker (started detached if none runs): quitting the TUI never stops it."""
+    def queue_mining(self, request: MineRequest) -> JobInfo:
+        """Queue the run for a worker (started detached if none runs): quitting the TUI never stops it.
+
+        Called by the mine dialog in a thread; a refused request raises the domain error the dialog shows.
+        """
         from pathlib import Path
 
         # Deferred: GitPython is only needed once a run is asked for, not to open the app.
@@ -250,12 +250,7 @@ class CommitsScreen(StageScreen):
         from workbench.jobs.queue import enqueue
 
         options = MineOptions(rev=request.rev or None, languages=request.languages)
-        try:
-            job = enqueue(self.engine, MINE.name, MineParams(str(Path(request.path).expanduser().resolve()), options))
-        except WorkbenchError as exc:
-            self.post_message(self.MineProgressed(f"cannot mine: {exc}", job=None, failed=True))
-            return
-        self.post_message(self.MineProgressed(mine_status(job), job=job))
+        return enqueue(self.engine, MINE.name, MineParams(str(Path(request.path).expanduser().resolve()), options))
 
     # Not exclusive: the timer skips a tick while one runs (workbench.widgets.polling).
     @work(thread=True, group="mine-watch", exit_on_error=False)

@@ -1,18 +1,23 @@
-"""Small modal dialogs shared by the screens: confirm a destructive action, ask for one value, show text."""
+"""Small modal dialogs shared by the screens: confirm a destructive action, ask for one value, show text, and
+the base of every dialog that closes only once what it asks for is accepted."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Static
 
+from core.errors import WorkbenchError
 from workbench.widgets.plain import block, line
+
+ResultT = TypeVar("ResultT")
 
 DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -21,6 +26,7 @@ DIALOG_CSS = """
     border: thick $primary; background: $panel; padding: 1 2;
 }}
 {name} .dialog-title {{ text-style: bold; margin-bottom: 1; }}
+{name} Label {{ width: 1fr; }}
 {name} .dialog-error {{ color: $error; height: auto; }}
 {name} .dialog-buttons {{ height: auto; align-horizontal: right; margin-top: 1; }}
 {name} .dialog-buttons Button {{ margin-left: 2; }}
@@ -69,15 +75,83 @@ def confirm(app: Any, title: str, body: str, confirm_label: str, then: Callable[
     app.push_screen(ConfirmDialog(title, body, confirm_label), answered)
 
 
-class AskDialog(ModalScreen[str | None]):
-    """Asks for one value; `check` returns a problem to show (the dialog stays) or None to accept."""
+class CheckedDialog(ModalScreen[ResultT], Generic[ResultT]):
+    """A dialog that closes only once its value is accepted.
+
+    `attempt` gets the value in a thread (it may read files or the store, or queue a job) and returns what
+    the dialog gives back; a WorkbenchError it raises is shown inside the dialog (in `ERROR`), which stays
+    open with the focus back in its field (`FIELD`), so what the user types next corrects the value instead
+    of reaching the screen below as commands. Without `attempt` the value itself is given back.
+    """
+
+    ERROR = ".dialog-error"
+    FIELD = "Input"
+
+    class Settled(Message):
+        """The attempt ended: accepted with `result`, or refused for `problem`."""
+
+        def __init__(self, result: object, problem: str | None) -> None:
+            super().__init__()
+            self.result = result
+            self.problem = problem
+
+    def __init__(self, attempt: Callable[[Any], ResultT] | None = None) -> None:
+        super().__init__()
+        self.attempt = attempt
+        self.trying = False
+
+    def submit_value(self, value: Any) -> None:
+        """Try `value`; a second submit while one is being tried is ignored."""
+        if self.trying:
+            return
+        if self.attempt is None:
+            self.dismiss(value)
+            return
+        self.trying = True
+        self.show_problem("")
+        self._run_attempt(value)
+
+    @work(thread=True, exclusive=True, group="dialog-attempt", exit_on_error=False)
+    def _run_attempt(self, value: Any) -> None:
+        assert self.attempt is not None
+        try:
+            result = self.attempt(value)
+        except WorkbenchError as exc:
+            self.post_message(self.Settled(None, str(exc) or type(exc).__name__))
+        except Exception as exc:  # noqa: BLE001 - an unexpected failure must not leave the dialog waiting
+            self.post_message(self.Settled(None, f"{type(exc).__name__}: {exc}"))
+        else:
+            self.post_message(self.Settled(result, None))
+
+    @on(Settled)
+    def settle(self, message: Settled) -> None:
+        self.trying = False
+        if message.problem is None:
+            self.dismiss(message.result)  # type: ignore[arg-type]
+        else:
+            self.refuse(message.problem)
+
+    def refuse(self, problem: str, field: str | None = None) -> None:
+        """Show why the value was refused inside the dialog, and put the focus back in its field (`field`, a
+        selector, or the dialog's own)."""
+        self.show_problem(problem)
+        self.query(field or self.FIELD).first().focus()
+
+    def show_problem(self, problem: str) -> None:
+        self.query_one(self.ERROR, Static).update(line(problem, 500))
+
+
+class AskDialog(CheckedDialog[Any]):
+    """Asks for one value; `check` returns a problem to show (the dialog stays) or None to accept; then
+    `attempt`, when given, is tried with the value (see CheckedDialog)."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="AskDialog")
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, label: str, *, placeholder: str = "", value: str = "",
-                 check: Callable[[str], str | None] | None = None, input_type: str = "text") -> None:
-        super().__init__()
+                 check: Callable[[str], str | None] | None = None, input_type: str = "text",
+                 attempt: Callable[[str], Any] | None = None) -> None:
+        super().__init__(attempt)
         self.title_text = title
         self.label = label
         self.placeholder = placeholder
@@ -88,7 +162,7 @@ class AskDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(line(self.title_text), classes="dialog-title")
-            yield Label(line(self.label))
+            yield Static(line(self.label))
             yield Input(self.value, placeholder=self.placeholder, id="ask-input",
                         type=self.input_type)  # type: ignore[arg-type]
             yield Static("", classes="dialog-error", id="ask-error")
@@ -98,9 +172,9 @@ class AskDialog(ModalScreen[str | None]):
         value = event.value.strip()
         problem = self.check(value) if self.check is not None else None
         if problem:
-            self.query_one("#ask-error", Static).update(line(problem))
+            self.refuse(problem)
             return
-        self.dismiss(value)
+        self.submit_value(value)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

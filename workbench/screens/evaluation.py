@@ -131,11 +131,12 @@ class EvaluationScreen(StageScreen):
     class JobChanged(Message):
         """The eval job this screen started or follows changed (queued, its run created, ended)."""
 
-        def __init__(self, job: JobInfo | None, note: str = "", failed: bool = False) -> None:
+        def __init__(self, job: JobInfo | None, note: str = "", failed: bool = False, queued: bool = False) -> None:
             super().__init__()
             self.job = job
             self.note = note
             self.failed = failed
+            self.queued = queued  # the answer to this screen's start: the form's values accepted or refused
 
     class TaskLoaded(Message):
         def __init__(self, view: TaskView) -> None:
@@ -420,17 +421,23 @@ class EvaluationScreen(StageScreen):
         try:  # the CLI's checks, before anything loads
             spec, limit = eval_form(self.query_one("#judge", Input).value, self.query_one("#limit", Input).value)
         except WorkbenchError as exc:
-            self._say(f"error: {exc}", failed=True)
+            self._refuse(f"error: {exc}")
             return
         self.query_one("#start", Button).disabled = True
         self._say(f"queueing {spec.text}…")
-        self.board.focus()  # out of the form: the global keys must not type into it
         self.queue_eval(
             spec.text,
             self.query_one("#bench", Input).value.strip() or None,
             limit,
             "given" if self.query_one("#given-only", Checkbox).value else "both",
         )
+
+    def _refuse(self, text: str) -> None:
+        """Say why the form was refused, with the focus in the form so that what is typed next corrects it."""
+        self._say(text, failed=True)
+        form = self.query_one("#eval-form")
+        if self.focused is None or form not in self.focused.ancestors_with_self:
+            self.query_one("#judge", Input).focus()
 
     def action_stop(self) -> None:
         arena = self.query_one(ArenaPanel)
@@ -494,9 +501,9 @@ class EvaluationScreen(StageScreen):
             params = EvalParams(judge=judge_spec, bench_dir=folder, orders=orders, limit=limit)
             job = enqueue(self.engine, EVAL.name, params)
         except WorkbenchError as exc:
-            self.post_message(self.JobChanged(None, f"error: {exc}", failed=True))
+            self.post_message(self.JobChanged(None, f"error: {exc}", failed=True, queued=True))
             return
-        self.post_message(self.JobChanged(job))
+        self.post_message(self.JobChanged(job, queued=True))
 
     def _watch_job(self) -> None:
         """Follow the eval job started here (or the latest one, for a TUI opened while one runs)."""
@@ -517,6 +524,12 @@ class EvaluationScreen(StageScreen):
 
     @on(JobChanged)
     def follow_job(self, message: JobChanged) -> None:
+        if message.queued and message.job is None:
+            self.query_one("#start", Button).disabled = self.eval_job is not None and self.eval_job.is_active
+            self._refuse(message.note)
+            return
+        if message.queued:
+            self.board.focus()  # out of the form: the global keys must not type into it
         if message.failed:
             self._say(message.note, failed=True)
             self.notify(one_line(message.note, 300), severity="error", markup=False, timeout=8)

@@ -1,20 +1,21 @@
-"""MineDialog: asks for a repository path, a rev and languages, and returns a MineRequest."""
+"""MineDialog: asks for a repository path, a rev and languages, and gives back what its attempt (queueing the
+mining job) returned; a refused request keeps the dialog open with the reason."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from core.errors import WorkbenchError
 from core.mining.languages import extension_map
-from core.textsafe import one_line
+from workbench.screens.dialogs import CheckedDialog
 
 
 @dataclass(frozen=True)
@@ -26,17 +27,22 @@ class MineRequest:
     languages: tuple[str, ...]
 
 
-class MineDialog(ModalScreen[MineRequest | None]):
-    """Shows a small form to start a mining run."""
+class MineDialog(CheckedDialog[Any]):
+    """Shows a small form to start a mining run; `attempt` gets the MineRequest (see CheckedDialog)."""
 
     DEFAULT_CSS = """
     MineDialog { align: center middle; }
-    MineDialog > Vertical { width: 70; height: auto; border: thick $primary; background: $panel; padding: 1 2; }
+    MineDialog > Vertical { width: 70; max-width: 95%; height: auto; max-height: 90%; border: thick $primary; background: $panel; padding: 1 2; }
     MineDialog Input { margin-bottom: 1; }
     MineDialog #error { color: $error; height: auto; }
     MineDialog Horizontal { height: auto; align-horizontal: right; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    ERROR = "#error"
+    FIELD = "#path"
+
+    def __init__(self, attempt: Callable[[MineRequest], Any] | None = None) -> None:
+        super().__init__(attempt)
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -64,13 +70,12 @@ class MineDialog(ModalScreen[MineRequest | None]):
     def start(self) -> None:
         path = self.query_one("#path", Input).value.strip()
         languages = tuple(part.strip() for part in self.query_one("#languages", Input).value.split(",") if part.strip())
-        error = self.query_one("#error", Static)
         if not path:
-            error.update(Content("Give the path of a local git repository."))
+            self.refuse("Give the path of a local git repository.")
             return
         try:
             extension_map(languages or ("python",))
         except WorkbenchError as exc:
-            error.update(Content(one_line(str(exc), 300)))
+            self.refuse(str(exc), "#languages")
             return
-        self.dismiss(MineRequest(path, self.query_one("#rev", Input).value.strip(), languages or ("python",)))
+        self.submit_value(MineRequest(path, self.query_one("#rev", Input).value.strip(), languages or ("python",)))

@@ -17,7 +17,8 @@ from textual.widgets.data_table import RowKey
 
 from core.curation.pairs import PairDetail, PairSummary
 from core.curation.rules import ACTIONS, Condition, filter_spec, load_rules, parse_filter
-from core.errors import WorkbenchError
+from core.errors import NotFoundError, WorkbenchError
+from core.jobs import JobInfo
 from core.sidebyside import SideBySide, align
 from core.textsafe import one_line
 from stores.curation.pairs import (
@@ -499,8 +500,12 @@ class PairsScreen(StageScreen):
         try:
             conditions = parse_filter(event.value)
         except WorkbenchError as exc:
+            # The field stays focused and marked: what is typed next corrects the filter.
+            event.input.add_class("-invalid")
+            event.input.focus()
             self.notify(one_line(str(exc), 300), severity="error", markup=False)
             return
+        event.input.remove_class("-invalid")
         self.query_state = PairQuery(conditions, self.query_state.sort, self.query_state.descending)
         self.filter_text = " ".join(filter_spec(conditions))
         self.reload()
@@ -515,19 +520,25 @@ class PairsScreen(StageScreen):
             self.reload(keep=self.pair_table.current_id)
 
     def action_jump(self) -> None:
+        query = self.query_state
+
         def check(value: str) -> str | None:
             return None if value.isdigit() else "give a pair id (a whole number)"
 
-        def chosen(value: str | None) -> None:
-            if value:
-                self.find_pair(int(value), self.query_state, self.generation)
+        def locate(value: str) -> tuple[int, int]:
+            pair_id = int(value)
+            position = pair_position(self.engine, query.conditions, pair_id, sort=query.sort,
+                                     descending=query.descending)
+            if position is None:
+                raise NotFoundError(f"pair {pair_id} does not exist or does not match the filter")
+            return pair_id, position
 
-        self.app.push_screen(AskDialog("Jump to a pair", "pair id", check=check, input_type="integer"), chosen)
+        def chosen(found: tuple[int, int] | None) -> None:
+            if found is not None and query == self.query_state:
+                self.go_to_pair(*found)
 
-    @work(thread=True, exclusive=True, group="pairs-find", exit_on_error=False)
-    def find_pair(self, pair_id: int, query: PairQuery, generation: int) -> None:
-        position = pair_position(self.engine, query.conditions, pair_id, sort=query.sort, descending=query.descending)
-        self.post_message(self.Ask("goto", {"pair_id": pair_id, "position": position, "generation": generation}))
+        self.app.push_screen(AskDialog("Jump to a pair", "pair id", check=check, input_type="integer",
+                                       attempt=locate), chosen)
 
     def action_next_unreviewed(self) -> None:
         self.find_next(self.pair_table.current_id, self.query_state, self.generation)
@@ -568,15 +579,17 @@ class PairsScreen(StageScreen):
             if data["generation"] == self.generation:
                 self.go_to_pair(data["pair_id"], data["position"])
         elif message.kind == "bulk":
-            self.app.push_screen(BulkDialog(data["matching"], self.filter_text, data["by_status"]), self.bulk_chosen)
-        elif message.kind == "confirm_bulk":
-            confirm(self.app, data["title"], data["body"], data["label"],
-                    lambda: self.run_bulk(data["choice"], self.query_state.conditions))
+            conditions, filter_text = self.query_state.conditions, self.filter_text
+            self.app.push_screen(BulkDialog(data["matching"], filter_text, data["by_status"],
+                                            lambda choice: self.check_bulk(choice, conditions, filter_text)),
+                                 self.confirm_bulk)
         elif message.kind == "export":
             from stores.training.exports import DEFAULT_EXPORT_FILTER
 
+            conditions = self.query_state.conditions
             self.app.push_screen(ExportDialog(self.filter_text, data["by_status"], data["accepted"], data["default"],
-                                              DEFAULT_EXPORT_FILTER), self.export_chosen)
+                                              DEFAULT_EXPORT_FILTER, lambda choice: self.check_export(choice, conditions)),
+                                 self.export_chosen)
         elif message.kind == "undo":
             action = data["action"]
             confirm(self.app, f"Undo “{action.action}”?",
@@ -615,11 +628,15 @@ class PairsScreen(StageScreen):
         if pair is None:
             return
 
-        def save(criteria: str | None) -> None:
-            if criteria is not None:
-                self.run_change("criteria", pair.id, criteria)
+        def save(criteria: str) -> str:  # in the editor's thread: an empty text is refused there
+            edit_criteria(self.engine, pair.id, criteria, session_id=self.session_id)
+            return criteria
 
-        self.app.push_screen(CriteriaEditor(pair.criteria), save)
+        def saved(criteria: str | None) -> None:
+            if criteria is not None:
+                self.post_message(self.Changed(pair.id, f"pair {pair.id}: criteria saved"))
+
+        self.app.push_screen(CriteriaEditor(pair.criteria, save), saved)
 
     @work(thread=True, exclusive=False, group="pairs-change", exit_on_error=False)
     def run_change(self, kind: str, pair_id: int, value: str) -> None:
@@ -627,12 +644,9 @@ class PairsScreen(StageScreen):
             if kind == "status":
                 set_status(self.engine, [pair_id], value, label=f"{value} pair {pair_id}", session_id=self.session_id)
                 note = f"pair {pair_id}: {value}"
-            elif kind == "flip":
+            else:
                 flip_pair(self.engine, pair_id, session_id=self.session_id)
                 note = f"pair {pair_id}: chosen and rejected swapped"
-            else:
-                edit_criteria(self.engine, pair_id, value, session_id=self.session_id)
-                note = f"pair {pair_id}: criteria saved"
         except WorkbenchError as exc:
             self.post_message(self.Changed(pair_id, str(exc), failed=True))
             return
@@ -695,13 +709,11 @@ class PairsScreen(StageScreen):
         by_status = status_counts(self.engine, conditions)
         self.post_message(self.Ask("bulk", {"matching": sum(by_status.values()), "by_status": by_status}))
 
-    def bulk_chosen(self, choice: str | None) -> None:
-        if choice:
-            self.check_bulk(choice, self.query_state.conditions, self.filter_text)
+    def check_bulk(self, choice: str, conditions: tuple[Condition, ...], filter_text: str) -> dict[str, str]:
+        """Count what the action would change (rules: per rule, within the filter): what the confirmation says.
 
-    @work(thread=True, exclusive=True, group="pairs-bulk", exit_on_error=False)
-    def check_bulk(self, choice: str, conditions: tuple[Condition, ...], filter_text: str) -> None:
-        """Count what the action would change (rules: per rule, within the filter), then ask to confirm."""
+        Called by the bulk dialog in a thread; an unknown action or a bad rule file raises its domain error.
+        """
         from stores.curation.analyses import apply_rules
 
         scope = filter_text or "every pair (no filter)"
@@ -711,18 +723,20 @@ class PairsScreen(StageScreen):
             body = "One undoable step: u undoes it."
             label = choice.capitalize()
         else:
-            try:
-                rules = load_rules(Path(choice))
-            except WorkbenchError as exc:
-                self.post_message(self.Changed(None, str(exc), failed=True))
-                return
+            rules = load_rules(Path(choice))
             scoped = [type(rule)(rule.name, (*conditions, *rule.conditions), rule.action) for rule in rules]
             counts = apply_rules(self.engine, scoped, dry_run=True)
             title = f"Apply {len(rules)} rule(s) from {choice} to the pairs matching {scope}?"
             body = "\n".join(f"{rule.name}: {rule.action} {count:,} pairs" for rule, count in counts)
             body += "\nEach rule is one undoable step (later rules win)."
             label = "Apply the rules"
-        self.post_message(self.Ask("confirm_bulk", {"title": title, "body": body, "label": label, "choice": choice}))
+        return {"title": title, "body": body, "label": label, "choice": choice}
+
+    def confirm_bulk(self, data: dict[str, str] | None) -> None:
+        if data is not None:
+            conditions = self.query_state.conditions
+            confirm(self.app, data["title"], data["body"], data["label"],
+                    lambda: self.run_bulk(data["choice"], conditions))
 
     @work(thread=True, exclusive=True, group="pairs-bulk", exit_on_error=False)
     def run_bulk(self, choice: str, conditions: tuple[Condition, ...]) -> None:
@@ -768,15 +782,19 @@ class PairsScreen(StageScreen):
         def check(value: str) -> str | None:
             return None if value and Path(value).expanduser().is_dir() else f"{value or '(empty)'}: not a folder"
 
-        def chosen(value: str | None) -> None:
+        def queue(value: str) -> JobInfo:  # in the dialog's thread: a refused folder keeps the dialog open
             from workbench.jobs.curate import DECONTAMINATE, DecontaminateParams
+            from workbench.jobs.queue import enqueue
 
-            if value:
-                params = DecontaminateParams(bench_dir=str(Path(value).expanduser().resolve()))
-                self.queue_job("decontaminate", DECONTAMINATE.name, params)
+            return enqueue(self.engine, DECONTAMINATE.name,
+                           DecontaminateParams(bench_dir=str(Path(value).expanduser().resolve())))
+
+        def queued(job: JobInfo | None) -> None:
+            if job is not None:
+                self.job_status.follow(job.id, "decontaminate")
 
         self.app.push_screen(AskDialog("Decontaminate against CodePrefBench", "benchmark folder",
-                                       value=os.environ.get(BENCH_ENV_VAR, ""), check=check), chosen)
+                                       value=os.environ.get(BENCH_ENV_VAR, ""), check=check, attempt=queue), queued)
 
     @work(thread=True, exclusive=False, group="pairs-start", exit_on_error=False)
     def queue_job(self, label: str, kind: str, params: object) -> None:
@@ -816,6 +834,15 @@ class PairsScreen(StageScreen):
         default = count_pairs(self.engine, export_conditions(conditions))
         self.post_message(self.Ask("export", {"by_status": by_status, "accepted": accepted, "default": default}))
 
+    def check_export(self, choice: ExportChoice, conditions: tuple[Condition, ...]) -> ExportChoice:
+        """The export job's own checks of the folder and options, before the confirmation (run by the export
+        dialog in a thread; a refused export raises its domain error)."""
+        from workbench.jobs.export import EXPORT
+
+        if EXPORT.check is not None:
+            EXPORT.check(self.engine, self._export_params(choice, conditions))
+        return choice
+
     def export_chosen(self, choice: ExportChoice | None) -> None:
         if choice is None:
             return
@@ -825,19 +852,24 @@ class PairsScreen(StageScreen):
         if out.is_dir() and any(out.iterdir()):
             body += ("\nThe folder holds an earlier export: it is replaced as a whole (its files are removed) "
                      "once this export is complete.")
+        conditions = self.query_state.conditions
         confirm(self.app, f"Export the {scope} pairs of the filter?", body, "Export",
-                lambda: self.queue_export(choice, self.query_state.conditions))
+                lambda: self.queue_export(choice, conditions))
 
-    def queue_export(self, choice: ExportChoice, conditions: tuple[Condition, ...]) -> None:
+    def _export_params(self, choice: ExportChoice, conditions: tuple[Condition, ...]) -> Any:
         from core.training.export import ExportOptions
-        from workbench.jobs.export import EXPORT, ExportParams
+        from workbench.jobs.export import ExportParams
 
         if choice.accepted_only:
             conditions = (*conditions, Condition("status", "=", "accepted"))
-        params = ExportParams(out_dir=str(Path(choice.out_dir).expanduser().resolve()),
-                              where=tuple(filter_spec(conditions)), options=ExportOptions(formats=choice.formats),
-                              force=True)  # the confirmation said the earlier export is replaced
-        self.queue_job("export", EXPORT.name, params)
+        return ExportParams(out_dir=str(Path(choice.out_dir).expanduser().resolve()),
+                            where=tuple(filter_spec(conditions)), options=ExportOptions(formats=choice.formats),
+                            force=True)  # the confirmation said the earlier export is replaced
+
+    def queue_export(self, choice: ExportChoice, conditions: tuple[Condition, ...]) -> None:
+        from workbench.jobs.export import EXPORT
+
+        self.queue_job("export", EXPORT.name, self._export_params(choice, conditions))
 
     # views of one pair -------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,11 +11,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, OptionList, RadioButton, RadioSet, Static, TextArea
+from textual.widgets import Button, Checkbox, Input, OptionList, RadioButton, RadioSet, Static, TextArea
 from textual.widgets.option_list import Option
 
 from core.curation.rules import ACTIONS
-from workbench.screens.dialogs import DIALOG_CSS
+from workbench.screens.dialogs import DIALOG_CSS, CheckedDialog
 from workbench.widgets.plain import code, line
 
 STATUSES = ("pending", "accepted", "rejected", "flagged")
@@ -33,14 +34,16 @@ def status_mix(by_status: dict[str, int]) -> str:
     return " · ".join(parts) or "no pairs"
 
 
-class CriteriaEditor(ModalScreen[str | None]):
-    """Edits a pair's criteria; ctrl+s saves, escape cancels. Control characters show as visible stand-ins."""
+class CriteriaEditor(CheckedDialog[Any]):
+    """Edits a pair's criteria; ctrl+s saves (through `attempt`, which stores them), escape cancels. Control
+    characters show as visible stand-ins."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="CriteriaEditor") + "CriteriaEditor TextArea { height: 10; }"
     BINDINGS = [Binding("ctrl+s", "save", "Save"), Binding("escape", "cancel", "Cancel")]
+    FIELD = "TextArea"
 
-    def __init__(self, criteria: str) -> None:
-        super().__init__()
+    def __init__(self, criteria: str, attempt: Callable[[str], Any] | None = None) -> None:
+        super().__init__(attempt)
         self.criteria = criteria
         self.shown = code(criteria)
 
@@ -48,26 +51,32 @@ class CriteriaEditor(ModalScreen[str | None]):
         with Vertical(id="dialog"):
             yield Static("Edit criteria (ctrl+s saves, escape cancels)", classes="dialog-title")
             yield TextArea(self.shown, id="criteria-editor", soft_wrap=True)
+            yield Static("", classes="dialog-error", id="criteria-error")
 
     def on_mount(self) -> None:
         self.query_one(TextArea).focus()
 
     def action_save(self) -> None:
         text = self.query_one(TextArea).text
-        self.dismiss(None if text == self.shown else text)
+        if text == self.shown:
+            self.dismiss(None)
+        else:
+            self.submit_value(text)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
 
 
-class BulkDialog(ModalScreen[str | None]):
-    """Asks which action or rule file to apply to every pair of the current filter."""
+class BulkDialog(CheckedDialog[Any]):
+    """Asks which action or rule file to apply to every pair of the current filter; `attempt` checks it (and
+    counts what it would change) before the dialog closes."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="BulkDialog")
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, matching: int, filter_text: str, by_status: dict[str, int]) -> None:
-        super().__init__()
+    def __init__(self, matching: int, filter_text: str, by_status: dict[str, int],
+                 attempt: Callable[[str], Any] | None = None) -> None:
+        super().__init__(attempt)
         self.matching = matching
         self.filter_text = filter_text
         self.by_status = by_status
@@ -77,18 +86,23 @@ class BulkDialog(ModalScreen[str | None]):
             yield Static("Apply to every pair of the filter", classes="dialog-title")
             yield Static(line(f"{self.matching:,} pairs match {self.filter_text or '(no filter: all pairs)'}"
                               f" · {status_mix(self.by_status)}"))
-            yield Label(line(f"An action ({', '.join(ACTIONS)}) or a rule file; enter, then confirm."))
+            yield Static(line(f"An action ({', '.join(ACTIONS)}) or a rule file; enter, then confirm."))
             bulk = Input(id="bulk-input",
                          placeholder="accept | reject | flag | pending | recipes/curation-default.yaml")
             bulk.border_title = "action or rule file"
             yield bulk
+            yield Static("", classes="dialog-error", id="bulk-error")
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
 
     @on(Input.Submitted)
     def submit(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
+        choice = event.value.strip()
+        if not choice:
+            self.refuse(f"give an action ({', '.join(ACTIONS)}) or the path of a rule file")
+            return
+        self.submit_value(choice)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -103,20 +117,22 @@ class ExportChoice:
     accepted_only: bool
 
 
-class ExportDialog(ModalScreen[ExportChoice | None]):
+class ExportDialog(CheckedDialog[Any]):
     """Shows the filter's status mix, offers "accepted only" (the default here) or the CLI's default filter,
-    the formats, and the output folder."""
+    the formats, and the output folder; `attempt` checks the export before the dialog closes."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="ExportDialog") + """
-    ExportDialog RadioSet { width: 1fr; margin-bottom: 1; }
+    ExportDialog RadioSet { width: 1fr; }
+    ExportDialog #default-filter { color: $text-muted; margin-bottom: 1; }
     ExportDialog #formats { height: auto; margin-bottom: 1; }
     ExportDialog Checkbox { width: auto; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    FIELD = "#export-out"
 
     def __init__(self, filter_text: str, by_status: dict[str, int], accepted: int, default_count: int,
-                 default_filter: str) -> None:
-        super().__init__()
+                 default_filter: str, attempt: Callable[[ExportChoice], Any] | None = None) -> None:
+        super().__init__(attempt)
         self.filter_text = filter_text
         self.by_status = by_status
         self.accepted = accepted
@@ -132,7 +148,10 @@ class ExportDialog(ModalScreen[ExportChoice | None]):
             with RadioSet(id="scope"):
                 yield RadioButton(line(f"accepted only: {self.accepted:,} pairs"), value=True, id="accepted-only")
                 yield RadioButton(line(f"not rejected, flagged or duplicate: {self.default_count:,} pairs "
-                                       f"(the CLI default: {self.default_filter})"), id="not-rejected")
+                                       "(the CLI default)"), id="not-rejected")
+            # The CLI's filter on a line of its own, which wraps: a radio button's label is cut at the dialog's edge.
+            yield Static(line(f"the CLI default is the filter {self.default_filter}"), id="default-filter",
+                         classes="dialog-note")
             with Horizontal(id="formats"):
                 for fmt in FORMATS:
                     yield Checkbox(fmt, value=fmt in DEFAULT_FORMATS, id=f"format-{fmt}")
@@ -169,9 +188,9 @@ class ExportDialog(ModalScreen[ExportChoice | None]):
             except OptionError as exc:
                 problem = str(exc)
         if problem:
-            self.query_one("#export-error", Static).update(line(problem))
+            self.refuse(problem)
             return
-        self.dismiss(ExportChoice(out, formats, accepted_only))
+        self.submit_value(ExportChoice(out, formats, accepted_only))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

@@ -160,12 +160,18 @@ class SynthesisScreen(StageScreen):
                 draft=self._value("draft"), limit=self._value("limit"), concurrency=self._value("concurrency"),
                 budget=self._value("budget"))
         except WorkbenchError as exc:
-            self._say(f"error: {exc}", failed=True)
+            self._refuse(f"error: {exc}")
             return
         self.query_one("#start", Button).disabled = True
         self._say("queueing…")
-        self.table.focus()  # not a form field: the global keys must not type into one
         self.queue_job(config)
+
+    def _refuse(self, text: str) -> None:
+        """Say why the form was refused, with the focus in the form so that what is typed next corrects it."""
+        self._say(text, failed=True)
+        form = self.query_one("#form")
+        if self.focused is None or form not in self.focused.ancestors_with_self:
+            self.query_one("#critic", Input).focus()
 
     @on(Button.Pressed, "#stop")
     def action_stop(self) -> None:
@@ -200,11 +206,12 @@ class SynthesisScreen(StageScreen):
     @on(Queued)
     def show_queued(self, message: Queued) -> None:
         if message.job is None:
-            self._say(message.text, failed=True)
             self.query_one("#start", Button).disabled = False
+            self._refuse(message.text)
             return
         self._job = message.job
         self._say(message.text)
+        self.table.focus()  # not a form field: the global keys must not type into one
         self.query_one("#stop", Button).disabled = False
         self.read_store(None)
 

@@ -14,7 +14,6 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Log, Static
 
-from core.errors import WorkbenchError
 from core.textsafe import one_line
 from core.training.checkpoints import RunCheckpoints, run_checkpoints
 from core.training.runs import MetricPoint, TrainRunInfo
@@ -247,32 +246,29 @@ class TrainingScreen(StageScreen):
     @on(Dialog)
     def open_dialog(self, message: Dialog) -> None:
         if message.kind == "train":
-            self.app.push_screen(TrainDialog(message.data["recipes"], message.data["exports"]), self._start_run)
+            self.app.push_screen(TrainDialog(message.data["recipes"], message.data["exports"], self.start_run),
+                                 self._run_started)
         elif message.kind == "merge":
-            self.app.push_screen(MergeDialog(message.data["latest"], message.data["checkpoints"]), self._start_merge)
+            self.app.push_screen(MergeDialog(message.data["latest"], message.data["checkpoints"], self.merge),
+                                 self._merge_queued)
 
-    def _start_run(self, request: TrainRequest | None) -> None:
-        if request is not None:
-            self.start_run(request)
-
-    @work(thread=True, exclusive=True, group="training-start", exit_on_error=False)
-    def start_run(self, request: TrainRequest) -> None:
+    def start_run(self, request: TrainRequest) -> TrainRunInfo:
+        """Start a training run (called by the train dialog in a thread; a refused recipe raises its error)."""
         from dataclasses import replace
 
         from core.training.recipes import DatasetSpec, load_train_recipe
         from workbench.jobs.train import start_training
 
-        try:
-            recipe = load_train_recipe(request.recipe)
-            if request.export_id is not None:
-                recipe = replace(recipe, datasets=(DatasetSpec(export=request.export_id),))
-            if request.output_dir:
-                recipe = replace(recipe, output_dir=request.output_dir)
-            run = start_training(self.engine, recipe)
-        except WorkbenchError as exc:
-            self.post_message(self.Started(None, f"training not started: {exc}", error=str(exc)))
-            return
-        self.post_message(self.Started(run.job_id, f"training run {run.job_id} ({run.name})"))
+        recipe = load_train_recipe(request.recipe)
+        if request.export_id is not None:
+            recipe = replace(recipe, datasets=(DatasetSpec(export=request.export_id),))
+        if request.output_dir:
+            recipe = replace(recipe, output_dir=request.output_dir)
+        return start_training(self.engine, recipe)
+
+    def _run_started(self, run: TrainRunInfo | None) -> None:
+        if run is not None:
+            self.post_message(self.Started(run.job_id, f"training run {run.job_id} ({run.name})"))
 
     @on(Started)
     def follow_started(self, message: Started) -> None:
@@ -304,24 +300,18 @@ class TrainingScreen(StageScreen):
         checkpoints = [c for c in list_checkpoints(self.engine, limit=100) if c.verified]
         self.post_message(self.Dialog("merge", {"latest": [], "checkpoints": checkpoints}))
 
-    def _start_merge(self, request: MergeRequest | None) -> None:
-        if request is not None:
-            self.query_one(JobStatus).say(f"merging {len(request.checkpoints)} checkpoints into {request.out_dir}…",
-                                          running=True)
-            self.merge(request)
-
-    @work(thread=True, exclusive=True, group="merge", exit_on_error=False)
-    def merge(self, request: MergeRequest) -> None:
-        """Queue the merge for a worker (torch loads there, never in the TUI); follow it until it ends."""
+    def merge(self, request: MergeRequest) -> tuple[int, str]:
+        """Queue the merge for a worker (torch loads there, never in the TUI): called by the merge dialog in a
+        thread, a refused merge raises its error; returns the job id and the line to follow it by."""
         from workbench.jobs.merge import MERGE, merge_params
         from workbench.jobs.queue import enqueue
 
-        try:
-            job = enqueue(self.engine, MERGE.name, merge_params(request.checkpoints, request.weights, request.out_dir))
-        except WorkbenchError as exc:
-            self.post_message(self.Started(None, f"merge not started: {exc}", error=str(exc)))
-            return
-        self.post_message(self.Started(job.id, f"merge into {request.out_dir} (job {job.id})"))
+        job = enqueue(self.engine, MERGE.name, merge_params(request.checkpoints, request.weights, request.out_dir))
+        return job.id, f"merge into {request.out_dir} (job {job.id})"
+
+    def _merge_queued(self, queued: tuple[int, str] | None) -> None:
+        if queued is not None:
+            self.post_message(self.Started(*queued))
 
 
 def _recipe_files() -> list[str]:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
@@ -18,7 +19,7 @@ from core.outputs import check_output_folder
 from core.training.runs import CheckpointInfo
 from core.training.weights import merge_weights
 from stores.training.exports import ExportInfo
-from workbench.screens.dialogs import DIALOG_CSS
+from workbench.screens.dialogs import DIALOG_CSS, CheckedDialog
 from workbench.widgets.plain import line
 
 RECIPE_DATASETS = -1  # the dataset choice that keeps the recipe's own datasets
@@ -42,16 +43,19 @@ class MergeRequest:
     out_dir: str
 
 
-class TrainDialog(ModalScreen[TrainRequest | None]):
-    """Picks a recipe, the dataset (the recipe's own, or one of the exports) and the output folder."""
+class TrainDialog(CheckedDialog[Any]):
+    """Picks a recipe, the dataset (the recipe's own, or one of the exports) and the output folder; `attempt`
+    starts the run (see CheckedDialog)."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="TrainDialog").replace("width: 80;", "width: 100;") + """
     TrainDialog Select, TrainDialog Input { margin-bottom: 1; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    FIELD = "#train-recipe-path"
 
-    def __init__(self, recipes: list[str], exports: list[ExportInfo]) -> None:
-        super().__init__()
+    def __init__(self, recipes: list[str], exports: list[ExportInfo],
+                 attempt: Callable[[TrainRequest], Any] | None = None) -> None:
+        super().__init__(attempt)
         self.recipes = recipes
         self.exports = exports
 
@@ -91,31 +95,35 @@ class TrainDialog(ModalScreen[TrainRequest | None]):
         picked = self.query_one("#train-recipe", Select).value
         recipe = typed or (picked if isinstance(picked, str) else "")
         if not recipe:
-            self.query_one("#train-error", Static).update(line("pick a recipe or give a recipe file"))
+            self.refuse("pick a recipe or give a recipe file")
             return
         if not Path(recipe).expanduser().is_file():
-            self.query_one("#train-error", Static).update(line(f"{recipe}: no such recipe file"))
+            self.refuse(f"{recipe}: no such recipe file")
             return
         dataset = self.query_one("#train-dataset", Select).value
         export_id = dataset if isinstance(dataset, int) and dataset != RECIPE_DATASETS else None
-        self.dismiss(TrainRequest(recipe, export_id, self.query_one("#train-out", Input).value.strip()))
+        self.submit_value(TrainRequest(recipe, export_id, self.query_one("#train-out", Input).value.strip()))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
 
 
-class MergeDialog(ModalScreen[MergeRequest | None]):
-    """Picks checkpoints (from the store, or typed folders), weights and an output folder."""
+class MergeDialog(CheckedDialog[Any]):
+    """Picks checkpoints (from the store, or typed folders), weights and an output folder; `attempt` queues the
+    merge (see CheckedDialog)."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="MergeDialog").replace("width: 80;", "width: 100;") + """
     MergeDialog SelectionList { height: auto; max-height: 8; margin-bottom: 1; }
     MergeDialog Input { margin-bottom: 1; }
     """
     BINDINGS = [Binding("escape", "dismiss_dialog", "Close")]
+    ERROR = "#merge-error"
+    FIELD = "#merge-inputs"
 
-    def __init__(self, preset: list[str], checkpoints: list[CheckpointInfo]) -> None:
-        super().__init__()
+    def __init__(self, preset: list[str], checkpoints: list[CheckpointInfo],
+                 attempt: Callable[[MergeRequest], Any] | None = None) -> None:
+        super().__init__(attempt)
         self._preset = preset
         self._checkpoints = checkpoints
 
@@ -163,6 +171,6 @@ class MergeDialog(ModalScreen[MergeRequest | None]):
             weights = merge_weights(weights_text, len(inputs))  # the CLI's checks, before any tensor is read
             check_output_folder(out_dir, what="output folder")
         except OptionError as exc:
-            self.query_one("#merge-error", Static).update(line(str(exc)))
+            self.refuse(str(exc), "#merge-out" if not out_dir or "output folder" in str(exc) else None)
             return
-        self.dismiss(MergeRequest(tuple(inputs), tuple(weights), out_dir))
+        self.submit_value(MergeRequest(tuple(inputs), tuple(weights), out_dir))

@@ -40,6 +40,7 @@ class ArenaPanel(Vertical):
     ArenaPanel #arena-form Input { width: 1fr; }
     ArenaPanel #arena-form #arena-judge { width: 2fr; }
     ArenaPanel #arena-start { width: auto; }
+    ArenaPanel #arena-status.-failed { color: $error; }
     ArenaPanel #arena-top { height: 1fr; }
     ArenaPanel #arena-sets-panel { width: 1fr; }
     ArenaPanel #arena-runs-panel { width: 3fr; }
@@ -58,10 +59,11 @@ class ArenaPanel(Vertical):
     class JobChanged(Message):
         """The judging job this panel follows changed (or could not be queued: `job` None, `note` says why)."""
 
-        def __init__(self, job: JobInfo | None, note: str = "") -> None:
+        def __init__(self, job: JobInfo | None, note: str = "", refused: bool = False) -> None:
             super().__init__()
             self.job = job
             self.note = note
+            self.refused = refused
 
     class Progressed(Message):
         def __init__(self, event: ArenaProgress) -> None:
@@ -244,10 +246,18 @@ class ArenaPanel(Vertical):
                   for name in ("set", "candidate", "judge", "baseline")}
         missing = [name for name, value in values.items() if not value]
         if missing:
-            self.app.notify(f"enter the {missing[0]} first", severity="warning", markup=False)
+            self._refuse(f"enter the {missing[0]} first", f"#arena-{missing[0]}")
             return
         self.query_one("#arena-start", Button).disabled = True
         self._judge(values["set"], values["candidate"], values["judge"], values["baseline"])
+
+    def _refuse(self, text: str, field: str = "#arena-set") -> None:
+        """Say in the panel why the form was refused, with the focus in its field so that what is typed next
+        corrects it (instead of reaching the screen as commands)."""
+        status = self.query_one("#arena-status", Static)
+        status.update(Content(one_line(text, 300)))
+        status.add_class("-failed")
+        self.query_one(field, Input).focus()
 
     def stop(self) -> None:
         """Ask the judging this panel follows to stop after the items in flight."""
@@ -270,12 +280,17 @@ class ArenaPanel(Vertical):
         try:
             job = enqueue(self.app.engine, ARENA_JUDGE.name, JudgeConfig(set_ref, candidate, judge, baseline=baseline))  # type: ignore[attr-defined]
         except WorkbenchError as exc:
-            self.post_message(self.JobChanged(None, f"cannot start: {one_line(str(exc), 300)}"))
+            self.post_message(self.JobChanged(None, f"cannot start: {one_line(str(exc), 300)}", refused=True))
             return
         self.post_message(self.JobChanged(job, f"job {job.id} {job.state}"))
 
     @on(JobChanged)
     def follow_job(self, message: JobChanged) -> None:
+        if message.refused:
+            self.query_one("#arena-start", Button).disabled = self.job is not None and self.job.is_active
+            self._refuse(message.note, "#arena-candidate")
+            return
+        self.query_one("#arena-status", Static).remove_class("-failed")
         if message.note:
             self.app.notify(message.note, markup=False, timeout=4)
         if message.job is not None:
