@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -13,6 +13,7 @@ from core.outputs import check_output_file
 from workbench.cli.common import DETACH_HELP, echo_line, emit_json, emit_table, engine_of, queue_detached
 from workbench.cli.progress import CommandProgress
 from workbench.jobs.curate import DecontaminateParams, DecontaminationSummary, decontaminate_store
+from workbench.jobs.runner import drain
 
 decontaminate_app = typer.Typer()
 
@@ -42,12 +43,16 @@ def decontaminate_command(
     snippets, instructions = load_benchmark_texts(bench)
     summary: DecontaminationSummary | None = None
     with CommandProgress("scanning pair sides") as progress:
-        for event in decontaminate_store(engine_of(ctx), snippets, threshold=threshold, flag=flag,
-                                         workers=workers, sample=sample, instructions=instructions):
+
+        def show(event: Any) -> None:
+            nonlocal summary
             if isinstance(event, DecontaminationSummary):
                 summary = event
             else:
                 progress.update(event.done, event.total)
+
+        drain(decontaminate_store(engine_of(ctx), snippets, threshold=threshold, flag=flag,
+                                  workers=workers, sample=sample, instructions=instructions), show)
     if summary is None:
         typer.echo("cancelled")
         raise typer.Exit(code=1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from typer.core import TyperCommand
@@ -13,6 +13,7 @@ from core.training.weights import merge_weights
 from workbench.cli.common import DETACH_HELP, echo_line, emit_json, engine_of, queue_detached
 from workbench.cli.progress import CommandProgress
 from workbench.jobs.merge import merge_params, run_merge
+from workbench.jobs.runner import drain
 
 merge_app = typer.Typer()
 
@@ -65,12 +66,16 @@ def merge_command(
         return
     finished = None
     with CommandProgress("merging tensors") as progress:
-        for event in run_merge(engine_of(ctx), checkpoints, chosen, out, verify=verify):
+
+        def show(event: Any) -> None:
+            nonlocal finished
             name = type(event).__name__
             if name == "MergeProgress":
                 progress.update(event.done, event.total)
             elif name == "MergeFinished":
                 finished = event
+
+        drain(run_merge(engine_of(ctx), checkpoints, chosen, out, verify=verify), show)
     assert finished is not None
     if as_json:
         emit_json(finished)

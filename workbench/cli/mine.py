@@ -34,6 +34,7 @@ def mine_command(
     from core.mining.events import MineFinished, MineProgress, MineStarted
     from core.mining.mine import MineOptions
     from workbench.jobs.mine import MineJobStarted, MineParams, run_mine_job
+    from workbench.jobs.runner import drain
 
     options = MineOptions(
         rev=rev, all_branches=all_branches, languages=tuple(language), max_file_bytes=max_file_bytes,
@@ -51,16 +52,20 @@ def mine_command(
     license_id: str | None = None
     cancel = threading.Event()
     with CommandProgress("starting", total=max_commits) as progress:
+
+        def show(event: object) -> None:
+            nonlocal job_id, license_id, finished
+            if isinstance(event, MineJobStarted):
+                job_id = event.job_id
+            elif isinstance(event, MineStarted):
+                license_id = event.license
+            elif isinstance(event, MineProgress):
+                progress.update(event.commits_seen, description=f"{event.records_kept:,} records · commits")
+            elif isinstance(event, MineFinished):
+                finished = event
+
         try:
-            for event in run_mine_job(engine, path, options, cancel=cancel):  # Ctrl-C: cancelled, resumable
-                if isinstance(event, MineJobStarted):
-                    job_id = event.job_id
-                elif isinstance(event, MineStarted):
-                    license_id = event.license
-                elif isinstance(event, MineProgress):
-                    progress.update(event.commits_seen, description=f"{event.records_kept:,} records · commits")
-                elif isinstance(event, MineFinished):
-                    finished = event
+            drain(run_mine_job(engine, path, options, cancel=cancel), show)  # Ctrl-C: cancelled, resumable
         except KeyboardInterrupt:
             cancel.set()
             raise

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any, Optional
 
 import typer
@@ -19,16 +19,21 @@ from workbench.jobs.mutate import (
     run_commit_signal_job,
     run_mutation_job,
 )
+from workbench.jobs.runner import drain
 
 
-def _finish(events: Iterator[OfflineEvent], label: str, as_json: bool) -> None:
+def _finish(events: Generator[OfflineEvent, None, None], label: str, as_json: bool) -> None:
     finished: OfflineFinished | None = None
     with CommandProgress(label) as progress:
-        for event in events:
+
+        def show(event: OfflineEvent) -> None:
+            nonlocal finished
             if isinstance(event, OfflineProgress):
                 progress.update(event.done, event.total)
             else:
                 finished = event
+
+        drain(events, show)  # Ctrl-C while an event is shown still ends the job the way it would inside
     assert finished is not None
     counters: dict[str, Any] = finished.counters
     if as_json:

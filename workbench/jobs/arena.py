@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable, Generator
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -129,7 +130,8 @@ class ArenaSummary:
 def _drive(ctx: JobContext, events: AsyncIterator[ArenaProgress], outcome: _Outcome, meter: list[Meter]
            ) -> Generator[ArenaProgress, None, ArenaSummary]:
     """Run an arena job's async body on an event loop of its own; end the job the way its outcome says."""
-    yield from run_async(events)
+    with closing(run_async(events)) as driven:
+        yield from driven
     summary = ctx.summary if isinstance(ctx.summary, ArenaSummary) else ArenaSummary()
     if outcome.stop_reason == "budget":
         raise JobCancelled(f"budget reached ({meter[0].budget.describe()})")

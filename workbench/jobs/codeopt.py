@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import aclosing
+from contextlib import aclosing, closing
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Union
 
@@ -224,7 +224,8 @@ def sample_job(ctx: JobContext, run: SamplingRun) -> Generator[SynthEvent, None,
     """
     drive = _Sampling(ctx, run)
     try:
-        yield from run_async(drive.events())
+        with closing(run_async(drive.events())) as events:
+            yield from events
     finally:
         release_claims(ctx.engine, drive.prepared.config.key, ctx.worker_id)
     if drive.stop_reason == "budget":

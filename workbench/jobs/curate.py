@@ -378,7 +378,7 @@ def decontaminate_store(
     engine: Engine, bench: Sequence[BenchSnippet], *, threshold: float = DEFAULT_THRESHOLD,
     flag: bool = True, workers: int = 2, sample: int = 1000, seed: int = 0, chunk: int = 200,
     instructions: Sequence[BenchSnippet] = (),
-) -> Iterator[DecontaminationProgress | DecontaminationSummary]:
+) -> Generator[DecontaminationProgress | DecontaminationSummary, None, None]:
     """Decontaminate against these benchmark snippets (and problem texts, `instructions`) as a job in the
     foreground; yields progress, then the summary."""
     params = DecontaminateParams(snippets=tuple(bench), instructions=tuple(instructions), threshold=threshold, flag=flag, workers=workers,

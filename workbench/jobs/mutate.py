@@ -8,7 +8,7 @@ hashes), and the same seed gives the same pairs.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -181,7 +181,7 @@ COMMIT_SIGNAL = register(JobKind(
 ))
 
 
-def _foreground(engine: Engine, kind: str, params: Any, cancel: Callable[[], bool]) -> Iterator[OfflineEvent]:
+def _foreground(engine: Engine, kind: str, params: Any, cancel: Callable[[], bool]) -> Generator[OfflineEvent, None, None]:
     """Run an offline source in the foreground; its progress, then one OfflineFinished however it ended."""
     stop = threading.Event()
     events = run_foreground(engine, kind, params, cancel=stop)
@@ -204,7 +204,7 @@ def _foreground(engine: Engine, kind: str, params: Any, cancel: Callable[[], boo
 
 def run_mutation_job(
     engine: Engine, config: MutationConfig, *, cancel: Callable[[], bool] = lambda: False
-) -> Iterator[OfflineEvent]:
+) -> Generator[OfflineEvent, None, None]:
     """Make mutation pairs from the new side of every Python commit record, as a `mutate` job in the foreground."""
     _check_mutate(engine, config)
     yield from _foreground(engine, MUTATE.name, config, cancel)
@@ -212,7 +212,7 @@ def run_mutation_job(
 
 def run_commit_signal_job(
     engine: Engine, *, limit: int | None = None, cancel: Callable[[], bool] = lambda: False
-) -> Iterator[OfflineEvent]:
+) -> Generator[OfflineEvent, None, None]:
     """Commit-signal pairs as a `commit-signal` job in the foreground."""
     params = CommitSignalParams(limit)
     _check_commit_signal(engine, params)

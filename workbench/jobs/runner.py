@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Generator, Mapping
+from contextlib import closing
 from dataclasses import dataclass, is_dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -221,7 +222,8 @@ class JobContext:
             job = taken
         kind = job_kind(job.kind)
         child = JobContext(self.engine, job, worker_id=self.worker_id, lease_s=self.lease_s, parent=self)
-        return (yield from _execute_with_heartbeat(child, kind, kind.load_params(job.params), reraise=False))
+        with closing(_execute_with_heartbeat(child, kind, kind.load_params(job.params), reraise=False)) as events:
+            return (yield from events)
 
 
 def _summary_json(summary: Any) -> dict[str, Any] | None:
@@ -248,8 +250,11 @@ def execute(ctx: JobContext, kind: JobKind[Any, Any], params: Any, *, reraise: b
     join_job(ctx.engine, ctx.job_id, ctx.worker_id, ctx.role)
     state, error = JobState.DONE, None
     try:
-        yield JobStarted(ctx.job_id, kind.name, ctx.role)
-        ctx.summary = yield from kind.run(ctx, params)
+        # Ctrl-C lands in whichever frame of the generator chain runs: closed here, the body's own
+        # cleanup (writes in flight, final counters) runs before the job's end is stored below.
+        with closing(kind.run(ctx, params)) as body:
+            yield JobStarted(ctx.job_id, kind.name, ctx.role)
+            ctx.summary = yield from body
         failure = kind.failure(ctx.summary) if kind.failure is not None and ctx.summary is not None else None
         if failure:
             state, error = JobState.FAILED, failure
@@ -374,7 +379,8 @@ def _execute_with_heartbeat(ctx: JobContext, kind: JobKind[Any, Any], params: An
     pulse.add(ctx)
     pulse.start()
     try:
-        return (yield from execute(ctx, kind, params, reraise=reraise))
+        with closing(execute(ctx, kind, params, reraise=reraise)) as events:
+            return (yield from events)
     finally:
         pulse.stop()
 
@@ -415,7 +421,8 @@ def run_foreground(
         job = get_job(engine, job_id)
     ctx = JobContext(engine, job, worker_id=worker_id, role=role, lease_s=lease, resources=resources, cancel=cancel)
     run_params = params if role == "owner" and existing is None else kind.load_params(job.params)
-    return (yield from _execute_with_heartbeat(ctx, kind, run_params, reraise=True))
+    with closing(_execute_with_heartbeat(ctx, kind, run_params, reraise=True)) as events:
+        return (yield from events)
 
 
 def run_job_here(engine: Engine, job_id: int, *, lease_s: float | None = None) -> Generator[object, None, JobInfo]:
@@ -427,20 +434,34 @@ def run_job_here(engine: Engine, job_id: int, *, lease_s: float | None = None) -
         raise OptionError(f"job {job_id} is {current.state}" + (" under a live worker" if current.is_active else ""))
     kind = job_kind(job.kind)
     ctx = JobContext(engine, job, worker_id=worker_id, lease_s=lease_s)
-    return (yield from _execute_with_heartbeat(ctx, kind, kind.load_params(job.params), reraise=True))
+    with closing(_execute_with_heartbeat(ctx, kind, kind.load_params(job.params), reraise=True)) as events:
+        return (yield from events)
 
 
-def drain(events: Generator[object, None, JobInfo], on_event: Callable[[object], None] | None = None) -> JobInfo:
-    """Consume a job's events (passing each to `on_event`) and return how the job ended."""
+R = TypeVar("R")
+
+
+def drain(events: Generator[Any, None, R], on_event: Callable[[Any], None] | None = None) -> R:
+    """Consume a job's events (passing each to `on_event`) and return what the generator returns
+    (how the job ended, for the runners' generators)."""
     while True:
         try:
             event = next(events)
         except StopIteration as stop:
-            info = stop.value
-            assert isinstance(info, JobInfo)
-            return info
+            return stop.value  # type: ignore[no-any-return]
         if on_event is not None:
-            on_event(event)
+            try:
+                on_event(event)
+            except BaseException as exc:
+                # Ctrl-C (or an error) while an event is shown: raised where the job waits, so that it ends
+                # the way it would have inside (cancelled with its counters, or failed) before this goes on.
+                try:
+                    events.throw(exc)
+                except StopIteration:
+                    pass
+                finally:
+                    events.close()
+                raise
 
 
 def run_async(events: AsyncIterator[E]) -> Generator[E, None, None]:

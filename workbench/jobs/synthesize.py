@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Mapping
-from contextlib import aclosing
+from contextlib import aclosing, closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -318,7 +318,8 @@ def run_synth(ctx: JobContext, config: SynthConfig) -> Generator[SynthEvent, Non
     """
     drive = _Drive(ctx, config)
     try:
-        yield from run_async(drive.events())
+        with closing(run_async(drive.events())) as events:
+            yield from events
     finally:
         release_claims(ctx.engine, drive.key, ctx.worker_id)
     if drive.stop_reason == "budget":
