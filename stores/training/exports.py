@@ -9,12 +9,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from core.curation.rules import Condition, parse_filter
-from core.errors import NotFoundError
+from core.errors import DataError, NotFoundError
 from core.training.export import ExportPair
 from stores.curation.pairs import filtered
 from stores.curation.tables import PairRow
@@ -105,10 +106,22 @@ def get_export(engine: Engine, export_id: int) -> ExportInfo:
 
 
 def export_folder(engine: Engine, export_id: int) -> str | None:
-    """The folder an export was written to, or None if there is no such export."""
+    """The folder an export was written to, or None if there is no such export.
+
+    Raises DataError when a later export replaced it in that folder (`export --force`): the folder
+    holds other pairs now, and training on it under this export's id would record a wrong lineage.
+    """
     with Session(engine) as session:
         row = session.get(ExportRow, export_id)
-        return row.out_dir if row is not None else None
+        if row is None:
+            return None
+        newer = session.exec(select(ExportRow.id).where(ExportRow.out_dir == row.out_dir,
+                                                        col(ExportRow.id) > export_id)
+                             .order_by(col(ExportRow.id).desc()).limit(1)).first()
+        if newer is not None:
+            raise DataError(f"export {export_id} was replaced by export {newer} in {row.out_dir}: "
+                            f"use export {newer}, or export those pairs again")
+        return row.out_dir
 
 
 def _to_info(row: ExportRow) -> ExportInfo:
@@ -118,7 +131,9 @@ def _to_info(row: ExportRow) -> ExportInfo:
 
 
 def list_exports(engine: Engine, *, limit: int = 50) -> list[ExportInfo]:
-    """Newest exports first."""
+    """Newest exports first, each folder's current one only (one a later export replaced is left out)."""
     with Session(engine) as session:
-        rows = session.exec(select(ExportRow).order_by(col(ExportRow.id).desc()).limit(limit)).all()
+        current = select(func.max(ExportRow.id)).group_by(ExportRow.out_dir)
+        rows = session.exec(select(ExportRow).where(col(ExportRow.id).in_(current))
+                            .order_by(col(ExportRow.id).desc()).limit(limit)).all()
         return [_to_info(row) for row in rows]

@@ -103,9 +103,9 @@ def test_export_job_replaces_only_an_earlier_export_even_when_the_folder_changes
 
     import pytest
 
-    from core.errors import OptionError
+    from core.errors import DataError, OptionError
     from core.training.export import ExportOptions
-    from stores.training.exports import list_exports
+    from stores.training.exports import export_folder, list_exports
     from workbench.jobs.export import ExportParams, ExportStarted
     from workbench.jobs.runner import drain, run_foreground
 
@@ -123,7 +123,11 @@ def test_export_job_replaces_only_an_earlier_export_even_when_the_folder_changes
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert files == {"manifest.json", *manifest["files"]} == {
         "manifest.json", "classification/train.jsonl", "classification/validation.jsonl"}
-    assert [e.formats for e in list_exports(any_engine)] == ["classification", "dpo,chat"]
+    # The replaced export is no longer offered, and training on it by id is refused: its folder holds other pairs.
+    (current,) = list_exports(any_engine)
+    assert current.formats == "classification" and export_folder(any_engine, current.id) == str(out.resolve())
+    with pytest.raises(DataError, match=f"replaced by export {current.id}"):
+        export_folder(any_engine, current.id - 1)
 
     taken = tmp_path / "taken"
     events = run_foreground(any_engine, "export", ExportParams(out_dir=str(taken), options=ExportOptions()))
@@ -135,5 +139,5 @@ def test_export_job_replaces_only_an_earlier_export_even_when_the_folder_changes
         drain(events)
     assert [p.name for p in taken.iterdir()] == ["notes.txt"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging folder left
-    assert list_jobs(any_engine, kind="export")[0].state == "failed" and len(list_exports(any_engine)) == 2
+    assert list_jobs(any_engine, kind="export")[0].state == "failed" and len(list_exports(any_engine)) == 1
 
