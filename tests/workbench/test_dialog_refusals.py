@@ -271,3 +271,35 @@ async def test_arena_form_keeps_the_focus_on_a_missing_value(engine: Engine) -> 
         await settle(app, pilot)
         assert app.screen is screen and screen.query_one("#arena-set", Input).value == "p"
     assert list_jobs(engine) == []
+
+
+async def test_escape_waits_while_a_value_is_being_tried(engine: Engine) -> None:
+    """Escape during the check would leave an accepted action (a queued job) followed by no screen."""
+    import threading
+
+    from workbench.screens.dialogs import AskDialog
+
+    release = threading.Event()
+    results: list[object] = []
+
+    def attempt(value: str) -> str:
+        release.wait(10)
+        return value.upper()
+
+    app = make_app(engine=engine)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        dialog = AskDialog("Try", "a value", attempt=attempt)
+        app.push_screen(dialog, results.append)
+        await settle(app, pilot)
+        await pilot.press("o", "k", "enter")
+        await pilot.pause(0.2)
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        assert app.screen is dialog and results == [] and "checking" in _error(dialog)
+        release.set()
+        for _ in range(50):
+            await pilot.pause(0.1)
+            if results:
+                break
+        assert results == ["OK"] and app.screen is not dialog

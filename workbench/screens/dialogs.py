@@ -108,8 +108,15 @@ class CheckedDialog(ModalScreen[ResultT], Generic[ResultT]):
             self.dismiss(value)
             return
         self.trying = True
-        self.show_problem("")
+        self.show_problem("checking…")
+        for button in self.query("#cancel"):
+            button.disabled = True
         self._run_attempt(value)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # While a value is tried, escape waits for the answer: closing now would leave an accepted action
+        # (a queued job) followed by no screen, or a refusal shown nowhere.
+        return not (self.trying and action == "cancel")
 
     @work(thread=True, exclusive=True, group="dialog-attempt", exit_on_error=False)
     def _run_attempt(self, value: Any) -> None:
@@ -126,6 +133,9 @@ class CheckedDialog(ModalScreen[ResultT], Generic[ResultT]):
     @on(Settled)
     def settle(self, message: Settled) -> None:
         self.trying = False
+        for button in self.query("#cancel"):
+            button.disabled = False
+        self.show_problem("")
         if message.problem is None:
             self.dismiss(message.result)  # type: ignore[arg-type]
         else:
