@@ -44,8 +44,7 @@ from core.jobs import JobCancelled, JobInfo, JobLost, JobReleased, JobState
 from core.llm.accounting import Meter, parse_budget
 from core.llm.base import SamplingParams
 from core.llm.specs import make_backend, parse_spec
-from core.synthesis.driver import SynthCounters, SynthEvent, SynthFinished, SynthProgress, run_synthesis
-from core.synthesis.records import ItemCounts
+from core.synthesis.driver import SynthCounters, SynthEvent, run_synthesis
 from stores.execution.evals import create_policy_eval, finish_policy_eval, policy_eval_of_job, problem_outcomes
 from stores.execution.problems import load_problems, select_problem_ids
 from stores.execution.solutions import (
@@ -71,7 +70,7 @@ from workbench.jobs.ml import load_ml, needs_ml
 from workbench.jobs.pipeline import StageFailed
 from workbench.jobs.registry import JobKind, job_kind, register
 from workbench.jobs.runner import JobContext, drain, run_async, run_foreground, wait_for_other_workers
-from workbench.jobs.synthesize import claimed_rounds, model_name_of
+from workbench.jobs.synthesize import ClaimedRunDrive, model_name_of
 
 
 def _digest(value: object) -> str:
@@ -235,29 +234,15 @@ def sample_job(ctx: JobContext, run: SamplingRun) -> Generator[SynthEvent, None,
     return drive.summary
 
 
-class _Sampling:
+class _Sampling(ClaimedRunDrive):
     """One worker's drive of a sampling run, with the driver's counters summed over its rounds."""
 
     def __init__(self, ctx: JobContext, run: SamplingRun) -> None:
-        self.ctx = ctx
         self.run = run
-        self.engine = ctx.engine
-        self.prepared = prepare_sampling(self.engine, run) if ctx.is_owner else open_sampling(self.engine, run)
-        self.meter = Meter(budget=parse_budget(run.budget))
-        self.stop_reason = ""
-        self.rounds: list[SynthCounters] = []
-        self._stored: tuple[ItemCounts, list[dict[str, Any]]] = (ItemCounts(), [])
-        self._stored_at = float("-inf")
+        self.prepared = prepare_sampling(ctx.engine, run) if ctx.is_owner else open_sampling(ctx.engine, run)
+        super().__init__(ctx, self.prepared.config.key, self.prepared.slot_ids, Meter(budget=parse_budget(run.budget)),
+                         summary_in_scope=True)
         self.summary = self._summary(None, fresh=True)
-
-    def _counts(self, fresh: bool) -> tuple[ItemCounts, list[dict[str, Any]]]:
-        """The run's slots by state and the helpers' counters, read from the store at most every second."""
-        if fresh or time.monotonic() - self._stored_at >= 1.0:
-            helpers = self.ctx.helper_counters() if self.ctx.is_owner else []
-            self._stored = (item_counts(self.engine, self.prepared.config.key, subject_ids=self.prepared.slot_ids),
-                            helpers)
-            self._stored_at = time.monotonic()
-        return self._stored
 
     def _summary(self, current: SynthCounters | None, stop_reason: str = "", *, fresh: bool = False) -> SampleSummary:
         rounds = [*self.rounds, *([current] if current is not None else [])]
@@ -267,7 +252,7 @@ class _Sampling:
             for kind, n in counters.failed_by_kind.items():
                 failed_by_kind[kind] = failed_by_kind.get(kind, 0) + n
         failure = next((line for line in (c.failure_line() for c in rounds) if line), "")
-        counts, helpers = self._counts(fresh)
+        counts, helpers = self._stored_counts(fresh)
         for helper in helpers:  # the owner's summary adds what the helpers reported
             for name in _SAMPLE_ADDED:
                 totals[name] += helper.get(name) or 0
@@ -302,38 +287,17 @@ class _Sampling:
                                                  top_p=self.run.top_p, seed=self.run.seed))
         store = SqlSampleStore(self.engine, job_id=self.ctx.job_id, key=config.key, worker_id=self.ctx.worker_id,
                                lease_s=self.ctx.lease_s, scope=self.prepared.slot_ids)
-        self._report(self.summary, force=True)
-        try:
-            async with aclosing(claimed_rounds(
-                self.ctx, lambda counters: run_synthesis(sampler, store, {POLICY_ROLE: backend},
-                                                         concurrency=self.run.concurrency, meter=self.meter,
-                                                         cancel=self.ctx.should_stop, counters=counters,
-                                                         keep_truncated=True),
-                self.rounds, self._progress, self._remaining)) as stream:
-                async for event in stream:
-                    if isinstance(event, SynthFinished):
-                        self.stop_reason = event.stop_reason
-                    else:
-                        yield event
-        finally:
-            await backend.aclose()
-            self.summary = self._summary(None, self.stop_reason or "interrupted", fresh=True)
-            self.ctx.summary = self.summary  # what the lifecycle stores if the job ends here
-        if self.ctx.is_owner:
-            await asyncio.to_thread(self.ctx.wait_for_helpers)
-        self._report(self._summary(None, self.stop_reason, fresh=True), force=True)
-        yield SynthFinished(self.stop_reason, sample_counters(self.summary), self.summary.usage_by_model)
+        rounds = self.drive(
+            lambda counters: run_synthesis(sampler, store, {POLICY_ROLE: backend}, concurrency=self.run.concurrency,
+                                           meter=self.meter, cancel=self.ctx.should_stop, counters=counters,
+                                           keep_truncated=True),
+            [backend])
+        async with aclosing(rounds) as events:
+            async for event in events:
+                yield event
 
-    async def _progress(self, counters: SynthCounters) -> SynthProgress:
-        await asyncio.to_thread(self._report, self._summary(counters))
-        return SynthProgress(sample_counters(self.summary))
-
-    def _remaining(self) -> tuple[int, int]:
-        counts = item_counts(self.engine, self.prepared.config.key, lease_s=self.ctx.lease_s,
-                             subject_ids=self.prepared.slot_ids)
-        if counts.claimed and not counts.pending:
-            self._report(self._summary(None, fresh=True))
-        return counts.pending, counts.claimed
+    def _event_counters(self, summary: SampleSummary) -> dict[str, Any]:
+        return sample_counters(summary)
 
 
 def _sample_key(engine: Engine, run: SamplingRun) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from contextlib import aclosing, closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -338,33 +338,97 @@ def synth_failure(summary: SynthSummary) -> str | None:
     return summary.failure or None
 
 
-class _Drive:
-    """One worker's drive of a synthesis run, with the driver's counters summed over its rounds."""
+class ClaimedRunDrive:
+    """One worker's drive of a run whose items workers claim (synthesis, Code-Optimise sampling).
 
-    def __init__(self, ctx: JobContext, config: SynthConfig) -> None:
+    Runs rounds of the synthesis driver (`claimed_rounds`), keeps their counters in `rounds`, reads
+    the store's item counts of the run `key` at most every second, and ends with the job's summary
+    stored and one SynthFinished. `scope` is the subject ids this job covers (None: all of the run);
+    with `summary_in_scope` the summary counts the scope's items, otherwise the whole run's.
+    Subclasses give `_summary`, `_report` and `_event_counters`.
+    """
+
+    summary: Any
+
+    def __init__(self, ctx: JobContext, key: str, scope: Sequence[int] | None, meter: Meter, *,
+                 summary_in_scope: bool) -> None:
         self.ctx = ctx
-        self.config = config
         self.engine = ctx.engine
-        # A job taken over from a worker that died goes on where it was: what ended, ended once.
-        self.key = (prepare_run(self.engine, config, reopen_failed=ctx.job.attempts <= 1) if ctx.is_owner
-                    else run_key(config, self.engine))
-        self.scope = run_scope(self.engine, config)
-        self.meter = Meter(budget=parse_budget(config.budget), prices=config.prices)
+        self.key = key
+        self.scope = scope
+        self.meter = meter
         self.stop_reason = ""
         self.rounds: list[SynthCounters] = []
-        self.summary = SynthSummary(config_key=self.key)
+        self._summary_in_scope = summary_in_scope
         self._counted: tuple[ItemCounts, list[dict[str, Any]]] = (ItemCounts(), [])
         self._counted_at = float("-inf")
-        # Items of the scope already finished before this job (a --limit run over a bigger store).
-        self._done_before = _finished_in_scope(self.engine, self.key, self.scope) if self.scope is not None else 0
+
+    def _summary(self, current: SynthCounters | None, stop_reason: str = "", *, fresh: bool = False) -> Any:
+        raise NotImplementedError
+
+    def _report(self, summary: Any, *, force: bool = False) -> None:
+        raise NotImplementedError
+
+    def _event_counters(self, summary: Any) -> dict[str, Any]:
+        """A summary's counters as the driver's events carry them."""
+        raise NotImplementedError
 
     def _stored_counts(self, fresh: bool) -> tuple[ItemCounts, list[dict[str, Any]]]:
         """The run's item counts and the helpers' counters, read from the store at most every second."""
         if fresh or time.monotonic() - self._counted_at >= 1.0:
             helpers = self.ctx.helper_counters() if self.ctx.is_owner else []
-            self._counted = (item_counts(self.engine, self.key), helpers)
+            counts = item_counts(self.engine, self.key, subject_ids=self.scope if self._summary_in_scope else None)
+            self._counted = (counts, helpers)
             self._counted_at = time.monotonic()
         return self._counted
+
+    async def drive(self, start_round: Callable[[SynthCounters], AsyncGenerator[SynthEvent, None]],
+                    backends: Iterable[ChatBackend]) -> AsyncGenerator[SynthEvent, None]:
+        """The driver's events over as many rounds as the run needs; one SynthFinished at the end.
+        The `backends` are closed when the rounds end, however they end."""
+        self._report(self._summary(None), force=True)
+        try:
+            async with aclosing(claimed_rounds(self.ctx, start_round, self.rounds, self._progress,
+                                               self._remaining)) as stream:
+                async for event in stream:
+                    if isinstance(event, SynthFinished):
+                        self.stop_reason = event.stop_reason
+                    else:
+                        yield event
+        finally:
+            for backend in {id(b): b for b in backends}.values():
+                await backend.aclose()
+            self.summary = self._summary(None, self.stop_reason or "interrupted", fresh=True)
+            self.ctx.summary = self.summary  # what the lifecycle stores if the job ends here
+        if self.ctx.is_owner:
+            await asyncio.to_thread(self.ctx.wait_for_helpers)
+        self._report(self._summary(None, self.stop_reason, fresh=True), force=True)
+        yield SynthFinished(self.stop_reason, self._event_counters(self.summary), self.summary.usage_by_model)
+
+    async def _progress(self, counters: SynthCounters) -> SynthProgress:
+        await asyncio.to_thread(self._report, self._summary(counters))
+        return SynthProgress(self._event_counters(self.summary))
+
+    def _remaining(self) -> tuple[int, int]:
+        counts = item_counts(self.engine, self.key, lease_s=self.ctx.lease_s, subject_ids=self.scope)
+        if counts.claimed and not counts.pending:
+            self._report(self._summary(None, fresh=True))
+        return counts.pending, counts.claimed
+
+
+class _Drive(ClaimedRunDrive):
+    """One worker's drive of a synthesis run, with the driver's counters summed over its rounds."""
+
+    def __init__(self, ctx: JobContext, config: SynthConfig) -> None:
+        self.config = config
+        # A job taken over from a worker that died goes on where it was: what ended, ended once.
+        key = (prepare_run(ctx.engine, config, reopen_failed=ctx.job.attempts <= 1) if ctx.is_owner
+               else run_key(config, ctx.engine))
+        super().__init__(ctx, key, run_scope(ctx.engine, config),
+                         Meter(budget=parse_budget(config.budget), prices=config.prices), summary_in_scope=False)
+        self.summary = SynthSummary(config_key=self.key)
+        # Items of the scope already finished before this job (a --limit run over a bigger store).
+        self._done_before = _finished_in_scope(self.engine, self.key, self.scope) if self.scope is not None else 0
 
     def _summary(self, current: SynthCounters | None, stop_reason: str = "", *, fresh: bool = False) -> SynthSummary:
         rounds = [*self.rounds, *([current] if current is not None else [])]
@@ -425,37 +489,16 @@ class _Drive:
             load_subjects=load_commit_subjects if self.config.method == "commit-instruct" else load_instruction_subjects,
             worker_id=self.ctx.worker_id, lease_s=self.ctx.lease_s, scope=self.scope,
         )
-        self._report(self._summary(None), force=True)
-        try:
-            async with aclosing(claimed_rounds(
-                self.ctx, lambda counters: run_synthesis(method, store, backends, concurrency=self.config.concurrency,
-                                                         meter=self.meter, cancel=self.ctx.should_stop,
-                                                         counters=counters),
-                self.rounds, self._progress, self._remaining)) as stream:
-                async for event in stream:
-                    if isinstance(event, SynthFinished):
-                        self.stop_reason = event.stop_reason
-                    else:
-                        yield event
-        finally:
-            for backend in {id(b): b for b in backends.values()}.values():
-                await backend.aclose()
-            self.summary = self._summary(None, self.stop_reason or "interrupted", fresh=True)
-            self.ctx.summary = self.summary  # what the lifecycle stores if the job ends here
-        if self.ctx.is_owner:
-            await asyncio.to_thread(self.ctx.wait_for_helpers)
-        self._report(self._summary(None, self.stop_reason, fresh=True), force=True)
-        yield SynthFinished(self.stop_reason, summary_counters(self.summary), self.summary.usage_by_model)
+        rounds = self.drive(
+            lambda counters: run_synthesis(method, store, backends, concurrency=self.config.concurrency,
+                                           meter=self.meter, cancel=self.ctx.should_stop, counters=counters),
+            backends.values())
+        async with aclosing(rounds) as events:
+            async for event in events:
+                yield event
 
-    async def _progress(self, counters: SynthCounters) -> SynthProgress:
-        await asyncio.to_thread(self._report, self._summary(counters))
-        return SynthProgress(summary_counters(self.summary))
-
-    def _remaining(self) -> tuple[int, int]:
-        counts = item_counts(self.engine, self.key, lease_s=self.ctx.lease_s, subject_ids=self.scope)
-        if counts.claimed and not counts.pending:
-            self._report(self._summary(None, fresh=True))
-        return counts.pending, counts.claimed
+    def _event_counters(self, summary: SynthSummary) -> dict[str, Any]:
+        return summary_counters(summary)
 
 
 async def claimed_rounds(ctx: JobContext, start_round: Callable[[SynthCounters], AsyncGenerator[SynthEvent, None]],
@@ -512,7 +555,7 @@ def summary_counters(summary: SynthSummary) -> dict[str, Any]:
     return {name: getattr(summary, name) for name in names}
 
 
-def _finished_in_scope(engine: Engine, key: str, scope: list[int] | None) -> int:
+def _finished_in_scope(engine: Engine, key: str, scope: Sequence[int] | None) -> int:
     counts = item_counts(engine, key)
     if scope is None:
         return counts.pair + counts.filtered + counts.failed
@@ -537,13 +580,13 @@ def run_synthesis_job(engine: Engine, config: SynthConfig, *, cancel: Callable[[
     """
     _check(engine, config)
     stop = threading.Event()
-    events = run_foreground(engine, SYNTH.name, config, cancel=stop)
-    while True:
-        if cancel is not None and cancel():
-            stop.set()
-        try:
-            event = next(events)
-        except StopIteration as end:
-            info: JobInfo = end.value
-            return info
-        yield event
+    with closing(run_foreground(engine, SYNTH.name, config, cancel=stop)) as events:
+        while True:
+            if cancel is not None and cancel():
+                stop.set()
+            try:
+                event = next(events)
+            except StopIteration as end:
+                info: JobInfo = end.value
+                return info
+            yield event
