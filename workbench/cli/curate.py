@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -13,6 +13,7 @@ from stores.curation.analyses import apply_rules
 from workbench.cli.common import DETACH_HELP, emit_json, emit_table, engine_of, queue_detached
 from workbench.cli.progress import CommandProgress
 from workbench.jobs.curate import AnalyseParams, DedupeParams, analyse_store, dedupe_store
+from workbench.jobs.runner import drain
 
 curate_app = typer.Typer(help="Analyse pairs, apply curation rules, and cluster duplicates.", no_args_is_help=True)
 
@@ -27,10 +28,15 @@ def analyse_command(
     if detach:
         queue_detached(ctx, "analyse", AnalyseParams(workers=workers))
         return
-    last = None
+    last: Any = None
     with CommandProgress("analysing pairs") as progress:
-        for last in analyse_store(engine_of(ctx), workers=workers):
-            progress.update(last.done, last.total)
+
+        def show(event: Any) -> None:
+            nonlocal last
+            last = event
+            progress.update(event.done, event.total)
+
+        drain(analyse_store(engine_of(ctx), workers=workers), show)
     if last is None:
         typer.echo("nothing to analyse: every pair is up to date")
     else:

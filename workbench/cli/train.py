@@ -202,11 +202,11 @@ def pipeline_command(
     the lineage in a pipeline job."""
     from core.pipeline import check_pipeline, load_pipeline
     from workbench.jobs.pipeline import PipelineParams, run_pipeline
+    from workbench.jobs.runner import drain
 
     spec = load_pipeline(pipeline)
     check_pipeline(spec)  # before the store opens
     if detach:
         queue_detached(ctx, "pipeline", PipelineParams(file=str(Path(spec.source_path).resolve()), gpus=gpus))
         return
-    for step in run_pipeline(engine_of(ctx), spec, gpus=gpus):
-        echo_line(f"{step.stage}: {step.message}")
+    drain(run_pipeline(engine_of(ctx), spec, gpus=gpus), lambda step: echo_line(f"{step.stage}: {step.message}"))

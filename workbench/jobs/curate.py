@@ -165,7 +165,8 @@ ANALYSE = register(JobKind(
 ))
 
 
-def analyse_store(engine: Engine, *, workers: int = 2, chunk: int = ANALYSE_CHUNK) -> Iterator[AnalyseProgress]:
+def analyse_store(engine: Engine, *, workers: int = 2, chunk: int = ANALYSE_CHUNK
+                  ) -> Generator[AnalyseProgress, None, None]:
     """Analyse every pair whose stored analysis is missing or stale, as a job in the foreground; yields progress."""
     events = run_foreground(engine, ANALYSE.name, AnalyseParams(workers=workers, chunk=chunk))
     try:  # a caller that stops iterating ends the job cancelled, at once

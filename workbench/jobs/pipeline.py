@@ -7,7 +7,7 @@ never waits for a free worker, and cancelling the pipeline stops the stage in pr
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -239,7 +239,7 @@ PIPELINE = register(JobKind(
 
 
 def run_pipeline(engine: Engine, spec: PipelineSpec, *, gpus: int = 0, db_url: str | None = None
-                 ) -> Iterator[PipelineStep]:
+                 ) -> Generator[PipelineStep, None, None]:
     """Run a pipeline in the foreground as a `pipeline` job; yield each stage's steps (`db_url` is
     accepted for callers of the watcher-based runner; stages run in this process on `engine`).
 
