@@ -62,17 +62,25 @@ def create_job(
         worker_id=worker_id if running else None, heartbeat_at=now if running else None,
         attempts=1 if running else 0, started_at=now if running else None, updated_at=now,
     )
-    with Session(engine) as session:
-        session.add(row)
-        session.commit()
-        assert row.id is not None
-        return row.id
+    return _insert_job(engine, row).id
 
 
 def enqueue_job(engine: Engine, kind: str, title: str, params: Mapping[str, Any], *,
-                run_key: str | None = None) -> int:
-    """Queue a job for any worker that runs `kind`; return its id."""
-    return create_job(engine, kind, title, params, state=JobState.QUEUED.value, run_key=run_key)
+                run_key: str | None = None) -> JobInfo:
+    """Queue a job for any worker that runs `kind`; return it as queued (a worker may claim it at once,
+    so reading it back could already say running)."""
+    now = utcnow()
+    return _insert_job(engine, JobRow(kind=kind, title=title, state=JobState.QUEUED.value, params_json=_json(params),
+                                      run_key=run_key, attempts=0, updated_at=now))
+
+
+def _insert_job(engine: Engine, row: JobRow) -> JobInfo:
+    with Session(engine) as session:
+        session.add(row)
+        session.flush()  # the id and the columns' defaults, read before any worker can change the row
+        info = _to_info(row)
+        session.commit()
+        return info
 
 
 def claim_job(

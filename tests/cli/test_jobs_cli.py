@@ -116,7 +116,7 @@ def test_resuming_a_stopped_job_twice_queues_one_job(db_path: Path, monkeypatch:
 
     engine = make_engine(db_path)
     monkeypatch.setattr("workbench.jobs.queue.ensure_worker", lambda *args, **kwargs: None)  # type: ignore[attr-defined]
-    stopped = enqueue_job(engine, "analyse", "analyse", {"workers": 1, "chunk": 64, "dedupe": False})
+    stopped = enqueue_job(engine, "analyse", "analyse", {"workers": 1, "chunk": 64, "dedupe": False}).id
     finish_job(engine, stopped, "cancelled", error="cancelled")
     first = invoke(db_path, "jobs", "resume", str(stopped), "--json")
     second = invoke(db_path, "jobs", "resume", str(stopped), "--json")

@@ -38,7 +38,7 @@ def _age(engine: Engine, table: object, seconds: float, **where: object) -> None
 
 
 def test_a_queued_job_goes_to_one_worker_and_is_taken_over_only_after_its_lease(any_engine: Engine) -> None:
-    job_id = enqueue_job(any_engine, "mine", "m", {"path": "/r"})
+    job_id = enqueue_job(any_engine, "mine", "m", {"path": "/r"}).id
     first = claim_job(any_engine, "w-1", ["mine"], lease_s=60)
     assert first is not None and first.id == job_id and first.state == JobState.RUNNING
     assert (first.worker_id, first.attempts) == ("w-1", 1) and first.heartbeat_at is not None
@@ -55,7 +55,7 @@ def test_a_queued_job_goes_to_one_worker_and_is_taken_over_only_after_its_lease(
 
 
 def test_a_job_whose_workers_keep_dying_is_failed_not_started_again(any_engine: Engine) -> None:
-    job_id = enqueue_job(any_engine, "mine", "m", {})
+    job_id = enqueue_job(any_engine, "mine", "m", {}).id
     for worker in ("w-1", "w-2", "w-3"):
         assert claim_job(any_engine, worker, None, lease_s=60) is not None
         _age(any_engine, JOBS, 120, id=job_id)
@@ -75,7 +75,7 @@ def test_reads_never_write_and_a_stalled_job_reads_as_such(any_engine: Engine) -
 
 
 def test_cancel_ends_a_queued_job_at_once_and_flags_a_running_one(any_engine: Engine) -> None:
-    queued = enqueue_job(any_engine, "mine", "m", {})
+    queued = enqueue_job(any_engine, "mine", "m", {}).id
     assert request_cancel(any_engine, queued).state == JobState.CANCELLED
     assert claim_job(any_engine, "w-1", None, lease_s=60) is None  # nothing left to run
     running = create_job(any_engine, "mine", "m", worker_id="w-1")

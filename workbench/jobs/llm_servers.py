@@ -159,7 +159,7 @@ def serve_model(
                          served_name=served_name, extra_args=tuple(extra_args), executable=executable,
                          timeout_s=timeout_s)
     _check(engine, params)
-    job_id = enqueue_job(engine, KIND, SERVE.title(params), SERVE.dump_params(params))
+    job_id = enqueue_job(engine, KIND, SERVE.title(params), SERVE.dump_params(params)).id
     ensure_worker(engine, KIND)
     deadline = time.monotonic() + timeout_s + 60  # the worker's own start-up, then the server's
     while time.monotonic() < deadline:

@@ -25,8 +25,7 @@ def enqueue(engine: Engine, kind_name: str, params: Any, *, start_worker: bool =
         kind.check(engine, params)
     key = kind.run_key(engine, params) if kind.run_key else None
     existing = find_active_job(engine, kind.name, key) if key else None
-    job = existing or get_job(engine, enqueue_job(engine, kind.name, kind.title(params), kind.dump_params(params),
-                                                  run_key=key))
+    job = existing or enqueue_job(engine, kind.name, kind.title(params), kind.dump_params(params), run_key=key)
     if start_worker:
         ensure_worker(engine, kind.name)
     return job
