@@ -313,6 +313,13 @@ def list_commits(
         ]
 
 
+def job_record_count(engine: Engine, job_id: int) -> int:
+    """How many commit records the job `job_id` stored (over all its attempts)."""
+    with Session(engine) as session:
+        query = select(func.count()).select_from(CommitRow).where(CommitRow.job_id == job_id)
+        return int(session.exec(query).one())
+
+
 def count_commits(
     engine: Engine,
     *,

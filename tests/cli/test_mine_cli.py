@@ -184,6 +184,9 @@ def test_kill_9_then_rerun_loses_nothing_and_duplicates_nothing(tmp_path: Path, 
     assert _records(killed_db) == expected
     (job,) = json.loads(invoke(killed_db, "jobs", "list", "--json").stdout)  # the same job, taken over and ended
     assert job["state"] == "done" and job["attempts"] == 2
+    # Its counters are the job's, the dead worker's records included (the takeover used to count only its own).
+    shown = json.loads(invoke(killed_db, "jobs", "show", str(job["id"]), "--json").stdout)
+    assert shown["summary"]["records_stored"] == shown["summary"]["records_kept"] == shown["done"] == len(expected)
 
 
 @pytest.mark.parametrize("waits_for", [1, 2000])

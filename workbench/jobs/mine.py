@@ -11,7 +11,13 @@ from sqlalchemy.engine import Engine
 
 from core.mining.events import CommitMined, MineEvent, MineFinished, MineProgress
 from core.mining.mine import MineOptions, mine, probe_repository
-from stores.mining.commits import CommitRecorder, known_content_keys, stored_commit_shas, upsert_repository
+from stores.mining.commits import (
+    CommitRecorder,
+    job_record_count,
+    known_content_keys,
+    stored_commit_shas,
+    upsert_repository,
+)
 from workbench.jobs.registry import JobKind, register
 from workbench.jobs.runner import JobContext, run_foreground
 
@@ -56,8 +62,11 @@ def run_mine(ctx: JobContext, params: MineParams) -> Generator[MineEvent | MineJ
     engine = ctx.engine
     probe = probe_repository(params.path, params.options)
     repository = upsert_repository(engine, probe.path, license=probe.license, head_sha=probe.head_sha)
-    summary = MineSummary(repository_id=repository.id, license=probe.license)
-    ctx.progress(0, summary=summary, force=True)
+    # A job taken over from a worker that died keeps what that worker stored: the counters are the job's.
+    earlier = job_record_count(engine, ctx.job_id) if ctx.job.attempts > 1 else 0
+    summary = MineSummary(repository_id=repository.id, license=probe.license, records_kept=earlier,
+                          records_stored=earlier)
+    ctx.progress(earlier, summary=summary, force=True)
     yield MineJobStarted(ctx.job_id, repository.id)
     stop = threading.Event()
     recorder = CommitRecorder(engine, repository.id, job_id=ctx.job_id)
@@ -69,16 +78,17 @@ def run_mine(ctx: JobContext, params: MineParams) -> Generator[MineEvent | MineJ
                 stop.set()  # mining stops after the current batch
             if isinstance(event, MineProgress):
                 summary = replace(summary, commits_seen=event.commits_seen, changes_seen=event.changes_seen,
-                                  records_kept=event.records_kept, skipped=dict(event.skipped),
+                                  records_kept=earlier + event.records_kept, skipped=dict(event.skipped),
                                   elapsed_s=round(event.elapsed_s, 2))
-                ctx.progress(event.records_kept, summary=summary)
+                ctx.progress(summary.records_kept, summary=summary)
             elif isinstance(event, MineFinished):
                 recorder.close()
                 event = _as_stored(event, recorder.stored_records)
                 summary = replace(summary, commits_seen=event.commits_seen, changes_seen=event.changes_seen,
-                                  records_kept=event.records_kept, records_stored=recorder.stored_records,
+                                  records_kept=earlier + event.records_kept,
+                                  records_stored=earlier + recorder.stored_records,
                                   skipped=dict(event.skipped), elapsed_s=round(event.elapsed_s, 2))
-                ctx.progress(event.records_kept, summary=summary, force=True)
+                ctx.progress(summary.records_kept, summary=summary, force=True)
                 yield event
                 if event.cancelled:
                     raise ctx.stop_exception()
@@ -88,7 +98,7 @@ def run_mine(ctx: JobContext, params: MineParams) -> Generator[MineEvent | MineJ
         _close_quietly(recorder)
         # Interrupted between progress events: the job ends with what the store holds, not the last
         # progress (the recorder writes what it buffered when it closes).
-        stored = recorder.stored_records
+        stored = earlier + recorder.stored_records
         ctx.progress(stored, summary=replace(summary, records_kept=stored, records_stored=stored))
         raise
     return summary
