@@ -53,6 +53,8 @@ def staged_folder(out_dir: str | Path, *, replaceable: Callable[[Path], bool], w
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+        # mkdtemp makes it owner-only; the export is a folder like any other (shared storage for training).
+        staging.chmod(0o777 & ~_umask())
     except OSError as exc:
         raise OptionError(f"{what} {out_dir}: cannot create it: {exc.strerror or exc}") from None
     try:
@@ -124,3 +126,9 @@ def check_output_file(path: str | Path, *, what: str, suffixes: tuple[str, ...] 
 
 def _file_writable(path: Path) -> bool:
     return os.access(path, os.W_OK)
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # reading the umask means setting it; put it back at once
+    os.umask(mask)
+    return mask

@@ -111,7 +111,11 @@ def make_engine(db: str | os.PathLike[str] | None = None, *, migrate: bool = Tru
         up_to_date = state is not None and state.at_head()
         if migrate and state is not None and not up_to_date:
             _check_sqlite_identity(path)
-    engine = create_engine(url, connect_args=_connect_args(url))
+    try:
+        engine = create_engine(url, connect_args=_connect_args(url))
+    except ModuleNotFoundError as exc:  # the URL names a database whose driver this install lacks
+        extra = " (pip install -e '.[postgres]')" if url.startswith("postgresql") else ""
+        raise StoreError(f"{_display_url(url)}: its database driver {exc.name} is not installed{extra}") from None
     if engine.dialect.name == "sqlite":
         read_only = any(flag in url for flag in ("mode=ro", "immutable=1"))
         event.listen(engine, "connect", partial(_set_sqlite_pragmas, read_only=read_only))

@@ -257,3 +257,17 @@ def test_mine_prints_no_progress_off_a_terminal(db_path: Path, make_repo: Callab
     result = invoke(db_path, "mine", str(repo.path))
     assert result.exit_code == 0 and result.stderr == ""
     assert result.stdout.startswith("job 1: 1 records from 2 file changes in 2 commits")
+
+
+def test_a_reader_that_goes_away_is_no_error(tmp_path: Path) -> None:
+    """`workbench commits list | head -1`: the closed pipe ends the command quietly, with no error line."""
+    repo = tmp_path / "big"
+    _fast_import_history(repo, 2000)
+    db = tmp_path / "wb.db"
+    assert invoke(db, "mine", str(repo)).exit_code == 0
+    command = [sys.executable, "-m", "workbench.cli", "--db", str(db), "commits", "list", "--limit", "2000"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stdout.readline()
+    process.stdout.close()  # the reader is gone, with most of the table still to write
+    _out, err = process.communicate(timeout=60)
+    assert err.decode() == "" and process.returncode == 1

@@ -180,3 +180,14 @@ def test_only_an_earlier_export_is_ever_replaced(tmp_path: Path) -> None:
     assert check_export_folder(empty, replace=False) == empty
     write_export(iter(PAIRS), empty, ExportOptions(formats=("dpo",)), filter_spec=[], created_at="x", replace=False)
     assert is_export_folder(empty)
+
+
+def test_a_staged_folder_gets_the_permissions_of_a_plain_mkdir(tmp_path: Path) -> None:
+    """mkdtemp's owner-only mode must not reach the export: nodes of a training job read it too."""
+    from core.outputs import staged_folder
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with staged_folder(tmp_path / "exported", replaceable=lambda _folder: False) as staging:
+        (staging / "manifest.json").write_text("{}", encoding="utf-8")
+    assert (tmp_path / "exported").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777

@@ -51,3 +51,16 @@ def test_a_store_of_a_newer_workbench_is_still_refused(db_path: Path) -> None:
         connection.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
     result = subprocess.run([sys.executable, "-c", OPEN_AND_REPORT, str(db_path)], capture_output=True, text=True)
     assert result.returncode != 0 and "newer workbench" in result.stderr
+
+
+def test_a_database_whose_driver_is_not_installed_is_one_error() -> None:
+    import importlib.util
+
+    import pytest
+
+    from core.errors import StoreError
+
+    if importlib.util.find_spec("MySQLdb") is not None:
+        pytest.skip("the MySQL driver is installed here")
+    with pytest.raises(StoreError, match="its database driver MySQLdb is not installed"):
+        make_engine("mysql://user@localhost/workbench")

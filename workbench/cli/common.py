@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
@@ -135,6 +136,11 @@ class WorkbenchGroup(TyperGroup):
         except KeyboardInterrupt as exc:
             # A job's runner says which job ended cancelled, with its counters and how to resume.
             raise fail(_one_line(exc) if isinstance(exc, JobInterrupted) else "interrupted", code=130) from None
+        except BrokenPipeError:
+            # The reader went away (`| head`): nothing is wrong with the data, and there is nobody to tell.
+            # Python's advice: point stdout at devnull so that the flush at exit does not fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(code=1) from None
         except UnicodeError as exc:  # text that cannot be read or written as UTF-8, e.g. a lone surrogate
             if _debug(ctx):
                 raise
